@@ -1,0 +1,17 @@
+/** Unit tests run in parallel; integration tests (real Jupyter Servers, real kernels) run one file at a time. */
+const common = {
+  preset: "ts-jest",
+  testEnvironment: "node",
+  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.test.json", diagnostics: { warnOnly: false } }] },
+};
+module.exports = {
+  projects: [
+    { ...common, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
+    {
+      ...common,
+      displayName: "integration",
+      testMatch: ["<rootDir>/test/integration/**/*.test.ts"],
+      setupFilesAfterEnv: ["<rootDir>/test/helpers/setup-integration.ts"],
+    },
+  ],
+};
