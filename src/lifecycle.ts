@@ -1,0 +1,57 @@
+/**
+ * Process lifecycle hooks: code that must run before this process (a master kernel or a plain
+ * Node master) goes away, such as stopping its workers. The Sense kernel calls
+ * {@link runShutdownHooks} on `shutdown_request` (also on restart); plain Node processes run them
+ * on SIGINT/SIGTERM/beforeExit once {@link installProcessHooks} was called.
+ */
+
+type Hook = () => Promise<void> | void;
+const hooks = new Set<Hook>();
+let installed = false;
+
+/** Registers `hook` to run before shutdown; returns a function that unregisters it. */
+export function onShutdown(hook: Hook): () => void {
+  hooks.add(hook);
+  return () => hooks.delete(hook);
+}
+
+/**
+ * Runs every registered hook concurrently and waits for them, at most `timeoutMs`.
+ * Never throws: a failing hook must not keep the others (or the shutdown) from happening.
+ */
+export async function runShutdownHooks(timeoutMs = 5_000): Promise<void> {
+  const all = [...hooks].map(async (h) => {
+    try {
+      await h();
+    } catch {
+      /* shutdown goes on regardless */
+    }
+  });
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(all),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+    }),
+  ]);
+  if (timer) clearTimeout(timer);
+}
+
+/**
+ * For a plain Node master: run the hooks on SIGINT/SIGTERM (then exit with the usual code) and
+ * on `beforeExit`. Inside a kernel the kernel itself calls {@link runShutdownHooks}; this is a no-op there
+ * when `insideKernel` is true.
+ */
+export function installProcessHooks(options: { insideKernel?: boolean } = {}): void {
+  if (installed || options.insideKernel) return;
+  installed = true;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      void runShutdownHooks().finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
+    });
+  }
+  process.once("beforeExit", () => {
+    void runShutdownHooks();
+  });
+}
