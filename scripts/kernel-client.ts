@@ -1,0 +1,135 @@
+/**
+ * Drive a real kernel through a real Jupyter Server, cell by cell, as a notebook front end
+ * does, and collect what it sends on iopub. Used by the tests, the demo and the notebook runner.
+ */
+import { KernelManager, KernelMessage, ServerConnection, SessionManager, Session } from "@jupyterlab/services";
+
+/** What a kernel client needs to know about a server. */
+export interface ServerAddress {
+  url: string;
+  token: string;
+}
+
+/** One output as a notebook would store it. */
+export type Output =
+  | { type: "stream"; name: string; text: string }
+  | { type: "display_data" | "update_display_data" | "execute_result"; data: Record<string, unknown>; displayId?: string }
+  | { type: "error"; ename: string; evalue: string; traceback: string[] };
+
+export interface CellResult {
+  status: "ok" | "error" | "abort";
+  outputs: Output[];
+  /** All stream text (stdout + stderr) concatenated. */
+  text: string;
+  stdout: string;
+  stderr: string;
+}
+
+export interface NotebookKernel {
+  session: Session.ISessionConnection;
+  kernelId: string;
+  /** Runs one cell and waits for its reply and idle status. */
+  run(code: string): Promise<CellResult>;
+  /** Every iopub message seen so far, any parent. */
+  iopub: KernelMessage.IIOPubMessage[];
+  /** Calls `listener` for every iopub message from now on (any parent, also after a cell finished). */
+  onIOPub(listener: (m: KernelMessage.IIOPubMessage) => void): void;
+  /** Resolves when an iopub message matching `pred` arrives (or already did). */
+  waitFor(pred: (m: KernelMessage.IIOPubMessage) => boolean, timeoutMs?: number): Promise<KernelMessage.IIOPubMessage>;
+  shutdown(): Promise<void>;
+}
+
+// @jupyterlab/services logs websocket chatter with console.debug.
+const quiet = () => {
+  /* silenced */
+};
+console.debug = quiet;
+
+function toOutput(msg: KernelMessage.IIOPubMessage): Output | null {
+  const t = msg.header.msg_type;
+  const c = msg.content as Record<string, unknown>;
+  if (t === "stream") return { type: "stream", name: String(c.name), text: String(c.text) };
+  if (t === "display_data" || t === "update_display_data" || t === "execute_result") {
+    const transient = (c.transient ?? {}) as { display_id?: string };
+    return { type: t, data: c.data as Record<string, unknown>, displayId: transient.display_id };
+  }
+  if (t === "error") return { type: "error", ename: String(c.ename), evalue: String(c.evalue), traceback: (c.traceback as string[]) ?? [] };
+  return null;
+}
+
+/** Opens a session on `server` running `kernelName`, as JupyterLab does for a notebook at `path`. */
+export async function openNotebook(server: ServerAddress, kernelName: string, path = `nb-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.ipynb`): Promise<NotebookKernel> {
+  const serverSettings = ServerConnection.makeSettings({ baseUrl: server.url, wsUrl: server.url.replace(/^http/, "ws"), token: server.token });
+  const kernelManager = new KernelManager({ serverSettings });
+  const sessionManager = new SessionManager({ serverSettings, kernelManager });
+  const session = await sessionManager.startNew({ path, type: "notebook", name: path, kernel: { name: kernelName } });
+  const kernel = session.kernel;
+  if (!kernel) throw new Error("session has no kernel");
+  const iopub: KernelMessage.IIOPubMessage[] = [];
+  const listeners: ((m: KernelMessage.IIOPubMessage) => void)[] = [];
+  const waiters: { pred: (m: KernelMessage.IIOPubMessage) => boolean; resolve: (m: KernelMessage.IIOPubMessage) => void }[] = [];
+  kernel.iopubMessage.connect((_, msg) => {
+    iopub.push(msg);
+    for (const l of listeners) l(msg);
+    for (const w of [...waiters]) {
+      if (w.pred(msg)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(msg);
+      }
+    }
+  });
+  await kernel.info;
+
+  return {
+    session,
+    kernelId: kernel.id,
+    iopub,
+    onIOPub(listener) {
+      listeners.push(listener);
+    },
+    async run(code: string): Promise<CellResult> {
+      const outputs: Output[] = [];
+      const future = kernel.requestExecute({ code, stop_on_error: true }, false);
+      future.onIOPub = (msg) => {
+        const o = toOutput(msg);
+        if (o) outputs.push(o);
+      };
+      const reply = await future.done;
+      const streams = outputs.filter((o): o is Extract<Output, { type: "stream" }> => o.type === "stream");
+      return {
+        status: reply.content.status as CellResult["status"],
+        outputs,
+        text: streams.map((s) => s.text).join(""),
+        stdout: streams.filter((s) => s.name === "stdout").map((s) => s.text).join(""),
+        stderr: streams.filter((s) => s.name === "stderr").map((s) => s.text).join(""),
+      };
+    },
+    waitFor(pred, timeoutMs = 60_000) {
+      const seen = iopub.find(pred);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("timed out waiting for an iopub message")), timeoutMs);
+        waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+      });
+    },
+    async shutdown() {
+      try {
+        await session.shutdown();
+      } catch {
+        /* already gone */
+      }
+      session.dispose();
+      sessionManager.dispose();
+      kernelManager.dispose();
+    },
+  };
+}
+
+/** All text of stream outputs and text/plain of displays, for assertions. */
+export function allText(outputs: Output[]): string {
+  return outputs
+    .map((o) => (o.type === "stream" ? o.text : o.type === "error" ? `${o.ename}: ${o.evalue}` : String(o.data["text/plain"] ?? "")))
+    .join("");
+}
+
+export { toOutput };
