@@ -28,8 +28,11 @@ export interface CellResult {
 export interface NotebookKernel {
   session: Session.ISessionConnection;
   kernelId: string;
-  /** Runs one cell and waits for its reply and idle status. */
-  run(code: string): Promise<CellResult>;
+  /**
+   * Runs one cell and waits for its reply. The returned `outputs` keep growing when output
+   * for this cell arrives later; `onOutput` sees each output as it arrives.
+   */
+  run(code: string, onOutput?: (o: Output) => void): Promise<CellResult>;
   /** Every iopub message seen so far, any parent. */
   iopub: KernelMessage.IIOPubMessage[];
   /** Calls `listener` for every iopub message from now on (any parent, also after a cell finished). */
@@ -87,12 +90,15 @@ export async function openNotebook(server: ServerAddress, kernelName: string, pa
     onIOPub(listener) {
       listeners.push(listener);
     },
-    async run(code: string): Promise<CellResult> {
+    async run(code: string, onOutput?: (o: Output) => void): Promise<CellResult> {
       const outputs: Output[] = [];
       const future = kernel.requestExecute({ code, stop_on_error: true }, false);
       future.onIOPub = (msg) => {
         const o = toOutput(msg);
-        if (o) outputs.push(o);
+        if (o) {
+          outputs.push(o);
+          onOutput?.(o);
+        }
       };
       const reply = await future.done;
       const streams = outputs.filter((o): o is Extract<Output, { type: "stream" }> => o.type === "stream");
