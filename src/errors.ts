@@ -21,6 +21,10 @@ export type SenseErrorCode =
   | "unknown_engine"
   | "script_not_found"
   | "unknown_worker"
+  // magics
+  | "unknown_magic"
+  | "duplicate_magic"
+  | "bad_magic_spec"
   // install
   | "install_failed"
   | "bad_package"
