@@ -3,6 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The browser check needs Debian's Chromium; install it where we can (CI runs as root).
+if [ ! -x /usr/bin/chromium ] && [ -z "${SENSE_CHROMIUM:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "[test] installing chromium for the browser check" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "[test] chromium could not be installed: the browser check will be skipped" >&2
+fi
 npx tsc -p tsconfig.test.json
 npx eslint .
 mkdir -p artifacts
