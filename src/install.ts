@@ -1,0 +1,456 @@
+/**
+ * `install()`: `npm install` into the project home, so this kernel and every worker launched
+ * afterwards can `require`/`import` the package without a restart. Never through a shell: npm
+ * runs from an argv array, package specs and option names are validated first, and a failed
+ * install puts `package.json`, `package-lock.json` and the top level of `node_modules` back as
+ * they were.
+ *
+ * Kept free of tslab: the kernel registers {@link onInstalled} to refresh its compiler.
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { inspect } from "node:util";
+import { InstallError, UsageError, redact } from "./errors";
+import { getContext } from "./context";
+import type { OutputSink } from "./display/sink";
+
+/** Values of {@link InstallOptions.arguments}: `--key=value`, or `-k value` for one-letter keys. */
+export type InstallArgumentValue = string | number | boolean;
+
+/** Options of {@link install}. The seed's names `flags` and `arguments` are kept. */
+export interface InstallOptions {
+  /** npm flags without dashes: `["D", "save-exact"]` → `-D --save-exact`. */
+  flags?: readonly string[];
+  /** npm arguments: `{ registry: URL, omit: "dev", w: "pkg" }` → `--registry=URL --omit=dev -w pkg`. */
+  arguments?: Readonly<Record<string, InstallArgumentValue>>;
+  /** Folder to install into (default: the project home, `getContext().projectHome`). */
+  cwd?: string;
+  /** Where npm's output goes while it runs (default: this process's stdout/stderr, captured at call time). */
+  sink?: OutputSink;
+  /** Aborting kills npm and rolls back. */
+  signal?: AbortSignal;
+  /** The command that runs npm, as an argv prefix (default: the npm shipped with this Node). Tests use a fake. */
+  npmCommand?: readonly string[];
+  /** Environment for npm (default `process.env`, with Jupyter/Sense secrets removed either way). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** What {@link onInstalled} listeners receive after every install attempt that ran npm. */
+export interface InstallEvent {
+  packages: string[];
+  cwd: string;
+  ok: boolean;
+  result?: InstallResult;
+  error?: InstallError;
+}
+
+/** A listener for {@link onInstalled}. */
+export type InstallListener = (event: InstallEvent) => void | Promise<void>;
+
+/** The outcome of a successful {@link install}. Prints as one short line. */
+export class InstallResult {
+  constructor(
+    /** The specs as requested. */
+    readonly packages: string[],
+    /** Top-level `node_modules` entries that are new (e.g. `is-number`, `@scope/pkg`). */
+    readonly added: string[],
+    /** Installed version of each requested package, by package name. */
+    readonly versions: Record<string, string>,
+    readonly durationMs: number,
+    /** npm's output (stdout and stderr, interleaved, secrets removed). */
+    readonly output: string,
+    /** The folder installed into. */
+    readonly cwd: string,
+  ) {}
+
+  /** One line: what was installed where, and how long it took. */
+  toString(): string {
+    const what = Object.entries(this.versions).map(([n, v]) => `${n}@${v}`).join(", ") || this.packages.join(", ");
+    const added = this.added.length === 1 ? "1 new top-level package" : `${this.added.length} new top-level packages`;
+    return `Installed ${what} into ${this.cwd} (${added}, ${(this.durationMs / 1000).toFixed(1)} s)`;
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
+
+const listeners = new Set<InstallListener>();
+// One npm at a time per folder: two concurrent installs would race on package.json and node_modules.
+const queues = new Map<string, Promise<unknown>>();
+
+const KEY = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+// Keys that would install somewhere other than the project home, where rollback cannot reach.
+const FORBIDDEN_KEYS = new Set(["g", "global", "prefix", "location"]);
+const NAME = "(?:@[A-Za-z0-9][A-Za-z0-9._~-]*/)?[A-Za-z0-9][A-Za-z0-9._~-]*";
+const VERSION = "[A-Za-z0-9^~=][A-Za-z0-9._^~=+-]*";
+const SPEC = new RegExp(`^(${NAME})(?:@(${VERSION}))?$`);
+// Variables that must not reach npm or a package's install scripts.
+const SECRET_VARS = ["SENSE_API_TOKEN", "SENSE_PASSWORD", "SENSE_SSH_PASSWORD", "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN"];
+// npm settings from the environment that would move the install out of the project home.
+const REDIRECTING_VARS = ["npm_config_global", "npm_config_location", "npm_config_prefix", "npm_config_local_prefix"];
+
+/**
+ * Registers `listener` to run after every install attempt that ran npm, successful or not
+ * (the Sense kernel resets tslab's compiler here). Listener errors are ignored: a listener must
+ * not change the install's outcome. Returns a function that unregisters it.
+ */
+export function onInstalled(listener: InstallListener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/**
+ * Expands the seed's `flags` and `arguments` into npm argv entries: flag `D` → `-D`,
+ * `save-exact` → `--save-exact`; argument `{registry: URL}` → `--registry=URL`, `{w: "a"}` →
+ * `-w a`; `true` → the bare flag, `false` → `--key=false`.
+ *
+ * @throws {UsageError} `bad_option` for a key that is not `[A-Za-z0-9][A-Za-z0-9-]*`, a key that
+ *   would install outside the project (`g`, `global`, `prefix`, `location`), a value with control
+ *   characters, or a one-letter key whose value starts with `-` or is `false`.
+ */
+export function expandFlags(flags: readonly string[] = [], args: Readonly<Record<string, InstallArgumentValue>> = {}): string[] {
+  const out: string[] = [];
+  const checkKey = (key: string, what: string) => {
+    if (typeof key !== "string" || !KEY.test(key)) {
+      throw new UsageError(`Bad npm ${what} ${JSON.stringify(key)}: give names without dashes, made of letters, digits and '-' (e.g. "save-exact", "D").`, { code: "bad_option", details: { [what]: key } });
+    }
+    if (FORBIDDEN_KEYS.has(key)) {
+      throw new UsageError(`The npm ${what} ${JSON.stringify(key)} is not allowed: install() always installs into the project home.`, { code: "bad_option", details: { [what]: key } });
+    }
+  };
+  const dash = (key: string) => (key.length === 1 ? `-${key}` : `--${key}`);
+  for (const f of flags) {
+    checkKey(f, "flag");
+    out.push(dash(f));
+  }
+  for (const [key, value] of Object.entries(args)) {
+    checkKey(key, "argument");
+    if (typeof value === "boolean") {
+      if (value) out.push(dash(key));
+      else if (key.length > 1) out.push(`--${key}=false`);
+      else throw new UsageError(`The one-letter npm argument ${JSON.stringify(key)} cannot be false; leave it out instead.`, { code: "bad_option", details: { argument: key } });
+      continue;
+    }
+    if (typeof value !== "string" && !(typeof value === "number" && Number.isFinite(value))) {
+      throw new UsageError(`The npm argument ${JSON.stringify(key)} must be a string, number or boolean.`, { code: "bad_option", details: { argument: key } });
+    }
+    const text = String(value);
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(text)) {
+      throw new UsageError(`The value of the npm argument ${JSON.stringify(key)} contains control characters.`, { code: "bad_option", details: { argument: key } });
+    }
+    if (key.length === 1) {
+      // A separate argv entry starting with '-' would be read by npm as another option.
+      if (text.startsWith("-") || text === "") {
+        throw new UsageError(`The value of the one-letter npm argument ${JSON.stringify(key)} must not be empty or start with '-'.`, { code: "bad_option", details: { argument: key } });
+      }
+      out.push(`-${key}`, text);
+    } else {
+      out.push(`--${key}=${text}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks one npm package spec: `name`, `@scope/name`, optionally `@<version | range | tag>` with
+ * ranges written without spaces, `<`, `>` or `*` (`^1.2.0`, `~1.2`, `1.x`, `=1.2.3`, `latest`).
+ * Paths, URLs, `file:`, `git+https:` and `npm:` aliases are rejected: only registry packages can
+ * be installed this way. Returns the package name.
+ *
+ * @throws {InstallError} `bad_package` saying what is wrong; nothing is run.
+ */
+export function validatePackageSpec(spec: unknown): string {
+  if (typeof spec !== "string" || spec.length === 0) {
+    throw new InstallError("bad_package", `A package spec must be a non-empty string, not ${spec === "" ? "an empty string" : typeof spec}.`, { spec: String(spec) });
+  }
+  const shown = JSON.stringify(spec.length > 100 ? spec.slice(0, 100) + "..." : spec);
+  if (spec.startsWith("-")) {
+    throw new InstallError("bad_package", `${shown} is not a package (it starts with '-'): pass npm options through flags/arguments.`, { spec });
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\u0000-\u001f\u007f]/.test(spec) || /[;&|`$<>(){}[\]!*?'"\\]/.test(spec)) {
+    throw new InstallError("bad_package", `${shown} is not a package spec: it contains whitespace, control or shell characters.`, { spec });
+  }
+  const m = SPEC.exec(spec);
+  if (!m || m[1].length > 214) {
+    throw new InstallError(
+      "bad_package",
+      `${shown} is not a registry package spec. Use name, @scope/name, name@1.2.3, name@^1.2.0 or name@tag (paths, URLs, file:, git and npm: aliases are not accepted).`,
+      { spec },
+    );
+  }
+  return m[1];
+}
+
+/**
+ * Installs npm packages into the project home (or `options.cwd`): runs `npm install <flags>
+ * <specs>` there, creating a minimal `package.json` first when there is none (so npm does not
+ * install into an ancestor folder), and streams npm's output to the sink as it comes. Calls the
+ * {@link onInstalled} listeners afterwards, on success and on failure.
+ *
+ * @throws {InstallError} `bad_package` for an invalid spec (nothing runs); `install_failed` when
+ *   npm fails, is aborted or cannot be started; then `package.json`, `package-lock.json`,
+ *   `node_modules/.package-lock.json` are restored byte for byte and every new top-level
+ *   `node_modules` entry (and `.bin` link) is removed. The message ends with npm's last error lines.
+ * @throws {UsageError} `bad_option` for bad flags/arguments (see {@link expandFlags}).
+ * @throws {ConfigError} from discovery when no `cwd` is given and no project home can be found.
+ */
+export async function install(pkgs: string | readonly string[], options: InstallOptions = {}): Promise<InstallResult> {
+  const packages = typeof pkgs === "string" ? [pkgs] : [...pkgs];
+  if (packages.length === 0) throw new InstallError("bad_package", "install() needs at least one package.", {});
+  const names = packages.map((p) => validatePackageSpec(p));
+  const argv = ["install", ...expandFlags(options.flags, options.arguments), "--", ...packages];
+  const cwd = path.resolve(options.cwd ?? getContext().projectHome);
+  if (!isDirectory(cwd)) {
+    throw new InstallError("install_failed", `Cannot install into ${cwd}: it is not an existing folder.`, { cwd });
+  }
+  const command = options.npmCommand ? [...options.npmCommand] : npmCommand();
+  // Captured now: inside tslab, process.stdout.write is swapped for every new cell.
+  const sink = options.sink ?? defaultSink();
+  const env = npmEnv(options.env ?? process.env);
+  const secrets = SECRET_VARS.map((k) => (options.env ?? process.env)[k]);
+
+  const previous = queues.get(cwd) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(() => runInstall({ packages, names, argv, cwd, command, sink, env, secrets, signal: options.signal }));
+  queues.set(cwd, run);
+  try {
+    return await run;
+  } finally {
+    if (queues.get(cwd) === run) queues.delete(cwd);
+  }
+}
+
+interface RunPlan {
+  packages: string[];
+  names: string[];
+  argv: string[];
+  cwd: string;
+  command: string[];
+  sink: OutputSink;
+  env: NodeJS.ProcessEnv;
+  secrets: (string | undefined)[];
+  signal?: AbortSignal;
+}
+
+async function runInstall(plan: RunPlan): Promise<InstallResult> {
+  const { cwd, signal } = plan;
+  if (signal?.aborted) throw new InstallError("install_failed", "The install was aborted before npm started; nothing changed.", { cwd });
+  const before = snapshot(cwd);
+  const pkgJson = path.join(cwd, "package.json");
+  if (before.files.get("package.json") === null) {
+    fs.writeFileSync(pkgJson, JSON.stringify({ name: "sense-project", private: true }, null, 2) + "\n");
+  }
+  const started = Date.now();
+  let outcome: { code: number | null; signal: NodeJS.Signals | null; output: string; stderr: string; spawnError?: Error };
+  try {
+    outcome = await runNpm(plan);
+  } catch (err) {
+    outcome = { code: null, signal: null, output: "", stderr: "", spawnError: err as Error };
+  }
+  const durationMs = Date.now() - started;
+
+  if (outcome.code === 0 && !signal?.aborted) {
+    const after = listTop(path.join(cwd, "node_modules"));
+    const added = [...after].filter((e) => !before.entries.has(e) && !e.startsWith(".")).sort();
+    const versions: Record<string, string> = {};
+    for (const name of plan.names) {
+      const v = readVersion(path.join(cwd, "node_modules", name, "package.json"));
+      if (v) versions[name] = v;
+    }
+    const result = new InstallResult(plan.packages, added, versions, durationMs, outcome.output, cwd);
+    await notify({ packages: plan.packages, cwd, ok: true, result });
+    return result;
+  }
+
+  restore(cwd, before);
+  const why = signal?.aborted
+    ? "it was aborted"
+    : outcome.spawnError
+      ? `npm could not be started (${redact(outcome.spawnError.message, plan.secrets)})`
+      : outcome.signal
+        ? `npm was killed by ${outcome.signal}`
+        : `npm exited with code ${outcome.code}`;
+  const summary = errorSummary(outcome.stderr || outcome.output);
+  const error = new InstallError(
+    "install_failed",
+    `Installing ${plan.packages.join(" ")} into ${cwd} failed: ${why}. package.json and node_modules were restored.${summary ? `\n${summary}` : ""}`,
+    { cwd, packages: plan.packages, exitCode: outcome.code, signal: outcome.signal },
+  );
+  await notify({ packages: plan.packages, cwd, ok: false, error });
+  throw error;
+}
+
+function runNpm(plan: RunPlan): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...prefix] = plan.command;
+    const child = spawn(cmd, [...prefix, ...plan.argv], { cwd: plan.cwd, env: plan.env, shell: false, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    let stderr = "";
+    const onAbort = () => child.kill("SIGTERM");
+    plan.signal?.addEventListener("abort", onAbort, { once: true });
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      const text = clean(chunk, plan.secrets);
+      output += text;
+      plan.sink.stdout(text);
+    });
+    child.stderr.on("data", (chunk: string) => {
+      const text = clean(chunk, plan.secrets);
+      output += text;
+      stderr += text;
+      plan.sink.stderr(text);
+    });
+    child.on("error", (err) => {
+      plan.signal?.removeEventListener("abort", onAbort);
+      reject(err);
+    });
+    child.on("close", (code, sig) => {
+      plan.signal?.removeEventListener("abort", onAbort);
+      resolve({ code, signal: sig, output, stderr });
+    });
+  });
+}
+
+/** The npm that ships with the running Node, run by this Node (its launcher's `#!/usr/bin/env node` would depend on PATH). */
+function npmCommand(): string[] {
+  const bin = path.dirname(process.execPath);
+  const candidates = [
+    path.join(bin, "npm"),
+    path.join(bin, "..", "lib", "node_modules", "npm", "bin", "npm-cli.js"),
+    path.join(bin, "node_modules", "npm", "bin", "npm-cli.js"),
+  ];
+  for (const c of candidates) {
+    let real: string;
+    try {
+      real = fs.realpathSync(c);
+    } catch {
+      continue;
+    }
+    if (real.endsWith(".js")) return [process.execPath, real];
+    if (c === candidates[0]) return [real];
+  }
+  throw new InstallError("install_failed", `Cannot find npm next to ${process.execPath}; install npm with this Node.`, { execPath: process.execPath });
+}
+
+function npmEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  for (const k of [...SECRET_VARS, ...REDIRECTING_VARS]) delete env[k];
+  for (const k of Object.keys(env)) if (REDIRECTING_VARS.includes(k.toLowerCase())) delete env[k];
+  // Quiet and faster; a user's own npm settings (.npmrc, flags) still win over these defaults.
+  env.npm_config_fund ??= "false";
+  env.npm_config_audit ??= "false";
+  env.npm_config_update_notifier ??= "false";
+  env.npm_config_progress ??= "false";
+  return env;
+}
+
+function defaultSink(): OutputSink {
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  return {
+    stdout: (t) => void out(t),
+    stderr: (t) => void err(t),
+    display: (bundle) => void out(bundle["text/plain"] + "\n"),
+  };
+}
+
+/** Removes secrets, and credentials in URLs (`https://user:pass@host`, `_authToken=...`). */
+function clean(text: string, secrets: readonly (string | undefined)[]): string {
+  return redact(text, secrets)
+    .replace(/(\/\/[^/\s:@]+:)[^@\s/]+@/g, "$1***@")
+    .replace(/(_auth(?:Token)?\s*=\s*)\S+/gi, "$1***");
+}
+
+/** npm's own error lines (`npm error ...`, older `npm ERR! ...`), else the last lines. */
+function errorSummary(text: string): string {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+  const errs = lines.filter((l) => /^npm (error|ERR!)/.test(l) && !/A complete log of this run/.test(l) && !/^npm (error|ERR!)( \d+)?\s*$/.test(l));
+  return (errs.length > 0 ? errs : lines).slice(-12).join("\n");
+}
+
+interface Snapshot {
+  /** File name → bytes, or null when absent. */
+  files: Map<string, Buffer | null>;
+  nodeModulesExisted: boolean;
+  /** Top-level node_modules entries: `name`, `@scope`, `@scope/name`, `.bin`, `.bin/x`. */
+  entries: Set<string>;
+}
+
+const SNAPSHOT_FILES = ["package.json", "package-lock.json", "npm-shrinkwrap.json", path.join("node_modules", ".package-lock.json")];
+
+function snapshot(cwd: string): Snapshot {
+  const files = new Map<string, Buffer | null>();
+  for (const f of SNAPSHOT_FILES) {
+    try {
+      files.set(f, fs.readFileSync(path.join(cwd, f)));
+    } catch {
+      files.set(f, null);
+    }
+  }
+  const nm = path.join(cwd, "node_modules");
+  return { files, nodeModulesExisted: fs.existsSync(nm), entries: listTop(nm) };
+}
+
+function listTop(nm: string): Set<string> {
+  const out = new Set<string>();
+  let top: fs.Dirent[];
+  try {
+    top = fs.readdirSync(nm, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of top) {
+    out.add(e.name);
+    if ((e.name.startsWith("@") || e.name === ".bin") && e.isDirectory()) {
+      for (const sub of fs.readdirSync(path.join(nm, e.name))) out.add(`${e.name}/${sub}`);
+    }
+  }
+  return out;
+}
+
+function restore(cwd: string, before: Snapshot): void {
+  const nm = path.join(cwd, "node_modules");
+  if (!before.nodeModulesExisted) {
+    fs.rmSync(nm, { recursive: true, force: true });
+  } else {
+    // Deepest first, so a new `@scope` folder is empty (and removed) after its packages.
+    const now = [...listTop(nm)].sort((a, b) => b.split("/").length - a.split("/").length);
+    for (const e of now) {
+      if (!before.entries.has(e)) fs.rmSync(path.join(nm, e), { recursive: true, force: true });
+    }
+  }
+  for (const [f, bytes] of before.files) {
+    const file = path.join(cwd, f);
+    if (bytes === null) fs.rmSync(file, { force: true });
+    else if (fs.existsSync(path.dirname(file))) fs.writeFileSync(file, bytes);
+  }
+}
+
+function readVersion(file: string): string | undefined {
+  try {
+    const v = (JSON.parse(fs.readFileSync(file, "utf8")) as { version?: unknown }).version;
+    return typeof v === "string" ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function notify(event: InstallEvent): Promise<void> {
+  await Promise.allSettled(
+    [...listeners].map(async (l) => {
+      await l(event);
+    }),
+  );
+}
