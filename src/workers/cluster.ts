@@ -1,0 +1,684 @@
+/**
+ * Workers: launch, list, stop, await. A worker is a Jupyter session (`type: "sense-worker"`)
+ * whose name tag carries its durable record (names.ts), so every process sees the same cluster.
+ * The master keeps, per worker it launched, a websocket connection (opened before anything runs
+ * in the worker, so no output is lost) and the worker's full output.
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { Kernel, KernelMessage } from "@jupyterlab/services";
+import { getContext, SenseContext } from "../context";
+import * as sinkModule from "../display/sink";
+import type { MimeBundle, OutputSink } from "../display/sink";
+import { isSenseError, UsageError, WorkerError } from "../errors";
+import { installProcessHooks, onShutdown } from "../lifecycle";
+import { getNetwork } from "../network";
+import { isRestError, RestClient } from "../rest";
+import type { SessionModel } from "../schemas";
+import { WorkerRecord, WorkerStatus } from "../schemas";
+import { connectKernel } from "./connection";
+import { ensureKeeper, keeperForget, keeperTrack, stopKeeper } from "./keeperClient";
+import { decodeWorkerTag, encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./names";
+import { LaunchOptions, LaunchPlan, SIZES, validateLaunchOptions } from "./options";
+import { buildPreamble, preambleLanguage, PreambleLanguage } from "./preamble";
+import { WorkerOutput, WorkerOutputItem } from "./output";
+
+/**
+ * Where an API call runs. Normally discovered (`getContext()`); tests and tools pass their own.
+ * Only `endpoint` is required; the rest defaults as `discover()` would for a plain Node process.
+ */
+export type WorkerContextInput = Pick<SenseContext, "endpoint"> & Partial<Omit<SenseContext, "endpoint">>;
+
+/** Resolved context (every field Sense needs). */
+type Ctx = Pick<SenseContext, "endpoint" | "rest" | "dashboardId" | "masterId" | "isWorker" | "projectHome"> &
+  Partial<Pick<SenseContext, "kernelId" | "serverRootDir" | "runtimeDir" | "serverPid">>;
+
+const processDashboardId = `process-${process.pid}-${randomBytes(4).toString("hex")}`;
+
+function resolveContext(input?: WorkerContextInput): Ctx {
+  if (!input) return getContext();
+  const dashboardId = input.dashboardId ?? input.kernelId ?? processDashboardId;
+  const masterId = input.masterId ?? dashboardId;
+  return {
+    endpoint: input.endpoint,
+    rest: input.rest ?? new RestClient(input.endpoint),
+    dashboardId,
+    masterId,
+    isWorker: input.isWorker ?? masterId !== dashboardId,
+    projectHome: path.resolve(input.projectHome ?? input.serverRootDir ?? process.cwd()),
+    kernelId: input.kernelId,
+    serverRootDir: input.serverRootDir,
+    runtimeDir: input.runtimeDir,
+    serverPid: input.serverPid,
+  };
+}
+
+/** `launchWorkers` options plus an explicit context. */
+export type LaunchWorkersOptions = LaunchOptions & { context?: WorkerContextInput };
+
+/** One worker this process launched. */
+interface LocalWorker {
+  tag: WorkerTag;
+  name: string;
+  kernelId: string;
+  sessionId: string;
+  path: string;
+  engine: string;
+  reason?: string;
+  rest: RestClient;
+  conn?: Kernel.IKernelConnection;
+  output: WorkerOutput;
+  /** Parent msg ids whose output is not the user's (the preamble). */
+  hidden: Set<string>;
+  /** Serialises PATCHes so the server ends with the latest status. */
+  patches: Promise<void>;
+  stopping: boolean;
+  executionState?: string;
+}
+
+const local = new Map<string, LocalWorker>();
+const indexFloor = new Map<string, number>();
+let hooksFor: string | undefined;
+
+function record(w: LocalWorker): WorkerRecord {
+  return {
+    id: w.kernelId,
+    name: w.name,
+    engine: w.engine,
+    size: w.tag.size,
+    status: w.tag.status,
+    masterId: w.tag.masterId,
+    startedAt: new Date(w.tag.startedAtMs).toISOString(),
+    sessionId: w.sessionId,
+    path: w.path,
+    index: w.tag.index,
+    ...(w.executionState ? { executionState: w.executionState } : {}),
+    ...(w.reason ? { reason: w.reason } : {}),
+  };
+}
+
+function recordFromSession(s: SessionModel, tag: WorkerTag): WorkerRecord {
+  const dead = !s.kernel || s.kernel.execution_state === "dead";
+  const status: WorkerStatus = dead && tag.status !== "stopped" ? "failed" : tag.status;
+  return {
+    id: s.kernel?.id ?? "",
+    name: `w${tag.index}`,
+    engine: s.kernel?.name ?? "",
+    size: tag.size,
+    status,
+    masterId: tag.masterId,
+    startedAt: new Date(tag.startedAtMs).toISOString(),
+    sessionId: s.id,
+    path: s.path,
+    index: tag.index,
+    ...(s.kernel?.execution_state ? { executionState: s.kernel.execution_state } : {}),
+    ...(dead && tag.status !== "stopped" ? { reason: "kernel dead" } : {}),
+  };
+}
+
+/** Sets a local worker's status and PATCHes its session name (serialised; a gone session is fine). */
+function setStatus(w: LocalWorker, status: WorkerStatus, reason?: string): Promise<void> {
+  if (w.tag.status === "stopped" || (w.tag.status === "failed" && status !== "stopped")) return w.patches;
+  w.tag = { ...w.tag, status };
+  if (reason) w.reason = reason;
+  const name = encodeWorkerTag(w.tag);
+  w.patches = w.patches.then(async () => {
+    if (status === "stopped") return;
+    try {
+      await w.rest.patchSession(w.sessionId, { name });
+    } catch {
+      /* the session is gone (stopped by someone else); the local record stays right */
+    }
+  });
+  return w.patches;
+}
+
+/** The sink of the calling cell, captured now (tslab routes later writes to the latest cell otherwise). */
+function captureDefaultSink(): OutputSink {
+  const capture = (sinkModule as unknown as { captureSink?: () => OutputSink }).captureSink;
+  if (typeof capture === "function") return capture();
+  return {
+    stdout: (t) => void process.stdout.write(t),
+    stderr: (t) => void process.stderr.write(t),
+    display: (b: MimeBundle) => void process.stdout.write(String(b["text/plain"]) + "\n"),
+  };
+}
+
+/** The folder (server API path) the master lives in: its notebook's folder, or the project home. */
+function masterFolder(ctx: Ctx, sessions: SessionModel[]): string {
+  if (ctx.kernelId) {
+    const own = sessions.find((s) => s.kernel?.id === ctx.kernelId);
+    if (own) return path.posix.dirname(own.path) === "." ? "" : path.posix.dirname(own.path);
+  }
+  const root = ctx.serverRootDir;
+  if (root) {
+    const rel = path.relative(root, ctx.projectHome);
+    if (rel && !rel.startsWith("..") && !path.isAbsolute(rel)) return rel.split(path.sep).join("/");
+  }
+  return "";
+}
+
+async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: string; language: PreambleLanguage }> {
+  const specs = await ctx.rest.kernelspecs();
+  let engine = plan.engine;
+  if (!engine && ctx.kernelId) {
+    try {
+      engine = (await ctx.rest.getKernel(ctx.kernelId)).name;
+    } catch (e) {
+      if (!isRestError(e) || e.code !== "not_found") throw e;
+    }
+  }
+  engine ??= "sense-ts";
+  const installed = Object.keys(specs.kernelspecs).sort();
+  const spec = specs.kernelspecs[engine];
+  if (!spec) {
+    throw new WorkerError("unknown_engine", `unknown engine ${JSON.stringify(engine)}; installed kernelspecs: ${installed.join(", ")}`, { engine, installed });
+  }
+  const language = preambleLanguage(spec.spec.language);
+  if (!language) {
+    throw new WorkerError(
+      "unknown_engine",
+      `engine ${JSON.stringify(engine)} runs ${spec.spec.language ?? "an unknown language"}; Sense workers need a Python or JavaScript/TypeScript kernel (installed: ${installed.join(", ")})`,
+      { engine, installed },
+    );
+  }
+  return { engine, language };
+}
+
+function projectIp(ctx: Ctx): string {
+  try {
+    return getNetwork({ baseUrl: ctx.endpoint.baseUrl }).projectIp;
+  } catch {
+    return "127.0.0.1";
+  }
+}
+
+/** Writes the worker's env to a fresh 0600 file under `<projectHome>/.sense/`; returns its path. */
+function writeEnvFile(projectHome: string, env: Record<string, string>): string {
+  const dir = path.join(projectHome, ".sense");
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, `env-${randomBytes(12).toString("hex")}.json`);
+  // "wx": never follow or reuse an existing file; the mode applies at creation.
+  fs.writeFileSync(file, JSON.stringify(env), { mode: 0o600, flag: "wx" });
+  return file;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new WorkerError("timeout", `${what} did not finish within ${Math.round(ms / 1000)} s`)), ms);
+    }),
+  ]).finally(() => timer && clearTimeout(timer));
+}
+
+/** Routes a worker's iopub messages into its output; detects a restarted or dead kernel. */
+function attach(w: LocalWorker, conn: Kernel.IKernelConnection): void {
+  conn.iopubMessage.connect((_, msg: KernelMessage.IIOPubMessage) => {
+    const parent = (msg.parent_header as Partial<KernelMessage.IHeader>).msg_id;
+    const t = msg.header.msg_type;
+    const c = msg.content as Record<string, unknown>;
+    if (t === "status") {
+      w.executionState = String(c.execution_state);
+      if (c.execution_state === "idle") w.output.flushAll();
+      if (c.execution_state === "restarting" || c.execution_state === "dead") void lost(w, String(c.execution_state));
+      return;
+    }
+    if (parent && w.hidden.has(parent)) return;
+    if (t === "stream") w.output.stream(c.name === "stderr" ? "stderr" : "stdout", String(c.text ?? ""));
+    else if (t === "error") w.output.error(String(c.ename), String(c.evalue), Array.isArray(c.traceback) ? c.traceback.map(String) : []);
+    else if (t === "display_data" || t === "execute_result" || t === "update_display_data") {
+      const transient = (c.transient ?? {}) as { display_id?: string };
+      w.output.display((c.data ?? {}) as Record<string, unknown>, { displayId: transient.display_id, update: t === "update_display_data" });
+    }
+  });
+  conn.statusChanged.connect((_, status) => {
+    if (status === "autorestarting" || status === "restarting" || status === "dead") void lost(w, status);
+  });
+}
+
+/**
+ * The worker's kernel restarted (its process exited: the server restarts it with the same id and
+ * no state) or died. It is marked `failed` and deleted, so the server does not keep restarting a
+ * worker whose code exits again; a session deleted by someone else is recorded as `stopped`.
+ */
+async function lost(w: LocalWorker, why: string): Promise<void> {
+  if (w.stopping || w.tag.status === "stopped" || w.tag.status === "failed") return;
+  w.stopping = true;
+  let stillThere = true;
+  try {
+    await w.rest.getSession(w.sessionId);
+  } catch {
+    stillThere = false;
+  }
+  w.output.close();
+  if (!stillThere && why === "dead") {
+    await setStatus(w, "stopped");
+  } else {
+    await setStatus(w, "failed", why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost");
+    try {
+      await w.rest.deleteSession(w.sessionId);
+    } catch {
+      /* already gone */
+    }
+  }
+  w.conn?.dispose();
+  keeperForget(w.kernelId);
+}
+
+interface StartArgs {
+  ctx: Ctx;
+  plan: LaunchPlan;
+  engine: string;
+  language: PreambleLanguage;
+  folder: string;
+  index: number;
+  sink: OutputSink;
+  baseEnv: Record<string, string>;
+}
+
+async function startOne(a: StartArgs): Promise<WorkerRecord> {
+  const { ctx, plan } = a;
+  const tag: WorkerTag = { masterId: ctx.masterId, index: a.index, size: plan.size, startedAtMs: Date.now(), status: "starting" };
+  const masterShort = ctx.masterId.replace(/^process-/, "").slice(0, 8);
+  const leaf = `.sense-worker-${masterShort}-${a.index}-${randomBytes(3).toString("hex")}`;
+  const sessionPath = a.folder ? `${a.folder}/${leaf}` : leaf;
+  const session = await ctx.rest.createSession({ path: sessionPath, type: WORKER_SESSION_TYPE, name: encodeWorkerTag(tag), kernel: { name: a.engine } });
+  if (!session.kernel) throw new WorkerError("launch_failed", `the server created session ${session.id} without a kernel`);
+  const w: LocalWorker = {
+    tag,
+    name: `w${a.index}`,
+    kernelId: session.kernel.id,
+    sessionId: session.id,
+    path: session.path,
+    engine: session.kernel.name,
+    rest: ctx.rest,
+    output: new WorkerOutput({ label: `${plan.label}${a.index}`, sink: a.sink }),
+    hidden: new Set(),
+    patches: Promise.resolve(),
+    stopping: false,
+  };
+  local.set(w.kernelId, w);
+  keeperTrack(w.kernelId);
+  try {
+    const env: Record<string, string> = {
+      ...plan.env,
+      ...a.baseEnv,
+      SENSE_DASHBOARD_ID: w.kernelId,
+      SENSE_SESSION_ID: w.sessionId,
+      SENSE_WORKER_NAME: w.name,
+    };
+    const envFile = writeEnvFile(ctx.projectHome, env);
+    try {
+      const conn = connectKernel(ctx.endpoint, { id: w.kernelId, name: w.engine });
+      w.conn = conn;
+      attach(w, conn);
+      await withTimeout(conn.info, plan.startTimeoutMs, `worker ${w.name} (${a.engine}) start`);
+      const pre = conn.requestExecute({ code: buildPreamble(a.language, envFile, { watchdog: plan.watchdog }), silent: true, store_history: false, stop_on_error: true }, true);
+      w.hidden.add(pre.msg.header.msg_id);
+      const reply = await withTimeout(pre.done, plan.startTimeoutMs, `worker ${w.name} environment setup`);
+      const content = reply.content as { status: string; ename?: string; evalue?: string };
+      if (content.status !== "ok") {
+        throw new WorkerError("launch_failed", `worker ${w.name} could not load its environment: ${content.ename ?? content.status}: ${content.evalue ?? ""}`);
+      }
+    } finally {
+      // The preamble deletes it; if the preamble never ran, nobody else will.
+      fs.rmSync(envFile, { force: true });
+    }
+    if (!plan.code.trim()) {
+      await setStatus(w, "idle");
+      return record(w);
+    }
+    await setStatus(w, "running");
+    const future = w.conn.requestExecute({ code: plan.code, stop_on_error: true }, true);
+    future.done.then(
+      (reply) => {
+        w.output.flushAll();
+        if (reply.content.status === "ok") void setStatus(w, "idle");
+        else {
+          const c = reply.content as { ename?: string; evalue?: string };
+          void setStatus(w, "failed", `startup code raised ${c.ename ?? "an error"}: ${c.evalue ?? ""}`.trim());
+        }
+      },
+      () => {
+        /* cancelled: the kernel restarted or was stopped; lost()/stopWorkers() record why */
+      },
+    );
+    return record(w);
+  } catch (e) {
+    await removeLocal(w);
+    if (isSenseError(e)) throw e;
+    throw new WorkerError("launch_failed", `worker ${w.name} failed to start: ${(e as Error).message}`);
+  }
+}
+
+async function removeLocal(w: LocalWorker): Promise<void> {
+  w.stopping = true;
+  w.output.close();
+  w.conn?.dispose();
+  try {
+    await w.rest.deleteSession(w.sessionId);
+  } catch {
+    /* already gone */
+  }
+  local.delete(w.kernelId);
+  keeperForget(w.kernelId);
+}
+
+function registerHooks(ctx: Ctx): void {
+  if (hooksFor === ctx.masterId) return;
+  hooksFor = ctx.masterId;
+  // Layer 1: the master stops its workers when it shuts down or restarts.
+  onShutdown(async () => {
+    await stopLocalWorkers();
+    await stopKeeper(2_000);
+  });
+  if (!ctx.kernelId) installProcessHooks();
+}
+
+async function stopLocalWorkers(): Promise<void> {
+  await Promise.all([...local.values()].filter((w) => w.tag.status !== "stopped").map((w) => stopOne(w)));
+}
+
+/**
+ * Starts `n` workers. Accepts `launchWorkers(n, options)` and `launchWorkers({ n, ...options })`.
+ * Every option is checked before anything starts; workers start concurrently and the records come
+ * back in request order, each `running` (startup code sent) or `idle` (no startup code). Output of
+ * the workers is republished, labelled, in the cell (or terminal) that called this.
+ *
+ * @throws UsageError `bad_option` (bad n, size, env, label, unknown option, script outside the
+ *   project home); WorkerError `script_not_found`, `unknown_engine` (lists the installed
+ *   kernelspecs) — nothing started in these cases; WorkerError `launch_failed`/`timeout` when a
+ *   worker could not start (the workers of this call that did start are stopped); RestError from the server.
+ */
+export async function launchWorkers(n: number, options?: LaunchWorkersOptions): Promise<WorkerRecord[]>;
+export async function launchWorkers(options: LaunchWorkersOptions): Promise<WorkerRecord[]>;
+export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, maybeOptions: LaunchWorkersOptions = {}): Promise<WorkerRecord[]> {
+  const opts: LaunchWorkersOptions = typeof nOrOptions === "number" ? { ...maybeOptions, n: nOrOptions } : { ...(nOrOptions ?? {}) };
+  if (typeof nOrOptions !== "number" && (nOrOptions === null || typeof nOrOptions !== "object")) {
+    throw new UsageError("launchWorkers takes a number of workers or an options object", { code: "bad_option" });
+  }
+  // Captured before the first await: later the kernel's current cell may be another one.
+  const sink = opts.sink ?? captureDefaultSink();
+  const ctx = resolveContext(opts.context);
+  const { context: _ignored, ...rest } = opts;
+  const plan = validateLaunchOptions(rest, ctx.projectHome);
+  const { engine, language } = await resolveEngine(ctx, plan);
+  const sessions = await ctx.rest.listSessions();
+  const folder = masterFolder(ctx, sessions);
+
+  const usedOnServer = sessions.map((s) => decodeWorkerTag(s.name)).filter((t) => t?.masterId === ctx.masterId).map((t) => t!.index);
+  const first = Math.max(0, ...usedOnServer, indexFloor.get(ctx.masterId) ?? 0) + 1;
+  indexFloor.set(ctx.masterId, first + plan.n - 1);
+
+  registerHooks(ctx);
+  const masterKind = ctx.kernelId && !ctx.isWorker ? "kernel" : "process";
+  if (plan.keeper && !ctx.isWorker) {
+    ensureKeeper({ baseUrl: ctx.endpoint.baseUrl, token: ctx.endpoint.token, masterId: ctx.masterId, masterPid: process.pid });
+  }
+  const size = SIZES[plan.size];
+  const baseEnv: Record<string, string> = {
+    SENSE_MASTER_ID: ctx.masterId,
+    SENSE_MASTER_KIND: masterKind,
+    SENSE_MASTER_PID: String(process.pid),
+    SENSE_MASTER_HOST: os.hostname(),
+    SENSE_API_URL: ctx.endpoint.baseUrl,
+    SENSE_API_TOKEN: ctx.endpoint.token,
+    SENSE_PROJECT_HOME: ctx.projectHome,
+    SENSE_PROJECT_IP: projectIp(ctx),
+    SENSE_WORKER_SIZE: plan.size,
+    SENSE_WORKER_CPUS: String(size.cpu),
+    SENSE_WORKER_MEMORY_MB: String(size.memoryMiB),
+    ...(plan.watchdog ? {} : { SENSE_WATCHDOG: "0" }),
+  };
+  const results = await Promise.allSettled(
+    Array.from({ length: plan.n }, (_, i) => startOne({ ctx, plan, engine, language, folder, index: first + i, sink, baseEnv })),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    // All or nothing: a partial cluster would leave the caller's code waiting for peers that never come.
+    await Promise.all(
+      results.filter((r): r is PromiseFulfilledResult<WorkerRecord> => r.status === "fulfilled").map((r) => {
+        const w = local.get(r.value.id);
+        return w ? stopOne(w) : Promise.resolve();
+      }),
+    );
+    throw failed.reason;
+  }
+  return results.map((r) => (r as PromiseFulfilledResult<WorkerRecord>).value);
+}
+
+/** Records of every worker of `masterId`: the server's sessions, overlaid with what this process knows better. */
+async function clusterRecords(ctx: Ctx): Promise<WorkerRecord[]> {
+  const sessions = await ctx.rest.listSessions();
+  const out = new Map<string, WorkerRecord>();
+  for (const s of sessions) {
+    if (s.type !== WORKER_SESSION_TYPE) continue;
+    const tag = decodeWorkerTag(s.name);
+    if (!tag || tag.masterId !== ctx.masterId) continue;
+    const lw = s.kernel ? local.get(s.kernel.id) : undefined;
+    const rec = lw ? { ...record(lw), executionState: s.kernel?.execution_state ?? lw.executionState } : recordFromSession(s, tag);
+    if (!rec.executionState) delete rec.executionState;
+    out.set(rec.id || s.id, rec);
+  }
+  // Workers this process launched that the server no longer lists (stopped, failed and deleted).
+  for (const w of local.values()) {
+    if (w.tag.masterId === ctx.masterId && !out.has(w.kernelId)) out.set(w.kernelId, record(w));
+  }
+  return [...out.values()].sort((a, b) => a.index - b.index);
+}
+
+/**
+ * Every worker sharing this dashboard's master, in launch order; callable from the master or from
+ * a worker (through its `SENSE_MASTER_ID`). Workers this process launched that are gone are
+ * listed with their final status (`stopped`/`failed`); others' gone workers are not.
+ * @throws RestError when the server cannot be asked.
+ */
+export async function listWorkers(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord[]> {
+  return clusterRecords(resolveContext(options.context));
+}
+
+/**
+ * The master's record: its kernel (for a kernel master) or this plain Node process.
+ * @throws RestError when the server cannot be asked.
+ */
+export async function getMaster(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord> {
+  const ctx = resolveContext(options.context);
+  const sessions = await ctx.rest.listSessions();
+  const own = sessions.find((s) => s.kernel?.id === ctx.masterId);
+  if (own?.kernel) {
+    const busy = own.kernel.execution_state === "busy";
+    return {
+      id: own.kernel.id,
+      name: "master",
+      engine: own.kernel.name,
+      size: "small",
+      status: own.kernel.execution_state === "dead" ? "failed" : busy ? "running" : "idle",
+      masterId: "",
+      startedAt: own.kernel.last_activity ?? "",
+      sessionId: own.id,
+      path: own.path,
+      index: 0,
+      ...(own.kernel.execution_state ? { executionState: own.kernel.execution_state } : {}),
+    };
+  }
+  return {
+    id: ctx.masterId,
+    name: "master",
+    engine: ctx.masterId.startsWith("process-") ? "node" : "",
+    size: "small",
+    status: "running",
+    masterId: "",
+    startedAt: ctx.isWorker ? "" : new Date(Date.now() - process.uptime() * 1000).toISOString(),
+    sessionId: "",
+    path: "",
+    index: 0,
+  };
+}
+
+async function stopOne(w: LocalWorker): Promise<void> {
+  if (w.tag.status === "stopped") return;
+  w.stopping = true;
+  try {
+    await w.rest.deleteSession(w.sessionId);
+  } catch (e) {
+    if (!isRestError(e) || e.code !== "not_found") throw e;
+  }
+  w.output.close();
+  w.conn?.dispose();
+  await setStatus(w, "stopped");
+  keeperForget(w.kernelId);
+}
+
+type WorkerRef = string | Pick<WorkerRecord, "id"> | readonly (string | Pick<WorkerRecord, "id">)[];
+
+function flattenRefs(refs: readonly WorkerRef[]): string[] {
+  const ids: string[] = [];
+  for (const r of refs) {
+    if (Array.isArray(r)) ids.push(...flattenRefs(r as readonly WorkerRef[]));
+    else if (typeof r === "string") ids.push(r);
+    else if (r && typeof r === "object" && typeof (r as { id?: unknown }).id === "string") ids.push((r as { id: string }).id);
+    else throw new UsageError(`not a worker id or record: ${JSON.stringify(r)}`, { code: "bad_option" });
+  }
+  return ids;
+}
+
+/** Matches refs (kernel id, session id or name like `w2`) against records; unknown ones → error, nothing done. */
+function pick(records: WorkerRecord[], ids: string[]): WorkerRecord[] {
+  const unknown: string[] = [];
+  const chosen = new Map<string, WorkerRecord>();
+  for (const id of ids) {
+    const r = records.find((x) => x.id === id || x.sessionId === id || x.name === id);
+    if (r) chosen.set(r.id, r);
+    else unknown.push(id);
+  }
+  if (unknown.length) {
+    throw new WorkerError("unknown_worker", `unknown worker${unknown.length > 1 ? "s" : ""} ${unknown.map((u) => JSON.stringify(u)).join(", ")} in this cluster; nothing was stopped or awaited`, {
+      unknown,
+    });
+  }
+  return [...chosen.values()];
+}
+
+/**
+ * Stops workers: `stopWorkers()` stops every worker of this cluster; `stopWorkers(id, ...)`,
+ * `stopWorkers(record)` and `stopWorkers([ids])` stop those. Idempotent (stopping a stopped worker
+ * is fine). Resolves with the records, status `stopped`, when their kernels are shut down.
+ * @throws WorkerError `unknown_worker` naming the ids not in this cluster; then NOTHING is stopped.
+ *   RestError when the server fails.
+ */
+export async function stopWorkers(...refs: (WorkerRef | { context?: WorkerContextInput })[]): Promise<WorkerRecord[]> {
+  let contextInput: WorkerContextInput | undefined;
+  const last = refs[refs.length - 1];
+  if (last && typeof last === "object" && !Array.isArray(last) && !("id" in last)) {
+    contextInput = (last as { context?: WorkerContextInput }).context;
+    refs = refs.slice(0, -1);
+  }
+  const ctx = resolveContext(contextInput);
+  const ids = flattenRefs(refs as WorkerRef[]);
+  const records = await clusterRecords(ctx);
+  const targets = ids.length ? pick(records, ids) : records;
+  const stopped = await Promise.all(
+    targets.map(async (r) => {
+      const w = local.get(r.id);
+      if (w) {
+        await stopOne(w);
+        return record(w);
+      }
+      if (r.status !== "stopped") {
+        try {
+          await ctx.rest.deleteSession(r.sessionId);
+        } catch (e) {
+          if (!isRestError(e) || e.code !== "not_found") throw e;
+        }
+      }
+      const { executionState: _e, ...rest } = r;
+      return { ...rest, status: "stopped" as const };
+    }),
+  );
+  return stopped;
+}
+
+/** Options of {@link awaitWorkers}. */
+export interface AwaitOptions {
+  /** Wait until the startup code finished (`idle` or `failed`), not just until it runs. Default false. */
+  waitForCompletion?: boolean;
+  /** Give up after this many seconds (default 600); pending workers then come back in `failures` with reason `timeout`. */
+  timeoutSeconds?: number;
+  context?: WorkerContextInput;
+  /** Poll interval for workers of other processes, ms (default 100). */
+  pollMs?: number;
+}
+
+/** The result of {@link awaitWorkers}, shaped as Cloudera ML's `await_workers`. */
+export interface AwaitResult {
+  /** Workers that reached the state waited for. */
+  workers: WorkerRecord[];
+  /** Workers that failed, were stopped, vanished or timed out; `reason` says which. */
+  failures: WorkerRecord[];
+}
+
+/**
+ * Waits for workers to be `running` (or, with `waitForCompletion`, for their startup code to end).
+ * `idsOrWorkers` takes ids, names, records, or nothing/empty (every worker of the cluster).
+ * Never throws on timeout: pending workers are returned in `failures` with `reason: "timeout"`.
+ * @throws WorkerError `unknown_worker` for ids not in the cluster; UsageError `bad_option` for a bad timeout.
+ */
+export async function awaitWorkers(idsOrWorkers?: WorkerRef | null, options: AwaitOptions = {}): Promise<AwaitResult> {
+  const timeout = options.timeoutSeconds ?? 600;
+  if (typeof timeout !== "number" || !(timeout >= 0)) throw new UsageError("timeoutSeconds must be a non-negative number", { code: "bad_option" });
+  const ctx = resolveContext(options.context);
+  const ids = idsOrWorkers == null ? [] : flattenRefs([idsOrWorkers]);
+  let records = await clusterRecords(ctx);
+  const wanted = (ids.length ? pick(records, ids) : records).map((r) => r.id);
+  const reached = (s: WorkerStatus) => (options.waitForCompletion ? s === "idle" : s === "running" || s === "idle");
+  const final = (s: WorkerStatus) => reached(s) || s === "failed" || s === "stopped";
+  const deadline = Date.now() + timeout * 1000;
+  const poll = options.pollMs ?? 100;
+  for (;;) {
+    const byId = new Map(records.map((r) => [r.id, r]));
+    const current = wanted.map((id) => byId.get(id));
+    const done = current.every((r) => !r || final(r.status));
+    if (done || Date.now() >= deadline) {
+      const result: AwaitResult = { workers: [], failures: [] };
+      wanted.forEach((id, i) => {
+        const r = current[i];
+        if (!r) result.failures.push({ ...(records.find((x) => x.id === id) ?? { id, name: id, engine: "", size: "small", masterId: ctx.masterId, startedAt: "", sessionId: "", path: "", index: 0 }), status: "stopped", reason: "gone" });
+        else if (reached(r.status)) result.workers.push(r);
+        else if (final(r.status)) result.failures.push({ ...r, reason: r.reason ?? r.status });
+        else result.failures.push({ ...r, reason: "timeout" });
+      });
+      return result;
+    }
+    // Local workers change state on websocket events; a short poll covers both them and others'.
+    await new Promise((r) => setTimeout(r, Math.min(poll, Math.max(0, deadline - Date.now()))));
+    records = await clusterRecords(ctx);
+  }
+}
+
+function localWorker(ref: string | Pick<WorkerRecord, "id">): LocalWorker {
+  const id = typeof ref === "string" ? ref : ref.id;
+  const w = local.get(id) ?? [...local.values()].find((x) => x.sessionId === id || x.name === id);
+  if (!w) throw new WorkerError("unknown_worker", `worker ${JSON.stringify(id)} was not launched by this process, so its output is not here`, { unknown: [id] });
+  return w;
+}
+
+/**
+ * Everything a worker launched by this process has written so far (stdout, stderr, tracebacks), as text.
+ * @throws WorkerError `unknown_worker` for a worker this process did not launch.
+ */
+export function workerOutput(ref: string | Pick<WorkerRecord, "id">): string {
+  return localWorker(ref).output.text();
+}
+
+/**
+ * The structured output of a worker launched by this process (streams, displays, errors, in order).
+ * @throws WorkerError `unknown_worker` for a worker this process did not launch.
+ */
+export function workerOutputItems(ref: string | Pick<WorkerRecord, "id">): WorkerOutputItem[] {
+  return localWorker(ref).output.list();
+}
+

@@ -1,0 +1,12 @@
+/**
+ * Workers: `launchWorkers`, `listWorkers`, `getMaster`, `stopWorkers`, `awaitWorkers`, their
+ * output, the size table, and the keeper controls. See docs/workers.md.
+ */
+export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems } from "./cluster";
+export type { LaunchWorkersOptions, AwaitOptions, AwaitResult, WorkerContextInput } from "./cluster";
+export { SIZES, configureSizes, ENGINE_ALIASES } from "./options";
+export type { LaunchOptions, SizeSpec } from "./options";
+export type { WorkerOutputItem } from "./output";
+export { encodeWorkerTag, decodeWorkerTag, WORKER_SESSION_TYPE } from "./names";
+export type { WorkerTag } from "./names";
+export { keeperPid, stopKeeper } from "./keeperClient";

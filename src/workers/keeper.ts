@@ -1,0 +1,158 @@
+/**
+ * The keeper (cleanup layer 2): a small detached process, one per master process, that notices
+ * the master process die (even by SIGKILL) and at once deletes every worker session tagged with
+ * that master, then exits. It needs no shared memory: the session name tags say which sessions
+ * are the master's.
+ *
+ * Protocol: the master spawns `node keeper.js` detached with a stdin pipe and writes
+ * newline-delimited JSON to it: first a {@link KeeperConfig} (it holds the token, which is why it
+ * travels on the pipe, never in argv or env), then `{"worker": "<kernel id>"}` for each worker it
+ * starts and `{"forget": "<kernel id>"}` for each it stopped. The master dying closes the pipe (an
+ * instant signal); a `kill(pid, 0)` poll every `pollMs` is the backstop. If the Jupyter Server is
+ * gone too, the keeper kills the local worker kernel processes itself (tslab kernels outlive a
+ * SIGKILLed server), finding them by the `kernel-<id>.json` connection file on their argv.
+ *
+ * Self-contained on purpose (Node built-ins and global fetch only): it must start fast and run
+ * with no module of the package loaded.
+ */
+import * as fs from "node:fs";
+
+/** The first message on the keeper's stdin. */
+export interface KeeperConfig {
+  baseUrl: string;
+  token: string;
+  masterId: string;
+  masterPid: number;
+  /** Poll interval for the master pid, ms (default 100). */
+  pollMs?: number;
+}
+
+/** Pids of live processes whose argv holds `kernel-<id>.json` for one of `kernelIds`. Linux `/proc`. */
+export function kernelProcesses(kernelIds: Iterable<string>, procRoot = "/proc"): number[] {
+  const needles = [...kernelIds].map((id) => `kernel-${id}.json`);
+  if (!needles.length) return [];
+  const pids: number[] = [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(procRoot);
+  } catch {
+    return [];
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const cmd = fs.readFileSync(`${procRoot}/${e}/cmdline`, "utf8");
+      if (needles.some((n) => cmd.includes(n))) pids.push(Number(e));
+    } catch {
+      /* ended while we looked */
+    }
+  }
+  return pids;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Whether a session name is a worker tag of `masterId` (mirrors names.ts, kept inline: see the header). */
+function taggedFor(name: unknown, masterId: string): boolean {
+  return typeof name === "string" && name.startsWith(`sense:${masterId}:`) && name.split(":").length === 6;
+}
+
+async function call(cfg: KeeperConfig, method: string, path: string, timeoutMs: number): Promise<Response> {
+  return fetch(new URL(path, cfg.baseUrl.replace(/\/*$/, "/")), {
+    method,
+    headers: cfg.token ? { Authorization: `token ${cfg.token}` } : {},
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+}
+
+/** Deletes the master's worker sessions; when the server cannot be reached, kills the worker kernel processes. */
+export async function cleanUp(cfg: KeeperConfig, workerIds: Set<string>): Promise<void> {
+  let sessions: { id: string; name?: string; kernel?: { id?: string } | null }[] | undefined;
+  try {
+    const res = await call(cfg, "GET", "api/sessions", 3_000);
+    if (res.ok) sessions = (await res.json()) as typeof sessions;
+  } catch {
+    sessions = undefined;
+  }
+  if (sessions) {
+    const mine = sessions.filter((s) => taggedFor(s.name, cfg.masterId) || (s.kernel?.id !== undefined && workerIds.has(s.kernel.id)));
+    for (const s of mine) if (s.kernel?.id) workerIds.add(s.kernel.id);
+    await Promise.all(
+      mine.map(async (s) => {
+        try {
+          await call(cfg, "DELETE", `api/sessions/${encodeURIComponent(s.id)}`, 15_000);
+        } catch {
+          /* the process sweep below still runs */
+        }
+      }),
+    );
+  }
+  // The server kills what it deleted; whatever is still running (a server that is gone, a tslab
+  // kernel that ignored its shutdown) is killed here.
+  for (const pid of kernelProcesses(workerIds)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** The keeper's main loop: read the config, watch the master, clean up, exit. */
+export function runKeeper(input: NodeJS.ReadableStream = process.stdin): void {
+  let cfg: KeeperConfig | undefined;
+  const workers = new Set<string>();
+  let buffer = "";
+  let done = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const finish = async () => {
+    if (done) return;
+    done = true;
+    if (timer) clearInterval(timer);
+    if (cfg) await cleanUp(cfg, workers);
+    process.exit(0);
+  };
+
+  input.setEncoding("utf8");
+  input.on("data", (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      if (!cfg) {
+        cfg = msg as unknown as KeeperConfig;
+        const c = cfg;
+        timer = setInterval(() => {
+          if (!alive(c.masterPid)) void finish();
+        }, c.pollMs ?? 100);
+      } else if (typeof msg.worker === "string") workers.add(msg.worker);
+      else if (typeof msg.forget === "string") workers.delete(msg.forget);
+    }
+  });
+  // The master's end of the pipe closes when the master exits, however it exits.
+  input.on("end", () => void finish());
+  input.on("close", () => void finish());
+  input.on("error", () => void finish());
+}
+
+if (require.main === module) {
+  // Detached from the master's terminal: a hang-up or Ctrl-C aimed at the master is not for us.
+  process.on("SIGHUP", () => undefined);
+  process.on("SIGINT", () => undefined);
+  runKeeper();
+}

@@ -1,0 +1,216 @@
+/**
+ * Validation of `launchWorkers` options, done completely before anything starts: a bad option
+ * throws and leaves the server untouched.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UsageError, WorkerError } from "../errors";
+import type { OutputSink } from "../display/sink";
+import { WorkerSize } from "../schemas";
+
+/** Resources of one worker size. */
+export interface SizeSpec {
+  /** CPUs (may be fractional). */
+  cpu: number;
+  /** Memory in MiB. */
+  memoryMiB: number;
+}
+
+/**
+ * The size table. Under a Jupyter Server backed by Enterprise Gateway on Kubernetes these become
+ * `KERNEL_CPUS`/`KERNEL_MEMORY`; on a local server they are advisory: exported to the worker as
+ * `SENSE_WORKER_CPUS`/`SENSE_WORKER_MEMORY_MB` and recorded, not enforced (the REST API can pass
+ * no kernel argv, so `--max-old-space-size` cannot be applied cleanly). Override with {@link configureSizes}.
+ */
+export const SIZES: Record<WorkerSize, SizeSpec> = {
+  small: { cpu: 1, memoryMiB: 2048 },
+  medium: { cpu: 2, memoryMiB: 4096 },
+  large: { cpu: 4, memoryMiB: 8192 },
+};
+
+const DEFAULT_SIZES: Record<WorkerSize, SizeSpec> = structuredClone(SIZES);
+
+/**
+ * Overrides entries of {@link SIZES} (`configureSizes({ small: { cpu: 0.5, memoryMiB: 512 } })`);
+ * `configureSizes(null)` restores the defaults. Returns the table now in force.
+ * @throws UsageError (`bad_option`) for an unknown size or a non-positive/non-finite number; the table is then unchanged.
+ */
+export function configureSizes(overrides: Partial<Record<string, Partial<SizeSpec>>> | null): Record<WorkerSize, SizeSpec> {
+  if (overrides === null) {
+    Object.assign(SIZES, structuredClone(DEFAULT_SIZES));
+    return SIZES;
+  }
+  const next = structuredClone(SIZES);
+  for (const [name, spec] of Object.entries(overrides)) {
+    const size = WorkerSize.safeParse(name);
+    if (!size.success) throw new UsageError(`unknown size ${JSON.stringify(name)}; sizes are ${WorkerSize.options.join(", ")}`, { code: "bad_option" });
+    for (const [k, v] of Object.entries(spec ?? {})) {
+      if (k !== "cpu" && k !== "memoryMiB") throw new UsageError(`unknown size field ${JSON.stringify(k)}; fields are cpu, memoryMiB`, { code: "bad_option" });
+      if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new UsageError(`size ${name}.${k} must be a positive number`, { code: "bad_option" });
+      next[size.data][k] = v;
+    }
+  }
+  Object.assign(SIZES, next);
+  return SIZES;
+}
+
+/** Engine aliases kept from the original Sense. */
+export const ENGINE_ALIASES: Readonly<Record<string, string>> = {
+  "sense-ipython-engine": "python3",
+  "sense-js-engine": "sense-js",
+  "sense-ts-engine": "sense-ts",
+};
+
+/** Options of `launchWorkers`. The seed's `startup_script`/`startup_code` are accepted as aliases. */
+export interface LaunchOptions {
+  /** How many workers (a positive integer ≤ `maxWorkers`). */
+  n?: number;
+  /** A size from {@link SIZES}; default `small`. */
+  size?: WorkerSize;
+  /** A kernelspec name or a Sense engine alias; default the master's own kernelspec (`sense-ts` for a plain Node master). */
+  engine?: string;
+  /** A file, relative to the project home, whose content is the startup code; wins over `code`. */
+  script?: string;
+  /** Startup code run in every worker after its environment is set. */
+  code?: string;
+  /** Extra environment for the workers (names `[A-Za-z_][A-Za-z0-9_]*`, string values). */
+  env?: Record<string, string>;
+  /** Upper bound on `n` (default `SENSE_MAX_WORKERS` or 64). */
+  maxWorkers?: number;
+  /** Where worker output is republished; default the sink of the calling cell (or this process' stdout/stderr). */
+  sink?: OutputSink;
+  /** Label prefix of worker output lines (default `w`, giving `[w1] `). */
+  label?: string;
+  /** Start the keeper process (cleanup layer 2); default true unless `SENSE_KEEPER=0`. */
+  keeper?: boolean;
+  /** Start the watchdog in workers (cleanup layer 3); default true unless `SENSE_WATCHDOG=0`. */
+  watchdog?: boolean;
+  /** Seconds to wait for each worker kernel to answer (default 120). */
+  startTimeoutSeconds?: number;
+  /** Alias of `script`. */
+  startup_script?: string;
+  /** Alias of `code`. */
+  startup_code?: string;
+}
+
+const KNOWN = new Set([
+  "n", "size", "engine", "script", "code", "env", "maxWorkers", "sink", "label", "keeper", "watchdog", "startTimeoutSeconds",
+  "startup_script", "startup_code", "context",
+]);
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Options after validation. */
+export interface LaunchPlan {
+  n: number;
+  size: WorkerSize;
+  /** Requested engine after alias mapping; `undefined` = the master's own. */
+  engine?: string;
+  /** The startup code (the script's content when a script was given). */
+  code: string;
+  /** Where the code came from (for messages). */
+  codeSource?: string;
+  env: Record<string, string>;
+  label: string;
+  keeper: boolean;
+  watchdog: boolean;
+  startTimeoutMs: number;
+}
+
+/** Default `maxWorkers`: `SENSE_MAX_WORKERS` when set to a positive integer, else 64. */
+export function defaultMaxWorkers(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.SENSE_MAX_WORKERS);
+  return Number.isInteger(v) && v > 0 ? v : 64;
+}
+
+function bad(message: string, details?: Record<string, unknown>): UsageError {
+  return new UsageError(message, { code: "bad_option", details });
+}
+
+/**
+ * Checks every option that can be checked without the server; reads the script.
+ * @throws UsageError `bad_option` for a bad `n`, size, env, label, unknown option or a script path
+ * outside the project home; WorkerError `script_not_found` for a script that does not exist.
+ */
+export function validateLaunchOptions(options: LaunchOptions, projectHome: string): LaunchPlan {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) throw bad("launchWorkers options must be an object");
+  const unknown = Object.keys(options).filter((k) => !KNOWN.has(k));
+  if (unknown.length) throw bad(`unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; known: ${[...KNOWN].filter((k) => k !== "context").join(", ")}`);
+
+  const maxWorkers = options.maxWorkers ?? defaultMaxWorkers();
+  if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw bad(`maxWorkers must be a positive integer, not ${String(maxWorkers)}`);
+  const n = options.n;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > maxWorkers) {
+    throw bad(`n must be an integer from 1 to ${maxWorkers}, not ${JSON.stringify(n) ?? String(n)}`, { n, maxWorkers });
+  }
+
+  const size = WorkerSize.safeParse(options.size ?? "small");
+  if (!size.success) throw bad(`size must be one of ${WorkerSize.options.join(", ")}, not ${JSON.stringify(options.size)}`);
+
+  if (options.engine !== undefined && (typeof options.engine !== "string" || !options.engine.trim())) throw bad("engine must be a kernelspec name");
+  const engine = options.engine === undefined ? undefined : (ENGINE_ALIASES[options.engine] ?? options.engine);
+
+  const env: Record<string, string> = {};
+  if (options.env !== undefined) {
+    if (options.env === null || typeof options.env !== "object" || Array.isArray(options.env)) throw bad("env must be an object of strings");
+    for (const [k, v] of Object.entries(options.env as Record<string, unknown>)) {
+      if (!ENV_NAME.test(k)) throw bad(`env name ${JSON.stringify(k)} is not a valid environment variable name`);
+      if (typeof v !== "string") throw bad(`env ${k} must be a string, not ${v === null ? "null" : typeof v}`);
+      env[k] = v;
+    }
+  }
+
+  const label = options.label ?? "w";
+  if (typeof label !== "string" || !/^[A-Za-z0-9_.-]{1,32}$/.test(label)) throw bad("label must be 1-32 letters, digits, '.', '_' or '-'");
+
+  for (const k of ["keeper", "watchdog"] as const) {
+    if (options[k] !== undefined && typeof options[k] !== "boolean") throw bad(`${k} must be true or false`);
+  }
+  const startTimeout = options.startTimeoutSeconds ?? 120;
+  if (typeof startTimeout !== "number" || !(startTimeout > 0)) throw bad("startTimeoutSeconds must be a positive number");
+
+  const scriptOpt = options.script ?? options.startup_script;
+  const codeOpt = options.code ?? options.startup_code;
+  if (codeOpt !== undefined && typeof codeOpt !== "string") throw bad("code must be a string");
+  let code = codeOpt ?? "";
+  let codeSource: string | undefined;
+  if (scriptOpt !== undefined) {
+    if (typeof scriptOpt !== "string" || !scriptOpt) throw bad("script must be a path relative to the project home");
+    code = readScript(scriptOpt, projectHome);
+    codeSource = scriptOpt;
+  }
+
+  return {
+    n,
+    size: size.data,
+    engine,
+    code,
+    codeSource,
+    env,
+    label,
+    keeper: options.keeper ?? process.env.SENSE_KEEPER !== "0",
+    watchdog: options.watchdog ?? process.env.SENSE_WATCHDOG !== "0",
+    startTimeoutMs: startTimeout * 1000,
+  };
+}
+
+function inside(root: string, p: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+}
+
+/** Reads a startup script that must lie inside the project home (symlinks resolved). */
+function readScript(script: string, projectHome: string): string {
+  if (path.isAbsolute(script)) throw bad(`script must be relative to the project home, not absolute: ${script}`);
+  const home = fs.existsSync(projectHome) ? fs.realpathSync(projectHome) : path.resolve(projectHome);
+  const target = path.resolve(home, script);
+  if (!inside(home, target)) throw bad(`script ${JSON.stringify(script)} is outside the project home`);
+  let real: string;
+  try {
+    real = fs.realpathSync(target);
+  } catch {
+    throw new WorkerError("script_not_found", `startup script ${JSON.stringify(script)} does not exist in the project home`, { script });
+  }
+  if (!inside(home, real)) throw bad(`script ${JSON.stringify(script)} resolves outside the project home`);
+  if (!fs.statSync(real).isFile()) throw new WorkerError("script_not_found", `startup script ${JSON.stringify(script)} is not a file`, { script });
+  return fs.readFileSync(real, "utf8");
+}
