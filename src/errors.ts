@@ -21,6 +21,7 @@ export type SenseErrorCode =
   | "unknown_engine"
   | "script_not_found"
   | "unknown_worker"
+  | "compile_error"
   // magics
   | "unknown_magic"
   | "duplicate_magic"

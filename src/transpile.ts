@@ -1,0 +1,161 @@
+/**
+ * Master-side TypeScript for fast workers: the startup code is type-checked once, in the master,
+ * and shipped to `sense-fast` workers as plain JavaScript, so no worker ever loads a compiler.
+ *
+ * The compiler is the one already loaded in this process when there is one (tslab's
+ * `@tslab/typescript-for-tslab` inside a `sense-ts` master), else the `typescript` package.
+ * Parsed library files (`lib.*.d.ts`, `@types/node`) are cached across calls, so only the first
+ * check pays for parsing them.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type * as TS from "typescript";
+import { UsageError } from "./errors";
+
+/** One compiler message about the checked code. */
+export interface Diagnostic {
+  /** `error`, `warning`, `suggestion` or `message`. */
+  category: "error" | "warning" | "suggestion" | "message";
+  /** TypeScript's code, e.g. 2322. */
+  code: number;
+  /** Flattened message text. */
+  message: string;
+  /** File the message is about (the checked code's `fileName` for its own problems). */
+  file?: string;
+  /** 1-based line and column, when the message points into a file. */
+  line?: number;
+  column?: number;
+}
+
+/** Options of {@link checkAndTranspile}. */
+export interface TranspileOptions {
+  /**
+   * Name the code is checked under; its folder is where imports resolve from.
+   * Default: `<cwd>/__startup.ts`.
+   */
+  fileName?: string;
+  /** Throw on errors (default `true`); with `false` errors are returned in `diagnostics`. */
+  throwOnError?: boolean;
+}
+
+/** Result of {@link checkAndTranspile}. */
+export interface TranspileResult {
+  /** CommonJS ES2022 JavaScript (top-level `await` kept: the fast kernel runs it). */
+  js: string;
+  /** Every diagnostic (only non-errors, unless `throwOnError: false`). */
+  diagnostics: Diagnostic[];
+}
+
+let cachedTs: typeof TS | undefined;
+
+/** The compiler to use: one already loaded in this process, else the `typescript` package. */
+function compiler(): typeof TS {
+  if (cachedTs) return cachedTs;
+  const loaded = Object.keys(require.cache).find((k) => /[\\/]@tslab[\\/]typescript-for-tslab[\\/]lib[\\/]typescript\.js$/.test(k));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  cachedTs = (loaded ? require.cache[loaded]?.exports : require("typescript")) as typeof TS;
+  return cachedTs;
+}
+
+const sourceCache = new Map<string, TS.SourceFile>();
+let lastProgram: TS.Program | undefined;
+
+function findTypesNode(from: string[]): string | undefined {
+  for (const dir of from) {
+    try {
+      return path.dirname(require.resolve("@types/node/package.json", { paths: [dir] }));
+    } catch {
+      /* try the next place */
+    }
+  }
+  return undefined;
+}
+
+function senseTypes(): string | undefined {
+  const d = path.resolve(__dirname, "index.d.ts");
+  return fs.existsSync(d) ? d : undefined;
+}
+
+function toDiagnostic(ts: typeof TS, d: TS.Diagnostic): Diagnostic {
+  const category = (["warning", "error", "suggestion", "message"] as const)[d.category] ?? "error";
+  const out: Diagnostic = { category, code: d.code, message: ts.flattenDiagnosticMessageText(d.messageText, "\n") };
+  if (d.file && d.start !== undefined) {
+    const pos = d.file.getLineAndCharacterOfPosition(d.start);
+    out.file = d.file.fileName;
+    out.line = pos.line + 1;
+    out.column = pos.character + 1;
+  }
+  return out;
+}
+
+/** `file:line:col - error TS1234: message` lines, as tsc prints them. */
+export function formatDiagnostics(diagnostics: readonly Diagnostic[]): string {
+  return diagnostics
+    .map((d) => `${d.file ? `${path.basename(d.file)}:${d.line}:${d.column} - ` : ""}${d.category} TS${d.code}: ${d.message}`)
+    .join("\n");
+}
+
+/**
+ * Type-checks `code` (TypeScript, with Node's types and `sense-tslab`'s own) and transpiles it to
+ * CommonJS ES2022 JavaScript for the `sense-fast` engine.
+ * @throws UsageError with code `compile_error` when the code has type or syntax errors (unless
+ *   `throwOnError: false`); its message lists each error with line and column and its
+ *   `details.diagnostics` holds them as {@link Diagnostic}s. Nothing else happens (no side effects).
+ */
+export function checkAndTranspile(code: string, options: TranspileOptions = {}): TranspileResult {
+  if (typeof code !== "string") throw new UsageError("code must be a string", { code: "bad_option" });
+  const ts = compiler();
+  const fileName = path.resolve(options.fileName ?? path.join(process.cwd(), "__startup.ts"));
+  const dir = path.dirname(fileName);
+  const typesNode = findTypesNode([dir, __dirname, path.dirname(require.resolve("tslab/package.json"))]);
+  const sense = senseTypes();
+  const compilerOptions: TS.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    // Checked as an ES module so top-level `await` is legal; emitted as CommonJS below.
+    module: ts.ModuleKind.ES2022,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    moduleDetection: ts.ModuleDetectionKind.Force,
+    lib: ["lib.es2022.d.ts"],
+    strict: true,
+    esModuleInterop: true,
+    skipLibCheck: true,
+    noEmit: true,
+    types: typesNode ? ["node"] : [],
+    typeRoots: typesNode ? [path.dirname(typesNode)] : [],
+    paths: sense ? { "sense-tslab": [sense] } : undefined,
+  };
+  const host = ts.createCompilerHost(compilerOptions, true);
+  const baseGet = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, languageVersion, onError, shouldCreate) => {
+    if (path.resolve(name) === fileName) return ts.createSourceFile(name, code, languageVersion, true);
+    // Library and package declarations do not change between checks: parse them once.
+    const hit = sourceCache.get(name);
+    if (hit) return hit;
+    const sf = baseGet(name, languageVersion, onError, shouldCreate);
+    if (sf && /\.d\.[cm]?ts$/.test(name)) sourceCache.set(name, sf);
+    return sf;
+  };
+  const baseRead = host.readFile.bind(host);
+  host.readFile = (name) => (path.resolve(name) === fileName ? code : baseRead(name));
+  const baseExists = host.fileExists.bind(host);
+  host.fileExists = (name) => path.resolve(name) === fileName || baseExists(name);
+
+  const program = ts.createProgram({ rootNames: [fileName], options: compilerOptions, host, oldProgram: lastProgram });
+  lastProgram = program;
+  const sf = program.getSourceFile(fileName);
+  const raw = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics(), ...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
+  const diagnostics = raw.map((d) => toDiagnostic(ts, d));
+  const errors = diagnostics.filter((d) => d.category === "error");
+  if (errors.length > 0 && options.throwOnError !== false) {
+    throw new UsageError(`the startup code does not compile:\n${formatDiagnostics(errors)}`, {
+      code: "compile_error",
+      details: { diagnostics: errors, fileName },
+    });
+  }
+  const out = ts.transpileModule(code, {
+    fileName,
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, esModuleInterop: true, sourceMap: false, inlineSourceMap: false },
+    reportDiagnostics: false,
+  });
+  return { js: out.outputText, diagnostics };
+}

@@ -1,0 +1,77 @@
+import * as path from "node:path";
+import { checkAndTranspile, formatDiagnostics } from "../../src/transpile";
+import { isUsageError, SenseError } from "../../src/errors";
+
+const SNIPPET = [
+  "import * as os from 'node:os';",
+  "interface Job { id: number; name: string }",
+  "const jobs: Job[] = [];",
+  "for (let i = 0; i < 5; i++) jobs.push({ id: i, name: `job-${i}` });",
+  "function describe(j: Job): string {",
+  "  return `${j.id}:${j.name}`;",
+  "}",
+  "const host: string = os.hostname();",
+  "const total = jobs.reduce((s, j) => s + j.id, 0);",
+  "const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));",
+  "await wait(1);",
+  "console.log(host.length > 0, total, jobs.map(describe).join(','));",
+  "enum Level { Low, High }",
+  "const level: Level = Level.High;",
+  "type Pair<T> = [T, T];",
+  "const pair: Pair<number> = [1, 2];",
+  "class Counter { private n = 0; inc(): number { return ++this.n; } }",
+  "const c = new Counter();",
+  "c.inc();",
+  "console.log(level, pair[0] + pair[1], c.inc(), process.pid > 0, Buffer.from('x').length);",
+].join("\n");
+
+describe("checkAndTranspile", () => {
+  it("turns good TypeScript into CommonJS JavaScript without types", () => {
+    const r = checkAndTranspile("const n: number = 40 + 2;\nconsole.log(n);\n");
+    expect(r.diagnostics).toEqual([]);
+    expect(r.js).toContain("const n = 40 + 2;");
+    expect(r.js).not.toContain(": number");
+  });
+
+  it("checks with Node's types, keeps top-level await and turns imports into require", () => {
+    const r = checkAndTranspile(SNIPPET, { fileName: path.join(__dirname, "startup.ts") });
+    expect(r.diagnostics.filter((d) => d.category === "error")).toEqual([]);
+    expect(r.js).toContain('require("node:os")');
+    expect(r.js).toContain("await wait(1);");
+    expect(r.js).not.toMatch(/interface Job/);
+  });
+
+  it("rejects a type error with the diagnostic text and its line, before anything runs", () => {
+    let caught: unknown;
+    try {
+      checkAndTranspile("const a = 1;\nconst s: string = a * 2;\n", { fileName: "/tmp/job.ts" });
+    } catch (e) {
+      caught = e;
+    }
+    expect(isUsageError(caught)).toBe(true);
+    const err = caught as SenseError;
+    expect(err.code).toBe("compile_error");
+    expect(err.message).toContain("job.ts:2:7 - error TS2322: Type 'number' is not assignable to type 'string'.");
+    expect(err.details.diagnostics).toEqual([
+      expect.objectContaining({ category: "error", code: 2322, line: 2, column: 7, file: "/tmp/job.ts" }),
+    ]);
+  });
+
+  it("reports syntax errors and unknown names", () => {
+    const r = checkAndTranspile("const x = ;\nundefinedThing();\n", { throwOnError: false, fileName: "/tmp/x.ts" });
+    expect(r.diagnostics.map((d) => [d.code, d.line])).toEqual(expect.arrayContaining([[1109, 1], [2304, 2]]));
+    expect(formatDiagnostics(r.diagnostics)).toMatch(/x\.ts:2:1 - error TS2304: Cannot find name 'undefinedThing'/);
+  });
+
+  it("rejects a non-string with bad_option", () => {
+    expect(() => checkAndTranspile(42 as unknown as string)).toThrow(expect.objectContaining({ code: "bad_option" }));
+  });
+
+  it("is fast once warm (reported, not asserted)", () => {
+    const t0 = performance.now();
+    checkAndTranspile(SNIPPET, { fileName: path.join(__dirname, "warm.ts") });
+    const warm = performance.now() - t0;
+    console.log(`checkAndTranspile, 20-line snippet, warm: ${warm.toFixed(0)} ms`);
+    expect(warm).toBeGreaterThan(0);
+  });
+});
