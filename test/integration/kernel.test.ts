@@ -1,0 +1,192 @@
+/**
+ * The seam between tslab 1.0.22 and the Sense kernels, through a real Jupyter Server and real
+ * kernels, cell by cell as a notebook runs them. The server's root is a fresh temp folder with
+ * no node_modules anywhere above it, which is also the "empty folder" case.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { KernelMessage } from "@jupyterlab/services";
+import { JupyterServer, REPO, startJupyterServer } from "../helpers/jupyter";
+import { CellResult, NotebookKernel, openNotebook } from "../helpers/kernel";
+
+let server: JupyterServer;
+let nb: NotebookKernel;
+const figures: Record<string, number> = {};
+
+// tslab aborts every request that arrives within 200 ms of a failed cell (its "stop on error"),
+// so the cell after a failure is re-sent until it is not aborted, with a deadline.
+async function runAfterError(k: NotebookKernel, code: string): Promise<CellResult> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const r = await k.run(code);
+    if (r.status !== "abort" || Date.now() > until) return r;
+  }
+}
+
+beforeAll(async () => {
+  expect(fs.existsSync(path.join(REPO, "dist", "kernel-extension", "kernel.js"))).toBe(true);
+  server = await startJupyterServer();
+  const t0 = Date.now();
+  nb = await openNotebook(server, "sense-ts");
+  figures.startupMs = Date.now() - t0;
+});
+
+afterAll(async () => {
+  await nb?.shutdown();
+  await server?.stop();
+  // Figures for the report (the test's console output).
+  console.log(`sense-ts figures: ${JSON.stringify(figures)}`);
+});
+
+describe("sense-ts kernel, cell by cell", () => {
+  it("runs a TypeScript cell (console.log compiles with no node_modules anywhere above the folder)", async () => {
+    expect(fs.readdirSync(server.rootDir).filter((f) => f === "node_modules")).toEqual([]);
+    const t0 = Date.now();
+    const r = await nb.run("const x: number = 41;\nconsole.log('hello');\nx + 1");
+    figures.firstCellMs = Date.now() - t0;
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe("ok");
+    expect(r.stdout).toBe("hello\n42\n");
+  });
+
+  it("reports a type error and fails the cell", async () => {
+    const r = await nb.run("const s: string = x;");
+    expect(r.status).toBe("error");
+    expect(r.stderr).toMatch(/Type 'number' is not assignable to type 'string'/);
+    const next = await runAfterError(nb, "x * 2");
+    expect(next.status).toBe("ok");
+    expect(next.stdout).toBe("82\n");
+  });
+
+  it("supports top-level await", async () => {
+    const r = await nb.run("const v = await Promise.resolve(5);\nv * 2");
+    expect(r.status).toBe("ok");
+    expect(r.stdout).toBe("10\n");
+  });
+
+  it("answers complete_request and inspect_request", async () => {
+    const kernel = nb.session.kernel!;
+    const code = "Math.flo";
+    const c = await kernel.requestComplete({ code, cursor_pos: code.length });
+    const content = c.content as KernelMessage.ICompleteReplyMsg["content"] & { matches: string[] };
+    expect(content.status).toBe("ok");
+    expect(content.matches).toContain("floor");
+    const i = await kernel.requestInspect({ code: "Math.floor(1)", cursor_pos: 7, detail_level: 0 });
+    const ic = i.content as { status: string; found: boolean; data: Record<string, string> };
+    expect(ic.status).toBe("ok");
+    expect(ic.found).toBe(true);
+    expect(ic.data["text/plain"]).toMatch(/floor\(x: number\): number/);
+  });
+
+  it("keeps tslab's display API", async () => {
+    const r = await nb.run('import * as tslab from "tslab";\ntslab.display.html("<b>bold</b>");');
+    expect(r.status).toBe("ok");
+    expect(r.outputs).toContainEqual(expect.objectContaining({ type: "display_data", data: { "text/html": "<b>bold</b>" } }));
+  });
+
+  it("interrupts a busy loop: the cell fails and the kernel answers the next cell", async () => {
+    const running = nb.run('console.log("spinning");\nwhile (true) {}');
+    await nb.waitFor((m) => m.header.msg_type === "stream" && (m.content as { text?: string }).text === "spinning\n", 60_000);
+    const res = await fetch(`${server.url}api/kernels/${nb.kernelId}/interrupt`, { method: "POST", headers: { Authorization: `token ${server.token}` } });
+    expect(res.status).toBe(204);
+    const r = await running;
+    expect(r.status).toBe("error");
+    expect(r.stderr).toMatch(/interrupted/i);
+    const next = await runAfterError(nb, "x + 100");
+    expect(next.status).toBe("ok");
+    expect(next.stdout).toBe("141\n");
+  });
+
+  it("routes a magic cell to the registry (%lsmagic)", async () => {
+    const t0 = Date.now();
+    const r = await nb.run("%lsmagic");
+    figures.firstMagicCellMs = Date.now() - t0;
+    expect(r.status).toBe("ok");
+    const shown = r.outputs.filter((o) => o.type === "display_data");
+    expect(shown.length).toBe(1);
+    const data = (shown[0] as { data: Record<string, unknown> }).data;
+    expect(String(data["text/plain"])).toMatch(/%lsmagic/);
+    expect(String(data["text/plain"])).toMatch(/%sense_help/);
+    expect(typeof data["text/html"]).toBe("string");
+    const t1 = Date.now();
+    const again = await nb.run("%lsmagic");
+    figures.magicCellMs = Date.now() - t1;
+    expect(again.status).toBe("ok");
+  });
+
+  it("expands $var in a magic's argument line from an earlier cell's variable", async () => {
+    const def = await nb.run('const which = "lsmagic";');
+    expect(def.status).toBe("ok");
+    const r = await nb.run("%sense_help $which");
+    expect(r.status).toBe("ok");
+    expect(r.stdout).toMatch(/List every available magic/);
+    expect(r.stdout).not.toMatch(/sense_help/);
+  });
+
+  it("fails the cell on a usage error, printing UsageError and no stack", async () => {
+    const r = await nb.run("%sense_help no_such_magic_here");
+    expect(r.status).toBe("error");
+    expect(r.stderr).toMatch(/^UsageError: no magic named no_such_magic_here/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const unknown = await runAfterError(nb, "%no_such_magic");
+    expect(unknown.status).toBe("error");
+    expect(unknown.stderr).toMatch(/^UsageError: .*no_such_magic/);
+    // Nothing changed: the notebook's variables are all still there.
+    const after = await runAfterError(nb, "which + x");
+    expect(after.status).toBe("ok");
+    expect(after.stdout).toBe("lsmagic41\n");
+  });
+
+  it("keeps counting executions across magic and code cells", async () => {
+    const kernel = nb.session.kernel!;
+    const a = await kernel.requestExecute({ code: "%lsmagic" }).done;
+    const b = await kernel.requestExecute({ code: "1" }).done;
+    const ca = (a.content as { execution_count: number }).execution_count;
+    const cb = (b.content as { execution_count: number }).execution_count;
+    expect(cb).toBe(ca + 1);
+  });
+
+  it("resolves sense-tslab in any folder, type-checked, as the kernel's own module instance", async () => {
+    const r = await nb.run(
+      [
+        'import * as sense from "sense-tslab";',
+        "const installFn: typeof sense.install = sense.install;",
+        'const own = require.cache[require.resolve("sense-tslab")];',
+        `console.log(require.resolve("sense-tslab") === ${JSON.stringify(path.join(REPO, "dist", "src", "index.js"))});`,
+        "console.log(own !== undefined && own.exports === sense, typeof installFn);",
+      ].join("\n"),
+    );
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe("ok");
+    expect(r.stdout).toBe("true\ntrue function\n");
+    // Types are real: a wrong use is a compile error, not an `any`.
+    const bad = await nb.run('import * as sense2 from "sense-tslab";\nconst n: number = sense2.install;');
+    expect(bad.status).toBe("error");
+    expect(bad.stderr).toMatch(/is not assignable to type 'number'/);
+    // The lifecycle module the kernel runs at shutdown is the one cells reach.
+    const same = await runAfterError(
+      nb,
+      'const lc = require("sense-tslab/dist/src/lifecycle");\nconsole.log(lc === require.cache[require.resolve("sense-tslab/dist/src/lifecycle")]?.exports, typeof lc.onShutdown);',
+    );
+    expect(same.status).toBe("ok");
+    expect(same.stdout).toBe("true function\n");
+  });
+});
+
+describe("sense-js kernel", () => {
+  it("runs JavaScript, magics included", async () => {
+    const js = await openNotebook(server, "sense-js");
+    try {
+      const r = await js.run("const a = 20;\na + 22");
+      expect(r.status).toBe("ok");
+      expect(r.stdout).toBe("42\n");
+      const info = await js.session.kernel!.info;
+      expect(info.language_info.name).toBe("javascript");
+      const m = await js.run("%sense_help lsmagic");
+      expect(m.status).toBe("ok");
+      expect(m.stdout).toMatch(/List every available magic/);
+    } finally {
+      await js.shutdown();
+    }
+  });
+});
