@@ -8,9 +8,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ConfigError, UsageError } from "../src/errors";
+import { fastKernelSpec } from "./fast-spec";
 
 /** The two kernels this package registers, by kernelspec name. */
-export const KERNEL_NAMES = ["sense-ts", "sense-js"] as const;
+export const KERNEL_NAMES = ["sense-ts", "sense-js", "sense-fast"] as const;
 /** A Sense kernelspec name. */
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -66,6 +67,8 @@ export function kernelSpec(name: KernelName, options: KernelSpecOptions = {}): S
   const root = options.kernelScript && options.version ? "" : packageRoot();
   const script = options.kernelScript ?? path.join(root, "dist", "kernel-extension", "kernel.js");
   const isJs = name === "sense-js";
+  // The fast worker engine's spec lives with it (fast-spec.ts); its script sits beside kernel.js.
+  if (name === "sense-fast") return { ...fastKernelSpec({ nodePath: options.nodePath, kernelScript: path.join(path.dirname(script), "fast-kernel.js") }), metadata: { sense: { version: options.version ?? packageVersion(root), kernel: name } } };
   return {
     argv: [options.nodePath ?? process.execPath, script, "--config-path", "{connection_file}", ...(isJs ? ["--js"] : [])],
     display_name: isJs ? "JavaScript (Sense)" : "TypeScript (Sense)",
@@ -136,7 +139,7 @@ export function writeKernelSpecs(kernelsDirPath: string, options: KernelSpecOpti
     const tmp = fs.mkdtempSync(path.join(kernelsDirPath, `.${name}-`));
     try {
       fs.writeFileSync(path.join(tmp, "kernel.json"), JSON.stringify(kernelSpec(name, options), null, 2) + "\n");
-      fs.writeFileSync(path.join(tmp, "logo-svg.svg"), logoSvg(name === "sense-js" ? "JS" : "TS"));
+      fs.writeFileSync(path.join(tmp, "logo-svg.svg"), logoSvg(name === "sense-ts" ? "TS" : "JS"));
       fs.chmodSync(tmp, 0o755);
       fs.rmSync(dir, { recursive: true, force: true });
       fs.renameSync(tmp, dir);
