@@ -246,6 +246,10 @@ export interface InstallResultLike {
   readonly packages: readonly string[];
   /** What ended up installed, when known. */
   readonly installed?: readonly { readonly name: string; readonly version?: string }[];
+  /** Installed version by package name (the shape `install()` returns); used when `installed` is absent. */
+  readonly versions?: Readonly<Record<string, string>>;
+  /** New top-level `node_modules` entries. */
+  readonly added?: readonly string[];
   /** The folder installed into (the project home). */
   readonly cwd?: string;
   readonly durationMs?: number;
@@ -257,8 +261,11 @@ export interface InstallResultLike {
 export function renderInstall(result: InstallResultLike): MimeBundle {
   const where = result.cwd ? ` into ${result.cwd}` : "";
   const took = result.durationMs !== undefined ? ` in ${(result.durationMs / 1000).toFixed(1)} s` : "";
-  const head = `Installed ${result.packages.join(", ") || "(nothing)"}${where}${took}`;
-  const rows = (result.installed ?? []).map((p) => [p.name, p.version ?? ""]);
+  const baseHead = `Installed ${result.packages.join(", ") || "(nothing)"}${where}${took}`;
+  const installed = result.installed ?? Object.entries(result.versions ?? {}).map(([name, version]) => ({ name, version }));
+  const rows = installed.map((p) => [p.name, p.version ?? ""]);
+  const added = result.added?.length ? `; ${result.added.length} new top-level package${result.added.length === 1 ? "" : "s"}` : "";
+  const head = `${baseHead}${added}`;
   const cmd = result.argv?.length ? `\ncommand: ${result.argv.join(" ")}` : "";
   if (rows.length === 0) {
     return {

@@ -1,0 +1,251 @@
+/**
+ * The `%sense_*` magics: thin layers over the client core (install, workers, network, auth).
+ * Importing this module registers them in {@link defaultRegistry}; {@link registerBuiltins}
+ * registers them elsewhere, over any implementation of {@link SenseCore} (tests use fakes).
+ */
+import { getAuth } from "../auth";
+import { install } from "../install";
+import { getNetwork } from "../network";
+import { awaitWorkers, launchWorkers, listWorkers, stopWorkers } from "../workers";
+import { WorkerSize, type WorkerRecord } from "../schemas";
+import { makeDisplayable, type Displayable } from "../display/bundle";
+import { liveDisplay, type LiveDisplay } from "../display/live";
+import type { MimeBundle, OutputSink } from "../display/sink";
+import {
+  type AuthLike,
+  type InstallResultLike,
+  type NetworkInfoLike,
+  renderAuth,
+  renderInstall,
+  renderNetwork,
+  renderWorkers,
+} from "../display/tables";
+import { type Magic, type MagicRegistry, defaultRegistry, defineMagic } from "./registry";
+
+/** The client-core functions the magics call (the signatures of `src/index.ts`, narrowed to what is used). */
+export interface SenseCore {
+  install(
+    pkgs: string[],
+    options: { flags?: string[]; arguments?: Record<string, string>; cwd?: string; sink?: OutputSink; signal?: AbortSignal },
+  ): Promise<InstallResultLike>;
+  launchWorkers(options: {
+    n: number;
+    size?: WorkerSize;
+    engine?: string;
+    script?: string;
+    code?: string;
+    env?: Record<string, string>;
+    sink?: OutputSink;
+  }): Promise<WorkerRecord[]>;
+  listWorkers(): Promise<WorkerRecord[]>;
+  stopWorkers(...ids: string[]): Promise<WorkerRecord[]>;
+  awaitWorkers(
+    ids: string[] | null,
+    options: { waitForCompletion?: boolean; timeoutSeconds?: number },
+  ): Promise<{ workers: WorkerRecord[]; failures: WorkerRecord[] }>;
+  getNetwork(): NetworkInfoLike;
+  getAuth(): { user: string; password: string; source: string; baseUrl?: string };
+}
+
+/** The real client core. */
+export const realCore: SenseCore = {
+  install: (pkgs, options) => install(pkgs, options),
+  launchWorkers: (options) => launchWorkers(options),
+  listWorkers: () => listWorkers(),
+  stopWorkers: (...ids) => stopWorkers(...ids),
+  awaitWorkers: (ids, options) => awaitWorkers(ids, options),
+  getNetwork: () => getNetwork(),
+  getAuth: () => getAuth(),
+};
+
+function shown(bundle: MimeBundle): Displayable {
+  return makeDisplayable({}, () => bundle);
+}
+
+/** Credentials as {@link renderAuth} shows them. With a token, `user` IS the token, so it is masked too. */
+export function authForDisplay(auth: { user: string; password: string; source: string; baseUrl?: string }): AuthLike {
+  return auth.source === "token"
+    ? { token: auth.user, source: "token (SENSE_API_TOKEN or the server's token)", url: auth.baseUrl }
+    : { username: auth.user, password: auth.password, source: "SENSE_USERNAME / SENSE_PASSWORD", url: auth.baseUrl };
+}
+
+/** How often, and for how long at most, a launched workers table refreshes its statuses. */
+export interface FollowOptions {
+  intervalMs?: number;
+  maxMs?: number;
+}
+
+const SETTLED = new Set(["idle", "failed", "stopped"]);
+
+/**
+ * Refreshes `live` with the current records of `ids` until every one is settled (idle, failed,
+ * stopped), listing fails, or `maxMs` passes. Timers are unref'd: following a table never keeps
+ * a process alive. Returns a function that stops following.
+ */
+export function followWorkers(
+  ids: readonly string[],
+  live: LiveDisplay,
+  list: () => Promise<WorkerRecord[]>,
+  options: FollowOptions = {},
+): () => void {
+  const interval = options.intervalMs ?? 1_000;
+  const deadline = Date.now() + (options.maxMs ?? 10 * 60_000);
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const tick = async () => {
+    try {
+      const all = await list();
+      if (stopped) return;
+      const mine = all.filter((r) => ids.includes(r.id));
+      if (mine.length) live.update(renderWorkers(mine));
+      if (mine.length < ids.length || mine.every((r) => SETTLED.has(r.status)) || Date.now() >= deadline) return;
+    } catch {
+      return; // a table that stops refreshing is better than an error from a background timer
+    }
+    schedule();
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => void tick(), interval);
+    timer.unref();
+  };
+  schedule();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  };
+}
+
+/** Builds the `%sense_*` magics over `core`. */
+export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magic[] {
+  return [
+    defineMagic({
+      name: "sense_install",
+      kinds: ["line"],
+      summary: "Install npm packages into the project, for this kernel and every worker launched later.",
+      description:
+        "Runs `npm install` in the project home (never through a shell); npm's output streams into the cell.\n" +
+        "A failed install leaves package.json and node_modules as they were.",
+      options: [
+        { name: "save-dev", short: "D", type: "boolean", description: "save as a devDependency (npm -D)" },
+        { name: "save-exact", short: "E", type: "boolean", description: "save the exact version (npm -E)" },
+        { name: "registry", type: "string", metavar: "URL", description: "npm registry to install from" },
+        { name: "flag", type: "string", repeat: true, metavar: "FLAG", description: "another npm flag, without dashes (e.g. --flag no-audit)" },
+        { name: "arg", type: "keyvalue", description: "another npm argument as KEY=VALUE (e.g. --arg omit=dev)" },
+        { name: "cwd", type: "string", metavar: "DIR", description: "install into DIR instead of the project home" },
+      ],
+      positionals: [{ name: "pkg", description: "package specs, e.g. lodash or zod@4", variadic: true, required: true }],
+      async run(args, ctx) {
+        const o = args.options;
+        const flags = [...(o["save-dev"] ? ["D"] : []), ...(o["save-exact"] ? ["E"] : []), ...o.flag];
+        const npmArgs: Record<string, string> = { ...o.arg, ...(o.registry !== undefined ? { registry: o.registry } : {}) };
+        const result = await core.install(args.positionals, {
+          flags,
+          arguments: npmArgs,
+          ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
+          sink: ctx.sink,
+          signal: ctx.signal,
+        });
+        return shown(renderInstall(result));
+      },
+    }),
+    defineMagic({
+      name: "sense_worker",
+      kinds: ["line", "cell"],
+      summary: "Launch workers; the cell body (or --script) is their startup code.",
+      description:
+        "Shows a workers table in the cell, refreshed as their statuses change; worker output appears\n" +
+        "in this cell labelled [w1], [w2], ... `--env` values reach the workers before any code runs.",
+      options: [
+        { name: "n", short: "n", type: "integer", default: 1, description: "how many workers" },
+        { name: "size", type: "choice", choices: WorkerSize.options, description: "worker size (default: small)" },
+        { name: "engine", type: "string", metavar: "KERNEL", description: "kernelspec to run (default: this kernel's)" },
+        { name: "env", type: "keyvalue", repeat: true, description: "environment variable for the workers" },
+        { name: "script", type: "string", metavar: "FILE", description: "startup script file (wins over the cell body)" },
+      ],
+      async run(args, ctx) {
+        const o = args.options;
+        const live = liveDisplay(ctx.sink, {
+          "text/plain": `launching ${o.n} worker${o.n === 1 ? "" : "s"}...`,
+          "text/html": `<p>launching ${o.n} worker${o.n === 1 ? "" : "s"}&hellip;</p>`,
+        });
+        let records: WorkerRecord[];
+        try {
+          records = await core.launchWorkers({
+            n: o.n,
+            ...(o.size !== undefined ? { size: o.size } : {}),
+            ...(o.engine !== undefined ? { engine: o.engine } : {}),
+            ...(o.script !== undefined ? { script: o.script } : {}),
+            ...(args.body.trim() !== "" ? { code: args.body } : {}),
+            env: o.env,
+            sink: ctx.sink,
+          });
+        } catch (e) {
+          live.update({ "text/plain": "launch failed (see the error below)", "text/html": "<p>launch failed (see the error below)</p>" });
+          throw e;
+        }
+        live.update(renderWorkers(records));
+        const stop = followWorkers(records.map((r) => r.id), live, () => core.listWorkers(), follow);
+        ctx.signal?.addEventListener("abort", stop, { once: true });
+        // Shown already, live; returning the records would print them a second time.
+        return undefined;
+      },
+    }),
+    defineMagic({
+      name: "sense_workers",
+      kinds: ["line"],
+      summary: "List the workers of this cluster.",
+      options: [],
+      run: async () => shown(renderWorkers(await core.listWorkers())),
+    }),
+    defineMagic({
+      name: "sense_stop",
+      kinds: ["line"],
+      summary: "Stop workers by id or name (w1), or every worker of this cluster.",
+      options: [],
+      positionals: [{ name: "id", description: "worker ids or names; none stops them all", variadic: true }],
+      run: async (args) => shown(renderWorkers(await core.stopWorkers(...args.positionals))),
+    }),
+    defineMagic({
+      name: "sense_await",
+      kinds: ["line"],
+      summary: "Wait for workers to run (or, with --completion, to finish their startup code).",
+      options: [
+        { name: "completion", type: "boolean", description: "wait until the startup code finished" },
+        { name: "timeout", type: "number", metavar: "S", default: 600, description: "give up after S seconds" },
+      ],
+      positionals: [{ name: "id", description: "worker ids or names; none means all", variadic: true }],
+      async run(args) {
+        const r = await core.awaitWorkers(args.positionals.length ? args.positionals : null, {
+          waitForCompletion: args.options.completion,
+          timeoutSeconds: args.options.timeout,
+        });
+        return shown(renderWorkers([...r.workers, ...r.failures]));
+      },
+    }),
+    defineMagic({
+      name: "sense_network",
+      kinds: ["line"],
+      summary: "Show this kernel's network info (address, project IP, port mapping).",
+      options: [],
+      run: () => shown(renderNetwork(core.getNetwork())),
+    }),
+    defineMagic({
+      name: "sense_auth",
+      kinds: ["line"],
+      summary: "Show where the REST API credentials come from (secrets masked).",
+      options: [],
+      run: () => shown(renderAuth(authForDisplay(core.getAuth()))),
+    }),
+  ];
+}
+
+/**
+ * Registers the `%sense_*` magics in `registry` (replacing earlier ones of the same names, so
+ * loading this module twice is harmless).
+ */
+export function registerBuiltins(registry: MagicRegistry, core: SenseCore = realCore, follow?: FollowOptions): void {
+  for (const m of builtinMagics(core, follow)) registry.register(m, { replace: true });
+}
+
+registerBuiltins(defaultRegistry);
