@@ -290,7 +290,7 @@ export function renderInstall(result: InstallResultLike): MimeBundle {
 /** A progress line: `<progress>` in HTML, `label [#####.....] 3/10 30%` in text. */
 export function renderProgress(label: string, done: number, total: number): MimeBundle {
   const t = Math.max(0, total);
-  const d = Math.min(Math.max(0, done), t || Math.max(0, done));
+  const d = Math.min(Math.max(0, done), t);
   const frac = t > 0 ? d / t : 0;
   const pct = `${Math.round(frac * 100)}%`;
   const width = 20;
