@@ -1,0 +1,333 @@
+/**
+ * `npm run bench`: worker launch latency, list/stop latency, output throughput and idle memory of
+ * Sense workers (tslab `sense-ts`, the fast engine `sense-fast`, `python3`) through a real Jupyter
+ * Server, side by side with Dask LocalCluster and ipyparallel Cluster, medians of several runs.
+ * Targets are reported, never asserted. Everything started is stopped in `finally` blocks.
+ *
+ * Options: `--runs R` (default 3), `--sizes 1,4,8,16`, `--only launch,clusters,liststop,throughput,rss,transpile`.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { JupyterServer, REPO, VENV, processesUnder, startJupyterServer } from "../scripts/local-server";
+import { launchWorkers, listWorkers, stopWorkers } from "../src/workers";
+import type { LaunchWorkersOptions } from "../src/workers";
+import type { MimeBundle, OutputSink } from "../src/display/sink";
+
+const ENGINES = ["sense-ts", "sense-fast", "python3"] as const;
+type Engine = (typeof ENGINES)[number];
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
+}
+const RUNS = Number(arg("runs", "3"));
+const SIZES = arg("sizes", "1,4,8,16").split(",").map(Number);
+const ONLY = new Set(arg("only", "launch,clusters,liststop,throughput,rss,transpile").split(","));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+const fmtS = (s: number | undefined) => (s === undefined || Number.isNaN(s) ? "-" : `${s.toFixed(2)} s`);
+const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(a / b).toFixed(1)}x` : "-");
+function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => (c ?? "").padEnd(w[i])).join("  ");
+  return [line(head), w.map((n) => "-".repeat(n)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/** A sink that counts output lines per worker label and notices when each worker printed its marker. */
+class CountingSink implements OutputSink {
+  readonly firstSeen = new Map<string, number>();
+  readonly lines = new Map<string, string[]>();
+  firstLineAt = 0;
+  lastLineAt = 0;
+  total = 0;
+  private waiters: { n: number; resolve: () => void }[] = [];
+  constructor(
+    private readonly marker: string,
+    private readonly keepLines = false,
+  ) {}
+  stdout(text: string): void {
+    const now = performance.now();
+    for (const l of text.split("\n")) {
+      const m = /^\[([^\]]+)\] (.*)$/.exec(l);
+      if (!m) continue;
+      this.total++;
+      if (!this.firstLineAt) this.firstLineAt = now;
+      this.lastLineAt = now;
+      if (this.keepLines) {
+        const arr = this.lines.get(m[1]) ?? [];
+        arr.push(m[2]);
+        this.lines.set(m[1], arr);
+      }
+      if (m[2].includes(this.marker) && !this.firstSeen.has(m[1])) this.firstSeen.set(m[1], now);
+    }
+    for (const w of [...this.waiters]) this.check(w);
+  }
+  stderr(text: string): void {
+    process.stderr.write(text);
+  }
+  display(_bundle: MimeBundle): void {
+    /* not measured */
+  }
+  private check(w: { n: number; resolve: () => void }): void {
+    if (this.firstSeen.size >= w.n || this.total >= w.n) {
+      this.waiters.splice(this.waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  }
+  /** Resolves once `n` workers printed the marker (or `n` lines in total when counting lines). */
+  until(n: number, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out: ${this.firstSeen.size}/${n} workers, ${this.total} lines`)), timeoutMs);
+      const w = { n, resolve: () => (clearTimeout(timer), resolve()) };
+      this.waiters.push(w);
+      this.check(w);
+    });
+  }
+}
+
+function context(server: JupyterServer): LaunchWorkersOptions["context"] {
+  return { endpoint: { baseUrl: server.url, token: server.token }, projectHome: server.rootDir, serverRootDir: server.rootDir };
+}
+
+function startupCode(engine: Engine, marker: string): string {
+  return engine === "python3" ? `print("${marker}", flush=True)` : `console.log("${marker}")`;
+}
+
+async function waitNoKernels(server: JupyterServer): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until) {
+    const res = await fetch(`${server.url}api/kernels`, { headers: { Authorization: `token ${server.token}` } });
+    if (((await res.json()) as unknown[]).length === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("kernels still running 30 s after stopWorkers");
+}
+
+/** Launch → every worker's first startup-code line in the master, seconds. */
+async function launchOnce(server: JupyterServer, engine: Engine, n: number): Promise<number> {
+  const marker = `ready-${Math.random().toString(36).slice(2)}`;
+  const sink = new CountingSink(marker);
+  const t0 = performance.now();
+  try {
+    const launched = launchWorkers({ n, engine, code: startupCode(engine, marker), sink, keeper: false, context: context(server) });
+    await Promise.all([launched, sink.until(n, 300_000)]);
+    return (Math.max(...sink.firstSeen.values()) - t0) / 1000;
+  } finally {
+    await stopWorkers({ context: context(server) });
+    await waitNoKernels(server);
+  }
+}
+
+function pyClusters(kind: "dask" | "ipp", n: number, runs: number): number[] {
+  const r = spawnSync(path.join(VENV, "bin", "python"), [path.join(REPO, "bench", "py_clusters.py"), kind, String(n), String(runs)], {
+    encoding: "utf8",
+    timeout: 900_000,
+    env: { ...process.env, PATH: `${path.join(VENV, "bin")}:${process.env.PATH ?? ""}` },
+  });
+  if (r.status !== 0) throw new Error(`${kind} benchmark failed: ${r.stderr.slice(-2000)}`);
+  const last = r.stdout.trim().split("\n").pop() ?? "{}";
+  return (JSON.parse(last) as { seconds: number[] }).seconds;
+}
+
+function rssTreeKiB(rootPid: number): number {
+  const children = new Map<number, number[]>();
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
+    } catch {
+      /* gone */
+    }
+  }
+  let sum = 0;
+  const stack = [rootPid];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+      sum += m ? Number(m[1]) : 0;
+    } catch {
+      /* gone */
+    }
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return sum;
+}
+
+function kernelPid(server: JupyterServer, kernelId: string): number | undefined {
+  return processesUnder(server.baseDir).find((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`kernel-${kernelId}.json`);
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  // @jupyterlab/services logs websocket chatter with console.debug.
+  console.debug = () => undefined;
+  const out: string[] = [];
+  const report = (s: string) => {
+    out.push(s);
+    console.log(s);
+  };
+  report(`sense-tslab benchmarks — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} cores, runs=${RUNS}`);
+  const launch = new Map<string, number>();
+  const server = await startJupyterServer();
+  try {
+    if (ONLY.has("launch")) {
+      for (const n of SIZES) {
+        for (const engine of ENGINES) {
+          const xs: number[] = [];
+          for (let r = 0; r < RUNS; r++) xs.push(await launchOnce(server, engine, n));
+          launch.set(`${engine}:${n}`, median(xs));
+          console.error(`[bench] ${engine} n=${n}: ${xs.map((x) => x.toFixed(2)).join(", ")} s`);
+        }
+      }
+    }
+    if (ONLY.has("clusters")) {
+      for (const n of SIZES) {
+        for (const kind of ["dask", "ipp"] as const) {
+          try {
+            const xs = pyClusters(kind, n, RUNS);
+            launch.set(`${kind}:${n}`, median(xs));
+            console.error(`[bench] ${kind} n=${n}: ${xs.map((x) => x.toFixed(2)).join(", ")} s`);
+          } catch (e) {
+            console.error(`[bench] ${kind} n=${n} failed: ${(e as Error).message}`);
+          }
+        }
+      }
+    }
+    if (launch.size) {
+      report("\nLaunch → first startup-code output line of every worker in the master (median)");
+      report(
+        table(
+          ["N", "sense-ts", "sense-fast", "python3", "Dask LocalCluster", "ipyparallel", "ts/fast", "dask/fast", "ipp/fast"],
+          SIZES.map((n) => {
+            const g = (k: string) => launch.get(`${k}:${n}`);
+            return [String(n), fmtS(g("sense-ts")), fmtS(g("sense-fast")), fmtS(g("python3")), fmtS(g("dask")), fmtS(g("ipp")), ratio(g("sense-ts"), g("sense-fast")), ratio(g("dask"), g("sense-fast")), ratio(g("ipp"), g("sense-fast"))];
+          }),
+        ),
+      );
+    }
+
+    if (ONLY.has("liststop")) {
+      const lists: number[] = [];
+      const stops: number[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        const marker = `ready-${r}`;
+        const sink = new CountingSink(marker);
+        try {
+          await launchWorkers({ n: 32, engine: "sense-fast", code: `console.log("${marker}")`, sink, keeper: false, context: context(server), maxWorkers: 64 });
+          await sink.until(32, 300_000);
+          for (let i = 0; i < 10; i++) {
+            const t = performance.now();
+            const ws = await listWorkers({ context: context(server) });
+            lists.push(performance.now() - t);
+            if (ws.length !== 32) throw new Error(`listWorkers gave ${ws.length} workers, not 32`);
+          }
+          const t = performance.now();
+          await stopWorkers({ context: context(server) });
+          stops.push(performance.now() - t);
+        } finally {
+          await stopWorkers({ context: context(server) });
+          await waitNoKernels(server);
+        }
+      }
+      report("\nlistWorkers / stopWorkers with 32 sense-fast workers (median)");
+      report(table(["op", "median", "target"], [["listWorkers(32)", `${median(lists).toFixed(1)} ms`, "<= 50 ms"], ["stopWorkers(32)", `${median(stops).toFixed(0)} ms`, "<= 1500 ms"]]));
+    }
+
+    if (ONLY.has("throughput")) {
+      const rows: string[][] = [];
+      for (const engine of ["sense-fast", "sense-ts"] as const) {
+        const xs: number[] = [];
+        let verdict = "ok";
+        for (let r = 0; r < RUNS; r++) {
+          const sink = new CountingSink("\u0000never", true);
+          try {
+            const code = "for (let i = 0; i < 20000; i++) console.log('line ' + i)";
+            await launchWorkers({ n: 8, engine, code, sink, keeper: false, context: context(server) });
+            await sink.until(8 * 20000, 600_000);
+            xs.push((8 * 20000) / ((sink.lastLineAt - sink.firstLineAt) / 1000));
+            for (const [label, lines] of sink.lines) {
+              const bad = lines.findIndex((l, i) => l !== `line ${i}`);
+              if (lines.length !== 20000 || bad >= 0) verdict = `LOST/REORDERED in ${label} (${lines.length} lines, first bad ${bad})`;
+            }
+            if (sink.lines.size !== 8) verdict = `only ${sink.lines.size} workers' output`;
+          } finally {
+            await stopWorkers({ context: context(server) });
+            await waitNoKernels(server);
+          }
+        }
+        rows.push([engine, `${Math.round(median(xs)).toLocaleString("en")} lines/s`, verdict]);
+      }
+      report("\nOutput throughput: 8 workers x 20 000 lines into the master (first→last line, median)");
+      report(table(["engine", "throughput", "complete & ordered"], rows));
+    }
+
+    if (ONLY.has("rss")) {
+      const rows: string[][] = [];
+      for (const engine of ENGINES) {
+        const sink = new CountingSink("idle-ready");
+        try {
+          const ws = await launchWorkers({ n: 4, engine, code: startupCode(engine, "idle-ready"), sink, keeper: false, context: context(server) });
+          await sink.until(4, 300_000);
+          // Let the kernels settle (GC, lazy init) before reading memory; idle state comes from REST.
+          const until = Date.now() + 30_000;
+          while (Date.now() < until) {
+            const all = await listWorkers({ context: context(server) });
+            if (all.every((w) => w.status === "idle")) break;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          const per = ws.map((w) => kernelPid(server, w.id)).filter((p): p is number => p !== undefined).map((p) => rssTreeKiB(p) / 1024);
+          rows.push([engine, `${median(per).toFixed(1)} MiB`, engine === "sense-fast" ? "<= 60 MiB" : ""]);
+        } finally {
+          await stopWorkers({ context: context(server) });
+          await waitNoKernels(server);
+        }
+      }
+      report("\nIdle RSS per worker (kernel process tree, median of 4 workers)");
+      report(table(["engine", "RSS", "target"], rows));
+    }
+  } finally {
+    await server.stop();
+  }
+
+  if (ONLY.has("transpile")) {
+    const script = `const t=require(${JSON.stringify(path.join(REPO, "dist", "src", "transpile.js"))});
+const code=${JSON.stringify(Array.from({ length: 20 }, (_, i) => `const v${i}: number = ${i} * 2; console.log(v${i}.toFixed(1));`).join("\n"))};
+let a=performance.now(); t.checkAndTranspile(code); const cold=performance.now()-a;
+const warm=[]; for(let i=0;i<5;i++){a=performance.now(); t.checkAndTranspile(code+"\\n//"+i); warm.push(performance.now()-a);}
+warm.sort((x,y)=>x-y); console.log(JSON.stringify({cold, warm: warm[2]}));`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
+    const t = JSON.parse(r.stdout.trim() || "{}") as { cold?: number; warm?: number };
+    report("\ncheckAndTranspile, 20-line snippet, fresh Node process");
+    report(table(["", "time"], [["cold (first call, loads compiler + lib/@types)", `${t.cold?.toFixed(0)} ms`], ["warm (median of 5)", `${t.warm?.toFixed(0)} ms`]]));
+  }
+
+  const f8 = launch.get("sense-fast:8");
+  if (f8 !== undefined) {
+    report("\nTargets (8 workers): launch→first output <= 1.0 s; below Dask LocalCluster(8); <= 1/5 of ipyparallel Cluster(8)");
+    report(`  sense-fast(8) = ${fmtS(f8)}, Dask(8) = ${fmtS(launch.get("dask:8"))}, ipyparallel(8) = ${fmtS(launch.get("ipp:8"))}, sense-ts(8) = ${fmtS(launch.get("sense-ts:8"))}`);
+  }
+  fs.mkdirSync(path.join(REPO, "artifacts"), { recursive: true });
+  fs.writeFileSync(path.join(REPO, "artifacts", "bench.txt"), out.join("\n") + "\n");
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
