@@ -254,7 +254,7 @@ async function runInstall(plan: RunPlan): Promise<InstallResult> {
 
   if (outcome.code === 0 && !signal?.aborted) {
     const after = listTop(path.join(cwd, "node_modules"));
-    const added = [...after].filter((e) => !before.entries.has(e) && !e.startsWith(".")).sort();
+    const added = [...after].filter((e) => !before.entries.has(e) && isPackageEntry(e)).sort();
     const versions: Record<string, string> = {};
     for (const name of plan.names) {
       const v = readVersion(path.join(cwd, "node_modules", name, "package.json"));
@@ -266,6 +266,9 @@ async function runInstall(plan: RunPlan): Promise<InstallResult> {
   }
 
   restore(cwd, before);
+  // Rollback covers new entries; an existing package npm changed in place (its own reify
+  // rollback normally prevents that) is reported rather than silently left behind.
+  const changed = [...before.versions].filter(([e, v]) => readVersion(path.join(cwd, "node_modules", e, "package.json")) !== v).map(([e]) => e);
   const why = signal?.aborted
     ? "it was aborted"
     : outcome.spawnError
@@ -276,8 +279,10 @@ async function runInstall(plan: RunPlan): Promise<InstallResult> {
   const summary = errorSummary(outcome.stderr || outcome.output);
   const error = new InstallError(
     "install_failed",
-    `Installing ${plan.packages.join(" ")} into ${cwd} failed: ${why}. package.json and node_modules were restored.${summary ? `\n${summary}` : ""}`,
-    { cwd, packages: plan.packages, exitCode: outcome.code, signal: outcome.signal },
+    `Installing ${plan.packages.join(" ")} into ${cwd} failed: ${why}. package.json and node_modules were restored` +
+      (changed.length ? `, except these existing packages npm changed: ${changed.join(", ")} (run npm install in ${cwd} to repair them)` : "") +
+      `.${summary ? `\n${summary}` : ""}`,
+    { cwd, packages: plan.packages, exitCode: outcome.code, signal: outcome.signal, changed },
   );
   await notify({ packages: plan.packages, cwd, ok: false, error });
   throw error;
@@ -378,6 +383,8 @@ interface Snapshot {
   nodeModulesExisted: boolean;
   /** Top-level node_modules entries: `name`, `@scope`, `@scope/name`, `.bin`, `.bin/x`. */
   entries: Set<string>;
+  /** Version of every installed top-level package (undefined when unreadable). */
+  versions: Map<string, string | undefined>;
 }
 
 const SNAPSHOT_FILES = ["package.json", "package-lock.json", "npm-shrinkwrap.json", path.join("node_modules", ".package-lock.json")];
@@ -392,7 +399,15 @@ function snapshot(cwd: string): Snapshot {
     }
   }
   const nm = path.join(cwd, "node_modules");
-  return { files, nodeModulesExisted: fs.existsSync(nm), entries: listTop(nm) };
+  const entries = listTop(nm);
+  const versions = new Map<string, string | undefined>();
+  for (const e of entries) if (isPackageEntry(e)) versions.set(e, readVersion(path.join(nm, e, "package.json")));
+  return { files, nodeModulesExisted: fs.existsSync(nm), entries, versions };
+}
+
+/** `name` or `@scope/name`; not `.bin`, `.package-lock.json` or a bare `@scope` folder. */
+function isPackageEntry(entry: string): boolean {
+  return !entry.startsWith(".") && (entry.startsWith("@") ? entry.includes("/") : true);
 }
 
 function listTop(nm: string): Set<string> {
