@@ -10,3 +10,13 @@ export { getNetwork, networkInfo, NetworkInfo } from "./network";
 export type { NetworkOptions, NetworkFields } from "./network";
 export { install, expandFlags, validatePackageSpec, onInstalled, InstallResult } from "./install";
 export type { InstallOptions, InstallEvent, InstallListener, InstallArgumentValue } from "./install";
+// Magics (the built-in %sense_* magics are registered by importing ./magics) and displays.
+export { magic, runMagic, createMagicTag, runCell, isMagicCell, defineMagic, MagicRegistry, defaultRegistry, formatUsage, formatHelp } from "./magics";
+export type { MagicOptions, MagicTag, MagicOutcome, MagicContext, MagicScope, MagicSpec, MagicArgs, OptionSpec, PositionalSpec, Magic } from "./magics";
+export { makeDisplayable, isDisplayable, escapeHtml } from "./display/bundle";
+export type { Displayable } from "./display/bundle";
+export { renderWorkers, renderWorker, renderNetwork, renderAuth, renderInstall, renderProgress, renderMagicList, renderTable } from "./display/tables";
+export { consoleSink, captureSink } from "./display/sink";
+export type { OutputSink, MimeBundle, DisplayOptions } from "./display/sink";
+export { liveDisplay, display } from "./display/live";
+export type { LiveDisplay } from "./display/live";

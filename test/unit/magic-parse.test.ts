@@ -252,7 +252,7 @@ describe("help and listing", () => {
       if (m.kinds.includes("line")) expect(b["text/plain"]).toContain(`%${m.name}`);
       if (m.kinds.includes("cell")) expect(b["text/plain"]).toContain(`%%${m.name}`);
     }
-    expect(b["text/plain"]).toMatch(/^Available line magics:\n%both  %explode  %lsmagic  %sense_help  %sense_stop  %sense_workers\n\nAvailable cell magics:\n%%both  %%sense_worker\n/);
+    expect(b["text/plain"]).toMatch(/^Available line magics:\n%both {2}%explode {2}%lsmagic {2}%sense_help {2}%sense_stop {2}%sense_workers\n\nAvailable cell magics:\n%%both {2}%%sense_worker\n/);
   });
 });
 

@@ -48,7 +48,7 @@ describe("renderWorkers", () => {
     expect(lines[2]).toBe("w1            01234567  sense-ts  small  idle    2024-05-01 10:00:00Z");
     expect(lines[3]).toBe("w2-long-name  ffffffff  sense-ts  large  failed  2024-05-01 10:00:00Z  startup code threw");
     // Every column starts at the same offset in every row.
-    const starts = (l: string) => [...l.matchAll(/(?<=^|  )\S/g)].map((m) => m.index);
+    const starts = (l: string) => [...l.matchAll(/(?<=^| {2})\S/g)].map((m) => m.index);
     expect(starts(lines[2])).toEqual(starts(lines[0]).slice(0, 6));
   });
 
