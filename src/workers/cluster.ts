@@ -259,14 +259,37 @@ async function lost(w: LocalWorker, why: string): Promise<void> {
     await setStatus(w, "stopped");
   } else {
     await setStatus(w, "failed", why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost");
-    try {
-      await w.rest.deleteSession(w.sessionId);
-    } catch {
-      /* already gone */
-    }
+    await deleteUntilGone(w);
   }
   w.conn?.dispose();
   keeperForget(w.kernelId);
+}
+
+/**
+ * Deletes a worker's session, and its kernel if the session delete fails (a kernel in the middle
+ * of an auto-restart can refuse), retrying for up to `timeoutMs` until the server no longer has it.
+ */
+async function deleteUntilGone(w: LocalWorker, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await w.rest.deleteSession(w.sessionId);
+    } catch {
+      try {
+        await w.rest.deleteKernel(w.kernelId);
+      } catch {
+        /* checked below */
+      }
+    }
+    let gone = false;
+    try {
+      await w.rest.getKernel(w.kernelId);
+    } catch (e) {
+      gone = isRestError(e) && e.code === "not_found";
+    }
+    if (gone || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 interface StartArgs {
@@ -452,7 +475,7 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
 }
 
 /** Records of every worker of `masterId`: the server's sessions, overlaid with what this process knows better. */
-async function clusterRecords(ctx: Ctx): Promise<WorkerRecord[]> {
+async function clusterRecords(ctx: Ctx, includeGone: boolean): Promise<WorkerRecord[]> {
   const sessions = await ctx.rest.listSessions();
   const out = new Map<string, WorkerRecord>();
   for (const s of sessions) {
@@ -465,20 +488,23 @@ async function clusterRecords(ctx: Ctx): Promise<WorkerRecord[]> {
     out.set(rec.id || s.id, rec);
   }
   // Workers this process launched that the server no longer lists (stopped, failed and deleted).
-  for (const w of local.values()) {
-    if (w.tag.masterId === ctx.masterId && !out.has(w.kernelId)) out.set(w.kernelId, record(w));
+  if (includeGone) {
+    for (const w of local.values()) {
+      if (w.tag.masterId === ctx.masterId && !out.has(w.kernelId)) out.set(w.kernelId, { ...record(w), status: w.tag.status === "failed" ? "failed" : "stopped" });
+    }
   }
   return [...out.values()].sort((a, b) => a.index - b.index);
 }
 
 /**
- * Every worker sharing this dashboard's master, in launch order; callable from the master or from
- * a worker (through its `SENSE_MASTER_ID`). Workers this process launched that are gone are
- * listed with their final status (`stopped`/`failed`); others' gone workers are not.
+ * Every live worker (one whose session exists) sharing this dashboard's master, in launch order;
+ * callable from the master or from a worker (through its `SENSE_MASTER_ID`). Stopped workers and
+ * workers deleted after their kernel restarted are not listed (the launching process still
+ * knows their final records: `awaitWorkers`, `stopWorkers` and `workerOutput` accept their ids).
  * @throws RestError when the server cannot be asked.
  */
 export async function listWorkers(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord[]> {
-  return clusterRecords(resolveContext(options.context));
+  return clusterRecords(resolveContext(options.context), false);
 }
 
 /**
@@ -579,7 +605,7 @@ export async function stopWorkers(...refs: (WorkerRef | { context?: WorkerContex
   }
   const ctx = resolveContext(contextInput);
   const ids = flattenRefs(refs as WorkerRef[]);
-  const records = await clusterRecords(ctx);
+  const records = await clusterRecords(ctx, ids.length > 0);
   const targets = ids.length ? pick(records, ids) : records;
   const stopped = await Promise.all(
     targets.map(async (r) => {
@@ -632,8 +658,8 @@ export async function awaitWorkers(idsOrWorkers?: WorkerRef | null, options: Awa
   if (typeof timeout !== "number" || !(timeout >= 0)) throw new UsageError("timeoutSeconds must be a non-negative number", { code: "bad_option" });
   const ctx = resolveContext(options.context);
   const ids = idsOrWorkers == null ? [] : flattenRefs([idsOrWorkers]);
-  let records = await clusterRecords(ctx);
-  const wanted = (ids.length ? pick(records, ids) : records).map((r) => r.id);
+  let records = await clusterRecords(ctx, true);
+  const wanted = (ids.length ? pick(records, ids) : await clusterRecords(ctx, false)).map((r) => r.id);
   const reached = (s: WorkerStatus) => (options.waitForCompletion ? s === "idle" : s === "running" || s === "idle");
   const final = (s: WorkerStatus) => reached(s) || s === "failed" || s === "stopped";
   const deadline = Date.now() + timeout * 1000;
@@ -655,7 +681,7 @@ export async function awaitWorkers(idsOrWorkers?: WorkerRef | null, options: Awa
     }
     // Local workers change state on websocket events; a short poll covers both them and others'.
     await new Promise((r) => setTimeout(r, Math.min(poll, Math.max(0, deadline - Date.now()))));
-    records = await clusterRecords(ctx);
+    records = await clusterRecords(ctx, true);
   }
 }
 

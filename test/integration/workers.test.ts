@@ -1,0 +1,241 @@
+/**
+ * Workers against a real Jupyter Server with real python3 kernels; the jest process is a plain
+ * Node master. After every test: no session, no kernel, no process of the server left.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { freePort, JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
+import { RestClient } from "../../src/rest";
+import type { OutputSink, MimeBundle } from "../../src/display/sink";
+import { awaitWorkers, launchWorkers, listWorkers, stopKeeper, stopWorkers, workerOutput, WorkerContextInput } from "../../src/workers";
+import { buildWorkers } from "../fixtures/workers/build";
+
+interface CaptureSink extends OutputSink {
+  out: string[];
+  err: string[];
+  displays: MimeBundle[];
+}
+function captureSink(): CaptureSink {
+  const s: CaptureSink = {
+    out: [],
+    err: [],
+    displays: [],
+    stdout: (t) => void s.out.push(t),
+    stderr: (t) => void s.err.push(t),
+    display: (b) => void s.displays.push(b),
+  };
+  return s;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("workers (python3 engine, plain Node master)", () => {
+  let server: JupyterServer;
+  let rest: RestClient;
+  let context: WorkerContextInput;
+  const figures: string[] = [];
+
+  beforeAll(async () => {
+    process.env.SENSE_KEEPER_SCRIPT = buildWorkers().keeper;
+    server = await startJupyterServer();
+    rest = new RestClient({ baseUrl: server.url, token: server.token });
+    context = { endpoint: { baseUrl: server.url, token: server.token }, projectHome: server.rootDir, serverRootDir: server.rootDir };
+  });
+
+  afterEach(async () => {
+    // stop whatever a failed test left, then prove nothing is left
+    await stopWorkers({ context }).catch(() => undefined);
+    await until("no sessions and kernels", async () => ((await rest.listSessions()).length === 0 && (await rest.listKernels()).length === 0 ? true : undefined));
+    await until("no kernel processes", () => (processesUnder(server.baseDir).filter((p) => p !== server.pid).length === 0 ? true : undefined), 15_000);
+  });
+
+  afterAll(async () => {
+    await stopKeeper();
+    await server?.stop();
+    if (figures.length) console.log(figures.join("\n"));
+  });
+
+  it("runs the README example over ZeroMQ: 3 workers ask, the master answers, their prints arrive labelled", async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const zmq = require("zeromq") as typeof import("zeromq");
+    const sock = new zmq.Reply();
+    const port = await freePort();
+    const address = `tcp://127.0.0.1:${port}`;
+    await sock.bind(address);
+    try {
+      const sink = captureSink();
+      const code = [
+        "import os, zmq",
+        "s = zmq.Context.instance().socket(zmq.REQ)",
+        "s.connect(os.environ['SERVER'])",
+        "s.send(b'Sense is so easy!')",
+        "print(s.recv().decode())",
+        "s.close()",
+      ].join("\n");
+      const t0 = Date.now();
+      const workers = await launchWorkers(3, { engine: "python3", env: { SERVER: address }, code, sink, context });
+      figures.push(`launch 3 python3 workers (ZeroMQ example): ${Date.now() - t0} ms`);
+      expect(workers.map((w) => w.status)).toEqual(["running", "running", "running"]);
+      for (let i = 0; i < 3; i++) {
+        const [msg] = await sock.receive();
+        expect(msg.toString()).toBe("Sense is so easy!");
+        await sock.send("I agree.");
+      }
+      const done = await awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 60, context });
+      expect(done.failures).toEqual([]);
+      expect(done.workers.map((w) => w.status)).toEqual(["idle", "idle", "idle"]);
+      const out = sink.out.join("");
+      for (const w of workers) {
+        expect(out).toContain(`[${w.name}] I agree.\n`);
+        expect(workerOutput(w.id)).toBe("I agree.\n");
+      }
+      // preamble output never shows, and the token never appears anywhere
+      expect(out + sink.err.join("")).not.toContain(server.token);
+      const t1 = Date.now();
+      const stopped = await stopWorkers(workers, { context });
+      figures.push(`stopWorkers(3 python3 workers): ${Date.now() - t1} ms`);
+      expect(stopped.map((w) => w.status)).toEqual(["stopped", "stopped", "stopped"]);
+    } finally {
+      sock.close();
+    }
+  });
+
+  it("sets the env before any code runs, deletes the env file, and tags sessions without secrets", async () => {
+    const sink = captureSink();
+    const code = [
+      "import os",
+      "keys = ['FOO', 'SENSE_MASTER_ID', 'SENSE_DASHBOARD_ID', 'SENSE_API_URL', 'SENSE_PROJECT_HOME', 'SENSE_PROJECT_IP', 'SENSE_WORKER_NAME', 'SENSE_SESSION_ID', 'SENSE_WORKER_CPUS', 'SENSE_WORKER_MEMORY_MB']",
+      "for k in keys: print(k + '=' + os.environ.get(k, '<unset>'))",
+      "print('TOKEN_SET=' + str(len(os.environ.get('SENSE_API_TOKEN', '')) > 0))",
+      "print('CWD=' + os.getcwd())",
+    ].join("\n");
+    const t0 = Date.now();
+    const [w] = await launchWorkers({ n: 1, engine: "sense-ipython-engine", env: { FOO: "bar baz" }, code, sink, context });
+    figures.push(`launch 1 python3 worker: ${Date.now() - t0} ms`);
+    const done = await awaitWorkers([w.id], { waitForCompletion: true, timeoutSeconds: 60, context });
+    expect(done.failures).toEqual([]);
+    const text = workerOutput(w.id);
+    expect(text).toContain("FOO=bar baz\n");
+    expect(text).toContain(`SENSE_DASHBOARD_ID=${w.id}\n`);
+    expect(text).toContain(`SENSE_SESSION_ID=${w.sessionId}\n`);
+    expect(text).toContain(`SENSE_MASTER_ID=${w.masterId}\n`);
+    expect(text).toContain(`SENSE_API_URL=${server.url}\n`);
+    expect(text).toContain(`SENSE_PROJECT_HOME=${server.rootDir}\n`);
+    expect(text).toContain("SENSE_PROJECT_IP=127.0.0.1\n");
+    expect(text).toContain(`SENSE_WORKER_NAME=${w.name}\n`);
+    expect(text).toContain("SENSE_WORKER_CPUS=1\nSENSE_WORKER_MEMORY_MB=2048\n");
+    expect(text).toContain("TOKEN_SET=True\n");
+    expect(text).toContain(`CWD=${fs.realpathSync(server.rootDir)}\n`);
+    expect(w.engine).toBe("python3");
+    // the env file is gone, and nothing the server shows holds the token
+    expect(fs.readdirSync(path.join(server.rootDir, ".sense"))).toEqual([]);
+    const sessions = await rest.listSessions();
+    expect(JSON.stringify(sessions)).not.toContain(server.token);
+    expect(sessions[0].name).toMatch(new RegExp(`^sense:${w.masterId}:${w.index}:small:\\d+:idle$`));
+    expect(sessions[0].type).toBe("sense-worker");
+  });
+
+  it("runs the script rather than the code, and refuses a script outside the project home before starting anything", async () => {
+    fs.mkdirSync(path.join(server.rootDir, "jobs"), { recursive: true });
+    fs.writeFileSync(path.join(server.rootDir, "jobs", "start.py"), "print('from the script')\n");
+    const [w] = await launchWorkers(1, { engine: "python3", script: "jobs/start.py", code: "print('from the code')", sink: captureSink(), context });
+    await awaitWorkers(w, { waitForCompletion: true, timeoutSeconds: 60, context });
+    expect(workerOutput(w.id)).toBe("from the script\n");
+    await stopWorkers(w, { context });
+
+    await expect(launchWorkers(1, { engine: "python3", script: "../../etc/passwd", context })).rejects.toMatchObject({ code: "bad_option" });
+    await expect(launchWorkers(1, { engine: "python3", script: "jobs/missing.py", context })).rejects.toMatchObject({ code: "script_not_found" });
+    await expect(launchWorkers(1, { engine: "no-such-kernel", context })).rejects.toMatchObject({ code: "unknown_engine", message: expect.stringContaining("python3") });
+    expect(await rest.listSessions()).toEqual([]);
+  });
+
+  it("lists the cluster from inside a worker", async () => {
+    const lib = buildWorkers().index;
+    const code = [
+      "import os, subprocess",
+      "js = \"require(process.env.SENSE_LIB).listWorkers().then(ws => console.log('count=' + ws.length + ' me=' + ws.some(w => w.id === process.env.SENSE_DASHBOARD_ID)), e => console.log('error ' + e.code + ' ' + e.message))\"",
+      "r = subprocess.run([os.environ['NODE_BIN'], '-e', js], env=os.environ, capture_output=True, text=True, timeout=60)",
+      "print(r.stdout.strip() or r.stderr)",
+    ].join("\n");
+    const workers = await launchWorkers(2, { engine: "python3", env: { SENSE_LIB: lib, NODE_BIN: process.execPath }, code, sink: captureSink(), context });
+    const done = await awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 90, context });
+    expect(done.failures).toEqual([]);
+    for (const w of workers) expect(workerOutput(w.id)).toBe("count=2 me=true\n");
+    expect((await listWorkers({ context })).map((w) => w.id)).toEqual(workers.map((w) => w.id));
+  });
+
+  it("stops one, refuses unknown ids without stopping anything, then stops all; stopping twice is fine", async () => {
+    const t0 = Date.now();
+    const workers = await launchWorkers(4, { engine: "python3", sink: captureSink(), context });
+    figures.push(`launch 4 python3 workers (no startup code): ${Date.now() - t0} ms`);
+    expect(workers.map((w) => w.index)).toEqual(workers.map((_, i) => workers[0].index + i));
+    expect(workers.map((w) => w.status)).toEqual(["idle", "idle", "idle", "idle"]);
+
+    const t1 = Date.now();
+    const [one] = await stopWorkers(workers[1].id, { context });
+    figures.push(`stopWorkers(1 python3 worker): ${Date.now() - t1} ms`);
+    expect(one).toMatchObject({ id: workers[1].id, status: "stopped" });
+    expect((await rest.listSessions()).length).toBe(3);
+
+    await expect(stopWorkers([workers[0].id, "nope-1", "nope-2"], { context })).rejects.toMatchObject({ code: "unknown_worker", message: expect.stringContaining("nope-1") });
+    expect((await rest.listSessions()).length).toBe(3);
+
+    expect((await stopWorkers(workers[1], { context }))[0].status).toBe("stopped");
+    const all = await stopWorkers({ context });
+    expect(all.map((w) => w.id)).toEqual([workers[0].id, workers[2].id, workers[3].id]);
+    expect(all.map((w) => w.status)).toEqual(["stopped", "stopped", "stopped"]);
+    expect(await rest.listKernels()).toEqual([]);
+  });
+
+  it("awaitWorkers reports a worker still running its startup code as a timeout", async () => {
+    const workers = await launchWorkers(1, { engine: "python3", code: "import time\ntime.sleep(60)", sink: captureSink(), context });
+    const running = await awaitWorkers(workers, { timeoutSeconds: 30, context });
+    expect(running.workers.map((w) => w.status)).toEqual(["running"]);
+    const t0 = Date.now();
+    const r = await awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 1, context });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(r.workers).toEqual([]);
+    expect(r.failures).toEqual([expect.objectContaining({ id: workers[0].id, status: "running", reason: "timeout" })]);
+    await expect(awaitWorkers(["w999"], { context })).rejects.toMatchObject({ code: "unknown_worker" });
+  });
+
+  it("marks a worker whose startup code raises failed, shows the traceback, and leaves the others alone", async () => {
+    const sink = captureSink();
+    const code = "import os\nif int(os.environ['SENSE_WORKER_NAME'][1:]) % 2 == 0:\n    raise ValueError('boom')\nprint('fine')";
+    const workers = await launchWorkers(2, { engine: "python3", code, sink, context });
+    const r = await awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 60, context });
+    const bad = workers.find((w) => w.index % 2 === 0)!;
+    const good = workers.find((w) => w.index % 2 === 1)!;
+    expect(r.workers.map((w) => w.id)).toEqual([good.id]);
+    expect(r.failures).toEqual([expect.objectContaining({ id: bad.id, status: "failed", reason: expect.stringContaining("ValueError") })]);
+    expect(sink.err.join("")).toMatch(new RegExp(`\\[${bad.name}\\] .*ValueError: boom`));
+    expect(sink.out.join("")).toContain(`[${good.name}] fine\n`);
+    // the failed worker's status is on the server too, for any process to see
+    const listed = await listWorkers({ context });
+    expect(listed.find((w) => w.id === bad.id)?.status).toBe("failed");
+    expect((await rest.listSessions()).find((s) => s.kernel?.id === bad.id)?.name).toMatch(/:failed$/);
+  });
+
+  it("marks a worker whose process exits failed and deletes it instead of letting the server restart it", async () => {
+    const workers = await launchWorkers(1, { engine: "python3", code: "import os\nos._exit(3)", sink: captureSink(), context });
+    const r = await awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 60, context });
+    expect(r.failures).toEqual([expect.objectContaining({ id: workers[0].id, status: "failed", reason: expect.stringContaining("restarted") })]);
+    await until("the exited worker's kernel is gone", async () => ((await rest.listKernels()).length === 0 ? true : undefined));
+    expect(await rest.listSessions()).toEqual([]);
+  });
+
+  it("rejects bad options before starting anything", async () => {
+    await expect(launchWorkers(0, { engine: "python3", context })).rejects.toMatchObject({ code: "bad_option" });
+    await expect(launchWorkers(1, { engine: "python3", env: { "1BAD": "x" }, context })).rejects.toMatchObject({ code: "bad_option" });
+    await expect(launchWorkers(1, { engine: "python3", env: { N: 3 as unknown as string }, context })).rejects.toMatchObject({ code: "bad_option" });
+    expect(await rest.listSessions()).toEqual([]);
+  });
+});
