@@ -10,8 +10,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import { getContext, SenseContext } from "../context";
-import * as sinkModule from "../display/sink";
-import type { MimeBundle, OutputSink } from "../display/sink";
+import { captureSink } from "../display/sink";
+import type { OutputSink } from "../display/sink";
 import { isSenseError, UsageError, WorkerError } from "../errors";
 import { installProcessHooks, onShutdown } from "../lifecycle";
 import { getNetwork } from "../network";
@@ -137,13 +137,7 @@ function setStatus(w: LocalWorker, status: WorkerStatus, reason?: string): Promi
 
 /** The sink of the calling cell, captured now (tslab routes later writes to the latest cell otherwise). */
 function captureDefaultSink(): OutputSink {
-  const capture = (sinkModule as unknown as { captureSink?: () => OutputSink }).captureSink;
-  if (typeof capture === "function") return capture();
-  return {
-    stdout: (t) => void process.stdout.write(t),
-    stderr: (t) => void process.stderr.write(t),
-    display: (b: MimeBundle) => void process.stdout.write(String(b["text/plain"]) + "\n"),
-  };
+  return captureSink();
 }
 
 /** The folder (server API path) the master lives in: its notebook's folder, or the project home. */

@@ -84,7 +84,7 @@ export async function cleanUp(cfg: KeeperConfig, workerIds: Set<string>): Promis
   if (sessions) {
     const mine = sessions.filter((s) => taggedFor(s.name, cfg.masterId) || (s.kernel?.id !== undefined && workerIds.has(s.kernel.id)));
     for (const s of mine) if (s.kernel?.id) workerIds.add(s.kernel.id);
-    await Promise.all(
+    const deletes = Promise.all(
       mine.map(async (s) => {
         try {
           await call(cfg, "DELETE", `api/sessions/${encodeURIComponent(s.id)}`, 15_000);
@@ -93,10 +93,19 @@ export async function cleanUp(cfg: KeeperConfig, workerIds: Set<string>): Promis
         }
       }),
     );
+    // The master is gone, so nobody needs the workers' state: kill their processes now instead of
+    // waiting out the server's polite shutdown (interrupt, shutdown_request, grace period).
+    // The DELETEs are already on their way, so the server removes rather than restarts them.
+    killAll(kernelProcesses(workerIds));
+    await deletes;
   }
   // The server kills what it deleted; whatever is still running (a server that is gone, a tslab
   // kernel that ignored its shutdown) is killed here.
-  for (const pid of kernelProcesses(workerIds)) {
+  killAll(kernelProcesses(workerIds));
+}
+
+function killAll(pids: number[]): void {
+  for (const pid of pids) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {
