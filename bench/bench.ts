@@ -188,8 +188,15 @@ async function main(): Promise<void> {
       for (const n of SIZES) {
         for (const engine of ENGINES) {
           const xs: number[] = [];
-          for (let r = 0; r < RUNS; r++) xs.push(await launchOnce(server, engine, n));
-          launch.set(`${engine}:${n}`, median(xs));
+          for (let r = 0; r < RUNS; r++) {
+            try {
+              xs.push(await launchOnce(server, engine, n));
+            } catch (e) {
+              // A failed run (e.g. a start timeout on an overloaded machine) is reported, not fatal.
+              console.error(`[bench] ${engine} n=${n} run ${r + 1} failed: ${(e as Error).message}`);
+            }
+          }
+          if (xs.length) launch.set(`${engine}:${n}`, median(xs));
           console.error(`[bench] ${engine} n=${n}: ${xs.map((x) => x.toFixed(2)).join(", ")} s`);
         }
       }
