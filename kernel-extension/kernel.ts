@@ -115,7 +115,7 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
   const root = packageRoot(__dirname);
   hookPackageResolution(root);
   try {
-    overlayTslabTypeScript(prepareTypeRoots(root));
+    overlayTslabTypeScript(root, prepareTypeRoots());
   } catch (e) {
     log(`sense: sense-tslab types will not resolve outside a folder that has them: ${(e as Error).message}`);
   }
