@@ -79,6 +79,15 @@ interface LocalWorker {
 }
 
 const local = new Map<string, LocalWorker>();
+let connector: typeof connectKernel = connectKernel;
+
+/**
+ * Test seam: replaces how kernel websocket connections are opened (unit tests pass a fake that
+ * plays the kernel's side); `undefined` restores the real one. Not exported from the package.
+ */
+export function setKernelConnectorForTests(fake?: typeof connectKernel): void {
+  connector = fake ?? connectKernel;
+}
 const indexFloor = new Map<string, number>();
 let hooksFor: string | undefined;
 
@@ -330,7 +339,7 @@ async function startOne(a: StartArgs): Promise<WorkerRecord> {
     };
     const envFile = writeEnvFile(ctx.projectHome, env);
     try {
-      const conn = connectKernel(ctx.endpoint, { id: w.kernelId, name: w.engine });
+      const conn = connector(ctx.endpoint, { id: w.kernelId, name: w.engine });
       w.conn = conn;
       attach(w, conn);
       await withTimeout(conn.info, plan.startTimeoutMs, `worker ${w.name} (${a.engine}) start`);

@@ -1,0 +1,214 @@
+/**
+ * Unit tests of the workers module: name tags, option validation (nothing started on bad input:
+ * the fake server proves no POST), request order of results, the size table, and line coalescing
+ * of worker output. The kernel side is a fake connection that plays the preamble (reads and
+ * deletes the env file). nock 15 is ESM only and cannot load in Jest 30's CommonJS runtime on
+ * Node 20, so a loopback HTTP server stands in for Jupyter's REST API (as in rest.test.ts).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as http from "node:http";
+import type { Kernel } from "@jupyterlab/services";
+import { configureSizes, decodeWorkerTag, encodeWorkerTag, launchWorkers, SIZES, WorkerContextInput } from "../../src/workers";
+import { setKernelConnectorForTests } from "../../src/workers/cluster";
+import { WorkerOutput } from "../../src/workers/output";
+import type { MimeBundle, OutputSink } from "../../src/display/sink";
+
+const TOKEN = "unit-secret-token";
+
+interface Seen {
+  method: string;
+  url: string;
+  body: unknown;
+}
+type Handler = (req: Seen) => { status: number; body?: unknown; delayMs?: number } | undefined;
+let handler: Handler = () => undefined;
+const seen: Seen[] = [];
+let fake: http.Server;
+let BASE = "";
+
+function startFake(): Promise<void> {
+  fake = http.createServer((req, res) => {
+    let raw = "";
+    req.on("data", (d: Buffer) => (raw += d.toString()));
+    req.on("end", () => {
+      const r: Seen = { method: req.method ?? "", url: req.url ?? "", body: raw ? (JSON.parse(raw) as unknown) : undefined };
+      seen.push(r);
+      const reply = handler(r) ?? { status: 599, body: { message: "unexpected request" } };
+      const send = () => {
+        res.writeHead(reply.status, { "content-type": "application/json" });
+        res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
+      };
+      if (reply.delayMs) setTimeout(send, reply.delayMs);
+      else send();
+    });
+  });
+  return new Promise((resolve) =>
+    fake.listen(0, "127.0.0.1", () => {
+      BASE = `http://127.0.0.1:${(fake.address() as { port: number }).port}/`;
+      resolve();
+    }),
+  );
+}
+
+function sinkRecorder(): OutputSink & { log: string[] } {
+  const log: string[] = [];
+  return { log, stdout: (t) => void log.push(`out:${t}`), stderr: (t) => void log.push(`err:${t}`), display: (b: MimeBundle) => void log.push(`display:${b["text/plain"]}`) };
+}
+
+/** A fake kernel connection: `info` resolves; each execute reads the env file if it is the preamble. */
+function fakeConnector(envs: Record<string, Record<string, string>>) {
+  return (_endpoint: unknown, model: { id: string; name: string }) => {
+    const noop = { connect: () => true };
+    let n = 0;
+    return {
+      info: Promise.resolve({}),
+      iopubMessage: noop,
+      statusChanged: noop,
+      dispose: () => undefined,
+      requestExecute: (content: { code: string }) => {
+        const msgId = `${model.id}-${n++}`;
+        const m = /p = ("[^"]+")/.exec(content.code);
+        if (m) {
+          const file = JSON.parse(m[1]) as string;
+          envs[model.id] = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
+          expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+          fs.unlinkSync(file);
+        }
+        return { msg: { header: { msg_id: msgId } }, done: Promise.resolve({ content: { status: "ok" } }) };
+      },
+    } as unknown as Kernel.IKernelConnection;
+  };
+}
+
+describe("worker name tags", () => {
+  it("round-trips and rejects what is not a tag", () => {
+    const tag = { masterId: "process-12-ab", index: 3, size: "medium" as const, startedAtMs: 1700000000000, status: "running" as const };
+    const name = encodeWorkerTag(tag);
+    expect(name).toBe("sense:process-12-ab:3:medium:1700000000000:running");
+    expect(decodeWorkerTag(name)).toEqual(tag);
+    for (const bad of ["", "notebook.ipynb", "sense:a:1:huge:1:idle", "sense:a:1:small:1:sleeping", "sense:a:x:small:1:idle", "sense:a:b:1:small:1:idle"]) {
+      expect(decodeWorkerTag(bad)).toBeNull();
+    }
+    expect(() => encodeWorkerTag({ ...tag, masterId: "a:b" })).toThrow(expect.objectContaining({ code: "bad_option" }));
+  });
+});
+
+describe("worker output coalescing", () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it("emits whole lines labelled, holds partial lines until newline, idle or the flush delay", () => {
+    const sink = sinkRecorder();
+    const o = new WorkerOutput({ label: "w1", sink, flushMs: 50 });
+    o.stream("stdout", "hel");
+    o.stream("stdout", "lo\nwor");
+    expect(sink.log).toEqual(["out:[w1] hello\n"]);
+    o.stream("stdout", "ld\nA\nB");
+    expect(sink.log).toEqual(["out:[w1] hello\n", "out:[w1] world\n[w1] A\n"]);
+    jest.advanceTimersByTime(49);
+    expect(sink.log).toHaveLength(2);
+    jest.advanceTimersByTime(1);
+    expect(sink.log[2]).toBe("out:[w1] B\n");
+    o.stream("stderr", "warn");
+    o.flushAll(); // the worker went idle
+    expect(sink.log[3]).toBe("err:[w1] warn\n");
+    expect(o.text()).toBe("hello\nworld\nA\nBwarn");
+  });
+
+  it("keeps per-stream order, shows errors without colour codes and labels rich output", () => {
+    const sink = sinkRecorder();
+    const o = new WorkerOutput({ label: "w2", sink });
+    o.stream("stdout", "partial");
+    o.error("ValueError", "boom", ["\u001b[0;31mTraceback\u001b[0m", "ValueError: boom"]);
+    o.display({ "text/plain": "42", "text/html": "<b>42</b>" });
+    expect(sink.log).toEqual(["out:[w2] partial\n", "err:[w2] Traceback\n[w2] ValueError: boom\n", "display:[w2] 42"]);
+    expect(o.list().map((i) => i.type)).toEqual(["stream", "error", "display"]);
+    o.close();
+  });
+});
+
+describe("launchWorkers against a faked server", () => {
+  let home: string;
+  let context: WorkerContextInput;
+  const envs: Record<string, Record<string, string>> = {};
+
+  beforeAll(startFake);
+  beforeEach(() => {
+    seen.length = 0;
+    home = fs.mkdtempSync(path.join(os.tmpdir(), "sense-unit-"));
+    fs.writeFileSync(path.join(home, "start.py"), "print(1)\n");
+    context = { endpoint: { baseUrl: BASE, token: TOKEN }, projectHome: home, serverRootDir: home, dashboardId: "process-1-unit", masterId: "process-1-unit" };
+    setKernelConnectorForTests(fakeConnector(envs));
+  });
+  afterEach(() => {
+    handler = () => undefined;
+    setKernelConnectorForTests();
+    configureSizes(null);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+  afterAll(() => new Promise<void>((r) => fake.close(() => r())));
+
+  const specs = { default: "python3", kernelspecs: { python3: { name: "python3", spec: { display_name: "Python 3", language: "python" } }, ir: { name: "ir", spec: { display_name: "R", language: "R" } } } };
+
+  it.each([
+    ["n = 0", { n: 0 }, "bad_option"],
+    ["n = 1.5", { n: 1.5 }, "bad_option"],
+    ["n over maxWorkers", { n: 5, maxWorkers: 4 }, "bad_option"],
+    ["unknown size", { n: 1, size: "huge" }, "bad_option"],
+    ["bad env name", { n: 1, env: { "A-B": "x" } }, "bad_option"],
+    ["non-string env value", { n: 1, env: { A: 1 } }, "bad_option"],
+    ["unknown option", { n: 1, cpus: 4 }, "bad_option"],
+    ["script escaping the project home", { n: 1, script: "../../etc/passwd" }, "bad_option"],
+    ["absolute script", { n: 1, script: "/etc/passwd" }, "bad_option"],
+    ["missing script", { n: 1, startup_script: "nope.py" }, "script_not_found"],
+    ["unknown engine", { n: 1, engine: "cobol" }, "unknown_engine"],
+    ["engine without a preamble language", { n: 1, engine: "ir" }, "unknown_engine"],
+  ])("%s is refused and nothing is started", async (_label, options, code) => {
+    handler = (r) => (r.method === "GET" && r.url === "/api/kernelspecs" ? { status: 200, body: specs } : undefined);
+    await expect(launchWorkers({ engine: "python3", keeper: false, context, ...(options as object) } as Parameters<typeof launchWorkers>[0])).rejects.toMatchObject({ code });
+    expect(seen.filter((r) => r.method !== "GET")).toEqual([]);
+  });
+
+  it("starts workers concurrently and returns them in request order, with the env (and overridden size) delivered", async () => {
+    configureSizes({ small: { cpu: 0.5, memoryMiB: 512 } });
+    expect(SIZES.small).toEqual({ cpu: 0.5, memoryMiB: 512 });
+    expect(() => configureSizes({ small: { cpu: -1 } })).toThrow(expect.objectContaining({ code: "bad_option" }));
+    expect(SIZES.small).toEqual({ cpu: 0.5, memoryMiB: 512 });
+
+    // the first request is answered last: the results must still come back in request order
+    const answered: number[] = [];
+    const delays = [300, 150, 0];
+    let posts = 0;
+    handler = (r) => {
+      if (r.method === "GET" && r.url === "/api/kernelspecs") return { status: 200, body: specs };
+      if (r.method === "GET" && r.url === "/api/sessions") {
+        return { status: 200, body: [{ id: "s-old", path: "x", name: "sense:process-1-unit:7:small:1:stopped", type: "sense-worker", kernel: null }] };
+      }
+      if (r.method === "POST" && r.url === "/api/sessions") {
+        const b = r.body as { path: string; name: string; type: string; kernel: { name: string } };
+        expect(b.type).toBe("sense-worker");
+        expect(b.kernel).toEqual({ name: "python3" });
+        expect(b.name).not.toContain(TOKEN);
+        const idx = Number(b.name.split(":")[2]);
+        const delayMs = delays[posts++];
+        setTimeout(() => answered.push(idx), delayMs);
+        return { status: 201, delayMs, body: { id: `s${idx}`, path: b.path, name: b.name, type: b.type, kernel: { id: `k${idx}`, name: "python3" } } };
+      }
+      if (r.method === "PATCH") {
+        return { status: 200, body: { id: r.url.split("/").pop(), path: "p", name: (r.body as { name: string }).name, type: "sense-worker", kernel: null } };
+      }
+      return undefined;
+    };
+    const records = await launchWorkers(3, { engine: "sense-ipython-engine", keeper: false, env: { SERVER: "tcp://10.0.0.1:5555" }, context, sink: sinkRecorder() });
+    expect(records.map((r) => r.index)).toEqual([8, 9, 10]);
+    expect(records.map((r) => r.id)).toEqual(["k8", "k9", "k10"]);
+    expect(records.map((r) => r.name)).toEqual(["w8", "w9", "w10"]);
+    expect(records.every((r) => r.status === "idle")).toBe(true);
+    expect(answered).toEqual([10, 9, 8]);
+    expect(seen.filter((r) => r.method === "PATCH")).toHaveLength(3);
+    expect(envs.k9).toMatchObject({ SERVER: "tcp://10.0.0.1:5555", SENSE_MASTER_ID: "process-1-unit", SENSE_DASHBOARD_ID: "k9", SENSE_SESSION_ID: "s9", SENSE_WORKER_NAME: "w9", SENSE_API_URL: BASE, SENSE_API_TOKEN: TOKEN, SENSE_PROJECT_HOME: home, SENSE_WORKER_CPUS: "0.5", SENSE_WORKER_MEMORY_MB: "512" });
+    expect(fs.readdirSync(path.join(home, ".sense"))).toEqual([]);
+  });
+});
