@@ -20,3 +20,6 @@ export { consoleSink, captureSink } from "./display/sink";
 export type { OutputSink, MimeBundle, DisplayOptions } from "./display/sink";
 export { liveDisplay, display } from "./display/live";
 export type { LiveDisplay } from "./display/live";
+// Workers (issue 3): launch, list, stop, await, their output; the size table; the keeper.
+export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";
+export type { LaunchWorkersOptions, LaunchOptions, AwaitOptions, AwaitResult, WorkerContextInput, SizeSpec, WorkerOutputItem } from "./workers";
