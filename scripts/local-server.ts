@@ -165,6 +165,8 @@ export async function startJupyterServer(options: StartOptions = {}): Promise<Ju
     // kernels must find the venv's python first (ipykernel), and our node
     PATH: `${path.join(VENV, "bin")}:${process.env.PATH ?? ""}`,
     SENSE_TEST_MARKER: baseDir,
+    // The token goes by environment, not argv: argv is world-readable in the process table.
+    JUPYTER_TOKEN: token,
     ...options.env,
   };
   // Tests must not inherit a developer's Sense/Hub settings.
@@ -178,7 +180,6 @@ export async function startJupyterServer(options: StartOptions = {}): Promise<Ju
     `--ServerApp.port=${port}`,
     "--ServerApp.port_retries=0",
     "--ServerApp.ip=127.0.0.1",
-    `--IdentityProvider.token=${token}`,
     `--ServerApp.root_dir=${rootDir}`,
     "--ServerApp.open_browser=False",
     "--ServerApp.shutdown_no_activity_timeout=0",
