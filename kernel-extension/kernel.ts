@@ -128,18 +128,21 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
   const jupyter = load("tslab/dist/jupyter") as Jupyter;
   const { runShutdownHooks } = load(path.join(root, "dist", "src", "lifecycle")) as typeof import("../src/lifecycle");
 
-  // The registry's index when it has one, else its runner module.
-  const loadFirst = (candidates: string[]): unknown => {
-    let first: unknown;
-    for (const c of candidates) {
-      try {
-        return load(c);
-      } catch (e) {
-        if ((e as { code?: string }).code !== "MODULE_NOT_FOUND") throw e;
-        first ??= e;
-      }
+  // The registry's index when it has one; else its runner, with the built-in %sense_* magics
+  // registered by importing their module.
+  const loadRegistry = (): unknown => {
+    const dir = path.join(root, "dist", "src", "magics");
+    try {
+      return load(dir);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "MODULE_NOT_FOUND" || !String((e as Error).message).includes(dir)) throw e;
     }
-    throw first;
+    try {
+      load(path.join(dir, "builtins"));
+    } catch (e) {
+      log(`sense: built-in magics unavailable: ${(e as Error).message}`);
+    }
+    return load(path.join(dir, "run"));
   };
 
   const converters = createHealingConverterSet({ isJS: options.jsKernel, cwd: process.cwd(), create: createConverter, log });
@@ -151,7 +154,7 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
     currentRequest: () => current,
     loadMagics() {
       if (!magics) {
-        const m = loadFirst([path.join(root, "dist", "src", "magics"), path.join(root, "dist", "src", "magics", "run")]) as Partial<MagicsModule>;
+        const m = loadRegistry() as Partial<MagicsModule>;
         if (typeof m.runCell !== "function") throw new Error("dist/src/magics exports no runCell");
         magics = m as MagicsModule;
       }
