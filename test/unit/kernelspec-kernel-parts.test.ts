@@ -10,7 +10,7 @@ import * as path from "node:path";
 import type { Converter, ConvertResult, Diagnostic } from "tslab/dist/converter";
 import type { Executor } from "tslab/dist/executor";
 import { createHealingConverterSet, isTimerSlotError, nodeModulesStamp, wrapTypeScriptWatchers } from "../../kernel-extension/converters";
-import { parseKernelArgs, peekMessageType } from "../../kernel-extension/kernel";
+import { parseKernelArgs, peekMessageType, silenceJupyterlabDebug } from "../../kernel-extension/kernel";
 import { createMagicExecutor, isMagicSource, MagicsModule, notebookScope, requestSink, RequestWriters } from "../../kernel-extension/magic-cells";
 
 let tmp: string;
@@ -239,6 +239,24 @@ describe("kernel plumbing", () => {
     expect(peekMessageType("k", frames("k", "shutdown_request"))).toBe("shutdown_request");
     expect(peekMessageType("k", frames("other", "shutdown_request"))).toBeNull();
     expect(peekMessageType("k", [Buffer.from("junk")])).toBeNull();
+  });
+
+  it("drops console.debug calls made from @jupyterlab/services only", () => {
+    const original = console.debug;
+    const seen: unknown[][] = [];
+    console.debug = (...args: unknown[]) => void seen.push(args);
+    try {
+      silenceJupyterlabDebug();
+      const dir = path.join(tmp, "node_modules", "@jupyterlab", "services", "lib");
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, "chatty.js"), 'module.exports = () => console.debug("Starting WebSocket: ws://x");\n');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require(path.join(dir, "chatty.js")) as () => void)();
+      console.debug("user debug");
+      expect(seen).toEqual([["user debug"]]);
+    } finally {
+      console.debug = original;
+    }
   });
 
   it("parses the kernel's argv", () => {
