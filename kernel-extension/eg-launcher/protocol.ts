@@ -125,7 +125,7 @@ export async function listenInRange(server: net.Server, range: { lower: number; 
       const addr = server.address();
       return typeof addr === "object" && addr ? addr.port : port;
     } catch (e) {
-      if (attempt >= retries) throw new Error(`no free port in ${range.lower}..${range.upper} after ${retries + 1} tries: ${(e as Error).message}`);
+      if (attempt >= retries) throw new Error(`no free port in ${range.lower}..${range.upper} after ${retries + 1} tries: ${(e as Error).message}`, { cause: e });
     }
   }
 }
