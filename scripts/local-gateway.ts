@@ -10,7 +10,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { writeKernelSpecs } from "../kernel-extension/install";
-import { writeLauncherKernelSpecs } from "../kernel-extension/eg-launcher/kernelspec";
+import { writeLauncherKernelSpecs, writeSizedKernelSpecs } from "../kernel-extension/eg-launcher/kernelspec";
+import { kernelSpec } from "../kernel-extension/install";
+import { SIZES } from "../src/workers/options";
 import { freePort, JupyterServer, killProcessesUnder, REPO, startJupyterServer, StartOptions } from "./local-server";
 
 /** Enterprise Gateway's own environment (scripts/setup-gateway.sh). */
@@ -68,6 +70,8 @@ export async function startLocalGateway(options: GatewayOptions = {}): Promise<L
   for (const d of [kernelsDir, runtimeDir, logDir]) fs.mkdirSync(d, { recursive: true });
   writeKernelSpecs(kernelsDir);
   writeLauncherKernelSpecs(kernelsDir, { processProxy: "distributed", remoteHosts: ["127.0.0.1"] });
+  // sense-ts-small/-medium/-large: the size table as EG resource variables (KERNEL_CPUS, ...)
+  writeSizedKernelSpecs(kernelsDir, "sense-ts", { ...kernelSpec("sense-ts") }, SIZES);
   // python3 from EG's own venv (ipykernel 6 there), with an absolute interpreter path
   fs.mkdirSync(path.join(kernelsDir, "python3"));
   fs.writeFileSync(

@@ -23,3 +23,12 @@ export type { LiveDisplay } from "./display/live";
 // Workers (issue 3): launch, list, stop, await, their output; the size table; the keeper.
 export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";
 export type { LaunchWorkersOptions, LaunchOptions, AwaitOptions, AwaitResult, WorkerContextInput, SizeSpec, WorkerOutputItem } from "./workers";
+// Records, errors and the REST client.
+export type { WorkerRecord, WorkerStatus, WorkerSize } from "./schemas";
+export { SenseError, UsageError, ConfigError, RestError, InstallError, WorkerError, isSenseError, isUsageError } from "./errors";
+export type { SenseErrorCode } from "./errors";
+export { RestClient } from "./rest";
+export type { ServerEndpoint } from "./rest";
+export { onShutdown } from "./lifecycle";
+export { gatewayInfo, sizeToKernelEnv, kernelSpecForSize } from "./gateway";
+export type { GatewayInfo, SizeResources, KernelResourceEnv } from "./gateway";

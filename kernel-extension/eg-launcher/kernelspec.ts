@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UsageError } from "../../src/errors";
+import { SizeResources, sizeToKernelEnv } from "../../src/gateway";
 import { kernelSpec, KernelSpecOptions } from "../install";
 import type { LaunchableKernel } from "./protocol";
 
@@ -80,4 +81,30 @@ export function writeLauncherKernelSpecs(kernelsDir: string, options: LauncherSp
     fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(spec, null, 2) + "\n");
   }
   return specs.map(([n]) => n);
+}
+
+/**
+ * Writes one sized kernelspec per size, `<kernelsDir>/<name>-<size>/kernel.json`: `spec` with the
+ * size's `KERNEL_CPUS`/`KERNEL_MEMORY`(/`KERNEL_GPUS`) and their limits added to its `env` (see
+ * `sizeToKernelEnv` in src/gateway.ts; EG merges a kernelspec's env into the kernel's env before
+ * its process proxy reads it). Returns the kernelspec names written.
+ * @throws UsageError (`bad_option`) for a size entry that is not positive; Node's fs errors.
+ */
+export function writeSizedKernelSpecs(
+  kernelsDir: string,
+  name: string,
+  spec: { env?: Record<string, string> } & Record<string, unknown>,
+  sizes: Record<string, SizeResources>,
+): string[] {
+  // every size is checked before anything is written: bad input changes nothing
+  const envs = Object.entries(sizes).map(([size, resources]) => [size, { ...spec.env, ...sizeToKernelEnv(resources) }] as const);
+  const written: string[] = [];
+  for (const [size, env] of envs) {
+    const specName = `${name}-${size}`;
+    const doc = { ...spec, display_name: `${String(spec.display_name ?? name)} (${size})`, env };
+    fs.mkdirSync(path.join(kernelsDir, specName), { recursive: true });
+    fs.writeFileSync(path.join(kernelsDir, specName, "kernel.json"), JSON.stringify(doc, null, 2) + "\n");
+    written.push(specName);
+  }
+  return written;
 }
