@@ -13,6 +13,8 @@ export interface CellReport {
   source: string;
   status: "ok" | "error" | "abort" | "skipped";
   outputs: Output[];
+  /** How many outputs the cell had when its reply came; the rest arrived after it finished. */
+  outputsAtReply: number;
   durationMs: number;
 }
 
@@ -68,13 +70,13 @@ export async function runNotebook(server: ServerAddress, rootDir: string, notebo
     for (let i = 0; i < sources.length; i++) {
       const source = sources[i];
       if (!ok && options.stopOnError !== false) {
-        cells.push({ index: i, source, status: "skipped", outputs: [], durationMs: 0 });
+        cells.push({ index: i, source, status: "skipped", outputs: [], outputsAtReply: 0, durationMs: 0 });
         continue;
       }
       options.onCellStart?.({ index: i, count: sources.length, source });
       const t0 = Date.now();
       const result = await nb.run(source, (o) => options.onOutput?.(i, o));
-      const report: CellReport = { index: i, source, status: result.status, outputs: result.outputs, durationMs: Date.now() - t0 };
+      const report: CellReport = { index: i, source, status: result.status, outputs: result.outputs, outputsAtReply: result.outputs.length, durationMs: Date.now() - t0 };
       cells.push(report);
       options.onCellEnd?.(report);
       if (result.status !== "ok") ok = false;

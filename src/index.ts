@@ -21,7 +21,7 @@ export type { OutputSink, MimeBundle, DisplayOptions } from "./display/sink";
 export { liveDisplay, display } from "./display/live";
 export type { LiveDisplay } from "./display/live";
 // Workers (issue 3): launch, list, stop, await, their output; the size table; the keeper.
-export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";
+export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, onWorkerStatus, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";
 export type { LaunchWorkersOptions, LaunchOptions, AwaitOptions, AwaitResult, WorkerContextInput, SizeSpec, WorkerOutputItem } from "./workers";
 // Records, errors and the REST client.
 export type { WorkerRecord, WorkerStatus, WorkerSize } from "./schemas";

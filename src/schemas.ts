@@ -86,35 +86,65 @@ export type ServerInfoFile = z.infer<typeof ServerInfoFile>;
 
 /** The documented, closed set of worker statuses. See the README, "Worker status". */
 export const WorkerStatus = z.enum(["starting", "running", "idle", "failed", "stopped"]);
-export type WorkerStatus = z.infer<typeof WorkerStatus>;
+/**
+ * `starting` (kernel coming up) → `running` (startup code executing) → `idle` (startup code done;
+ * the worker stays up until stopped) | `failed` (startup code raised, or the kernel died) | `stopped`.
+ * Written out (not `z.infer`) so that declarations emitted for notebook cells can name it.
+ */
+export type WorkerStatus = "starting" | "running" | "idle" | "failed" | "stopped";
 
 /** Worker sizes; each maps to resource settings through the sizes table. */
 export const WorkerSize = z.enum(["small", "medium", "large"]);
-export type WorkerSize = z.infer<typeof WorkerSize>;
+/** A worker size. */
+export type WorkerSize = "small" | "medium" | "large";
 
-/** One worker (or master) record, as returned by launch/list/stop/getMaster. */
-export const WorkerRecord = z.object({
+/**
+ * One worker (or master) record, as returned by launch/list/stop/getMaster.
+ * An interface rather than `z.infer`: tslab emits declarations for every cell, and an inferred
+ * zod type cannot be named there ("This is likely not portable").
+ */
+export interface WorkerRecord {
   /** The worker's kernel id (its SENSE_DASHBOARD_ID). */
-  id: z.string(),
+  id: string;
   /** A short, human name, e.g. `w1`. */
-  name: z.string(),
+  name: string;
   /** The kernelspec it runs. */
+  engine: string;
+  size: WorkerSize;
+  status: WorkerStatus;
+  /** The master's id (the master kernel id; empty for a master record). */
+  masterId: string;
+  /** ISO-8601 time the worker was launched. */
+  startedAt: string;
+  /** The Jupyter session id. */
+  sessionId: string;
+  /** The Jupyter session path. */
+  path: string;
+  /** Launch index within its master, starting at 1. */
+  index: number;
+  /** Kernel execution state as the server reports it. */
+  executionState?: string;
+  /** Why a worker failed, when it did. */
+  reason?: string;
+}
+
+/** Validates a {@link WorkerRecord}. */
+export const WorkerRecord = z.object({
+  id: z.string(),
+  name: z.string(),
   engine: z.string(),
   size: WorkerSize,
   status: WorkerStatus,
-  /** The master's id (the master kernel id; empty for a master record). */
   masterId: z.string(),
-  /** ISO-8601 time the worker was launched. */
   startedAt: z.string(),
-  /** The Jupyter session id. */
   sessionId: z.string(),
-  /** The Jupyter session path. */
   path: z.string(),
-  /** Launch index within its master, starting at 1. */
   index: z.number().int(),
-  /** Kernel execution state as the server reports it. */
   executionState: z.string().optional(),
-  /** Why a worker failed, when it did. */
   reason: z.string().optional(),
 });
-export type WorkerRecord = z.infer<typeof WorkerRecord>;
+
+// The interface and the schema must describe the same thing.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _recordMatches: Same<z.infer<typeof WorkerRecord>, WorkerRecord> = true;
+void _recordMatches;

@@ -6,7 +6,7 @@
 import { getAuth } from "../auth";
 import { install } from "../install";
 import { getNetwork } from "../network";
-import { awaitWorkers, launchWorkers, listWorkers, stopWorkers } from "../workers";
+import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, stopWorkers } from "../workers";
 import { WorkerSize, type WorkerRecord } from "../schemas";
 import { makeDisplayable, type Displayable } from "../display/bundle";
 import { liveDisplay, type LiveDisplay } from "../display/live";
@@ -45,6 +45,8 @@ export interface SenseCore {
   ): Promise<{ workers: WorkerRecord[]; failures: WorkerRecord[] }>;
   getNetwork(): NetworkInfoLike;
   getAuth(): { user: string; password: string; source: string; baseUrl?: string };
+  /** Status changes of workers launched by this process; without it, live tables poll `listWorkers`. */
+  onWorkerStatus?(listener: (record: WorkerRecord) => void): () => void;
 }
 
 /** The real client core. */
@@ -56,6 +58,7 @@ export const realCore: SenseCore = {
   awaitWorkers: (ids, options) => awaitWorkers(ids, options),
   getNetwork: () => getNetwork(),
   getAuth: () => getAuth(),
+  onWorkerStatus: (listener) => onWorkerStatus(listener),
 };
 
 function shown(bundle: MimeBundle): Displayable {
@@ -78,9 +81,45 @@ export interface FollowOptions {
 const SETTLED = new Set(["idle", "failed", "stopped"]);
 
 /**
- * Refreshes `live` with the current records of `ids` until every one is settled (idle, failed,
- * stopped), listing fails, or `maxMs` passes. Timers are unref'd: following a table never keeps
- * a process alive. Returns a function that stops following.
+ * Keeps `live` showing `records` as their statuses change, from the core's status events, until
+ * every worker is stopped or failed; bursts are coalesced into one update. Timers are unref'd:
+ * following a table never keeps a process alive. Returns a function that stops following.
+ */
+export function followWorkerEvents(
+  records: readonly WorkerRecord[],
+  live: LiveDisplay,
+  subscribe: (listener: (record: WorkerRecord) => void) => () => void,
+  options: FollowOptions = {},
+): () => void {
+  const current = new Map(records.map((r) => [r.id, r]));
+  const delay = Math.min(options.intervalMs ?? 50, 50);
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: () => void = () => undefined;
+  const render = () => {
+    timer = undefined;
+    live.update(renderWorkers([...current.values()]));
+    // Stopped or failed is final: nothing more will change.
+    if ([...current.values()].every((r) => r.status === "stopped" || r.status === "failed")) unsubscribe();
+  };
+  unsubscribe = subscribe((r) => {
+    if (!current.has(r.id)) return;
+    current.set(r.id, r);
+    // Coalesce bursts (three workers going idle at once) into one update.
+    if (!timer) {
+      timer = setTimeout(render, delay);
+      timer.unref();
+    }
+  });
+  return () => {
+    unsubscribe();
+    if (timer) clearTimeout(timer);
+  };
+}
+
+/**
+ * Polling fallback for {@link followWorkerEvents}, used when the core offers no status events:
+ * refreshes `live` with the current records of `ids` until every one is settled (idle, failed,
+ * stopped), listing fails, or `maxMs` passes. Returns a function that stops following.
  */
 export function followWorkers(
   ids: readonly string[],
@@ -185,7 +224,10 @@ export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magi
           throw e;
         }
         live.update(renderWorkers(records));
-        const stop = followWorkers(records.map((r) => r.id), live, () => core.listWorkers(), follow);
+        // Live until the workers stop: updates come from status events, also after this cell ended.
+        const stop = core.onWorkerStatus
+          ? followWorkerEvents(records, live, (l) => core.onWorkerStatus?.(l) ?? (() => undefined), follow)
+          : followWorkers(records.map((r) => r.id), live, () => core.listWorkers(), follow);
         ctx.signal?.addEventListener("abort", stop, { once: true });
         // Shown already, live; returning the records would print them a second time.
         return undefined;

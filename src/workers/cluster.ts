@@ -127,11 +127,30 @@ function recordFromSession(s: SessionModel, tag: WorkerTag): WorkerRecord {
   };
 }
 
+const statusListeners = new Set<(record: WorkerRecord) => void>();
+
+/**
+ * Calls `listener` with a worker's new record each time a worker launched by this process
+ * changes status (live tables use it instead of polling). Returns a function that unsubscribes.
+ */
+export function onWorkerStatus(listener: (record: WorkerRecord) => void): () => void {
+  statusListeners.add(listener);
+  return () => statusListeners.delete(listener);
+}
+
 /** Sets a local worker's status and PATCHes its session name (serialised; a gone session is fine). */
 function setStatus(w: LocalWorker, status: WorkerStatus, reason?: string): Promise<void> {
   if (w.tag.status === "stopped" || (w.tag.status === "failed" && status !== "stopped")) return w.patches;
   w.tag = { ...w.tag, status };
   if (reason) w.reason = reason;
+  const changed = record(w);
+  for (const l of statusListeners) {
+    try {
+      l(changed);
+    } catch {
+      /* a broken listener must not break the worker's bookkeeping */
+    }
+  }
   const name = encodeWorkerTag(w.tag);
   w.patches = w.patches.then(async () => {
     if (status === "stopped") return;

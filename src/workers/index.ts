@@ -2,7 +2,7 @@
  * Workers: `launchWorkers`, `listWorkers`, `getMaster`, `stopWorkers`, `awaitWorkers`, their
  * output, the size table, and the keeper controls. See docs/workers.md.
  */
-export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems } from "./cluster";
+export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, onWorkerStatus } from "./cluster";
 export type { LaunchWorkersOptions, AwaitOptions, AwaitResult, WorkerContextInput } from "./cluster";
 export { SIZES, configureSizes, ENGINE_ALIASES } from "./options";
 export type { LaunchOptions, SizeSpec } from "./options";

@@ -53,9 +53,20 @@ describe("example notebooks", () => {
     expect(new Set(labelsOf(all, /Received reply: I agree\./))).toEqual(new Set(["w1", "w2", "w3"]));
     expect(new Set(labelsOf(all, /Connecting to master/))).toEqual(new Set(["w1", "w2", "w3"]));
     // The workers table: text/html and text/plain together.
-    const tables = report.cells.flatMap((c) => c.outputs).filter((o) => o.type === "display_data" && typeof o.data["text/html"] === "string" && /<table/.test(String(o.data["text/html"])));
-    expect(tables.length).toBeGreaterThan(0);
-    expect(String(tables[0].type === "display_data" ? tables[0].data["text/plain"] : "")).toMatch(/w1/);
+    const workerTables = report.cells
+      .flatMap((c) => c.outputs)
+      .filter((o) => (o.type === "display_data" || o.type === "update_display_data") && /<table/.test(String(o.data["text/html"])) && /\bw3\b/.test(String(o.data["text/plain"])));
+    expect(workerTables.length).toBeGreaterThan(0);
+    // The %%sense_worker cell's live table was updated in place after that cell had finished.
+    const workerCell = report.cells.find((c) => c.source.startsWith("%%sense_worker"));
+    const late = workerCell ? workerCell.outputs.slice(workerCell.outputsAtReply) : [];
+    const updates = late.filter((o) => o.type === "update_display_data");
+    expect(updates.length).toBeGreaterThan(0);
+    const first = workerCell?.outputs.find((o) => o.type === "display_data");
+    expect(updates.every((u) => u.type === "update_display_data" && first?.type === "display_data" && u.displayId === first.displayId)).toBe(true);
+    const text = (o: (typeof updates)[number]) => (o.type === "update_display_data" ? String(o.data["text/plain"]) : "");
+    expect(updates.some((u) => /3 workers · 3 idle/.test(text(u)))).toBe(true);
+    expect(text(updates[updates.length - 1])).toMatch(/3 workers · 3 stopped/);
     expect(allText(report.cells[report.cells.length - 1].outputs).trim()).toBe("0");
   });
 

@@ -131,3 +131,31 @@ describe("%sense_* builtins", () => {
     expect(s.displays[1].bundle["text/plain"]).toContain("http://127.0.0.1:8888/");
   });
 });
+
+describe("%%sense_worker live table from status events", () => {
+  test("updates in place on each status change, coalesces bursts, and stops following once all are stopped", async () => {
+    const s = setup();
+    const listeners = new Set<(r: WorkerRecord) => void>();
+    const core: SenseCore = { ...s.core, onWorkerStatus: (l) => (listeners.add(l), () => listeners.delete(l)) };
+    const registry = new MagicRegistry();
+    registerBuiltins(registry, core, { intervalMs: 1 });
+    const ctx = { ...s.ctx, registry };
+    expect((await runCell("%%sense_worker -n 2\nconsole.log(1)\n", ctx)).ok).toBe(true);
+    const id = s.displays[0].options?.displayId;
+    const shown = () => s.displays.length;
+    const before = shown();
+    for (const l of listeners) l(rec({ id: "id-1", status: "idle" }));
+    for (const l of listeners) l(rec({ id: "id-2", name: "w2", index: 2, status: "idle" }));
+    await until(() => shown() > before, "an update");
+    const last = s.displays[s.displays.length - 1];
+    expect(last.options).toEqual({ displayId: id, update: true });
+    expect(last.bundle["text/plain"]).toMatch(/w1 .* idle/);
+    expect(last.bundle["text/plain"]).toMatch(/w2 .* idle/);
+    // Both idle events became one update.
+    expect(shown()).toBe(before + 1);
+    for (const l of [...listeners]) l(rec({ id: "id-1", status: "stopped" }));
+    for (const l of [...listeners]) l(rec({ id: "id-2", name: "w2", index: 2, status: "stopped" }));
+    await until(() => listeners.size === 0, "unsubscribe after all stopped");
+    expect(s.displays[s.displays.length - 1].bundle["text/plain"]).toMatch(/2 workers · 2 stopped/);
+  });
+});
