@@ -146,9 +146,27 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
   };
 
   const converters = createHealingConverterSet({ isJS: options.jsKernel, cwd: process.cwd(), create: createConverter, log });
-  const tslabExecutor = createExecutor(process.cwd(), converters, { log: console.log, error: console.error });
-
   let current: RequestWriters | null = null;
+  // tslab prints a cell's last expression with this `log`. Values a display hook renders (worker
+  // lists, network info, ...) are shown as rich tables instead, text/html and text/plain together.
+  let richBundle: ((value: unknown) => Record<string, unknown> | undefined) | null = null;
+  const lastExpressionLog = (...args: unknown[]): void => {
+    if (args.length === 1 && typeof args[0] === "object" && args[0] !== null && current) {
+      try {
+        richBundle ??= (load(path.join(root, "dist", "src", "display", "hooks")) as typeof import("../src/display/hooks")).richBundle;
+        const bundle = richBundle(args[0]);
+        if (bundle) {
+          current.writeDisplayData({ data: { ...bundle }, metadata: {}, transient: {} }, false);
+          return;
+        }
+      } catch (e) {
+        log(`sense: rich display failed, printing as text: ${(e as Error).message}`);
+      }
+    }
+    console.log(...args);
+  };
+  const tslabExecutor = createExecutor(process.cwd(), converters, { log: lastExpressionLog, error: console.error });
+
   let magics: MagicsModule | null = null;
   const executor = createMagicExecutor(tslabExecutor, {
     currentRequest: () => current,

@@ -141,6 +141,8 @@ export interface StartOptions {
   rootDir?: string;
   /** Load JupyterLab's server extensions (browser tests). */
   lab?: boolean;
+  /** Listen on this port instead of a fresh free one (when the URL must be known before start). */
+  port?: number;
 }
 
 /** Starts a real Jupyter Server and resolves once its REST API answers. */
@@ -153,7 +155,7 @@ export async function startJupyterServer(options: StartOptions = {}): Promise<Ju
   const rootDir = options.rootDir ?? path.join(baseDir, "project");
   const runtimeDir = path.join(baseDir, "runtime");
   for (const d of [rootDir, runtimeDir, path.join(baseDir, "config"), path.join(baseDir, "data")]) fs.mkdirSync(d, { recursive: true });
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const token = options.token ?? randomBytes(16).toString("hex");
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -176,6 +178,13 @@ export async function startJupyterServer(options: StartOptions = {}): Promise<Ju
     }
   }
   delete env.JPY_PARENT_PID;
+  if (options.lab) {
+    // A fresh settings folder; no "news" prompt from a closed network over the notebook.
+    const settings = path.join(baseDir, "lab-settings", "@jupyterlab", "apputils-extension");
+    fs.mkdirSync(settings, { recursive: true });
+    fs.writeFileSync(path.join(settings, "notification.jupyterlab-settings"), JSON.stringify({ fetchNews: "false", checkForUpdates: false }));
+    env.JUPYTERLAB_SETTINGS_DIR = path.join(baseDir, "lab-settings");
+  }
   const args = [
     `--ServerApp.port=${port}`,
     "--ServerApp.port_retries=0",

@@ -69,7 +69,8 @@ console.log("REST status:", res.status);"""),
 });
 const done = await sense.awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 120 });
 console.log("finished:", done.workers.length, "failed:", done.failures.length);"""),
-("code", """sense.display(await sense.listWorkers());"""),
+("md", "A cell's last expression renders as a table when it is a worker list, a worker, network info or credentials."),
+("code", """await sense.listWorkers()"""),
 ("code", """%%sense_worker -n 1 --env GREETING=hi
 console.log(process.env.GREETING, "from a magic-launched worker");"""),
 ("code", "%sense_await --completion --timeout 120"),

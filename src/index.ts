@@ -19,6 +19,8 @@ export { renderWorkers, renderWorker, renderNetwork, renderAuth, renderInstall, 
 export { consoleSink, captureSink } from "./display/sink";
 export type { OutputSink, MimeBundle, DisplayOptions } from "./display/sink";
 export { liveDisplay, display } from "./display/live";
+export { registerDisplayHook, richBundle } from "./display/hooks";
+export type { DisplayHook } from "./display/hooks";
 export type { LiveDisplay } from "./display/live";
 // Workers (issue 3): launch, list, stop, await, their output; the size table; the keeper.
 export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, onWorkerStatus, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";

@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import { type Displayable, isDisplayable, isMimeBundle } from "./bundle";
+import { richBundle } from "./hooks";
 import { type MimeBundle, type OutputSink, captureSink } from "./sink";
 
 /** A display that can be replaced in place. */
@@ -39,11 +40,12 @@ export function liveDisplay(sink: OutputSink, bundle: MimeBundle | Displayable, 
 }
 
 /**
- * Displays a {@link Displayable}, a MIME bundle, or any other value (as its `util.inspect` text)
+ * Displays a {@link Displayable}, a MIME bundle, a value a display hook renders (worker lists,
+ * network info, ...: see `hooks.ts`), or any other value (as its `util.inspect` text)
  * in the current cell, through {@link captureSink} unless a sink is given.
  */
 export function display(value: unknown, sink: OutputSink = captureSink()): void {
-  if (isDisplayable(value)) sink.display(value.toMimeBundle());
-  else if (isMimeBundle(value)) sink.display(value);
+  const rich = isMimeBundle(value) ? value : richBundle(value);
+  if (rich) sink.display(rich);
   else sink.display({ "text/plain": typeof value === "string" ? value : inspect(value) });
 }

@@ -9,10 +9,10 @@ import { getNetwork } from "../network";
 import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, stopWorkers } from "../workers";
 import { WorkerSize, type WorkerRecord } from "../schemas";
 import { makeDisplayable, type Displayable } from "../display/bundle";
+import { authForDisplay } from "../display/hooks";
 import { liveDisplay, type LiveDisplay } from "../display/live";
 import type { MimeBundle, OutputSink } from "../display/sink";
 import {
-  type AuthLike,
   type InstallResultLike,
   type NetworkInfoLike,
   renderAuth,
@@ -63,13 +63,6 @@ export const realCore: SenseCore = {
 
 function shown(bundle: MimeBundle): Displayable {
   return makeDisplayable({}, () => bundle);
-}
-
-/** Credentials as {@link renderAuth} shows them. With a token, `user` IS the token, so it is masked too. */
-export function authForDisplay(auth: { user: string; password: string; source: string; baseUrl?: string }): AuthLike {
-  return auth.source === "token"
-    ? { token: auth.user, source: "token (SENSE_API_TOKEN or the server's token)", url: auth.baseUrl }
-    : { username: auth.user, password: auth.password, source: "SENSE_USERNAME / SENSE_PASSWORD", url: auth.baseUrl };
 }
 
 /** How often, and for how long at most, a launched workers table refreshes its statuses. */

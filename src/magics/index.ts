@@ -23,6 +23,6 @@ export { runCell, executeCell, isMagicCell, parseCell, formatFailure, formatUsag
 export type { MagicOutcome, ParsedInvocation } from "./run";
 export { magic, runMagic, createMagicTag } from "./template";
 export type { MagicOptions, MagicTag } from "./template";
-export { registerBuiltins, builtinMagics, followWorkers, authForDisplay, realCore } from "./builtins";
+export { registerBuiltins, builtinMagics, followWorkers, followWorkerEvents, realCore } from "./builtins";
 export type { SenseCore, FollowOptions } from "./builtins";
 export { editDistance, suggestSimilar, didYouMean } from "./suggest";

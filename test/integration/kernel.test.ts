@@ -173,6 +173,36 @@ describe("sense-ts kernel, cell by cell", () => {
   });
 });
 
+describe("rich display hooks in the sense-ts kernel", () => {
+  it("renders a cell's last expression as a table (text/html and text/plain) when a hook knows it", async () => {
+    const r = await nb.run('import * as senseRich from "sense-tslab";\nsenseRich.getNetwork({ env: { SENSE_PROJECT_IP: "10.1.2.3", SENSE_SSH_PASSWORD: "s3cret-pw", SENSE_PORT1: "8080", SENSE_PUBLIC_PORT1: "31000" } })');
+    expect(r.status).toBe("ok");
+    const shown = r.outputs.filter((o) => o.type === "display_data");
+    expect(shown).toHaveLength(1);
+    const data = shown[0].type === "display_data" ? shown[0].data : {};
+    expect(String(data["text/html"])).toMatch(/<table/);
+    expect(String(data["text/html"])).toContain("10.1.2.3");
+    expect(String(data["text/plain"])).toContain("31000");
+    expect(JSON.stringify(r.outputs)).not.toContain("s3cret-pw");
+    // A value no hook knows still prints as text, as in stock tslab.
+    const plain = await nb.run("({ a: 1 })");
+    expect(plain.stdout).toBe("{ a: 1 }\n");
+    expect(plain.outputs.filter((o) => o.type === "display_data")).toEqual([]);
+  });
+
+  it("sense.display() renders a worker record through the same hooks", async () => {
+    const r = await nb.run(
+      'senseRich.display({ id: "k-1", name: "w1<script>", engine: "sense-ts", size: "small", status: "idle", masterId: "m", startedAt: "2026-01-01T00:00:00Z", sessionId: "s", path: "p", index: 1 })',
+    );
+    expect(r.status).toBe("ok");
+    const shown = r.outputs.find((o) => o.type === "display_data");
+    const html = shown?.type === "display_data" ? String(shown.data["text/html"]) : "";
+    expect(html).toMatch(/<table/);
+    expect(html).toContain("w1&lt;script&gt;");
+    expect(html).not.toContain("<script>");
+  });
+});
+
 describe("sense-js kernel", () => {
   it("runs JavaScript, magics included", async () => {
     const js = await openNotebook(server, "sense-js");
