@@ -24,6 +24,10 @@ import { decodeWorkerTag, encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from
 import { LaunchOptions, LaunchPlan, SIZES, validateLaunchOptions } from "./options";
 import { buildPreamble, preambleLanguage, PreambleLanguage } from "./preamble";
 import { WorkerOutput, WorkerOutputItem } from "./output";
+import { checkAndTranspile } from "../transpile";
+
+/** The lean JavaScript worker kernel; TypeScript startup code is checked and transpiled for it here. */
+export const FAST_ENGINE = "sense-fast";
 
 /**
  * Where an API call runs. Normally discovered (`getContext()`); tests and tools pass their own.
@@ -182,17 +186,17 @@ function masterFolder(ctx: Ctx, sessions: SessionModel[]): string {
   return "";
 }
 
-async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: string; language: PreambleLanguage }> {
+async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: string; language: PreambleLanguage; masterEngine?: string }> {
   const specs = await ctx.rest.kernelspecs();
-  let engine = plan.engine;
-  if (!engine && ctx.kernelId) {
+  let masterEngine: string | undefined;
+  if (ctx.kernelId) {
     try {
-      engine = (await ctx.rest.getKernel(ctx.kernelId)).name;
+      masterEngine = (await ctx.rest.getKernel(ctx.kernelId)).name;
     } catch (e) {
       if (!isRestError(e) || e.code !== "not_found") throw e;
     }
   }
-  engine ??= "sense-ts";
+  const engine = plan.engine ?? masterEngine ?? "sense-ts";
   const installed = Object.keys(specs.kernelspecs).sort();
   const spec = specs.kernelspecs[engine];
   if (!spec) {
@@ -206,7 +210,21 @@ async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: stri
       { engine, installed },
     );
   }
-  return { engine, language };
+  return { engine, language, masterEngine };
+}
+
+/**
+ * For the fast engine, TypeScript startup code is type-checked and transpiled once, here in the
+ * master, before anything launches (the workers then need no compiler). It is TypeScript when it
+ * comes from a `.ts` script, or when the master is itself a TypeScript kernel.
+ * @throws UsageError `compile_error` listing the errors with line and column.
+ */
+function prepareCode(plan: LaunchPlan, engine: string, masterEngine: string | undefined, checkIn: string): LaunchPlan {
+  if (engine !== FAST_ENGINE || !plan.code.trim()) return plan;
+  const typescript = plan.codeSource ? /\.(c|m)?tsx?$/.test(plan.codeSource) : masterEngine === "sense-ts";
+  if (!typescript) return plan;
+  const fileName = path.join(checkIn, plan.codeSource ? path.basename(plan.codeSource) : "__startup.ts");
+  return { ...plan, code: checkAndTranspile(plan.code, { fileName }).js };
 }
 
 function projectIp(ctx: Ctx): string {
@@ -450,10 +468,12 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
   const sink = opts.sink ?? captureDefaultSink();
   const ctx = resolveContext(opts.context);
   const { context: _ignored, ...rest } = opts;
-  const plan = validateLaunchOptions(rest, ctx.projectHome);
-  const { engine, language } = await resolveEngine(ctx, plan);
+  const validated = validateLaunchOptions(rest, ctx.projectHome);
+  const { engine, language, masterEngine } = await resolveEngine(ctx, validated);
   const sessions = await ctx.rest.listSessions();
   const folder = masterFolder(ctx, sessions);
+  // Imports in the startup code resolve from the workers' folder, as they will at run time.
+  const plan = prepareCode(validated, engine, masterEngine, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));
 
   const usedOnServer = sessions.map((s) => decodeWorkerTag(s.name)).filter((t) => t?.masterId === ctx.masterId).map((t) => t!.index);
   const first = Math.max(0, ...usedOnServer, indexFloor.get(ctx.masterId) ?? 0) + 1;
