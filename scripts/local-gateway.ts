@@ -18,6 +18,9 @@ import { freePort, JupyterServer, killProcessesUnder, REPO, startJupyterServer, 
 /** Enterprise Gateway's own environment (scripts/setup-gateway.sh). */
 export const EG_VENV = path.join(REPO, ".venv-eg");
 
+/** Variables that must cross the gateway for Sense discovery to work in a gateway kernel. */
+export const SENSE_CROSSING_ENVS = ["SENSE_API_URL", "SENSE_API_TOKEN", "SENSE_PROJECT_HOME"];
+
 /** A running gateway plus the Jupyter Server in front of it. */
 export interface LocalGateway {
   /** EG's base URL, e.g. `http://127.0.0.1:PORT/`. */
@@ -91,6 +94,13 @@ export async function startLocalGateway(options: GatewayOptions = {}): Promise<L
     JUPYTER_PLATFORM_DIRS: "1",
     PATH: `${path.join(EG_VENV, "bin")}:${process.env.PATH ?? ""}`,
     EG_LIST_KERNELS: "true",
+    // jupyter_server 2.x drops its first websocket to EG when a client connects early, and EG then
+    // waits for that stale connection's ping timeout before accepting the next one: a 1 s ping
+    // interval brings the stall from 90 s down to EG's 30 s floor (see docs/scale-out.md).
+    EG_WS_PING_INTERVAL_SECS: "1",
+    EG_CLIENT_ENVS: SENSE_CROSSING_ENVS.join(","),
+    // kernels start in the notebook's folder (KERNEL_WORKING_DIR), as on a plain server
+    EG_MIRROR_WORKING_DIRS: "true",
     EG_KERNEL_LOG_DIR: logDir,
     // Keep EG's launcher traffic on loopback and off the default port 8877 other runs may hold.
     EG_RESPONSE_IP: "127.0.0.1",
@@ -156,11 +166,29 @@ export async function startLocalGateway(options: GatewayOptions = {}): Promise<L
     await new Promise((r) => setTimeout(r, 100));
   }
 
+  // Kernels under a gateway get only KERNEL_* and allow-listed variables, never the server's
+  // runtime file: the server's own address, token and root reach them as allow-listed SENSE_*
+  // variables (JUPYTER_GATEWAY_ALLOWED_ENVS on the server, EG_CLIENT_ENVS on EG), which needs
+  // the server's port and token before it starts.
+  const serverPort = options.server?.port ?? (await freePort());
+  const serverToken = options.server?.token ?? randomBytes(16).toString("hex");
+  const rootDir = options.server?.rootDir ?? path.join(egBaseDir, "project");
+  fs.mkdirSync(rootDir, { recursive: true });
   try {
     server = await startJupyterServer({
       ...options.server,
+      port: serverPort,
+      token: serverToken,
+      rootDir,
       args: [`--gateway-url=${egUrl}`, "--GatewayClient.request_timeout=120", ...(options.server?.args ?? [])],
-      env: { JUPYTER_GATEWAY_AUTH_TOKEN: egToken, ...options.server?.env },
+      env: {
+        JUPYTER_GATEWAY_AUTH_TOKEN: egToken,
+        JUPYTER_GATEWAY_ALLOWED_ENVS: SENSE_CROSSING_ENVS.join(","),
+        SENSE_API_URL: `http://127.0.0.1:${serverPort}/`,
+        SENSE_API_TOKEN: serverToken,
+        SENSE_PROJECT_HOME: rootDir,
+        ...options.server?.env,
+      },
     });
   } catch (e) {
     await stopEg();

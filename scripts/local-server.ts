@@ -195,7 +195,7 @@ export async function startJupyterServer(options: StartOptions = {}): Promise<Ju
     "--KernelManager.shutdown_wait_time=2",
     ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
     // Lab's server extensions cost seconds per start; tests that need Lab pass { lab: true }.
-    ...(options.lab ? [] : ["--ServerApp.jpserver_extensions=jupyterlab=False", "--ServerApp.jpserver_extensions=jupyter_lsp=False", "--ServerApp.jpserver_extensions=jupyter_server_terminals=False", "--ServerApp.jpserver_extensions=notebook_shim=False"]),
+    ...(options.lab ? [] : ["--ServerApp.jpserver_extensions=jupyterlab=False", "--ServerApp.jpserver_extensions=jupyter_lsp=False", "--ServerApp.jpserver_extensions=jupyter_server_terminals=False", "--ServerApp.jpserver_extensions=notebook_shim=False", "--ServerApp.jpserver_extensions=ipyparallel=False"]),
     ...(options.args ?? []),
   ];
   const child = spawn(jupyterServerBin, args, { env, cwd: rootDir, stdio: ["ignore", "pipe", "pipe"] });
