@@ -13,5 +13,12 @@ module.exports = {
       testMatch: ["<rootDir>/test/integration/**/*.test.ts"],
       setupFilesAfterEnv: ["<rootDir>/test/helpers/setup-integration.ts"],
     },
+    {
+      // Faults, bad input, soak, load, secrets (docs/reliability.md). SENSE_RELIABILITY=full selects the full counts.
+      ...common,
+      displayName: "reliability",
+      testMatch: ["<rootDir>/test/reliability/**/*.test.ts"],
+      setupFilesAfterEnv: ["<rootDir>/test/helpers/setup-integration.ts"],
+    },
   ],
 };

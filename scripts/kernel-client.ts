@@ -2,7 +2,8 @@
  * Drive a real kernel through a real Jupyter Server, cell by cell, as a notebook front end
  * does, and collect what it sends on iopub. Used by the tests, the demo and the notebook runner.
  */
-import { KernelManager, KernelMessage, ServerConnection, SessionManager, Session } from "@jupyterlab/services";
+import { KernelManager, KernelMessage, SessionManager, Session } from "@jupyterlab/services";
+import { guardKernelInfo, serverSettings as headerAuthSettings } from "../src/workers/connection";
 
 /** What a kernel client needs to know about a server. */
 export interface ServerAddress {
@@ -62,12 +63,16 @@ function toOutput(msg: KernelMessage.IIOPubMessage): Output | null {
 
 /** Opens a session on `server` running `kernelName`, as JupyterLab does for a notebook at `path`. */
 export async function openNotebook(server: ServerAddress, kernelName: string, path = `nb-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.ipynb`): Promise<NotebookKernel> {
-  const serverSettings = ServerConnection.makeSettings({ baseUrl: server.url, wsUrl: server.url.replace(/^http/, "ws"), token: server.token });
+  // The token goes in a header, never in the websocket URL: the server logs a failed request's
+  // URL (a reconnect to a restarting kernel), and a `?token=` there is a leaked secret.
+  const serverSettings = headerAuthSettings({ baseUrl: server.url, token: server.token });
   const kernelManager = new KernelManager({ serverSettings });
   const sessionManager = new SessionManager({ serverSettings, kernelManager });
   const session = await sessionManager.startNew({ path, type: "notebook", name: path, kernel: { name: kernelName } });
   const kernel = session.kernel;
   if (!kernel) throw new Error("session has no kernel");
+  // A kernel killed while (re)connecting would otherwise leave an unhandled rejection (see guardKernelInfo).
+  guardKernelInfo(kernel);
   const iopub: KernelMessage.IIOPubMessage[] = [];
   const listeners: ((m: KernelMessage.IIOPubMessage) => void)[] = [];
   const waiters: { pred: (m: KernelMessage.IIOPubMessage) => boolean; resolve: (m: KernelMessage.IIOPubMessage) => void }[] = [];

@@ -298,7 +298,10 @@ async function lost(w: LocalWorker, why: string): Promise<void> {
   if (!stillThere && why === "dead") {
     await setStatus(w, "stopped");
   } else {
-    await setStatus(w, "failed", why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost");
+    const reason = why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost";
+    // Said where the user looks (the launching cell), not only in the record: a silent failure reads as a hang.
+    w.output.notice(`Sense: worker ${w.name} failed: ${reason}; it is being removed.`);
+    await setStatus(w, "failed", reason);
     await deleteUntilGone(w);
   }
   w.conn?.dispose();

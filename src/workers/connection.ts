@@ -46,5 +46,18 @@ export function serverSettings(endpoint: ServerEndpoint): ServerConnection.ISett
 export function connectKernel(endpoint: ServerEndpoint, model: { id: string; name: string }): Kernel.IKernelConnection {
   silenceServicesConsole();
   // handleComms: the worker's own front ends (if any) own its comms, not the master.
-  return new KernelConnection({ model, serverSettings: serverSettings(endpoint), handleComms: false });
+  return guardKernelInfo(new KernelConnection({ model, serverSettings: serverSettings(endpoint), handleComms: false }));
+}
+
+/**
+ * Makes `requestKernelInfo` resolve `undefined` instead of rejecting when its request is cancelled.
+ * @jupyterlab/services 7.6 sends a kernel_info_request itself on every (re)connect and chains it
+ * with `void p.then(...)`: when the kernel restarts or dies before replying (a SIGKILLed worker),
+ * the cancelled request becomes an unhandled rejection, which ends a plain Node master process.
+ * `undefined` is already what the library resolves for a disposed connection. Returns `conn`.
+ */
+export function guardKernelInfo<T extends Kernel.IKernelConnection>(conn: T): T {
+  const original = conn.requestKernelInfo.bind(conn);
+  conn.requestKernelInfo = () => original().catch(() => undefined);
+  return conn;
 }

@@ -82,6 +82,15 @@ export class WorkerOutput {
     this.sink.display(bundle, displayId ? { displayId, update: options.update } : undefined);
   }
 
+  /**
+   * A line from Sense itself about this worker (e.g. that it failed), shown labelled on the
+   * master's stderr but not kept: `text()` stays exactly what the worker wrote.
+   */
+  notice(text: string): void {
+    this.flushAll();
+    this.emitLines("stderr", text.endsWith("\n") ? text : text + "\n");
+  }
+
   /** Writes out partial lines now (the worker went idle, or stopped). */
   flushAll(): void {
     this.flush("stdout");
