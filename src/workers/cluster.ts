@@ -335,6 +335,27 @@ async function deleteUntilGone(w: LocalWorker, timeoutMs = 15_000): Promise<void
   }
 }
 
+/**
+ * Rejects when the worker's websocket drops and the server no longer answers for the kernel
+ * (server stopped or killed, kernel deleted): without it a launch in flight waits out the whole
+ * start timeout (120 s) while the websocket keeps reconnecting to nothing.
+ */
+function serverGone(rest: RestClient, conn: Kernel.IKernelConnection, kernelId: string): { promise: Promise<never>; dispose(): void } {
+  let onChange: ((_: unknown, status: Kernel.ConnectionStatus) => void) | undefined;
+  const promise = new Promise<never>((_, reject) => {
+    onChange = (_sender, status) => {
+      if (status === "connected") return;
+      rest.getKernel(kernelId).then(
+        () => undefined,
+        (e: unknown) => reject(isSenseError(e) && e.code === "unreachable" ? e : new WorkerError("launch_failed", `worker kernel ${kernelId} disappeared from the server while starting`)),
+      );
+    };
+    conn.connectionStatusChanged.connect(onChange);
+  });
+  promise.catch(() => undefined);
+  return { promise, dispose: () => onChange && conn.connectionStatusChanged.disconnect(onChange) };
+}
+
 interface StartArgs {
   ctx: Ctx;
   plan: LaunchPlan;
@@ -382,10 +403,16 @@ async function startOne(a: StartArgs): Promise<WorkerRecord> {
       const conn = connector(ctx.endpoint, { id: w.kernelId, name: w.engine });
       w.conn = conn;
       attach(w, conn);
-      await withTimeout(conn.info, plan.startTimeoutMs, `worker ${w.name} (${a.engine}) start`);
-      const pre = conn.requestExecute({ code: buildPreamble(a.language, envFile, { watchdog: plan.watchdog }), silent: true, store_history: false, stop_on_error: true }, true);
-      w.hidden.add(pre.msg.header.msg_id);
-      const reply = await withTimeout(pre.done, plan.startTimeoutMs, `worker ${w.name} environment setup`);
+      const gone = serverGone(ctx.rest, conn, w.kernelId);
+      let reply: KernelMessage.IExecuteReplyMsg;
+      try {
+        await Promise.race([withTimeout(conn.info, plan.startTimeoutMs, `worker ${w.name} (${a.engine}) start`), gone.promise]);
+        const pre = conn.requestExecute({ code: buildPreamble(a.language, envFile, { watchdog: plan.watchdog }), silent: true, store_history: false, stop_on_error: true }, true);
+        w.hidden.add(pre.msg.header.msg_id);
+        reply = await Promise.race([withTimeout(pre.done, plan.startTimeoutMs, `worker ${w.name} environment setup`), gone.promise]);
+      } finally {
+        gone.dispose();
+      }
       const content = reply.content as { status: string; ename?: string; evalue?: string };
       if (content.status !== "ok") {
         throw new WorkerError("launch_failed", `worker ${w.name} could not load its environment: ${content.ename ?? content.status}: ${content.evalue ?? ""}`);
@@ -508,7 +535,8 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) {
     // All or nothing: a partial cluster would leave the caller's code waiting for peers that never come.
-    await Promise.all(
+    // allSettled: with the server gone the stops fail too, and the launch's own failure is the one to report.
+    await Promise.allSettled(
       results.filter((r): r is PromiseFulfilledResult<WorkerRecord> => r.status === "fulfilled").map((r) => {
         const w = local.get(r.value.id);
         return w ? stopOne(w) : Promise.resolve();
@@ -596,6 +624,12 @@ async function stopOne(w: LocalWorker): Promise<void> {
   try {
     await w.rest.deleteSession(w.sessionId);
   } catch (e) {
+    if (isRestError(e) && e.code === "unreachable") {
+      // The server is gone (its kernels with it, or the keeper kills them): a websocket left
+      // reconnecting to nothing would keep a plain Node master alive forever.
+      w.output.close();
+      w.conn?.dispose();
+    }
     if (!isRestError(e) || e.code !== "not_found") throw e;
   }
   w.output.close();

@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UsageError, WorkerError } from "../errors";
+import { ConfigError, UsageError, WorkerError } from "../errors";
 import type { OutputSink } from "../display/sink";
 import { WorkerSize } from "../schemas";
 
@@ -116,10 +116,31 @@ export interface LaunchPlan {
   startTimeoutMs: number;
 }
 
-/** Default `maxWorkers`: `SENSE_MAX_WORKERS` when set to a positive integer, else 64. */
+/**
+ * Default `maxWorkers`: `SENSE_MAX_WORKERS`, else 64.
+ * @throws ConfigError `bad_config` when `SENSE_MAX_WORKERS` is set but not a positive integer
+ *   (silently using 64 would hide the typo that a limit was meant to catch).
+ */
 export function defaultMaxWorkers(env: NodeJS.ProcessEnv = process.env): number {
-  const v = Number(env.SENSE_MAX_WORKERS);
-  return Number.isInteger(v) && v > 0 ? v : 64;
+  const raw = env.SENSE_MAX_WORKERS;
+  if (raw === undefined || raw.trim() === "") return 64;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 1) {
+    throw new ConfigError("bad_config", `SENSE_MAX_WORKERS must be a positive integer, not ${JSON.stringify(raw)}`, { variable: "SENSE_MAX_WORKERS" });
+  }
+  return v;
+}
+
+/**
+ * A cleanup-layer switch (`SENSE_KEEPER`, `SENSE_WATCHDOG`): unset or empty = on; `0`/`false`/`off`/`no`
+ * = off; `1`/`true`/`on`/`yes` = on.
+ * @throws ConfigError `bad_config` for anything else (`SENSE_KEEPER=false` used to mean "on").
+ */
+export function envSwitch(name: "SENSE_KEEPER" | "SENSE_WATCHDOG", env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = (env[name] ?? "").trim().toLowerCase();
+  if (raw === "" || ["1", "true", "on", "yes"].includes(raw)) return true;
+  if (["0", "false", "off", "no"].includes(raw)) return false;
+  throw new ConfigError("bad_config", `${name} must be 0 or 1 (or true/false), not ${JSON.stringify(env[name])}`, { variable: name });
 }
 
 function bad(message: string, details?: Record<string, unknown>): UsageError {
@@ -129,7 +150,8 @@ function bad(message: string, details?: Record<string, unknown>): UsageError {
 /**
  * Checks every option that can be checked without the server; reads the script.
  * @throws UsageError `bad_option` for a bad `n`, size, env, label, unknown option or a script path
- * outside the project home; WorkerError `script_not_found` for a script that does not exist.
+ * outside the project home; WorkerError `script_not_found` for a script that does not exist;
+ * ConfigError `bad_config` for a malformed `SENSE_MAX_WORKERS`, `SENSE_KEEPER` or `SENSE_WATCHDOG`.
  */
 export function validateLaunchOptions(options: LaunchOptions, projectHome: string): LaunchPlan {
   if (options === null || typeof options !== "object" || Array.isArray(options)) throw bad("launchWorkers options must be an object");
@@ -187,8 +209,8 @@ export function validateLaunchOptions(options: LaunchOptions, projectHome: strin
     codeSource,
     env,
     label,
-    keeper: options.keeper ?? process.env.SENSE_KEEPER !== "0",
-    watchdog: options.watchdog ?? process.env.SENSE_WATCHDOG !== "0",
+    keeper: options.keeper ?? envSwitch("SENSE_KEEPER"),
+    watchdog: options.watchdog ?? envSwitch("SENSE_WATCHDOG"),
     startTimeoutMs: startTimeout * 1000,
   };
 }

@@ -327,7 +327,7 @@ describe("the Jupyter Server going away", () => {
       figures.add(`server stopped ${how} -> zero worker processes`, Date.now() - t0, "ms");
       const e = await settles(() => listWorkers({ context }), 10_000);
       expect(e.code).toBe("unreachable");
-      expect(e.message).toMatch(/reach|connect|refused/i);
+      expect(e.message).toMatch(/did not answer .*Is it running\?/);
       const st = await settles(() => stopWorkers({ context }), 10_000);
       expect(st.code).toBe("unreachable");
       figures.add(`listWorkers after the server stopped ${how} -> error`, e.ms, "ms");
