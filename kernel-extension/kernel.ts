@@ -243,6 +243,15 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
   process.on("uncaughtException", (err) => console.error("UncaughtException:", err));
   process.on("unhandledRejection", (reason) => console.error("UnhandledPromiseRejection:", reason));
   await server.init();
+  // Exit when the Jupyter Server that started us is gone (SIGKILLed, say): tslab has no parent
+  // poller, so a kernel — a worker whose launch was in flight, with no watchdog yet — would
+  // otherwise outlive its server forever. Same rule as ipykernel and the fast kernel.
+  if (process.env.JPY_PARENT_PID) {
+    const ppid = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== ppid) void shutdown().finally(() => process.exit(0));
+    }, 1_000).unref();
+  }
   // In case no kernel_info_request comes soon (a plain ZeroMQ client), warm up anyway.
   setTimeout(warm, 1_000).unref();
   return { server, converters, shutdown };

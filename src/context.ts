@@ -355,5 +355,10 @@ function maskSecrets(ctx: SenseContext): SenseContext {
     value: (_depth: number, opts: object) => `SenseContext ${inspect(safe(), { ...opts, depth: 2 })}`,
     enumerable: false,
   });
+  // The endpoint is shown on its own too (`console.log(ctx.endpoint)` in a cell): mask it there as
+  // well. Non-enumerable, so spreading or reading `.token` still gives the real value.
+  const endpointSafe = () => ({ baseUrl: ctx.endpoint.baseUrl, token: ctx.endpoint.token ? "***" : "" });
+  Object.defineProperty(ctx.endpoint, "toJSON", { value: endpointSafe, enumerable: false });
+  Object.defineProperty(ctx.endpoint, inspect.custom, { value: (_depth: number, opts: object) => inspect(endpointSafe(), opts), enumerable: false });
   return ctx;
 }

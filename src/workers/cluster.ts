@@ -342,18 +342,30 @@ async function deleteUntilGone(w: LocalWorker, timeoutMs = 15_000): Promise<void
  */
 function serverGone(rest: RestClient, conn: Kernel.IKernelConnection, kernelId: string): { promise: Promise<never>; dispose(): void } {
   let onChange: ((_: unknown, status: Kernel.ConnectionStatus) => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
   const promise = new Promise<never>((_, reject) => {
-    onChange = (_sender, status) => {
-      if (status === "connected") return;
+    const check = () => {
       rest.getKernel(kernelId).then(
         () => undefined,
         (e: unknown) => reject(isSenseError(e) && e.code === "unreachable" ? e : new WorkerError("launch_failed", `worker kernel ${kernelId} disappeared from the server while starting`)),
       );
     };
+    onChange = (_sender, status) => {
+      if (status !== "connected") check();
+    };
     conn.connectionStatusChanged.connect(onChange);
+    // A socket that never connected stays "connecting" through its retries (no event): poll too.
+    timer = setInterval(check, 1_000);
+    timer.unref();
   });
   promise.catch(() => undefined);
-  return { promise, dispose: () => onChange && conn.connectionStatusChanged.disconnect(onChange) };
+  return {
+    promise,
+    dispose: () => {
+      if (timer) clearInterval(timer);
+      if (onChange) conn.connectionStatusChanged.disconnect(onChange);
+    },
+  };
 }
 
 interface StartArgs {
