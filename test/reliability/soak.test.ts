@@ -43,7 +43,7 @@ const SETUP = [
 ].join("\n");
 
 // Runs in each fast worker: one message to the master, the answer printed.
-const WORKER = "const r = await fetch(process.env.MASTER_URL, { method: 'POST', body: process.env.SENSE_WORKER_NAME });\nconsole.log(await r.text());";
+const WORKER = "const r = await fetch(process.env.MASTER_URL as string, { method: 'POST', body: process.env.SENSE_WORKER_NAME });\nconsole.log(await r.text());";
 
 const cycle = (n: number) =>
   [
