@@ -353,7 +353,8 @@ function serverGone(rest: RestClient, conn: Kernel.IKernelConnection, kernelId: 
     onChange = (_sender, status) => {
       if (status !== "connected") check();
     };
-    conn.connectionStatusChanged.connect(onChange);
+    // Optional chaining: test fakes of the connection have no status signal (the poll still runs).
+    conn.connectionStatusChanged?.connect(onChange);
     // A socket that never connected stays "connecting" through its retries (no event): poll too.
     timer = setInterval(check, 1_000);
     timer.unref();
@@ -363,7 +364,7 @@ function serverGone(rest: RestClient, conn: Kernel.IKernelConnection, kernelId: 
     promise,
     dispose: () => {
       if (timer) clearInterval(timer);
-      if (onChange) conn.connectionStatusChanged.disconnect(onChange);
+      if (onChange) conn.connectionStatusChanged?.disconnect(onChange);
     },
   };
 }
