@@ -17,6 +17,7 @@ import * as path from "node:path";
 import * as util from "node:util";
 import type * as Zmq from "zeromq";
 import { Codec, ConnectionInfo, Message, SendQueue } from "./fast-wire";
+import { Pacer, paceLimits } from "./iopub-pace";
 import { complete, inspect, isComplete, runCell } from "./fast-exec";
 
 /** Largest stream text buffered before it is sent without waiting for the task to end. */
@@ -73,6 +74,7 @@ class FastKernel {
   private shellChain: Promise<void> = Promise.resolve();
   private interrupt: ((e: Error) => void) | null = null;
   private shuttingDown = false;
+  private readonly pacer = new Pacer(paceLimits());
 
   constructor(
     private readonly info: ConnectionInfo,
@@ -84,7 +86,10 @@ class FastKernel {
   // ---- output ----
 
   private publish(msgType: string, content: unknown, parent: Message | null, metadata?: Record<string, unknown>): Promise<void> {
-    return this.iopubQ.send(this.codec.encode(msgType, content, parent, false, metadata));
+    const frames = this.codec.encode(msgType, content, parent, false, metadata);
+    const bytes = frames.reduce((n, f) => n + (typeof f === "string" ? Buffer.byteLength(f) : f.length), 0);
+    // Paced under the server's IOPub limits: a flood is delayed, never dropped by the server.
+    return this.pacer.send(msgType, bytes, () => this.iopubQ.send(frames));
   }
 
   private flush(ctx: CellContext): void {

@@ -25,6 +25,8 @@ import { createHealingConverterSet, HealingConverterSet, wrapTypeScriptWatchers 
 import { packageRoot, packageVersion } from "./install";
 import { createMagicExecutor, MagicsModule, RequestWriters } from "./magic-cells";
 import { hookPackageResolution, loadTslabTypeScript, overlayTslabTypeScript, prepareTypeRoots } from "./resolve";
+import { pacedPublisher } from "./iopub-pace";
+import { coalesceStream } from "./stream-coalesce";
 
 /** Command-line options of the kernel. */
 export interface KernelOptions {
@@ -187,8 +189,14 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
   const executeImpl = seam.handleExecuteImpl;
   if (typeof executeImpl !== "function") throw new Error("tslab internals changed: JupyterHandlerImpl.handleExecuteImpl is missing (tslab 1.0.22 expected)");
   seam.handleExecuteImpl = function (this: HandlerInstance, req, writeStream, writeDisplayData) {
-    current = { writeStream, writeDisplayData };
-    return executeImpl.call(this, req, writeStream, writeDisplayData);
+    // tslab sends every write as its own message; a print loop must not become a message flood.
+    const stream = coalesceStream(writeStream);
+    const display: typeof writeDisplayData = (data, update) => {
+      stream.flush();
+      writeDisplayData(data, update);
+    };
+    current = { writeStream: stream.write, writeDisplayData: display };
+    return executeImpl.call(this, req, stream.write, display).finally(stream.flush);
   };
   const kernelInfo = handler.handleKernel.bind(handler);
   const version = packageVersion(root);
@@ -252,6 +260,10 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
       if (process.ppid !== ppid) void shutdown().finally(() => process.exit(0));
     }, 1_000).unref();
   }
+  // Serialise and pace iopub: a flood of prints is delayed, never dropped (see iopub-pace.ts).
+  const seamServer = server as unknown as { iopub?: { send(frames: (Buffer | string)[]): Promise<void> } };
+  if (seamServer.iopub) seamServer.iopub = pacedPublisher(seamServer.iopub);
+  else log("sense: tslab internals changed: no iopub socket to pace");
   // In case no kernel_info_request comes soon (a plain ZeroMQ client), warm up anyway.
   setTimeout(warm, 1_000).unref();
   return { server, converters, shutdown };
