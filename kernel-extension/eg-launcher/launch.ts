@@ -44,9 +44,9 @@ async function sendConnectionInfo(args: LauncherArgs, info: Record<string, unkno
   if (!addr) return;
   const payload = encryptConnectionInfo(JSON.stringify(info), args.publicKey);
   await new Promise<void>((resolve, reject) => {
-    const sock = net.connect({ host: addr.host, port: addr.port }, () => sock.end(payload));
+    const sock: net.Socket = net.connect({ host: addr.host, port: addr.port }, () => sock.end(payload));
     sock.on("error", reject);
-    sock.on("close", (hadError) => (hadError ? undefined : resolve()));
+    sock.on("close", (hadError: boolean) => (hadError ? undefined : resolve()));
   });
 }
 
