@@ -119,6 +119,14 @@ class FastKernel {
       kernelLog(text);
       return;
     }
+    // The first write of a turn of the event loop goes out at once, so a print shows even before
+    // a long synchronous computation; the rest of the turn's writes are coalesced.
+    if (!this.flushScheduled && this.dirty.size === 0) {
+      void this.publish("stream", { name, text }, ctx.parent);
+      this.flushScheduled = true;
+      setImmediate(this.flushAll);
+      return;
+    }
     // A switch of stream sends what came before, so stdout/stderr keep their relative order.
     if (ctx.stream !== name) this.flush(ctx);
     ctx.stream = name;

@@ -56,28 +56,50 @@ export class Pacer {
   send(msgType: string, bytes: number, send: () => Promise<void>): Promise<void> {
     const counted = !UNCOUNTED.has(msgType);
     const size = msgType === "stream" ? bytes : 0;
+    // Nothing queued and room in the window: send synchronously. A cell that prints and then
+    // computes without yielding must still get its print out (a promise chain would wait for it).
+    if (this.queued === 0 && (!counted || this.fits(size))) {
+      if (counted) this.record(size);
+      return send();
+    }
+    this.queued++;
     const step = async () => {
-      if (counted) await this.admit(size);
-      await send();
+      try {
+        if (counted) await this.admit(size);
+        await send();
+      } finally {
+        this.queued--;
+      }
     };
     this.chain = this.chain.then(step, step);
     return this.chain;
   }
 
-  private async admit(size: number): Promise<void> {
+  private queued = 0;
+
+  private expire(t: number): void {
+    const windowMs = this.limits.windowSec * 1000;
+    while (this.sent.length && this.sent[0].at + windowMs <= t) this.windowBytes -= this.sent.shift()!.bytes;
+  }
+
+  private fits(size: number): boolean {
     const { bytesPerSec, msgsPerSec, windowSec } = this.limits;
-    const windowMs = windowSec * 1000;
+    this.expire(this.now());
     const maxBytes = bytesPerSec > 0 ? bytesPerSec * windowSec : Infinity;
     const maxMsgs = msgsPerSec > 0 ? msgsPerSec * windowSec : Infinity;
-    for (;;) {
-      const t = this.now();
-      while (this.sent.length && this.sent[0].at + windowMs <= t) this.windowBytes -= this.sent.shift()!.bytes;
-      // An empty window always admits (a single message bigger than the window must still go).
-      if (this.sent.length === 0 || (this.sent.length + 1 <= maxMsgs && this.windowBytes + size <= maxBytes)) break;
-      await this.sleep(Math.max(1, this.sent[0].at + windowMs - t));
-    }
+    return this.sent.length === 0 || (this.sent.length + 1 <= maxMsgs && this.windowBytes + size <= maxBytes);
+  }
+
+  private record(size: number): void {
     this.sent.push({ at: this.now(), bytes: size });
     this.windowBytes += size;
+  }
+
+  private async admit(size: number): Promise<void> {
+    const windowMs = this.limits.windowSec * 1000;
+    // An empty window always admits (a single message bigger than the window must still go).
+    while (!this.fits(size)) await this.sleep(Math.max(1, this.sent[0].at + windowMs - this.now()));
+    this.record(size);
   }
 }
 

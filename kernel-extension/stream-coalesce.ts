@@ -1,7 +1,8 @@
 /**
- * Coalesces a cell's stream writes: consecutive writes to one stream are sent as one message on
- * the next macrotask (or at 64 KiB), so thousands of quick prints become a handful of iopub
- * messages, while an occasional line still goes out within the same turn of the event loop.
+ * Coalesces a cell's stream writes: the first write of a turn of the event loop goes out at once
+ * (so "starting..." shows even before a long synchronous computation), later writes of the same
+ * turn are sent together on the next macrotask (or at 64 KiB), so thousands of quick prints
+ * become a handful of iopub messages.
  */
 
 const FLUSH_BYTES = 64 * 1024;
@@ -21,6 +22,15 @@ export function coalesceStream(write: (name: string, text: string) => void): { w
   return {
     flush,
     write(name: string, text: string) {
+      if (!scheduled && stream === null) {
+        write(name, text);
+        scheduled = true;
+        setImmediate(() => {
+          scheduled = false;
+          flush();
+        });
+        return;
+      }
       // A switch of stream sends what came before, so stdout and stderr keep their relative order.
       if (stream !== name) flush();
       stream = name;

@@ -51,3 +51,28 @@ describe("iopub pacing", () => {
     expect(paceLimits({ SENSE_IOPUB_DATA_RATE_LIMIT: "lots" }).bytesPerSec).toBe(800_000);
   });
 });
+
+describe("iopub pacing keeps prints before a busy loop visible", () => {
+  test("with nothing queued and room in the window, the send happens synchronously", () => {
+    const p = new Pacer({ bytesPerSec: 1000, msgsPerSec: 10, windowSec: 1 });
+    let sent = false;
+    void p.send("stream", 10, async () => void (sent = true));
+    expect(sent).toBe(true);
+  });
+});
+
+describe("stream coalescing", () => {
+  test("the first write of a turn goes out at once; the rest of the turn is one message", async () => {
+    const { coalesceStream } = await import("../../kernel-extension/stream-coalesce");
+    const msgs: [string, string][] = [];
+    const c = coalesceStream((n, t) => void msgs.push([n, t]));
+    c.write("stdout", "starting\n");
+    expect(msgs).toEqual([["stdout", "starting\n"]]);
+    for (let i = 0; i < 1000; i++) c.write("stdout", `line ${i}\n`);
+    c.write("stderr", "oops\n");
+    await new Promise((r) => setImmediate(r));
+    expect(msgs.length).toBe(3);
+    expect(msgs[1][1].split("\n").filter(Boolean)).toHaveLength(1000);
+    expect(msgs[2]).toEqual(["stderr", "oops\n"]);
+  });
+});
