@@ -18,6 +18,7 @@ import * as util from "node:util";
 import type * as Zmq from "zeromq";
 import { Codec, ConnectionInfo, Message, SendQueue } from "./fast-wire";
 import { Pacer, paceLimits } from "./iopub-pace";
+import { watchParent } from "./parent-gone";
 import { complete, inspect, isComplete, runCell } from "./fast-exec";
 
 /** Largest stream text buffered before it is sent without waiting for the task to end. */
@@ -361,12 +362,7 @@ class FastKernel {
 
   /** Exits when the Jupyter Server that started this kernel is gone (it was SIGKILLed, say). */
   private watchParent(): void {
-    if (!process.env.JPY_PARENT_PID) return;
-    const ppid = process.ppid;
-    const timer = setInterval(() => {
-      if (process.ppid !== ppid) void this.shutdown(0);
-    }, 1000);
-    timer.unref();
+    watchParent(() => void this.shutdown(0));
   }
 }
 

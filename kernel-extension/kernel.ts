@@ -26,6 +26,7 @@ import { packageRoot, packageVersion } from "./install";
 import { createMagicExecutor, MagicsModule, RequestWriters } from "./magic-cells";
 import { hookPackageResolution, loadTslabTypeScript, overlayTslabTypeScript, prepareTypeRoots } from "./resolve";
 import { pacedPublisher } from "./iopub-pace";
+import { watchParent } from "./parent-gone";
 import { coalesceStream } from "./stream-coalesce";
 
 /** Command-line options of the kernel. */
@@ -254,12 +255,7 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
   // Exit when the Jupyter Server that started us is gone (SIGKILLed, say): tslab has no parent
   // poller, so a kernel — a worker whose launch was in flight, with no watchdog yet — would
   // otherwise outlive its server forever. Same rule as ipykernel and the fast kernel.
-  if (process.env.JPY_PARENT_PID) {
-    const ppid = process.ppid;
-    setInterval(() => {
-      if (process.ppid !== ppid) void shutdown().finally(() => process.exit(0));
-    }, 1_000).unref();
-  }
+  watchParent(() => void shutdown().finally(() => process.exit(0)));
   // Serialise and pace iopub: a flood of prints is delayed, never dropped (see iopub-pace.ts).
   const seamServer = server as unknown as { iopub?: { send(frames: (Buffer | string)[]): Promise<void> } };
   if (seamServer.iopub) seamServer.iopub = pacedPublisher(seamServer.iopub);

@@ -229,7 +229,7 @@ describe("bad input in a real sense-ts kernel", () => {
 
   it.each([
     ["%%sense_worker -n 2\n", /cell body is empty/],
-    ["%sense_wokers", /unknown magic.*sense_workers/is],
+    ["%sense_wokers", /not found.*did you mean %sense_workers/is],
     ["%%sense_worker -n abc\nconsole.log(1)", /-n.*integer|integer.*abc/i],
     ["%%sense_worker --engine nope\nconsole.log(1)", /unknown engine "nope".*python3/],
     ["%sense_worker --script ../../etc/passwd", /outside the project home/],

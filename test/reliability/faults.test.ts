@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 /**
  * Faults: a `sense-ts` master kernel SIGKILLed during and after a launch, restarted from the REST
  * API; a worker SIGKILLed; a worker flooding output; the Jupyter Server stopped (gracefully and by
@@ -112,7 +113,8 @@ describe("master kernel SIGKILL", () => {
   it(`after launch, ${COUNTS.killTrials} trials: every worker kernel, session and process is gone within 2 s`, async () => {
     const times: number[] = [];
     for (let t = 0; t < COUNTS.killTrials; t++) {
-      await masterReady(nb);
+      // A fresh master per trial: the server auto-restarts a killed kernel only 5 times in a row.
+      const nb = await openMaster(`kill-after-${t}`);
       const r = await nb.run(launchCell(2, "setInterval(() => undefined, 1000); console.log('up')"));
       scan.addOutputs("master launch cell", r.outputs);
       expect(r.status).toBe("ok");
@@ -122,6 +124,7 @@ describe("master kernel SIGKILL", () => {
       const pid = kernelPid(nb.kernelId);
       process.kill(pid, "SIGKILL");
       times.push(await cleanupTime(ids, nb.kernelId));
+      await nb.shutdown();
     }
     figures.series("master SIGKILL after launch (2 fast workers) -> zero workers", times, "ms", "<= 2000");
     for (const ms of times) expect(ms).toBeLessThanOrEqual(2_000);
@@ -130,7 +133,7 @@ describe("master kernel SIGKILL", () => {
   it(`mid-launch, ${COUNTS.killTrials} trials: sessions created after the kill are removed too`, async () => {
     const times: number[] = [];
     for (let t = 0; t < COUNTS.killTrials; t++) {
-      await masterReady(nb);
+      const nb = await openMaster(`kill-mid-${t}`);
       trace(`mid-launch trial ${t}: launching`);
       const running = nb.run(launchCell(4, "console.log('up')"));
       running.catch(() => undefined);
@@ -141,6 +144,7 @@ describe("master kernel SIGKILL", () => {
       const known = (await workerSessions(rest, nb.kernelId)).map((s) => s.kernel?.id ?? "");
       times.push(await cleanupTime(known, nb.kernelId, 4_000));
       trace(`mid-launch trial ${t}: clean after ${times[times.length - 1]} ms`);
+      await nb.shutdown();
     }
     figures.series("master SIGKILL mid-launch (4 fast workers) -> zero workers", times, "ms", "<= 2000");
     for (const ms of times) expect(ms).toBeLessThanOrEqual(2_000);
@@ -348,7 +352,10 @@ describe("the Jupyter Server going away", () => {
       expect(e.message.length).toBeGreaterThan(10);
       figures.add(`launch in flight, server stopped ${how} -> launch rejected`, e.ms, "ms");
       await waitForExit(s.pid, 30_000);
-      await until("every kernel process of that server to end", () => (processesUnder(s.baseDir).length === 0 ? true : undefined), 15_000);
+      await until("every kernel process of that server to end", () => (processesUnder(s.baseDir).length === 0 ? true : undefined), 15_000).catch((e: Error) => {
+        const left = processesUnder(s.baseDir).map((pid) => `${pid}: ${fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").slice(0, 160)}`);
+        throw new Error(`${e.message}; left: ${left.join(" | ")}`);
+      });
       scan.add("sink", sink.text());
     });
   }
