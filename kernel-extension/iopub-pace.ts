@@ -58,15 +58,15 @@ export class Pacer {
     const size = msgType === "stream" ? bytes : 0;
     // Nothing queued and room in the window: send synchronously. A cell that prints and then
     // computes without yielding must still get its print out (a promise chain would wait for it).
-    if (this.queued === 0 && (!counted || this.fits(size))) {
+    if (this.queued === 0 && this.inflight === 0 && (!counted || this.fits(size))) {
       if (counted) this.record(size);
-      return send();
+      return this.track(send());
     }
     this.queued++;
     const step = async () => {
       try {
         if (counted) await this.admit(size);
-        await send();
+        await this.track(send());
       } finally {
         this.queued--;
       }
@@ -76,6 +76,13 @@ export class Pacer {
   }
 
   private queued = 0;
+  // zeromq refuses a send while another is still in progress: only one at a time, ever.
+  private inflight = 0;
+
+  private track(p: Promise<void>): Promise<void> {
+    this.inflight++;
+    return p.finally(() => this.inflight--);
+  }
 
   private expire(t: number): void {
     const windowMs = this.limits.windowSec * 1000;

@@ -15,7 +15,7 @@ mkdir -p artifacts
 status=0
 # The reliability project (test/reliability) runs here with its CI counts; its figures table is printed below.
 rm -f artifacts/reliability/figures.jsonl
-npx jest --ci --json --outputFile=artifacts/jest.json "$@" || status=$?
+npx jest --ci --forceExit --json --outputFile=artifacts/jest.json "$@" || status=$?
 node dist/scripts/reliability.js --table || true
 node -e '
 const r = require("./artifacts/jest.json");
