@@ -4,19 +4,22 @@
  * Server, side by side with Dask LocalCluster and ipyparallel Cluster, medians of several runs.
  * Targets are reported, never asserted. Everything started is stopped in `finally` blocks.
  *
- * Options: `--runs R` (default 3), `--sizes 1,4,8,16`, `--only launch,clusters,liststop,throughput,rss,transpile`.
+ * Options: `--runs R` (default 3), `--sizes 1,4,8,16`, `--engines sense-ts,sense-fast,python3`, `--only launch,clusters,liststop,throughput,rss,transpile`.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { JupyterServer, REPO, VENV, processesUnder, startJupyterServer } from "../scripts/local-server";
-import { launchWorkers, listWorkers, stopWorkers } from "../src/workers";
+import { launchWorkers, listWorkers, setWorkerPool, stopWorkers } from "../src/workers";
 import type { LaunchWorkersOptions } from "../src/workers";
 import type { MimeBundle, OutputSink } from "../src/display/sink";
 
 const ENGINES = ["sense-ts", "sense-fast", "python3"] as const;
 type Engine = (typeof ENGINES)[number];
+/** Launch variants: each engine cold, and `sense-fast` from a warm pool of N (filled before the clock starts). */
+const VARIANTS = [...ENGINES, "sense-fast+pool"] as const;
+type Variant = (typeof VARIANTS)[number];
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,6 +28,7 @@ function arg(name: string, dflt: string): string {
 const RUNS = Number(arg("runs", "3"));
 const SIZES = arg("sizes", "1,4,8,16").split(",").map(Number);
 const ONLY = new Set(arg("only", "launch,clusters,liststop,throughput,rss,transpile").split(","));
+const ENGINE_SET = new Set(arg("engines", VARIANTS.join(",")).split(","));
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -110,15 +114,22 @@ async function waitNoKernels(server: JupyterServer): Promise<void> {
 }
 
 /** Launch → every worker's first startup-code line in the master, seconds. */
-async function launchOnce(server: JupyterServer, engine: Engine, n: number): Promise<number> {
+async function launchOnce(server: JupyterServer, variant: Variant, n: number): Promise<number> {
+  const pooled = variant === "sense-fast+pool";
+  const engine: Engine = pooled ? "sense-fast" : variant;
   const marker = `ready-${Math.random().toString(36).slice(2)}`;
   const sink = new CountingSink(marker);
+  if (pooled) {
+    const pool = await setWorkerPool({ n, engine, keeper: false, context: context(server) });
+    if (pool.ready !== n) throw new Error(`pool has ${pool.ready} of ${n} kernels ready: ${pool.lastError ?? ""}`);
+  }
   const t0 = performance.now();
   try {
     const launched = launchWorkers({ n, engine, code: startupCode(engine, marker), sink, keeper: false, context: context(server) });
     await Promise.all([launched, sink.until(n, 300_000)]);
     return (Math.max(...sink.firstSeen.values()) - t0) / 1000;
   } finally {
+    if (pooled) await setWorkerPool({ n: 0, engine, context: context(server) });
     await stopWorkers({ context: context(server) });
     await waitNoKernels(server);
   }
@@ -190,7 +201,7 @@ async function main(): Promise<void> {
   try {
     if (ONLY.has("launch")) {
       for (const n of SIZES) {
-        for (const engine of ENGINES) {
+        for (const engine of VARIANTS.filter((e) => ENGINE_SET.has(e))) {
           const xs: number[] = [];
           for (let r = 0; r < RUNS; r++) {
             try {
@@ -222,10 +233,11 @@ async function main(): Promise<void> {
       report("\nLaunch → first startup-code output line of every worker in the master (median)");
       report(
         table(
-          ["N", "sense-ts", "sense-fast", "python3", "Dask LocalCluster", "ipyparallel", "ts/fast", "dask/fast", "ipp/fast"],
+          ["N", "sense-ts", "sense-fast", "sense-fast pooled", "python3", "Dask LocalCluster", "ipyparallel", "dask/pooled", "ipp/pooled", "dask/fast", "ipp/fast"],
           SIZES.map((n) => {
             const g = (k: string) => launch.get(`${k}:${n}`);
-            return [String(n), fmtS(g("sense-ts")), fmtS(g("sense-fast")), fmtS(g("python3")), fmtS(g("dask")), fmtS(g("ipp")), ratio(g("sense-ts"), g("sense-fast")), ratio(g("dask"), g("sense-fast")), ratio(g("ipp"), g("sense-fast"))];
+            const p = g("sense-fast+pool");
+            return [String(n), fmtS(g("sense-ts")), fmtS(g("sense-fast")), fmtS(p), fmtS(g("python3")), fmtS(g("dask")), fmtS(g("ipp")), ratio(g("dask"), p), ratio(g("ipp"), p), ratio(g("dask"), g("sense-fast")), ratio(g("ipp"), g("sense-fast"))];
           }),
         ),
       );
@@ -334,7 +346,7 @@ warm.sort((x,y)=>x-y); console.log(JSON.stringify({cold, warm: warm[2]}));`;
   const f8 = launch.get("sense-fast:8");
   if (f8 !== undefined) {
     report("\nTargets (8 workers): launch→first output <= 1.0 s; below Dask LocalCluster(8); <= 1/5 of ipyparallel Cluster(8)");
-    report(`  sense-fast(8) = ${fmtS(f8)}, Dask(8) = ${fmtS(launch.get("dask:8"))}, ipyparallel(8) = ${fmtS(launch.get("ipp:8"))}, sense-ts(8) = ${fmtS(launch.get("sense-ts:8"))}`);
+    report(`  sense-fast(8) = ${fmtS(f8)}, pooled = ${fmtS(launch.get("sense-fast+pool:8"))}, Dask(8) = ${fmtS(launch.get("dask:8"))}, ipyparallel(8) = ${fmtS(launch.get("ipp:8"))}, sense-ts(8) = ${fmtS(launch.get("sense-ts:8"))}`);
   }
   fs.mkdirSync(path.join(REPO, "artifacts"), { recursive: true });
   fs.writeFileSync(path.join(REPO, "artifacts", "bench.txt"), out.join("\n") + "\n");

@@ -23,8 +23,8 @@ export { registerDisplayHook, richBundle } from "./display/hooks";
 export type { DisplayHook } from "./display/hooks";
 export type { LiveDisplay } from "./display/live";
 // Workers (issue 3): launch, list, stop, await, their output; the size table; the keeper.
-export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, onWorkerStatus, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";
-export type { LaunchWorkersOptions, LaunchOptions, AwaitOptions, AwaitResult, WorkerContextInput, SizeSpec, WorkerOutputItem } from "./workers";
+export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, onWorkerStatus, setWorkerPool, workerPools, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";
+export type { LaunchWorkersOptions, LaunchOptions, AwaitOptions, AwaitResult, WorkerContextInput, SizeSpec, WorkerOutputItem, PoolOptions, PoolInfo } from "./workers";
 // Records, errors and the REST client.
 export type { WorkerRecord, WorkerStatus, WorkerSize } from "./schemas";
 export { SenseError, UsageError, ConfigError, RestError, InstallError, WorkerError, isSenseError, isUsageError } from "./errors";

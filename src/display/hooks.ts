@@ -7,7 +7,7 @@
 import { WorkerRecord } from "../schemas";
 import { isDisplayable } from "./bundle";
 import type { MimeBundle } from "./sink";
-import { renderAuth, renderInstall, renderNetwork, renderWorker, renderWorkers, type AuthLike, type InstallResultLike, type NetworkInfoLike } from "./tables";
+import { renderAuth, renderInstall, renderNetwork, renderPools, renderWorker, renderWorkers, type AuthLike, type InstallResultLike, type NetworkInfoLike, type PoolInfoLike } from "./tables";
 
 /** One display hook: which values it renders, and how. */
 export interface DisplayHook {
@@ -55,6 +55,14 @@ const builtins: DisplayHook[] = [
     name: "auth",
     matches: (v) => hasKeys(v, ["user", "password", "source", "headers"]),
     render: (v) => renderAuth(authForDisplay(v as unknown as { user: string; password: string; source: string; baseUrl?: string })),
+  },
+  {
+    name: "warm pool",
+    matches: (v) => {
+      const isPool = (x: unknown) => hasKeys(x, ["engine", "size", "folder", "target", "ready", "starting"]);
+      return isPool(v) || (Array.isArray(v) && v.length > 0 && v.every(isPool));
+    },
+    render: (v) => renderPools((Array.isArray(v) ? v : [v]) as PoolInfoLike[]),
   },
   { name: "install result", matches: (v) => hasKeys(v, ["packages", "versions", "durationMs", "cwd"]), render: (v) => renderInstall(v as unknown as InstallResultLike) },
 ];

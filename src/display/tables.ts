@@ -205,6 +205,35 @@ export function renderNetwork(info: NetworkInfoLike): MimeBundle {
   return { "text/plain": `${a["text/plain"]}\n\n${b["text/plain"]}`, "text/html": `${a["text/html"]}${b["text/html"]}` };
 }
 
+/** What {@link renderPools} needs of a warm pool (structural, as `workerPools()` returns it). */
+export interface PoolInfoLike {
+  engine: string;
+  size: string;
+  folder: string;
+  target: number;
+  ready: number;
+  starting: number;
+  lastError?: string;
+}
+
+/** The warm pools as a table (engine, size, folder, target, ready, starting, last error). */
+export function renderPools(pools: readonly PoolInfoLike[]): MimeBundle {
+  if (!pools.length) return { "text/plain": "no warm pool (start one with %sense_pool N or setWorkerPool({ n }))", "text/html": "<p>no warm pool (start one with <code>%sense_pool N</code> or <code>setWorkerPool({ n })</code>)</p>" };
+  return renderTable({
+    columns: [
+      { label: "engine" },
+      { label: "size" },
+      { label: "folder" },
+      { label: "target", align: "right" },
+      { label: "ready", align: "right" },
+      { label: "starting", align: "right" },
+      { label: "last error" },
+    ],
+    rows: pools.map((p) => [p.engine, p.size, p.folder || "/", String(p.target), String(p.ready), String(p.starting), p.lastError ?? ""]),
+    caption: "warm worker pool",
+  });
+}
+
 /** What {@link renderAuth} needs of credentials (structural). */
 export interface AuthLike {
   readonly username?: string;

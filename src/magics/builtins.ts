@@ -6,16 +6,19 @@
 import { getAuth } from "../auth";
 import { install } from "../install";
 import { getNetwork } from "../network";
-import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, stopWorkers } from "../workers";
+import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, setWorkerPool, stopWorkers, workerPools } from "../workers";
 import { WorkerSize, type WorkerRecord } from "../schemas";
 import { makeDisplayable, type Displayable } from "../display/bundle";
+import { UsageError } from "../errors";
 import { authForDisplay } from "../display/hooks";
 import { liveDisplay, type LiveDisplay } from "../display/live";
 import type { MimeBundle, OutputSink } from "../display/sink";
 import {
   type InstallResultLike,
   type NetworkInfoLike,
+  type PoolInfoLike,
   renderAuth,
+  renderPools,
   renderInstall,
   renderNetwork,
   renderWorkers,
@@ -43,6 +46,9 @@ export interface SenseCore {
     ids: string[] | null,
     options: { waitForCompletion?: boolean; timeoutSeconds?: number },
   ): Promise<{ workers: WorkerRecord[]; failures: WorkerRecord[] }>;
+  /** Sets the warm pool of an engine and size to `n` kernels; resolves when it is full. */
+  setWorkerPool(options: { n: number; engine?: string; size?: WorkerSize }): Promise<PoolInfoLike>;
+  workerPools(): PoolInfoLike[];
   getNetwork(): NetworkInfoLike;
   getAuth(): { user: string; password: string; source: string; baseUrl?: string };
   /** Status changes of workers launched by this process; without it, live tables poll `listWorkers`. */
@@ -56,6 +62,8 @@ export const realCore: SenseCore = {
   listWorkers: () => listWorkers(),
   stopWorkers: (...ids) => stopWorkers(...ids),
   awaitWorkers: (ids, options) => awaitWorkers(ids, options),
+  setWorkerPool: (options) => setWorkerPool(options),
+  workerPools: () => workerPools(),
   getNetwork: () => getNetwork(),
   getAuth: () => getAuth(),
   onWorkerStatus: (listener) => onWorkerStatus(listener),
@@ -256,6 +264,23 @@ export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magi
           timeoutSeconds: args.options.timeout,
         });
         return shown(renderWorkers([...r.workers, ...r.failures]));
+      },
+    }),
+    defineMagic({
+      name: "sense_pool",
+      kinds: ["line"],
+      summary: "Keep N worker kernels warm so launches only ship code (no N: show the pools; 0 stops one).",
+      options: [
+        { name: "size", type: "choice", choices: WorkerSize.options, description: "worker size the kernels are for (default: small)" },
+        { name: "engine", type: "string", metavar: "KERNEL", description: "kernelspec of the pooled kernels (default: this kernel's)" },
+      ],
+      positionals: [{ name: "n", description: "how many kernels to keep warm" }],
+      async run(args) {
+        const [nText, ...extra] = args.positionals;
+        if (nText === undefined) return shown(renderPools(core.workerPools()));
+        if (extra.length || !/^\d+$/.test(nText)) throw new UsageError(`%sense_pool takes one whole number, not ${JSON.stringify(args.positionals.join(" "))}`, { code: "bad_option" });
+        await core.setWorkerPool({ n: Number(nText), engine: args.options.engine, size: args.options.size as WorkerSize | undefined });
+        return shown(renderPools(core.workerPools()));
       },
     }),
     defineMagic({

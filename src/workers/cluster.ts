@@ -5,7 +5,6 @@
  * in the worker, so no output is lost) and the worker's full output.
  */
 import { randomBytes } from "node:crypto";
-import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Kernel, KernelMessage } from "@jupyterlab/services";
@@ -17,13 +16,15 @@ import { installProcessHooks, onShutdown } from "../lifecycle";
 import { getNetwork } from "../network";
 import { isRestError, RestClient } from "../rest";
 import type { SessionModel } from "../schemas";
-import { WorkerRecord, WorkerStatus } from "../schemas";
+import { WorkerRecord, WorkerSize, WorkerStatus } from "../schemas";
 import { connectKernel } from "./connection";
 import { ensureKeeper, keeperForget, keeperTrack, stopKeeper } from "./keeperClient";
 import { decodeWorkerTag, encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./names";
 import { LaunchOptions, LaunchPlan, SIZES, validateLaunchOptions } from "./options";
-import { buildPreamble, preambleLanguage, PreambleLanguage } from "./preamble";
+import { preambleLanguage, PreambleLanguage } from "./preamble";
 import { WorkerOutput, WorkerOutputItem } from "./output";
+import { PooledKernel, PoolInfo, WorkerPools } from "./pool";
+import { loadEnvironment } from "./start";
 import { checkAndTranspile } from "../transpile";
 
 /** The lean JavaScript worker kernel; TypeScript startup code is checked and transpiled for it here. */
@@ -84,6 +85,7 @@ interface LocalWorker {
 
 const local = new Map<string, LocalWorker>();
 let connector: typeof connectKernel = connectKernel;
+const pools = new WorkerPools({ connect: (e, m) => connector(e, m), track: keeperTrack, forget: keeperForget });
 
 /**
  * Test seam: replaces how kernel websocket connections are opened (unit tests pass a fake that
@@ -235,26 +237,6 @@ function projectIp(ctx: Ctx): string {
   }
 }
 
-/** Writes the worker's env to a fresh 0600 file under `<projectHome>/.sense/`; returns its path. */
-function writeEnvFile(projectHome: string, env: Record<string, string>): string {
-  const dir = path.join(projectHome, ".sense");
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = path.join(dir, `env-${randomBytes(12).toString("hex")}.json`);
-  // "wx": never follow or reuse an existing file; the mode applies at creation.
-  fs.writeFileSync(file, JSON.stringify(env), { mode: 0o600, flag: "wx" });
-  return file;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new WorkerError("timeout", `${what} did not finish within ${Math.round(ms / 1000)} s`)), ms);
-    }),
-  ]).finally(() => timer && clearTimeout(timer));
-}
-
 /** Routes a worker's iopub messages into its output; detects a restarted or dead kernel. */
 function attach(w: LocalWorker, conn: Kernel.IKernelConnection): void {
   conn.iopubMessage.connect((_, msg: KernelMessage.IIOPubMessage) => {
@@ -335,40 +317,6 @@ async function deleteUntilGone(w: LocalWorker, timeoutMs = 15_000): Promise<void
   }
 }
 
-/**
- * Rejects when the worker's websocket drops and the server no longer answers for the kernel
- * (server stopped or killed, kernel deleted): without it a launch in flight waits out the whole
- * start timeout (120 s) while the websocket keeps reconnecting to nothing.
- */
-function serverGone(rest: RestClient, conn: Kernel.IKernelConnection, kernelId: string): { promise: Promise<never>; dispose(): void } {
-  let onChange: ((_: unknown, status: Kernel.ConnectionStatus) => void) | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const promise = new Promise<never>((_, reject) => {
-    const check = () => {
-      rest.getKernel(kernelId).then(
-        () => undefined,
-        (e: unknown) => reject(isSenseError(e) && e.code === "unreachable" ? e : new WorkerError("launch_failed", `worker kernel ${kernelId} disappeared from the server while starting`)),
-      );
-    };
-    onChange = (_sender, status) => {
-      if (status !== "connected") check();
-    };
-    // Optional chaining: test fakes of the connection have no status signal (the poll still runs).
-    conn.connectionStatusChanged?.connect(onChange);
-    // A socket that never connected stays "connecting" through its retries (no event): poll too.
-    timer = setInterval(check, 1_000);
-    timer.unref();
-  });
-  promise.catch(() => undefined);
-  return {
-    promise,
-    dispose: () => {
-      if (timer) clearInterval(timer);
-      if (onChange) conn.connectionStatusChanged?.disconnect(onChange);
-    },
-  };
-}
-
 interface StartArgs {
   ctx: Ctx;
   plan: LaunchPlan;
@@ -380,66 +328,84 @@ interface StartArgs {
   baseEnv: Record<string, string>;
 }
 
-async function startOne(a: StartArgs): Promise<WorkerRecord> {
-  const { ctx, plan } = a;
-  const tag: WorkerTag = { masterId: ctx.masterId, index: a.index, size: plan.size, startedAtMs: Date.now(), status: "starting" };
-  const masterShort = ctx.masterId.replace(/^process-/, "").slice(0, 8);
-  const leaf = `.sense-worker-${masterShort}-${a.index}-${randomBytes(3).toString("hex")}`;
-  const sessionPath = a.folder ? `${a.folder}/${leaf}` : leaf;
-  const session = await ctx.rest.createSession({ path: sessionPath, type: WORKER_SESSION_TYPE, name: encodeWorkerTag(tag), kernel: { name: a.engine } });
+/** A fresh kernel for a worker: its own session, tagged, and a websocket opened before anything runs. */
+async function createWorkerKernel(a: StartArgs, tag: WorkerTag, sessionPath: string): Promise<LocalWorker> {
+  const session = await a.ctx.rest.createSession({ path: sessionPath, type: WORKER_SESSION_TYPE, name: encodeWorkerTag(tag), kernel: { name: a.engine } });
   if (!session.kernel) throw new WorkerError("launch_failed", `the server created session ${session.id} without a kernel`);
+  const w = newLocal(a, tag, { kernelId: session.kernel.id, sessionId: session.id, path: session.path, engine: session.kernel.name });
+  w.conn = connector(a.ctx.endpoint, { id: w.kernelId, name: w.engine });
+  attach(w, w.conn);
+  return w;
+}
+
+/**
+ * A pooled kernel turned into a worker: its session becomes a worker session (tag, type, path)
+ * and its open websocket is handed over. `undefined` when the pooled kernel failed meanwhile.
+ */
+async function adoptPooled(a: StartArgs, tag: WorkerTag, sessionPath: string, m: PooledKernel): Promise<LocalWorker | undefined> {
+  m.release();
+  await m.ready;
+  if (m.state !== "ready" || !m.conn) return undefined;
+  const w = newLocal(a, tag, { kernelId: m.kernelId, sessionId: m.sessionId, path: sessionPath, engine: m.engine });
+  for (const id of m.hidden) w.hidden.add(id);
+  w.conn = m.conn;
+  attach(w, w.conn);
+  try {
+    await a.ctx.rest.patchSession(m.sessionId, { name: encodeWorkerTag(tag), type: WORKER_SESSION_TYPE, path: sessionPath });
+  } catch (e) {
+    await removeLocal(w);
+    throw e;
+  }
+  return w;
+}
+
+function newLocal(a: StartArgs, tag: WorkerTag, k: { kernelId: string; sessionId: string; path: string; engine: string }): LocalWorker {
   const w: LocalWorker = {
     tag,
-    name: `w${a.index}`,
-    kernelId: session.kernel.id,
-    sessionId: session.id,
-    path: session.path,
-    engine: session.kernel.name,
-    rest: ctx.rest,
-    output: new WorkerOutput({ label: `${plan.label}${a.index}`, sink: a.sink }),
+    name: `w${tag.index}`,
+    ...k,
+    rest: a.ctx.rest,
+    output: new WorkerOutput({ label: `${a.plan.label}${tag.index}`, sink: a.sink }),
     hidden: new Set(),
     patches: Promise.resolve(),
     stopping: false,
   };
   local.set(w.kernelId, w);
   keeperTrack(w.kernelId);
+  return w;
+}
+
+async function startOne(a: StartArgs): Promise<WorkerRecord> {
+  const { ctx, plan } = a;
+  const tag: WorkerTag = { masterId: ctx.masterId, index: a.index, size: plan.size, startedAtMs: Date.now(), status: "starting" };
+  const masterShort = ctx.masterId.replace(/^process-/, "").slice(0, 8);
+  const leaf = `.sense-worker-${masterShort}-${a.index}-${randomBytes(3).toString("hex")}`;
+  const sessionPath = a.folder ? `${a.folder}/${leaf}` : leaf;
+  // Pooled kernels already run the watchdog; a launch that asked for none starts its own kernels.
+  const pooled = plan.watchdog ? pools.take(a.engine, plan.size, a.folder) : undefined;
+  const adopted = pooled ? await adoptPooled(a, tag, sessionPath, pooled) : undefined;
+  const w = adopted ?? (await createWorkerKernel(a, tag, sessionPath));
+  const conn = w.conn!;
   try {
-    const env: Record<string, string> = {
-      ...plan.env,
-      ...a.baseEnv,
-      SENSE_DASHBOARD_ID: w.kernelId,
-      SENSE_SESSION_ID: w.sessionId,
-      SENSE_WORKER_NAME: w.name,
-    };
-    const envFile = writeEnvFile(ctx.projectHome, env);
-    try {
-      const conn = connector(ctx.endpoint, { id: w.kernelId, name: w.engine });
-      w.conn = conn;
-      attach(w, conn);
-      const gone = serverGone(ctx.rest, conn, w.kernelId);
-      let reply: KernelMessage.IExecuteReplyMsg;
-      try {
-        await Promise.race([withTimeout(conn.info, plan.startTimeoutMs, `worker ${w.name} (${a.engine}) start`), gone.promise]);
-        const pre = conn.requestExecute({ code: buildPreamble(a.language, envFile, { watchdog: plan.watchdog }), silent: true, store_history: false, stop_on_error: true }, true);
-        w.hidden.add(pre.msg.header.msg_id);
-        reply = await Promise.race([withTimeout(pre.done, plan.startTimeoutMs, `worker ${w.name} environment setup`), gone.promise]);
-      } finally {
-        gone.dispose();
-      }
-      const content = reply.content as { status: string; ename?: string; evalue?: string };
-      if (content.status !== "ok") {
-        throw new WorkerError("launch_failed", `worker ${w.name} could not load its environment: ${content.ename ?? content.status}: ${content.evalue ?? ""}`);
-      }
-    } finally {
-      // The preamble deletes it; if the preamble never ran, nobody else will.
-      fs.rmSync(envFile, { force: true });
-    }
+    await loadEnvironment({
+      rest: ctx.rest,
+      conn,
+      kernelId: w.kernelId,
+      what: `worker ${w.name} (${a.engine})`,
+      language: a.language,
+      projectHome: ctx.projectHome,
+      env: { ...plan.env, ...a.baseEnv, SENSE_DASHBOARD_ID: w.kernelId, SENSE_SESSION_ID: w.sessionId, SENSE_WORKER_NAME: w.name },
+      // An adopted kernel's watchdog started when it was pooled (same session, same master).
+      watchdog: plan.watchdog && !adopted,
+      timeoutMs: plan.startTimeoutMs,
+      hidden: w.hidden,
+    });
     if (!plan.code.trim()) {
       await setStatus(w, "idle");
       return record(w);
     }
     await setStatus(w, "running");
-    const future = w.conn.requestExecute({ code: plan.code, stop_on_error: true }, true);
+    const future = conn.requestExecute({ code: plan.code, stop_on_error: true }, true);
     future.done.then(
       (reply) => {
         w.output.flushAll();
@@ -479,7 +445,7 @@ function registerHooks(ctx: Ctx): void {
   hooksFor = ctx.masterId;
   // Layer 1: the master stops its workers when it shuts down or restarts.
   onShutdown(async () => {
-    await stopLocalWorkers();
+    await Promise.all([stopLocalWorkers(), pools.drainAll()]);
     await stopKeeper(2_000);
   });
   if (!ctx.kernelId) installProcessHooks();
@@ -523,28 +489,15 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
   indexFloor.set(ctx.masterId, first + plan.n - 1);
 
   registerHooks(ctx);
-  const masterKind = ctx.kernelId && !ctx.isWorker ? "kernel" : "process";
   if (plan.keeper && !ctx.isWorker) {
     ensureKeeper({ baseUrl: ctx.endpoint.baseUrl, token: ctx.endpoint.token, masterId: ctx.masterId, masterPid: process.pid });
   }
-  const size = SIZES[plan.size];
-  const baseEnv: Record<string, string> = {
-    SENSE_MASTER_ID: ctx.masterId,
-    SENSE_MASTER_KIND: masterKind,
-    SENSE_MASTER_PID: String(process.pid),
-    SENSE_MASTER_HOST: os.hostname(),
-    SENSE_API_URL: ctx.endpoint.baseUrl,
-    SENSE_API_TOKEN: ctx.endpoint.token,
-    SENSE_PROJECT_HOME: ctx.projectHome,
-    SENSE_PROJECT_IP: projectIp(ctx),
-    SENSE_WORKER_SIZE: plan.size,
-    SENSE_WORKER_CPUS: String(size.cpu),
-    SENSE_WORKER_MEMORY_MB: String(size.memoryMiB),
-    ...(plan.watchdog ? {} : { SENSE_WATCHDOG: "0" }),
-  };
+  const baseEnv = masterEnv(ctx, plan.size, plan.watchdog);
   const results = await Promise.allSettled(
     Array.from({ length: plan.n }, (_, i) => startOne({ ctx, plan, engine, language, folder, index: first + i, sink, baseEnv })),
   );
+  // Pools this launch drew from start replacements now, in the background.
+  pools.refill();
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) {
     // All or nothing: a partial cluster would leave the caller's code waiting for peers that never come.
@@ -558,6 +511,73 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
     throw failed.reason;
   }
   return results.map((r) => (r as PromiseFulfilledResult<WorkerRecord>).value);
+}
+
+/** The master's part of every worker's environment (the same for pooled kernels and fresh ones). */
+function masterEnv(ctx: Ctx, sizeName: WorkerSize, watchdog: boolean): Record<string, string> {
+  const size = SIZES[sizeName];
+  return {
+    SENSE_MASTER_ID: ctx.masterId,
+    SENSE_MASTER_KIND: ctx.kernelId && !ctx.isWorker ? "kernel" : "process",
+    SENSE_MASTER_PID: String(process.pid),
+    SENSE_MASTER_HOST: os.hostname(),
+    SENSE_API_URL: ctx.endpoint.baseUrl,
+    SENSE_API_TOKEN: ctx.endpoint.token,
+    SENSE_PROJECT_HOME: ctx.projectHome,
+    SENSE_PROJECT_IP: projectIp(ctx),
+    SENSE_WORKER_SIZE: sizeName,
+    SENSE_WORKER_CPUS: String(size.cpu),
+    SENSE_WORKER_MEMORY_MB: String(size.memoryMiB),
+    ...(watchdog ? {} : { SENSE_WATCHDOG: "0" }),
+  };
+}
+
+/** Options of {@link setWorkerPool}. */
+export interface PoolOptions {
+  /** How many kernels to keep warm (0 stops the pool's kernels). */
+  n: number;
+  /** Kernelspec (or alias) of the pooled kernels; default as for `launchWorkers`. */
+  engine?: string;
+  /** Worker size the pooled kernels are for (default `small`). */
+  size?: WorkerSize;
+  /** Run the keeper (default as for `launchWorkers`). */
+  keeper?: boolean;
+  startTimeoutSeconds?: number;
+  context?: WorkerContextInput;
+}
+
+/**
+ * Keeps `n` worker kernels of an engine and size warm for this master, so the next launches of
+ * that kind only ship env and startup code (and the pool refills itself after each launch).
+ * Resolves when the pool holds `n` ready kernels; `n: 0` stops them. Pooled kernels are not
+ * workers (`listWorkers` does not list them) but are cleaned up like workers when the master ends.
+ * @throws UsageError `bad_option` (bad n, size, engine, unknown option); WorkerError
+ *   `unknown_engine`; RestError when the server cannot be asked. Nothing changes in these cases.
+ */
+export async function setWorkerPool(options: PoolOptions): Promise<PoolInfo> {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) throw new UsageError("setWorkerPool takes an options object", { code: "bad_option" });
+  const { context: contextInput, n, ...rest } = options;
+  const ctx = resolveContext(contextInput);
+  const unknown = Object.keys(rest).filter((k) => !["engine", "size", "keeper", "startTimeoutSeconds"].includes(k));
+  if (unknown.length) throw new UsageError(`unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; known: n, engine, size, keeper, startTimeoutSeconds`, { code: "bad_option" });
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new UsageError(`n must be a non-negative integer, not ${JSON.stringify(n) ?? String(n)}`, { code: "bad_option" });
+  // The launch validator checks the shared options (n ≥ 1 there: a pool of 0 is checked as 1).
+  const plan = validateLaunchOptions({ ...rest, n: Math.max(1, n), maxWorkers: Math.max(n, 1) }, ctx.projectHome);
+  const { engine, language } = await resolveEngine(ctx, plan);
+  const folder = masterFolder(ctx, await ctx.rest.listSessions());
+  registerHooks(ctx);
+  if (n > 0 && plan.keeper && !ctx.isWorker) {
+    ensureKeeper({ baseUrl: ctx.endpoint.baseUrl, token: ctx.endpoint.token, masterId: ctx.masterId, masterPid: process.pid });
+  }
+  return pools.resize(
+    { rest: ctx.rest, endpoint: ctx.endpoint, masterId: ctx.masterId, projectHome: ctx.projectHome, engine, language, size: plan.size, folder, baseEnv: masterEnv(ctx, plan.size, true), watchdog: true, startTimeoutMs: plan.startTimeoutMs },
+    n,
+  );
+}
+
+/** The warm pools of this master: engine, size, target and how many kernels are ready or starting. */
+export function workerPools(): PoolInfo[] {
+  return pools.info();
 }
 
 /** Records of every worker of `masterId`: the server's sessions, overlaid with what this process knows better. */

@@ -61,7 +61,10 @@ function alive(pid: number): boolean {
 
 /** Whether a session name is a worker tag of `masterId` (mirrors names.ts, kept inline: see the header). */
 function taggedFor(name: unknown, masterId: string): boolean {
-  return typeof name === "string" && name.startsWith(`sense:${masterId}:`) && name.split(":").length === 6;
+  if (typeof name !== "string") return false;
+  const parts = name.split(":");
+  // Worker tags (names.ts) and warm-pool tags (pool.ts) of this master.
+  return parts[1] === masterId && ((parts[0] === "sense" && parts.length === 6) || (parts[0] === "sense-pool" && parts.length === 5));
 }
 
 async function call(cfg: KeeperConfig, method: string, path: string, timeoutMs: number): Promise<Response> {

@@ -109,6 +109,39 @@ describe("worker cleanup layers", () => {
     expect(await waitForExit(keeperPid!, 5_000)).toBe(true);
   });
 
+  it("layer 2 with a warm pool: the keeper removes pooled kernels too", async () => {
+    const { child, ids } = await startMaster({ SENSE_WATCHDOG: "0", MASTER_WORKERS: "1", MASTER_POOL: "2", MASTER_ENGINE: "sense-fast", MASTER_CODE: "console.log('up')" });
+    const pool = (await rest.listSessions()).filter((s) => s.type === "sense-pool");
+    expect(pool).toHaveLength(2);
+    expect(pool.every((s) => s.kernel && !ids.includes(s.kernel.id))).toBe(true);
+    expect(kernelProcs().length).toBe(3);
+    const t0 = Date.now();
+    child.kill("SIGKILL");
+    await until(
+      "zero worker and pooled kernels and processes",
+      async () => ((await rest.listKernels()).length === 0 && (await rest.listSessions()).length === 0 && kernelProcs().length === 0 ? true : undefined),
+      10_000,
+    );
+    figures.push(`master SIGKILL -> zero worker + pooled kernels (keeper alone, 1 worker + 2 pooled sense-fast): ${Date.now() - t0} ms`);
+  });
+
+  it("layers 1 and 3 with a warm pool: hooks drain the pool on SIGTERM; a pooled kernel's watchdog removes it when the master is gone", async () => {
+    const a = await startMaster({ SENSE_WATCHDOG: "0", SENSE_KEEPER: "0", MASTER_WORKERS: "1", MASTER_POOL: "2", MASTER_ENGINE: "sense-fast", MASTER_CODE: "console.log('up')" });
+    const exited = new Promise<number | null>((resolve) => a.child.on("exit", (code) => resolve(code)));
+    a.child.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    expect(await rest.listSessions()).toEqual([]);
+    await until("no processes", () => (kernelProcs().length === 0 ? true : undefined), 10_000);
+
+    // Watchdog alone (no keeper, no hooks: SIGKILL): pooled kernels run it from the moment they are warm.
+    const b = await startMaster({ SENSE_KEEPER: "0", MASTER_WORKERS: "1", MASTER_POOL: "2", MASTER_ENGINE: "sense-fast", MASTER_CODE: "console.log('up')" });
+    expect((await rest.listSessions()).filter((s) => s.type === "sense-pool")).toHaveLength(2);
+    const t0 = Date.now();
+    b.child.kill("SIGKILL");
+    await until("the pooled kernels to delete themselves", async () => ((await rest.listKernels()).length === 0 ? true : undefined), 15_000);
+    figures.push(`master SIGKILL -> worker + pooled kernels gone (watchdog alone): ${Date.now() - t0} ms`);
+  });
+
   it("layer 1: a plain Node master stops its workers when terminated", async () => {
     const { child, ids, keeperPid } = await startMaster({ SENSE_WATCHDOG: "0", SENSE_KEEPER: "0", MASTER_WORKERS: "2" });
     expect(keeperPid).toBeNull();

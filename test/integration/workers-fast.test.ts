@@ -74,4 +74,27 @@ describe("sense-fast workers with TypeScript startup code", () => {
     expect((await nb.run("%sense_stop")).status).toBe("ok");
     expect((await rest.listSessions()).filter((s) => s.type === "sense-worker")).toEqual([]);
   });
+
+  it("%sense_pool keeps sense-fast kernels warm; the next launch takes them and the pool refills", async () => {
+    let r = await nb.run("%sense_pool 2 --engine sense-fast");
+    expect(r.status).toBe("ok");
+    expect(allText(r.outputs)).toMatch(/sense-fast\s+small\s+\S+\s+2\s+2\s+0/);
+    const pooled = (await rest.listSessions()).filter((s) => s.type === "sense-pool").map((s) => s.kernel?.id);
+    expect(pooled).toHaveLength(2);
+    r = await nb.run('%%sense_worker -n 2 --engine sense-fast\nconst who: string = process.env.SENSE_WORKER_NAME ?? "?";\nconsole.log("warm", who, process.cwd() === process.env.SENSE_PROJECT_HOME);');
+    expect(r.status).toBe("ok");
+    expect((await nb.run("%sense_await --completion --timeout 60")).status).toBe("ok");
+    const text = allText(r.outputs);
+    expect(text).toMatch(/\[w(\d+)\] warm w\1 true/);
+    const workers = (await rest.listSessions()).filter((s) => s.type === "sense-worker").map((s) => s.kernel?.id);
+    expect([...workers].sort()).toEqual([...pooled].sort());
+    // %sense_pool with the same N waits until the pool is full again: two new kernels
+    expect((await nb.run("%sense_pool 2 --engine sense-fast")).status).toBe("ok");
+    const again = (await rest.listSessions()).filter((s) => s.type === "sense-pool").map((s) => s.kernel?.id);
+    expect(again).toHaveLength(2);
+    expect(again.some((id) => pooled.includes(id))).toBe(false);
+    expect((await nb.run("%sense_stop")).status).toBe("ok");
+    expect((await nb.run("%sense_pool 0 --engine sense-fast")).status).toBe("ok");
+    expect(await rest.listSessions()).toEqual([expect.objectContaining({ kernel: expect.objectContaining({ id: nb.kernelId }) })]);
+  });
 });

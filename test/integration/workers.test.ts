@@ -1,13 +1,14 @@
 /**
  * Workers against a real Jupyter Server with real python3 kernels; the jest process is a plain
  * Node master. After every test: no session, no kernel, no process of the server left.
+ * The whole suite runs twice: workers started cold, and workers adopted from a warm pool.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { freePort, JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { RestClient } from "../../src/rest";
 import type { OutputSink, MimeBundle } from "../../src/display/sink";
-import { awaitWorkers, launchWorkers, listWorkers, stopKeeper, stopWorkers, workerOutput, WorkerContextInput } from "../../src/workers";
+import { awaitWorkers, launchWorkers, listWorkers, POOL_SESSION_TYPE, setWorkerPool, stopKeeper, stopWorkers, workerOutput, WorkerContextInput } from "../../src/workers";
 import { buildWorkers } from "../fixtures/workers/build";
 
 interface CaptureSink extends OutputSink {
@@ -37,11 +38,34 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
   }
 }
 
-describe("workers (python3 engine, plain Node master)", () => {
+describe.each([["cold"], ["pooled"]])("workers (python3 engine, plain Node master, %s)", (mode) => {
   let server: JupyterServer;
   let rest: RestClient;
   let context: WorkerContextInput;
   const figures: string[] = [];
+  const pooled = mode === "pooled";
+  /** Kernel ids of the warm pool as the test started (pooled mode): launches must take these. */
+  let poolIds = new Set<string>();
+
+  /** The pool back at its size (pooled mode), so no pooled kernel is half-created while we look. */
+  const poolSettled = async () => {
+    if (pooled) await setWorkerPool({ n: 3, engine: "python3", context });
+  };
+  /** The server's sessions other than the warm pool's. */
+  const sessionsNow = async () => {
+    await poolSettled();
+    return (await rest.listSessions()).filter((s) => s.type !== POOL_SESSION_TYPE);
+  };
+  /** The server's kernels other than the warm pool's. */
+  const kernelsNow = async () => {
+    await poolSettled();
+    const pool = new Set((await rest.listSessions()).filter((s) => s.type === POOL_SESSION_TYPE).map((s) => s.kernel?.id));
+    return (await rest.listKernels()).filter((k) => !pool.has(k.id));
+  };
+  /** In pooled mode, that these workers are kernels that were warm before the test. */
+  const expectFromPool = (workers: { id: string }[]) => {
+    if (pooled) for (const w of workers) expect(poolIds).toContain(w.id);
+  };
 
   beforeAll(async () => {
     process.env.SENSE_KEEPER_SCRIPT = buildWorkers().keeper;
@@ -50,8 +74,17 @@ describe("workers (python3 engine, plain Node master)", () => {
     context = { endpoint: { baseUrl: server.url, token: server.token }, projectHome: server.rootDir, serverRootDir: server.rootDir };
   });
 
+  beforeEach(async () => {
+    if (!pooled) return;
+    const info = await setWorkerPool({ n: 3, engine: "python3", context });
+    expect(info).toMatchObject({ engine: "python3", target: 3, ready: 3, starting: 0 });
+    poolIds = new Set((await rest.listSessions()).filter((s) => s.type === POOL_SESSION_TYPE).map((s) => s.kernel?.id ?? ""));
+    expect(poolIds.size).toBe(3);
+  });
+
   afterEach(async () => {
     // stop whatever a failed test left, then prove nothing is left
+    if (pooled) await setWorkerPool({ n: 0, engine: "python3", context });
     await stopWorkers({ context }).catch(() => undefined);
     await until("no sessions and kernels", async () => ((await rest.listSessions()).length === 0 && (await rest.listKernels()).length === 0 ? true : undefined));
     await until("no kernel processes", () => (processesUnder(server.baseDir).filter((p) => p !== server.pid).length === 0 ? true : undefined), 15_000);
@@ -82,8 +115,9 @@ describe("workers (python3 engine, plain Node master)", () => {
       ].join("\n");
       const t0 = Date.now();
       const workers = await launchWorkers(3, { engine: "python3", env: { SERVER: address }, code, sink, context });
-      figures.push(`launch 3 python3 workers (ZeroMQ example): ${Date.now() - t0} ms`);
+      figures.push(`launch 3 python3 workers (ZeroMQ example, ${mode}): ${Date.now() - t0} ms`);
       expect(workers.map((w) => w.status)).toEqual(["running", "running", "running"]);
+      expectFromPool(workers);
       for (let i = 0; i < 3; i++) {
         const [msg] = await sock.receive();
         expect(msg.toString()).toBe("Sense is so easy!");
@@ -119,7 +153,8 @@ describe("workers (python3 engine, plain Node master)", () => {
     ].join("\n");
     const t0 = Date.now();
     const [w] = await launchWorkers({ n: 1, engine: "sense-ipython-engine", env: { FOO: "bar baz" }, code, sink, context });
-    figures.push(`launch 1 python3 worker: ${Date.now() - t0} ms`);
+    figures.push(`launch 1 python3 worker (${mode}): ${Date.now() - t0} ms`);
+    expectFromPool([w]);
     const done = await awaitWorkers([w.id], { waitForCompletion: true, timeoutSeconds: 60, context });
     expect(done.failures).toEqual([]);
     const text = workerOutput(w.id);
@@ -135,12 +170,14 @@ describe("workers (python3 engine, plain Node master)", () => {
     expect(text).toContain("TOKEN_SET=True\n");
     expect(text).toContain(`CWD=${fs.realpathSync(server.rootDir)}\n`);
     expect(w.engine).toBe("python3");
-    // the env file is gone, and nothing the server shows holds the token
+    // the env file is gone (and the pool's refill wrote and deleted its own), and nothing the server shows holds the token
+    await poolSettled();
     expect(fs.readdirSync(path.join(server.rootDir, ".sense"))).toEqual([]);
-    const sessions = await rest.listSessions();
-    expect(JSON.stringify(sessions)).not.toContain(server.token);
+    const sessions = await sessionsNow();
+    expect(JSON.stringify(await rest.listSessions())).not.toContain(server.token);
     expect(sessions[0].name).toMatch(new RegExp(`^sense:${w.masterId}:${w.index}:small:\\d+:idle$`));
     expect(sessions[0].type).toBe("sense-worker");
+    expect(sessions[0].path).toMatch(/^\.sense-worker-/);
   });
 
   it("runs the script rather than the code, and refuses a script outside the project home before starting anything", async () => {
@@ -154,7 +191,7 @@ describe("workers (python3 engine, plain Node master)", () => {
     await expect(launchWorkers(1, { engine: "python3", script: "../../etc/passwd", context })).rejects.toMatchObject({ code: "bad_option" });
     await expect(launchWorkers(1, { engine: "python3", script: "jobs/missing.py", context })).rejects.toMatchObject({ code: "script_not_found" });
     await expect(launchWorkers(1, { engine: "no-such-kernel", context })).rejects.toMatchObject({ code: "unknown_engine", message: expect.stringContaining("python3") });
-    expect(await rest.listSessions()).toEqual([]);
+    expect(await sessionsNow()).toEqual([]);
   });
 
   it("lists the cluster from inside a worker", async () => {
@@ -175,7 +212,7 @@ describe("workers (python3 engine, plain Node master)", () => {
   it("stops one, refuses unknown ids without stopping anything, then stops all; stopping twice is fine", async () => {
     const t0 = Date.now();
     const workers = await launchWorkers(4, { engine: "python3", sink: captureSink(), context });
-    figures.push(`launch 4 python3 workers (no startup code): ${Date.now() - t0} ms`);
+    figures.push(`launch 4 python3 workers (no startup code, ${mode}): ${Date.now() - t0} ms`);
     expect(workers.map((w) => w.index)).toEqual(workers.map((_, i) => workers[0].index + i));
     expect(workers.map((w) => w.status)).toEqual(["idle", "idle", "idle", "idle"]);
 
@@ -183,16 +220,16 @@ describe("workers (python3 engine, plain Node master)", () => {
     const [one] = await stopWorkers(workers[1].id, { context });
     figures.push(`stopWorkers(1 python3 worker): ${Date.now() - t1} ms`);
     expect(one).toMatchObject({ id: workers[1].id, status: "stopped" });
-    expect((await rest.listSessions()).length).toBe(3);
+    expect((await sessionsNow()).length).toBe(3);
 
     await expect(stopWorkers([workers[0].id, "nope-1", "nope-2"], { context })).rejects.toMatchObject({ code: "unknown_worker", message: expect.stringContaining("nope-1") });
-    expect((await rest.listSessions()).length).toBe(3);
+    expect((await sessionsNow()).length).toBe(3);
 
     expect((await stopWorkers(workers[1], { context }))[0].status).toBe("stopped");
     const all = await stopWorkers({ context });
     expect(all.map((w) => w.id)).toEqual([workers[0].id, workers[2].id, workers[3].id]);
     expect(all.map((w) => w.status)).toEqual(["stopped", "stopped", "stopped"]);
-    expect(await rest.listKernels()).toEqual([]);
+    expect(await kernelsNow()).toEqual([]);
   });
 
   it("awaitWorkers reports a worker still running its startup code as a timeout", async () => {
@@ -221,21 +258,22 @@ describe("workers (python3 engine, plain Node master)", () => {
     // the failed worker's status is on the server too, for any process to see
     const listed = await listWorkers({ context });
     expect(listed.find((w) => w.id === bad.id)?.status).toBe("failed");
-    expect((await rest.listSessions()).find((s) => s.kernel?.id === bad.id)?.name).toMatch(/:failed$/);
+    expect((await sessionsNow()).find((s) => s.kernel?.id === bad.id)?.name).toMatch(/:failed$/);
   });
 
   it("marks a worker whose process exits failed and deletes it instead of letting the server restart it", async () => {
     const workers = await launchWorkers(1, { engine: "python3", code: "import os\nos._exit(3)", sink: captureSink(), context });
     const r = await awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 60, context });
     expect(r.failures).toEqual([expect.objectContaining({ id: workers[0].id, status: "failed", reason: expect.stringContaining("restarted") })]);
-    await until("the exited worker's kernel is gone", async () => ((await rest.listKernels()).length === 0 ? true : undefined));
-    expect(await rest.listSessions()).toEqual([]);
+    await until("the exited worker's kernel is gone", async () => ((await kernelsNow()).length === 0 ? true : undefined));
+    expect(await sessionsNow()).toEqual([]);
   });
 
   it("rejects bad options before starting anything", async () => {
     await expect(launchWorkers(0, { engine: "python3", context })).rejects.toMatchObject({ code: "bad_option" });
     await expect(launchWorkers(1, { engine: "python3", env: { "1BAD": "x" }, context })).rejects.toMatchObject({ code: "bad_option" });
     await expect(launchWorkers(1, { engine: "python3", env: { N: 3 as unknown as string }, context })).rejects.toMatchObject({ code: "bad_option" });
-    expect(await rest.listSessions()).toEqual([]);
+    expect(await sessionsNow()).toEqual([]);
+    if (pooled) expect(new Set((await rest.listSessions()).map((s) => s.kernel?.id))).toEqual(poolIds);
   });
 });

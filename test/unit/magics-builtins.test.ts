@@ -22,6 +22,7 @@ function setup() {
   const calls: Record<string, unknown[]> = {};
   const note = (name: string, ...args: unknown[]) => ((calls[name] ??= []).push(args));
   let listed: WorkerRecord[] = [];
+  let pools: ReturnType<SenseCore["workerPools"]> = [];
   const core: SenseCore = {
     install: async (pkgs, options) => {
       note("install", pkgs, { ...options, sink: typeof options.sink, signal: undefined });
@@ -40,6 +41,12 @@ function setup() {
       note("awaitWorkers", ids, options);
       return { workers: [rec({ status: "running" })], failures: [rec({ id: "id-2", name: "w2", status: "failed", reason: "timeout" })] };
     },
+    setWorkerPool: async (options) => {
+      note("setWorkerPool", options);
+      pools = options.n ? [{ engine: options.engine ?? "sense-ts", size: options.size ?? "small", folder: "", target: options.n, ready: options.n, starting: 0 }] : [];
+      return pools[0] ?? { engine: "sense-ts", size: "small", folder: "", target: 0, ready: 0, starting: 0 };
+    },
+    workerPools: () => pools,
     getNetwork: () => ({ publicDns: "h", projectIp: "10.0.0.1", sshPassword: "sshsecret", publicPortMapping: { 80: 8080 } }),
     getAuth: () => ({ user: "tok123456789", password: "", source: "token", baseUrl: "http://127.0.0.1:8888/" }),
   };
@@ -55,9 +62,28 @@ function setup() {
 
 describe("%sense_* builtins", () => {
   test("the default registry has every builtin", () => {
-    for (const [k, n] of [["line", "sense_install"], ["cell", "sense_worker"], ["line", "sense_worker"], ["line", "sense_workers"], ["line", "sense_stop"], ["line", "sense_await"], ["line", "sense_network"], ["line", "sense_auth"], ["line", "lsmagic"], ["line", "sense_help"]] as const) {
+    for (const [k, n] of [["line", "sense_install"], ["cell", "sense_worker"], ["line", "sense_worker"], ["line", "sense_workers"], ["line", "sense_stop"], ["line", "sense_await"], ["line", "sense_pool"], ["line", "sense_network"], ["line", "sense_auth"], ["line", "lsmagic"], ["line", "sense_help"]] as const) {
       expect(defaultRegistry.find(k, n)).toBeDefined();
     }
+  });
+
+  test("%sense_pool sets a warm pool and shows the pools as a table; bad input changes nothing", async () => {
+    const s = setup();
+    expect((await runCell("%sense_pool", s.ctx)).ok).toBe(true);
+    expect(s.displays[0].bundle["text/plain"]).toMatch(/^no warm pool/);
+    expect((await runCell("%sense_pool 4 --engine sense-fast --size medium", s.ctx)).ok).toBe(true);
+    expect(s.calls.setWorkerPool).toEqual([[{ n: 4, engine: "sense-fast", size: "medium" }]]);
+    const table = s.displays[1].bundle;
+    expect(table["text/html"]).toContain("<caption");
+    expect(table["text/plain"]).toMatch(/warm worker pool\n.*engine.*size.*folder.*target.*ready.*starting/);
+    expect(table["text/plain"]).toMatch(/sense-fast\s+medium\s+\/\s+4\s+4\s+0/);
+    for (const bad of ["%sense_pool -1", "%sense_pool 2.5", "%sense_pool two", "%sense_pool 1 2", "%sense_pool 1 --size huge", "%sense_pool 1 --bogus"]) {
+      const o = await runCell(bad, s.ctx);
+      expect(o.ok).toBe(false);
+    }
+    expect(s.calls.setWorkerPool).toHaveLength(1);
+    expect(s.err.every((e) => /^UsageError: /.test(e) && !e.includes("    at "))).toBe(true);
+    expect(s.err).toHaveLength(6);
   });
 
   test("%sense_install maps options onto flags and arguments", async () => {

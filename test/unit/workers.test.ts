@@ -10,7 +10,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as http from "node:http";
 import type { Kernel } from "@jupyterlab/services";
-import { configureSizes, decodeWorkerTag, encodeWorkerTag, launchWorkers, SIZES, WorkerContextInput } from "../../src/workers";
+import { configureSizes, decodeWorkerTag, encodeWorkerTag, launchWorkers, setWorkerPool, SIZES, WorkerContextInput, workerPools } from "../../src/workers";
+import { decodePoolTag, encodePoolTag } from "../../src/workers/pool";
 import { setKernelConnectorForTests } from "../../src/workers/cluster";
 import { WorkerOutput } from "../../src/workers/output";
 import type { MimeBundle, OutputSink } from "../../src/display/sink";
@@ -60,7 +61,7 @@ function sinkRecorder(): OutputSink & { log: string[] } {
 /** A fake kernel connection: `info` resolves; each execute reads the env file if it is the preamble. */
 function fakeConnector(envs: Record<string, Record<string, string>>) {
   return (_endpoint: unknown, model: { id: string; name: string }) => {
-    const noop = { connect: () => true };
+    const noop = { connect: () => true, disconnect: () => true };
     let n = 0;
     return {
       info: Promise.resolve({}),
@@ -92,6 +93,18 @@ describe("worker name tags", () => {
       expect(decodeWorkerTag(bad)).toBeNull();
     }
     expect(() => encodeWorkerTag({ ...tag, masterId: "a:b" })).toThrow(expect.objectContaining({ code: "bad_option" }));
+  });
+});
+
+describe("warm pool name tags", () => {
+  it("round-trip, never decode as worker tags, and reject what is not a pool tag", () => {
+    const tag = { masterId: "k-1", engine: "sense-fast", size: "large" as const, startedAtMs: 1700000000000 };
+    const name = encodePoolTag(tag);
+    expect(name).toBe("sense-pool:k-1:sense-fast:large:1700000000000");
+    expect(decodePoolTag(name)).toEqual(tag);
+    expect(decodeWorkerTag(name)).toBeNull();
+    for (const bad of ["", "sense:k-1:1:small:1:idle", "sense-pool:k-1:sense-fast:huge:1", "sense-pool:k-1:e:small:x", "sense-pool:a:b:c:small:1"]) expect(decodePoolTag(bad)).toBeNull();
+    expect(() => encodePoolTag({ ...tag, engine: "a:b" })).toThrow(expect.objectContaining({ code: "bad_option" }));
   });
 });
 
@@ -142,7 +155,9 @@ describe("launchWorkers against a faked server", () => {
     context = { endpoint: { baseUrl: BASE, token: TOKEN }, projectHome: home, serverRootDir: home, dashboardId: "process-1-unit", masterId: "process-1-unit" };
     setKernelConnectorForTests(fakeConnector(envs));
   });
-  afterEach(() => {
+  afterEach(async () => {
+    // a failed pool test must not leave pooled kernels for the next test to adopt
+    for (const p of workerPools()) await setWorkerPool({ n: 0, engine: p.engine, size: p.size, keeper: false, context });
     handler = () => undefined;
     setKernelConnectorForTests();
     configureSizes(null);
@@ -169,6 +184,69 @@ describe("launchWorkers against a faked server", () => {
     handler = (r) => (r.method === "GET" && r.url === "/api/kernelspecs" ? { status: 200, body: specs } : undefined);
     await expect(launchWorkers({ engine: "python3", keeper: false, context, ...(options as object) } as Parameters<typeof launchWorkers>[0])).rejects.toMatchObject({ code });
     expect(seen.filter((r) => r.method !== "GET")).toEqual([]);
+  });
+
+  it.each([
+    ["n = -1", { n: -1 }, "bad_option"],
+    ["n = 1.5", { n: 1.5 }, "bad_option"],
+    ["n missing", {}, "bad_option"],
+    ["unknown size", { n: 1, size: "huge" }, "bad_option"],
+    ["a launch-only option", { n: 1, code: "print(1)" }, "bad_option"],
+    ["unknown engine", { n: 1, engine: "cobol" }, "unknown_engine"],
+  ])("setWorkerPool: %s is refused and nothing is started", async (_label, options, code) => {
+    handler = (r) => (r.method === "GET" && r.url === "/api/kernelspecs" ? { status: 200, body: specs } : undefined);
+    await expect(setWorkerPool({ engine: "python3", keeper: false, context, ...(options as object) } as Parameters<typeof setWorkerPool>[0])).rejects.toMatchObject({ code });
+    expect(seen.filter((r) => r.method !== "GET")).toEqual([]);
+    expect(workerPools()).toEqual([]);
+  });
+
+  it("a launch takes pooled kernels first, ships the worker's env to them, and refills the pool", async () => {
+    let made = 0;
+    const patched: { id: string; body: { name: string; type: string; path: string } }[] = [];
+    handler = (r) => {
+      if (r.method === "GET" && r.url === "/api/kernelspecs") return { status: 200, body: specs };
+      if (r.method === "GET" && r.url === "/api/sessions") return { status: 200, body: [] };
+      if (r.method === "POST" && r.url === "/api/sessions") {
+        const b = r.body as { name: string; path: string; type: string };
+        made++;
+        return { status: 201, body: { id: `s${made}`, path: b.path, name: b.name, type: b.type, kernel: { id: `k${made}`, name: "python3" } } };
+      }
+      if (r.method === "PATCH") {
+        const body = r.body as { name: string; type: string; path: string };
+        // status updates PATCH only the name; adoption also sets type and path
+        if (body.type) patched.push({ id: r.url.split("/").pop() ?? "", body });
+        return { status: 200, body: { id: r.url.split("/").pop(), ...body, kernel: null } };
+      }
+      if (r.method === "DELETE") return { status: 204 };
+      return undefined;
+    };
+    const info = await setWorkerPool({ n: 2, engine: "python3", keeper: false, context });
+    expect(info).toMatchObject({ engine: "python3", size: "small", target: 2, ready: 2, starting: 0 });
+    const posts = () => seen.filter((r) => r.method === "POST").map((r) => r.body as { type: string; name: string });
+    expect(posts().map((b) => b.type)).toEqual(["sense-pool", "sense-pool"]);
+    expect(posts()[0].name).toMatch(/^sense-pool:process-1-unit:python3:small:\d+$/);
+    // the pooled kernels got the master's env (and a watchdog), not a worker's
+    expect(envs.k1).toMatchObject({ SENSE_MASTER_ID: "process-1-unit", SENSE_DASHBOARD_ID: "k1", SENSE_SESSION_ID: "s1", SENSE_API_TOKEN: TOKEN });
+    expect(envs.k1.SENSE_WORKER_NAME).toBeUndefined();
+
+    const sink = sinkRecorder();
+    const ws = await launchWorkers({ n: 3, engine: "python3", env: { JOB: "x" }, keeper: false, sink, context });
+    // two adopted (PATCHed into worker sessions), one started cold
+    expect(ws.map((w) => w.id).sort()).toEqual(["k1", "k2", "k3"]);
+    expect(patched.map((p) => p.id).sort()).toEqual(["s1", "s2"]);
+    for (const p of patched) {
+      expect(p.body.type).toBe("sense-worker");
+      expect(p.body.path).toMatch(/^\.sense-worker-/);
+      expect(decodeWorkerTag(p.body.name)).toMatchObject({ masterId: "process-1-unit", status: "starting" });
+    }
+    for (const w of ws) expect(envs[w.id]).toMatchObject({ JOB: "x", SENSE_WORKER_NAME: w.name, SENSE_DASHBOARD_ID: w.id });
+    // the pool refills itself to 2 (two new kernels)
+    const full = await setWorkerPool({ n: 2, engine: "python3", keeper: false, context });
+    expect(full).toMatchObject({ ready: 2, starting: 0 });
+    expect(posts().filter((b) => b.type === "sense-pool")).toHaveLength(4);
+    await setWorkerPool({ n: 0, engine: "python3", keeper: false, context });
+    expect(workerPools()).toEqual([]);
+    expect(seen.filter((r) => r.method === "DELETE").map((r) => r.url).sort()).toEqual(["/api/sessions/s4", "/api/sessions/s5"]);
   });
 
   it("starts workers concurrently and returns them in request order, with the env (and overridden size) delivered", async () => {

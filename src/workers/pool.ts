@@ -1,0 +1,273 @@
+/**
+ * The warm pool: worker kernels this master starts ahead of a launch, so `launchWorkers` only has
+ * to ship the worker's environment and its startup code. Starting a kernel is what makes a launch
+ * slow (the Jupyter Server's session and kernel start, the kernel process's own start): 8
+ * `sense-fast` workers need ~1.4 s cold on this 2-core machine and ~0.1 s from the pool.
+ *
+ * A pooled kernel is a session of type `sense-pool`, named `sense-pool:<masterId>:<engine>:<size>:<startedAtMs>`,
+ * in the master's folder (so its cwd is the one a worker would get). It has already run the
+ * preamble with the master's part of the environment, so its watchdog is running: a pooled
+ * kernel is cleaned up exactly like a worker (shutdown hooks, keeper, watchdog). A launch adopts
+ * it by PATCHing the session into a worker tag and running the preamble again with the worker's
+ * own environment, before the startup code: env still arrives before any user code.
+ */
+import { randomBytes } from "node:crypto";
+import type { Kernel } from "@jupyterlab/services";
+import { UsageError } from "../errors";
+import type { RestClient, ServerEndpoint } from "../rest";
+import { WorkerSize } from "../schemas";
+import type { PreambleLanguage } from "./preamble";
+import { loadEnvironment } from "./start";
+
+/** The session `type` of pooled (not yet adopted) kernels. */
+export const POOL_SESSION_TYPE = "sense-pool";
+
+const SAFE = /^[A-Za-z0-9._-]+$/;
+
+/** The fields of a pooled session's name. */
+export interface PoolTag {
+  masterId: string;
+  engine: string;
+  size: WorkerSize;
+  startedAtMs: number;
+}
+
+/**
+ * Encodes a pool tag as a session name.
+ * @throws UsageError `bad_option` when the master id or engine hold characters other than `[A-Za-z0-9._-]`.
+ */
+export function encodePoolTag(tag: PoolTag): string {
+  if (!SAFE.test(tag.masterId) || !SAFE.test(tag.engine)) {
+    throw new UsageError("master id and engine may only hold letters, digits, '.', '_' and '-'", { code: "bad_option" });
+  }
+  return ["sense-pool", tag.masterId, tag.engine, tag.size, String(tag.startedAtMs)].join(":");
+}
+
+/** Decodes a pooled session's name; `null` for anything else. Never throws. */
+export function decodePoolTag(name: string | null | undefined): PoolTag | null {
+  const parts = (name ?? "").split(":");
+  if (parts.length !== 5 || parts[0] !== "sense-pool") return null;
+  const [, masterId, engine, sizeText, started] = parts;
+  const size = WorkerSize.safeParse(sizeText);
+  if (!SAFE.test(masterId) || !SAFE.test(engine) || !size.success || !/^\d+$/.test(started)) return null;
+  return { masterId, engine, size: size.data, startedAtMs: Number(started) };
+}
+
+/** What a pool of one kind (engine, size, folder) starts its kernels with. */
+export interface PoolSpec {
+  rest: RestClient;
+  endpoint: ServerEndpoint;
+  masterId: string;
+  projectHome: string;
+  engine: string;
+  language: PreambleLanguage;
+  size: WorkerSize;
+  /** Server API path of the folder the kernels start in. */
+  folder: string;
+  /** The master's part of every worker's environment (API URL and token, master id...). */
+  baseEnv: Record<string, string>;
+  watchdog: boolean;
+  startTimeoutMs: number;
+}
+
+/** One pooled kernel. `ready` resolves when it ran its preamble; it never rejects (`failed` says why). */
+export interface PooledKernel {
+  kernelId: string;
+  sessionId: string;
+  path: string;
+  engine: string;
+  conn?: Kernel.IKernelConnection;
+  state: "starting" | "ready" | "failed";
+  ready: Promise<void>;
+  /** Msg ids of the pool's own preamble, to be kept out of the worker's output after adoption. */
+  hidden: Set<string>;
+  failed?: string;
+  /** Detaches the pool's own listeners (adoption hands the connection over). */
+  release(): void;
+}
+
+/** The state of one pool, as `workerPool()` and `%sense_pool` show it. */
+export interface PoolInfo {
+  engine: string;
+  size: WorkerSize;
+  folder: string;
+  /** How many kernels the pool keeps warm. */
+  target: number;
+  ready: number;
+  starting: number;
+  /** Why the last pooled kernel failed to start, if one did. */
+  lastError?: string;
+}
+
+/** What the pool needs from the workers module (injected: the pool knows nothing of launches). */
+export interface PoolDeps {
+  connect(endpoint: ServerEndpoint, model: { id: string; name: string }): Kernel.IKernelConnection;
+  track(kernelId: string): void;
+  forget(kernelId: string): void;
+}
+
+interface Pool {
+  spec: PoolSpec;
+  target: number;
+  members: PooledKernel[];
+  lastError?: string;
+  /** Consecutive start failures; refilling stops after 3 so a broken engine does not loop. */
+  failures: number;
+}
+
+/** Pool key: kernels are interchangeable only with the same engine, size and folder. */
+export function poolKey(engine: string, size: WorkerSize, folder: string): string {
+  return `${engine}|${size}|${folder}`;
+}
+
+/** The pools of this process (one master). */
+export class WorkerPools {
+  private readonly pools = new Map<string, Pool>();
+  constructor(private readonly deps: PoolDeps) {}
+
+  /** Sets how many kernels of `spec`'s kind stay warm, starting or stopping kernels to get there; resolves when done. */
+  async resize(spec: PoolSpec, target: number): Promise<PoolInfo> {
+    const key = poolKey(spec.engine, spec.size, spec.folder);
+    const pool = this.pools.get(key) ?? { spec, target, members: [], failures: 0 };
+    pool.spec = spec;
+    pool.target = target;
+    pool.failures = 0;
+    this.pools.set(key, pool);
+    const extra = pool.members.splice(target);
+    await Promise.all([...extra.map((m) => this.discard(m, pool.spec.rest)), this.fill(pool)]);
+    // Members a refill started before this call are waited for too: resolved means full.
+    await Promise.all(pool.members.map((m) => m.ready));
+    if (!target && !pool.members.length) this.pools.delete(key);
+    return this.describe(pool);
+  }
+
+  /** Takes a pooled kernel of this kind (a ready one first), or `undefined`. The caller owns it now. */
+  take(engine: string, size: WorkerSize, folder: string): PooledKernel | undefined {
+    const pool = this.pools.get(poolKey(engine, size, folder));
+    if (!pool) return undefined;
+    const i = [pool.members.findIndex((m) => m.state === "ready"), pool.members.findIndex((m) => m.state === "starting")].find((x) => x >= 0);
+    if (i === undefined) return undefined;
+    return pool.members.splice(i, 1)[0];
+  }
+
+  /** Starts kernels until every pool is back at its target (after launches took some); never throws. */
+  refill(): void {
+    for (const pool of this.pools.values()) void this.fill(pool).catch(() => undefined);
+  }
+
+  /** Stops every pooled kernel (the master is shutting down); never throws. */
+  async drainAll(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.flatMap((p) => p.members.map((m) => this.discard(m, p.spec.rest))));
+  }
+
+  /** The state of every pool. */
+  info(): PoolInfo[] {
+    return [...this.pools.values()].map((p) => this.describe(p));
+  }
+
+  private describe(p: Pool): PoolInfo {
+    return {
+      engine: p.spec.engine,
+      size: p.spec.size,
+      folder: p.spec.folder,
+      target: p.target,
+      ready: p.members.filter((m) => m.state === "ready").length,
+      starting: p.members.filter((m) => m.state === "starting").length,
+      ...(p.lastError ? { lastError: p.lastError } : {}),
+    };
+  }
+
+  private async fill(pool: Pool): Promise<void> {
+    const missing = pool.target - pool.members.length;
+    if (missing <= 0 || pool.failures >= 3) return;
+    const started = Array.from({ length: missing }, () => this.startOne(pool));
+    pool.members.push(...started);
+    await Promise.all(started.map((m) => m.ready));
+  }
+
+  private startOne(pool: Pool): PooledKernel {
+    const { spec } = pool;
+    const leaf = `.sense-pool-${spec.masterId.replace(/^process-/, "").slice(0, 8)}-${randomBytes(4).toString("hex")}`;
+    const m: PooledKernel = {
+      kernelId: "",
+      sessionId: "",
+      path: spec.folder ? `${spec.folder}/${leaf}` : leaf,
+      engine: spec.engine,
+      state: "starting",
+      ready: Promise.resolve(),
+      hidden: new Set(),
+      release: () => undefined,
+    };
+    m.ready = (async () => {
+      try {
+        const name = encodePoolTag({ masterId: spec.masterId, engine: spec.engine, size: spec.size, startedAtMs: Date.now() });
+        const s = await spec.rest.createSession({ path: m.path, type: POOL_SESSION_TYPE, name, kernel: { name: spec.engine } });
+        if (!s.kernel) throw new Error(`the server created session ${s.id} without a kernel`);
+        m.kernelId = s.kernel.id;
+        m.sessionId = s.id;
+        this.deps.track(m.kernelId);
+        const conn = this.deps.connect(spec.endpoint, { id: m.kernelId, name: spec.engine });
+        m.conn = conn;
+        // A pooled kernel that restarts or dies is useless (and the server would keep restarting it).
+        const onStatus = (_: unknown, status: Kernel.Status) => {
+          if (status === "autorestarting" || status === "restarting" || status === "dead") void this.lose(pool, m, `its kernel ${status === "dead" ? "died" : "restarted"}`);
+        };
+        conn.statusChanged.connect(onStatus);
+        m.release = () => conn.statusChanged.disconnect(onStatus);
+        // The pool's own stop (drain/resize) may have happened while the session was being created.
+        if (m.state !== "starting") throw new Error("stopped while starting");
+        await loadEnvironment({
+          rest: spec.rest,
+          conn,
+          kernelId: m.kernelId,
+          what: `pooled kernel (${spec.engine})`,
+          language: spec.language,
+          projectHome: spec.projectHome,
+          env: { ...spec.baseEnv, SENSE_DASHBOARD_ID: m.kernelId, SENSE_SESSION_ID: m.sessionId },
+          watchdog: spec.watchdog,
+          timeoutMs: spec.startTimeoutMs,
+          hidden: m.hidden,
+        });
+        if (m.state === "starting") {
+          m.state = "ready";
+          pool.failures = 0;
+        }
+      } catch (e) {
+        await this.lose(pool, m, (e as Error).message);
+      }
+    })();
+    return m;
+  }
+
+  /** Removes a member that failed or died, deletes its session; never throws. */
+  private async lose(pool: Pool, m: PooledKernel, why: string): Promise<void> {
+    if (m.state === "failed") return;
+    const wasMember = pool.members.includes(m);
+    if (wasMember) pool.members.splice(pool.members.indexOf(m), 1);
+    if (why !== "stopped while starting") {
+      pool.failures++;
+      pool.lastError = why;
+    }
+    await this.discard(m, pool.spec.rest);
+  }
+
+  private async discard(m: PooledKernel, rest: RestClient): Promise<void> {
+    const wasStarting = m.state === "starting";
+    m.state = "failed";
+    m.release();
+    m.conn?.dispose();
+    // A member still creating its session is deleted by its own start once the session exists.
+    if (!m.sessionId) {
+      if (wasStarting) await m.ready;
+      if (!m.sessionId) return;
+    }
+    try {
+      await rest.deleteSession(m.sessionId);
+    } catch {
+      /* already gone */
+    }
+    if (m.kernelId) this.deps.forget(m.kernelId);
+  }
+}
