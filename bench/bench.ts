@@ -4,9 +4,11 @@
  * Server, side by side with Dask LocalCluster and ipyparallel Cluster, medians of several runs.
  * Targets are reported, never asserted. Everything started is stopped in `finally` blocks.
  *
- * Options: `--runs R` (default 3), `--sizes 1,4,8,16`, `--engines sense-ts,sense-fast,python3`, `--only launch,clusters,liststop,throughput,rss,transpile`.
+ * Options: `--runs R` (default 3), `--sizes 1,4,8,16`, `--engines sense-ts,sense-fast,python3,sense-fast+pool`,
+ * `--only launch,clusters,liststop,throughput,rss,scale,transpile`.
  */
 import { spawnSync } from "node:child_process";
+import * as http from "node:http";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -27,7 +29,7 @@ function arg(name: string, dflt: string): string {
 }
 const RUNS = Number(arg("runs", "3"));
 const SIZES = arg("sizes", "1,4,8,16").split(",").map(Number);
-const ONLY = new Set(arg("only", "launch,clusters,liststop,throughput,rss,transpile").split(","));
+const ONLY = new Set(arg("only", "launch,clusters,liststop,throughput,rss,scale,transpile").split(","));
 const ENGINE_SET = new Set(arg("engines", VARIANTS.join(",")).split(","));
 
 function median(xs: number[]): number {
@@ -301,6 +303,52 @@ async function main(): Promise<void> {
       }
       report("\nOutput throughput: 8 workers x 20 000 lines into the master (first→last line, median)");
       report(table(["engine", "throughput", "complete & ordered"], rows));
+    }
+
+    if (ONLY.has("scale")) {
+      // 64 workers, each exchanging a message with the master over HTTP (the master serves, each
+      // worker asks once and prints the answer), all stopped, nothing left behind.
+      const got = new Set<string>();
+      const master = http.createServer((req, res) => {
+        const who = new URL(req.url ?? "/", "http://x").searchParams.get("w") ?? "?";
+        got.add(who);
+        res.end(`ack ${who}`);
+      });
+      await new Promise<void>((r) => master.listen(0, "127.0.0.1", r));
+      const port = (master.address() as { port: number }).port;
+      const rows: string[][] = [];
+      try {
+        for (let r = 0; r < Math.min(RUNS, 2); r++) {
+          got.clear();
+          const sink = new CountingSink("ack w");
+          const code = `require("http").get("http://127.0.0.1:${port}/hello?w=" + process.env.SENSE_WORKER_NAME, (res) => { let b = ""; res.on("data", (d) => (b += d)); res.on("end", () => console.log(b)); })`;
+          const t0 = performance.now();
+          let verdict = "ok";
+          try {
+            const ws = await launchWorkers({ n: 64, engine: "sense-fast", code, sink, keeper: false, context: context(server), maxWorkers: 64 });
+            await sink.until(64, 300_000);
+            const tAll = performance.now() - t0;
+            const names = new Set(ws.map((w) => w.name));
+            if (got.size !== 64 || ![...got].every((n) => names.has(n))) verdict = `master heard ${got.size} of 64 workers`;
+            if (sink.firstSeen.size !== 64) verdict = `${sink.firstSeen.size} of 64 answers printed`;
+            const t1 = performance.now();
+            await stopWorkers({ context: context(server) });
+            const tStop = performance.now() - t1;
+            await waitNoKernels(server);
+            const left = processesUnder(server.baseDir).filter((p) => p !== server.pid).length;
+            const sessions = (await (await fetch(`${server.url}api/sessions`, { headers: { Authorization: `token ${server.token}` } })).json()) as unknown[];
+            if (left || sessions.length) verdict = `left behind: ${left} processes, ${sessions.length} sessions`;
+            rows.push([String(r + 1), fmtS(tAll / 1000), fmtS(tStop / 1000), verdict]);
+          } finally {
+            await stopWorkers({ context: context(server) });
+            await waitNoKernels(server);
+          }
+        }
+      } finally {
+        master.close();
+      }
+      report("\n64 sense-fast workers, each exchanging a message with the master (HTTP), then all stopped");
+      report(table(["run", "launch → all 64 answers", "stopWorkers(64)", "nothing lost or left"], rows));
     }
 
     if (ONLY.has("rss")) {

@@ -1,38 +1,11 @@
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
+import { DIST, ensureBuilt, pyRunNode } from "../helpers/util";
 
-const REPO = path.resolve(__dirname, "..", "..");
-const DIST = path.join(REPO, "dist", "src");
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
-
-/** The kernel-side code loads the built package; rebuild when a source is newer than its output. */
-function ensureBuilt(modules: string[]): void {
-  const stale = modules.some((m) => {
-    const out = path.join(DIST, `${m}.js`);
-    return !fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(path.join(REPO, "src", `${m}.ts`)).mtimeMs;
-  });
-  if (!stale) return;
-  // Other modules' type errors do not stop tsc from emitting ours; the check below is what counts.
-  spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(REPO, "tsconfig.json")], { cwd: REPO, stdio: "ignore" });
-  for (const m of modules) {
-    if (!fs.existsSync(path.join(DIST, `${m}.js`))) throw new Error(`build failed: no dist/src/${m}.js`);
-  }
-}
-
-/** Python cell code that runs `node -e <script>` as a child of the kernel and echoes its output. */
-function pyRunNode(script: string): string {
-  return [
-    "import subprocess, sys",
-    `r = subprocess.run([${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(script)}], capture_output=True, text=True)`,
-    "sys.stdout.write(r.stdout)",
-    "sys.stderr.write(r.stderr)",
-    "print('EXIT', r.returncode)",
-  ].join("\n");
-}
 
 /** Node code that prints what discover() and getAuth() found, with secrets replaced by hashes. */
 const REPORT = `

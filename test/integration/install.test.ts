@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
@@ -8,34 +7,7 @@ import { install } from "../../src/install";
 import type { OutputSink } from "../../src/display/sink";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
-
-const REPO = path.resolve(__dirname, "..", "..");
-const DIST = path.join(REPO, "dist", "src");
-
-/** The kernel-side code loads the built package; rebuild when a source is newer than its output. */
-function ensureBuilt(modules: string[]): void {
-  const stale = modules.some((m) => {
-    const out = path.join(DIST, `${m}.js`);
-    return !fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(path.join(REPO, "src", `${m}.ts`)).mtimeMs;
-  });
-  if (!stale) return;
-  // Other modules' type errors do not stop tsc from emitting ours; the check below is what counts.
-  spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(REPO, "tsconfig.json")], { cwd: REPO, stdio: "ignore" });
-  for (const m of modules) {
-    if (!fs.existsSync(path.join(DIST, `${m}.js`))) throw new Error(`build failed: no dist/src/${m}.js`);
-  }
-}
-
-/** Python cell code that runs `node -e <script>` as a child of the kernel and echoes its output. */
-function pyRunNode(script: string): string {
-  return [
-    "import subprocess, sys",
-    `r = subprocess.run([${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(script)}], capture_output=True, text=True)`,
-    "sys.stdout.write(r.stdout)",
-    "sys.stderr.write(r.stderr)",
-    "print('EXIT', r.returncode)",
-  ].join("\n");
-}
+import { DIST, ensureBuilt, pyRunNode } from "../helpers/util";
 
 /** package.json, the lock file and everything under node_modules, each with a content hash. */
 function projectState(dir: string): string[] {

@@ -11,18 +11,9 @@ import { openNotebook } from "../helpers/kernel";
 import { RestClient } from "../../src/rest";
 import { launchWorkers, stopWorkers, WorkerContextInput } from "../../src/workers";
 import { buildWorkers } from "../fixtures/workers/build";
+import { until } from "../helpers/util";
 
 const MASTER = path.join(__dirname, "..", "fixtures", "workers", "master.js");
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("worker cleanup layers", () => {
   let server: JupyterServer;

@@ -11,16 +11,7 @@ import { RestClient } from "../../src/rest";
 import type { OutputSink } from "../../src/display/sink";
 import { awaitWorkers, launchWorkers, stopKeeper, stopWorkers, workerOutput, WorkerContextInput } from "../../src/workers";
 import { buildWorkers } from "../fixtures/workers/build";
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from "../helpers/util";
 
 describe("sense-ts workers", () => {
   let server: JupyterServer;

@@ -7,36 +7,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { freePort, JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { RestClient } from "../../src/rest";
-import type { OutputSink, MimeBundle } from "../../src/display/sink";
 import { awaitWorkers, launchWorkers, listWorkers, POOL_SESSION_TYPE, setWorkerPool, stopKeeper, stopWorkers, workerOutput, WorkerContextInput } from "../../src/workers";
 import { buildWorkers } from "../fixtures/workers/build";
-
-interface CaptureSink extends OutputSink {
-  out: string[];
-  err: string[];
-  displays: MimeBundle[];
-}
-function captureSink(): CaptureSink {
-  const s: CaptureSink = {
-    out: [],
-    err: [],
-    displays: [],
-    stdout: (t) => void s.out.push(t),
-    stderr: (t) => void s.err.push(t),
-    display: (b) => void s.displays.push(b),
-  };
-  return s;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { captureSink, until } from "../helpers/util";
 
 describe.each([["cold"], ["pooled"]])("workers (python3 engine, plain Node master, %s)", (mode) => {
   let server: JupyterServer;

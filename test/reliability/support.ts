@@ -6,7 +6,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { REPO } from "../helpers/jupyter";
-import type { OutputSink, MimeBundle } from "../../src/display/sink";
 import type { Output } from "../helpers/kernel";
 import { silenceServicesConsole } from "../../src/workers/connection";
 
@@ -61,16 +60,8 @@ export class Figures {
   }
 }
 
-/** Polls `probe` until it returns something other than `undefined`; throws at the deadline. Never a blind sleep. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { until, captureSink } from "../helpers/util";
+export type { CaptureSink } from "../helpers/util";
 
 /**
  * Everything the suite saw (notebook outputs, sink output, error messages, session names, the
@@ -113,27 +104,6 @@ export class SecretScan {
     }
     return out;
   }
-}
-
-/** A sink that keeps everything written to it. */
-export interface CaptureSink extends OutputSink {
-  out: string[];
-  err: string[];
-  displays: MimeBundle[];
-  text(): string;
-}
-
-export function captureSink(): CaptureSink {
-  const s: CaptureSink = {
-    out: [],
-    err: [],
-    displays: [],
-    stdout: (t) => void s.out.push(t),
-    stderr: (t) => void s.err.push(t),
-    display: (b) => void s.displays.push(b),
-    text: () => s.out.join("") + s.err.join("") + s.displays.map((d) => JSON.stringify(d)).join(""),
-  };
-  return s;
 }
 
 /** Pids whose command line holds the connection file of one of `kernelIds` (kernel processes). */
