@@ -48,7 +48,7 @@ function main(argv: string[]): number {
   fs.rmSync(FIGURES, { force: true });
   const env = { ...process.env, SENSE_RELIABILITY: process.env.SENSE_RELIABILITY ?? "full" };
   const jest = path.join(REPO, "node_modules", "jest", "bin", "jest.js");
-  const r = spawnSync(process.execPath, [jest, "--ci", "--selectProjects", "reliability", ...argv], { cwd: REPO, env, stdio: "inherit" });
+  const r = spawnSync(process.execPath, [jest, "--ci", "--forceExit", "--selectProjects", "reliability", ...argv], { cwd: REPO, env, stdio: "inherit" });
   const t = figuresTable();
   process.stdout.write(`\nReliability figures (${env.SENSE_RELIABILITY === "full" ? "full" : "CI"} counts)\n${t}`);
   fs.mkdirSync(path.dirname(TABLE), { recursive: true });

@@ -286,8 +286,26 @@ async function lost(w: LocalWorker, why: string): Promise<void> {
     await setStatus(w, "failed", reason);
     await deleteUntilGone(w);
   }
+  retire(w);
+}
+
+/** Stopped and failed workers whose records and output this process keeps (oldest dropped first). */
+export const RETIRED_KEPT = 256;
+const retired: string[] = [];
+
+/**
+ * A worker that ended: its connection is disposed and dropped (a disposed KernelConnection still
+ * holds ~200 KB), its record and output stay for `awaitWorkers`/`workerOutput`, for the last
+ * {@link RETIRED_KEPT} ended workers: a long-lived master launching thousands must not grow without bound.
+ */
+function retire(w: LocalWorker): void {
   w.conn?.dispose();
+  w.conn = undefined;
+  w.hidden.clear();
   keeperForget(w.kernelId);
+  if (retired.includes(w.kernelId)) return;
+  retired.push(w.kernelId);
+  while (retired.length > RETIRED_KEPT) local.delete(retired.shift()!);
 }
 
 /**
@@ -666,9 +684,8 @@ async function stopOne(w: LocalWorker): Promise<void> {
     if (!isRestError(e) || e.code !== "not_found") throw e;
   }
   w.output.close();
-  w.conn?.dispose();
   await setStatus(w, "stopped");
-  keeperForget(w.kernelId);
+  retire(w);
 }
 
 type WorkerRef = string | Pick<WorkerRecord, "id"> | readonly (string | Pick<WorkerRecord, "id">)[];

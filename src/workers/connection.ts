@@ -25,14 +25,40 @@ export function silenceServicesConsole(): void {
   }
 }
 
+/**
+ * A `ws` WebSocket that negotiates subprotocols as a browser does: the server may pick one of the
+ * offered subprotocols **or none** (then `protocol` is `""`). `ws` alone fails the handshake when
+ * the server picks none ("Server sent no subprotocol"), after the server already accepted it. A
+ * Jupyter Server in front of Enterprise Gateway (`--gateway-url`) always picks none, so every
+ * first connection failed; @jupyterlab/services then reconnected with the same session id, and
+ * EG kept that reconnect waiting 30-95 s behind the orphaned first one (docs/scale-out.md).
+ * The offer goes in the `Sec-WebSocket-Protocol` header instead of `ws`'s own list, the server's
+ * choice is checked here against the offer, and a choice outside it still fails the handshake.
+ */
+export function browserLikeWebSocket(headers: Record<string, string>): new (url: string, protocols?: string | string[]) => WebSocket {
+  return class BrowserLikeWebSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      const offered = protocols === undefined ? [] : typeof protocols === "string" ? [protocols] : [...protocols];
+      super(url, [], { headers: { ...headers, ...(offered.length ? { "Sec-WebSocket-Protocol": offered.join(", ") } : {}) } });
+      let selected = "";
+      // `ws` emits "upgrade" before it checks the response's subprotocol header.
+      this.once("upgrade", (res: { headers: Record<string, string | string[] | undefined> }) => {
+        const chosen = res.headers["sec-websocket-protocol"];
+        if (typeof chosen === "string" && offered.includes(chosen)) {
+          selected = chosen;
+          delete res.headers["sec-websocket-protocol"];
+        }
+        // anything else stays in the headers: `ws` fails the handshake (none was offered to it)
+      });
+      Object.defineProperty(this, "protocol", { get: () => selected, configurable: true, enumerable: true });
+    }
+  };
+}
+
 /** Server settings for `endpoint` whose websockets authenticate with a header. */
 export function serverSettings(endpoint: ServerEndpoint): ServerConnection.ISettings {
   const token = endpoint.token;
-  class HeaderAuthWebSocket extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols, token ? { headers: { Authorization: `token ${token}` } } : {});
-    }
-  }
+  const HeaderAuthWebSocket = browserLikeWebSocket(token ? { Authorization: `token ${token}` } : {});
   return ServerConnection.makeSettings({
     baseUrl: endpoint.baseUrl,
     wsUrl: endpoint.baseUrl.replace(/^http/, "ws"),
