@@ -30,6 +30,8 @@ export interface RestClientOptions {
   timeoutMs?: number;
   /** An axios instance to use instead of a new one (tests inject their own). */
   axiosInstance?: AxiosInstance;
+  /** Waits before retrying a GET that got HTTP 500 (default `[50, 200]`: two retries). */
+  getRetryDelaysMs?: readonly number[];
 }
 
 /** The body of `POST /api/sessions`. */
@@ -53,9 +55,11 @@ export function normalizeBaseUrl(url: string): string {
 export class RestClient {
   readonly endpoint: ServerEndpoint;
   readonly http: AxiosInstance;
+  private readonly getRetryDelaysMs: readonly number[];
 
   constructor(endpoint: ServerEndpoint, options: RestClientOptions = {}) {
     this.endpoint = { baseUrl: normalizeBaseUrl(endpoint.baseUrl), token: endpoint.token };
+    this.getRetryDelaysMs = options.getRetryDelaysMs ?? [50, 200];
     this.http =
       options.axiosInstance ??
       axios.create({
@@ -83,13 +87,25 @@ export class RestClient {
     return parsed.data;
   }
 
-  /** Sends one request; returns the decoded body of a 2xx answer, throws {@link RestError} otherwise. */
+  /**
+   * Sends one request; returns the decoded body of a 2xx answer, throws {@link RestError} otherwise.
+   * A GET answered with HTTP 500 is retried (see `getRetryDelaysMs`): jupyter_server 2.x answers
+   * `GET /api/kernels` and `/api/sessions` with 500 while a kernel is still starting (its model has no
+   * `last_activity` yet), which happens whenever workers are launched concurrently.
+   */
   async raw(method: Method, path: string, body?: unknown): Promise<unknown> {
     const m = method.toUpperCase();
     const url = this.displayUrl(path);
     let res;
     try {
       res = await this.http.request({ method, url: path.replace(/^\//, ""), data: body });
+      if (m === "GET") {
+        for (const delay of this.getRetryDelaysMs) {
+          if (res.status !== 500) break;
+          await new Promise((r) => setTimeout(r, delay));
+          res = await this.http.request({ method, url: path.replace(/^\//, ""), data: body });
+        }
+      }
     } catch (err) {
       const e = err as AxiosError;
       throw new RestError("unreachable", `The Jupyter Server at ${this.displayUrl("")} did not answer ${m} ${url}: ${e.code ?? e.message}. Is it running?`, {

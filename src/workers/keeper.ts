@@ -79,7 +79,12 @@ async function call(cfg: KeeperConfig, method: string, path: string, timeoutMs: 
 export async function cleanUp(cfg: KeeperConfig, workerIds: Set<string>): Promise<void> {
   let sessions: { id: string; name?: string; kernel?: { id?: string } | null }[] | undefined;
   try {
-    const res = await call(cfg, "GET", "api/sessions", 3_000);
+    let res = await call(cfg, "GET", "api/sessions", 3_000);
+    // jupyter_server answers 500 while a kernel is still starting (see RestClient.raw): ask again.
+    for (let i = 0; i < 3 && res.status === 500; i++) {
+      await new Promise((r) => setTimeout(r, 50 * (i + 1)));
+      res = await call(cfg, "GET", "api/sessions", 3_000);
+    }
     if (res.ok) sessions = (await res.json()) as typeof sessions;
   } catch {
     sessions = undefined;

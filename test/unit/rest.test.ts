@@ -168,6 +168,30 @@ describe("RestClient", () => {
     expect(err.message).toMatch(/HTTP 500: boom/);
   });
 
+  it("retries a GET answered with HTTP 500 (a kernel still starting), never a POST", async () => {
+    /** Answers `key` with `list` in turn (the last one from then on). */
+    const sequence = (key: string, list: Reply[]) => {
+      let i = 0;
+      const original = replies.get.bind(replies);
+      replies.get = (k: string) => (k === key ? list[Math.min(i++, list.length - 1)] : original(k));
+    };
+    const busy: Reply = { status: 500, body: { message: "Unhandled error" } };
+    const ok = [{ id: "k1", name: "python3", execution_state: "idle" }];
+    sequence(`GET ${PREFIX}api/kernels`, [busy, busy, { status: 200, body: ok }]);
+    expect(await client.listKernels()).toEqual(ok);
+    expect(seen).toHaveLength(3);
+
+    seen.length = 0;
+    sequence(`GET ${PREFIX}api/kernels`, [busy]);
+    expect(await restError(() => client.listKernels())).toMatchObject({ code: "http_error", status: 500 });
+    expect(seen).toHaveLength(3);
+
+    seen.length = 0;
+    route("POST", "api/sessions", { status: 500, body: {} });
+    await restError(() => client.createSession({ path: "a", type: "t", name: "n", kernel: { name: "python3" } }));
+    expect(seen).toHaveLength(1);
+  });
+
   it("never shows a token that was passed in the path's query", async () => {
     route("GET", "api/status", { status: 500, body: {} });
     const err = await restError(() => client.raw("get", `api/status?token=${TOKEN}`));
