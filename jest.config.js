@@ -3,6 +3,8 @@ const common = {
   preset: "ts-jest",
   testEnvironment: "node",
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.test.json", diagnostics: { warnOnly: false } }] },
+  // The Python environments (.venv, .venv-eg) hold JupyterLab's package.json files: not modules of ours.
+  modulePathIgnorePatterns: ["<rootDir>/\\.venv"],
 };
 module.exports = {
   projects: [
@@ -18,6 +20,14 @@ module.exports = {
       ...common,
       displayName: "reliability",
       testMatch: ["<rootDir>/test/reliability/**/*.test.ts"],
+      setupFilesAfterEnv: ["<rootDir>/test/helpers/setup-integration.ts"],
+    },
+    {
+      // Through a real Jupyter Enterprise Gateway (.venv-eg) and under a JupyterHub single-user
+      // server (test/gateway/README.md, docs/scale-out.md).
+      ...common,
+      displayName: "gateway",
+      testMatch: ["<rootDir>/test/gateway/**/*.test.ts"],
       setupFilesAfterEnv: ["<rootDir>/test/helpers/setup-integration.ts"],
     },
   ],

@@ -20,6 +20,7 @@ import { Codec, ConnectionInfo, Message, SendQueue } from "./fast-wire";
 import { Pacer, paceLimits } from "./iopub-pace";
 import { watchParent } from "./parent-gone";
 import { complete, inspect, isComplete, runCell } from "./fast-exec";
+import { enterGatewayWorkingDir } from "./working-dir";
 
 /** Largest stream text buffered before it is sent without waiting for the task to end. */
 const FLUSH_BYTES = 64 * 1024;
@@ -382,6 +383,7 @@ function configPathFromArgv(argv: string[]): string {
 
 async function main(): Promise<void> {
   const info = JSON.parse(fs.readFileSync(configPathFromArgv(process.argv.slice(2)), "utf8")) as ConnectionInfo;
+  enterGatewayWorkingDir();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const zmq = require("zeromq") as typeof Zmq;
   await new FastKernel(info, zmq).start();

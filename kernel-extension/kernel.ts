@@ -28,6 +28,7 @@ import { hookPackageResolution, loadTslabTypeScript, overlayTslabTypeScript, pre
 import { pacedPublisher } from "./iopub-pace";
 import { watchParent } from "./parent-gone";
 import { coalesceStream } from "./stream-coalesce";
+import { enterGatewayWorkingDir } from "./working-dir";
 
 /** Command-line options of the kernel. */
 export interface KernelOptions {
@@ -274,6 +275,9 @@ export function main(argv: string[] = process.argv.slice(2)): void {
     process.stderr.write(`sense kernel: ${(e as Error).message}\n`);
     process.exit(2);
   }
+  // The connection file path is resolved before a gateway kernel moves to its notebook's folder.
+  options = { ...options, configPath: path.resolve(options.configPath) };
+  enterGatewayWorkingDir();
   startSenseKernel(options).catch((e: unknown) => {
     process.stderr.write(`sense kernel: cannot start: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exit(1);

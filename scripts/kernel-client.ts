@@ -41,6 +41,12 @@ export interface NotebookKernel {
   /** Resolves when an iopub message matching `pred` arrives (or already did). */
   waitFor(pred: (m: KernelMessage.IIOPubMessage) => boolean, timeoutMs?: number): Promise<KernelMessage.IIOPubMessage>;
   shutdown(): Promise<void>;
+  /**
+   * Closes this client's websocket first, then deletes the session (and so the kernel), then
+   * stops the client's pollers. Behind a gateway this spares the server reconnecting to a kernel
+   * that is going away. Never throws (an already deleted session is fine).
+   */
+  close(): Promise<void>;
 }
 
 // @jupyterlab/services logs websocket chatter with console.debug.
@@ -68,9 +74,18 @@ export async function openNotebook(server: ServerAddress, kernelName: string, pa
   const serverSettings = headerAuthSettings({ baseUrl: server.url, token: server.token });
   const kernelManager = new KernelManager({ serverSettings });
   const sessionManager = new SessionManager({ serverSettings, kernelManager });
-  const session = await sessionManager.startNew({ path, type: "notebook", name: path, kernel: { name: kernelName } });
+  // The managers poll the server until disposed: a failed open must not leave them running (the
+  // test process would never exit), nor the kernel it started.
+  const abandon = async (e: unknown, started?: Session.ISessionConnection): Promise<never> => {
+    started?.dispose();
+    if (started) await sessionManager.shutdown(started.id).catch(() => undefined);
+    sessionManager.dispose();
+    kernelManager.dispose();
+    throw e;
+  };
+  const session = await sessionManager.startNew({ path, type: "notebook", name: path, kernel: { name: kernelName } }).catch((e: unknown) => abandon(e));
   const kernel = session.kernel;
-  if (!kernel) throw new Error("session has no kernel");
+  if (!kernel) return abandon(new Error("session has no kernel"), session);
   // A kernel killed while (re)connecting would otherwise leave an unhandled rejection (see guardKernelInfo).
   guardKernelInfo(kernel);
   const iopub: KernelMessage.IIOPubMessage[] = [];
@@ -86,10 +101,11 @@ export async function openNotebook(server: ServerAddress, kernelName: string, pa
       }
     }
   });
-  await kernel.info;
+  await kernel.info.catch((e: unknown) => abandon(e, session));
+  const opened = session;
 
   return {
-    session,
+    session: opened,
     kernelId: kernel.id,
     iopub,
     onIOPub(listener) {
@@ -125,11 +141,18 @@ export async function openNotebook(server: ServerAddress, kernelName: string, pa
     },
     async shutdown() {
       try {
-        await session.shutdown();
+        await opened.shutdown();
       } catch {
         /* already gone */
       }
-      session.dispose();
+      opened.dispose();
+      sessionManager.dispose();
+      kernelManager.dispose();
+    },
+    async close() {
+      kernel.dispose();
+      opened.dispose();
+      await sessionManager.shutdown(opened.id).catch(() => undefined);
       sessionManager.dispose();
       kernelManager.dispose();
     },

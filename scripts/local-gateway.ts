@@ -94,12 +94,17 @@ export async function startLocalGateway(options: GatewayOptions = {}): Promise<L
     JUPYTER_PLATFORM_DIRS: "1",
     PATH: `${path.join(EG_VENV, "bin")}:${process.env.PATH ?? ""}`,
     EG_LIST_KERNELS: "true",
-    // jupyter_server 2.x drops its first websocket to EG when a client connects early, and EG then
-    // waits for that stale connection's ping timeout before accepting the next one: a 1 s ping
-    // interval brings the stall from 90 s down to EG's 30 s floor (see docs/scale-out.md).
-    EG_WS_PING_INTERVAL_SECS: "1",
+    // A websocket whose client stopped reading is closed after max(3 x interval, 30 s) instead of
+    // 90 s; a reconnect with the same session id waits that long behind it (docs/scale-out.md).
+    // 10 s reaches EG's 30 s floor with a tenth of the pings of 1 s.
+    EG_WS_PING_INTERVAL_SECS: "10",
     EG_CLIENT_ENVS: SENSE_CROSSING_ENVS.join(","),
-    // kernels start in the notebook's folder (KERNEL_WORKING_DIR), as on a plain server
+    // EG picks a local kernel's 5 ports by binding and releasing them, then reuses exactly those on
+    // every restart; from the OS's ephemeral range (32768-60999) an outgoing connection could take
+    // one in between ("Address already in use", seen 2 in 14 runs). Below that range nothing does.
+    EG_PORT_RANGE: "20000..29999",
+    // kernels start in the notebook's folder (KERNEL_WORKING_DIR): EG 3.3 does it for container
+    // kernels only; Sense kernels enter it themselves (kernel-extension/working-dir.ts)
     EG_MIRROR_WORKING_DIRS: "true",
     EG_KERNEL_LOG_DIR: logDir,
     // Keep EG's launcher traffic on loopback and off the default port 8877 other runs may hold.
@@ -180,7 +185,9 @@ export async function startLocalGateway(options: GatewayOptions = {}): Promise<L
       port: serverPort,
       token: serverToken,
       rootDir,
-      args: [`--gateway-url=${egUrl}`, "--GatewayClient.request_timeout=120", ...(options.server?.args ?? [])],
+      // WARN: at INFO, jupyter_server 2.21 logs every gateway kernel start with its whole
+      // environment, tokens included ("GatewayKernelManager started kernel: ..., args: {...}").
+      args: [`--gateway-url=${egUrl}`, "--GatewayClient.request_timeout=120", "--ServerApp.log_level=WARN", ...(options.server?.args ?? [])],
       env: {
         JUPYTER_GATEWAY_AUTH_TOKEN: egToken,
         JUPYTER_GATEWAY_ALLOWED_ENVS: SENSE_CROSSING_ENVS.join(","),

@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The gateway project (test/gateway) runs a real Enterprise Gateway (its own .venv-eg) and a real
+# JupyterHub (in .venv, with its proxy): both set up idempotently, as setup.sh is.
+bash scripts/setup-gateway.sh
+bash scripts/setup-hub.sh
 # The browser check needs Debian's Chromium; install it where we can (CI runs as root).
 if [ ! -x /usr/bin/chromium ] && [ -z "${SENSE_CHROMIUM:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "[test] installing chromium for the browser check" >&2

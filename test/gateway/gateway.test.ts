@@ -14,20 +14,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LocalGateway, startLocalGateway } from "../../scripts/local-gateway";
-import { processesUnder } from "../helpers/jupyter";
-import { NotebookKernel, openNotebook } from "../helpers/kernel";
+import { processesUnder, waitForExit } from "../helpers/jupyter";
+import { allText, CellResult, NotebookKernel, openNotebook } from "../helpers/kernel";
+import { REPO, until } from "../helpers/util";
 import { RestClient } from "../../src/rest";
 import { gatewayInfo } from "../../src/gateway";
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { listWorkers } from "../../src/workers";
 
 let gw: LocalGateway;
 let rest: RestClient;
@@ -41,19 +33,20 @@ async function egKernels(): Promise<{ id: string; name: string }[]> {
 }
 
 /**
- * Closes the notebook's websocket before deleting its session: through a gateway, deleting a
- * session whose websocket is still open waits for EG's websocket ping timeout (~90 s).
+ * Closes the notebook's websocket, deletes its session and stops the client's pollers (left
+ * running, they keep the test process alive after the last test).
  */
 async function close(nb: NotebookKernel): Promise<void> {
-  const id = nb.session.id;
-  nb.session.kernel?.dispose();
-  nb.session.dispose();
-  await rest.deleteSession(id).catch(() => undefined);
+  await nb.close();
 }
 
 beforeAll(async () => {
   const t0 = Date.now();
-  gw = await startLocalGateway({ server: { env: { KERNEL_SENSE_PROBE: "crossed", SENSE_NOT_ALLOWED_PROBE: "stays" } } });
+  gw = await startLocalGateway({
+    // debugging (SENSE_GATEWAY_TEST_LOGS): EG at DEBUG level (kernel env is logged with token/password/secret masked)
+    egArgs: process.env.SENSE_GATEWAY_TEST_LOGS ? ["--log-level=DEBUG"] : [],
+    server: { env: { KERNEL_SENSE_PROBE: "crossed", SENSE_NOT_ALLOWED_PROBE: "stays" } },
+  });
   figures.push(`EG + gateway-pointed server up: ${Date.now() - t0} ms`);
   rest = new RestClient({ baseUrl: gw.server.url, token: gw.server.token });
 });
@@ -65,7 +58,13 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  if (process.env.SENSE_GATEWAY_TEST_LOGS) console.log(gw?.egLog().slice(-6000), gw?.server.log().slice(-4000));
+  // SENSE_GATEWAY_TEST_LOGS=<folder>: keep EG's and the server's whole logs there (debugging)
+  const logs = process.env.SENSE_GATEWAY_TEST_LOGS;
+  if (logs && gw) {
+    fs.mkdirSync(logs, { recursive: true });
+    fs.writeFileSync(path.join(logs, "eg.log"), gw.egLog());
+    fs.writeFileSync(path.join(logs, "server.log"), gw.server.log());
+  }
   await gw?.stop();
   if (gw) expect(processesUnder(gw.egBaseDir)).toEqual([]);
   if (figures.length) console.log(figures.join("\n"));
@@ -92,6 +91,8 @@ test("a python3 kernel runs through the gateway; both the server and EG list it;
   expect((await egKernels()).map((k) => k.id)).toContain(nb.kernelId);
   expect((await rest.listKernels()).map((k) => k.id)).toContain(nb.kernelId);
   expect(gw.egLog()).not.toContain(gw.server.token);
+  expect(gw.server.log()).not.toContain(gw.server.token);
+  expect(gw.server.log()).not.toContain(gw.egToken);
 });
 
 test("a sized sense-ts kernel gets its KERNEL_CPUS/KERNEL_MEMORY, and gatewayInfo tells it runs under a gateway", async () => {
@@ -142,4 +143,192 @@ test("the Node EG launcher starts sense-ts under DistributedProcessProxy: output
   open.splice(open.indexOf(nb), 1);
   // the launcher lives exactly as long as the kernel, and both are gone after shutdown
   await until("launcher and kernel exit", () => (processesUnder(nb.kernelId).length === 0 ? true : undefined), 20_000);
+});
+
+/**
+ * The workers acceptance with every kernel under the gateway: the master is a sense-ts notebook
+ * kernel EG started, and so is every worker it launches (through the Jupyter Server, which sends
+ * the sessions to EG). What a plain server's process table showed is checked on EG's own list
+ * (GET <eg>/api/kernels) and, this EG being local, on the processes under its folder.
+ */
+describe("workers through the gateway (master and workers are EG kernels)", () => {
+  beforeAll(() => {
+    // zeromq importable in the project home, as `%sense_install zeromq` would leave it (no registry in tests)
+    fs.mkdirSync(path.join(gw.server.rootDir, "node_modules"), { recursive: true });
+    fs.symlinkSync(path.join(REPO, "node_modules", "zeromq"), path.join(gw.server.rootDir, "node_modules", "zeromq"));
+  });
+
+  /** Opens a sense-ts master notebook through the gateway and loads sense-tslab in it. */
+  async function master(): Promise<NotebookKernel> {
+    const t0 = Date.now();
+    const nb = await openNotebook(gw.server, "sense-ts");
+    open.push(nb);
+    figures.push(`sense-ts master through EG: ${Date.now() - t0} ms to ready`);
+    const r = await nb.run('import * as sense from "sense-tslab";\nconsole.log(process.cwd());');
+    expect(r.status).toBe("ok");
+    // the kernel moved to the notebook's folder (KERNEL_WORKING_DIR), so the project's packages import
+    expect(r.stdout.trim()).toBe(gw.server.rootDir);
+    return nb;
+  }
+
+  /** Runs a cell that must succeed; returns its result (whose outputs keep growing). */
+  async function ok(nb: NotebookKernel, code: string): Promise<CellResult> {
+    const r = await nb.run(code);
+    if (r.status !== "ok") throw new Error(`cell failed:\n${code}\n---\n${allText(r.outputs)}`);
+    return r;
+  }
+
+  /** The JSON a cell printed after `tag `. */
+  function printed<T>(r: CellResult, tag: string): T {
+    const line = r.stdout.split("\n").find((l) => l.startsWith(`${tag} `));
+    if (!line) throw new Error(`no ${tag} line in:\n${allText(r.outputs)}`);
+    return JSON.parse(line.slice(tag.length + 1)) as T;
+  }
+
+  const egIds = async () => (await egKernels()).map((k) => k.id).sort();
+
+  test("the README example over ZeroMQ: 3 sense-ts workers ask, the master answers, their prints arrive labelled in the launching cell", async () => {
+    const nb = await master();
+    await ok(nb, ['import * as zmq from "zeromq";', "const sock = new zmq.Reply();", "await sock.bind(`tcp://${sense.networkInfo().projectIp}:*`);", "const address = sock.lastEndpoint!;"].join("\n"));
+    const t0 = Date.now();
+    const launch = await ok(
+      nb,
+      [
+        "%%sense_worker -n 3 --size small --env SERVER=$address",
+        'import * as zmq from "zeromq";',
+        "const sock = new zmq.Request();",
+        'console.log("Connecting to master...");',
+        "sock.connect(process.env.SERVER!);",
+        'await sock.send("Sense is so easy!");',
+        "const [reply] = await sock.receive();",
+        'console.log("Received reply:", reply.toString());',
+      ].join("\n"),
+    );
+    figures.push(`%%sense_worker -n 3 (sense-ts workers through EG): ${Date.now() - t0} ms`);
+    const answer = await ok(nb, ["for (let i = 0; i < 3; i++) {", "  const [message] = await sock.receive();", '  console.log("Received request:", message.toString());', '  await sock.send("I agree.");', "}"].join("\n"));
+    expect(answer.stdout.match(/Received request: Sense is so easy!/g)).toHaveLength(3);
+    await ok(nb, "%sense_await --completion --timeout 120");
+    const text = allText(launch.outputs);
+    for (const w of ["w1", "w2", "w3"]) {
+      expect(text).toContain(`[${w}] Connecting to master...\n`);
+      expect(text).toContain(`[${w}] Received reply: I agree.\n`);
+    }
+    // the three workers are EG kernels next to the master, and the server lists them as worker sessions
+    const workers = (await rest.listSessions()).filter((s) => s.type === "sense-worker");
+    expect(workers).toHaveLength(3);
+    expect(await egIds()).toEqual([nb.kernelId, ...workers.map((s) => s.kernel!.id)].sort());
+    const t1 = Date.now();
+    await ok(nb, "%sense_stop");
+    figures.push(`%sense_stop (3 sense-ts workers through EG): ${Date.now() - t1} ms`);
+    expect(await egIds()).toEqual([nb.kernelId]);
+    await ok(nb, "sock.close();");
+    expect(allText(launch.outputs) + allText(answer.outputs)).not.toContain(gw.server.token);
+  });
+
+  test("env reaches python3 and sense-ts workers before their code; listWorkers from the master and from outside; stopWorkers one, unknown ids, all", async () => {
+    const nb = await master();
+    const py = ["import os", "for k in ['FOO', 'SENSE_MASTER_ID', 'SENSE_DASHBOARD_ID', 'SENSE_WORKER_NAME', 'SENSE_API_URL', 'SENSE_PROJECT_HOME', 'KERNEL_GATEWAY']: print(k + '=' + os.environ.get(k, '<unset>'))"].join("\n");
+    const ts = "for (const k of ['FOO', 'SENSE_MASTER_ID', 'SENSE_DASHBOARD_ID', 'SENSE_WORKER_NAME', 'KERNEL_GATEWAY']) console.log(k + '=' + (process.env[k] ?? '<unset>'));";
+    const launched = await ok(
+      nb,
+      [
+        `const pys = await sense.launchWorkers(2, { engine: "python3", env: { FOO: "bar baz" }, code: ${JSON.stringify(py)} });`,
+        `const tss = await sense.launchWorkers(1, { env: { FOO: "qux" }, code: ${JSON.stringify(ts)} });`,
+        "const all = [...pys, ...tss];",
+        "const done = await sense.awaitWorkers(all, { waitForCompletion: true, timeoutSeconds: 120 });",
+        'console.log("RESULT " + JSON.stringify({ failures: done.failures.length, workers: all.map((w) => ({ id: w.id, name: w.name, engine: w.engine, out: sense.workerOutput(w.id) })), listed: (await sense.listWorkers()).map((w) => w.name) }));',
+      ].join("\n"),
+    );
+    type Got = { failures: number; workers: { id: string; name: string; engine: string; out: string }[]; listed: string[] };
+    const got = printed<Got>(launched, "RESULT");
+    expect(got.failures).toBe(0);
+    expect(got.workers.map((w) => [w.name, w.engine])).toEqual([["w1", "python3"], ["w2", "python3"], ["w3", "sense-ts"]]);
+    expect(got.listed).toEqual(["w1", "w2", "w3"]);
+    for (const w of got.workers.slice(0, 2)) {
+      expect(w.out).toBe(
+        [`FOO=bar baz`, `SENSE_MASTER_ID=${nb.kernelId}`, `SENSE_DASHBOARD_ID=${w.id}`, `SENSE_WORKER_NAME=${w.name}`, `SENSE_API_URL=${gw.server.url}`, `SENSE_PROJECT_HOME=${gw.server.rootDir}`, "KERNEL_GATEWAY=1", ""].join("\n"),
+      );
+    }
+    expect(got.workers[2].out).toBe([`FOO=qux`, `SENSE_MASTER_ID=${nb.kernelId}`, `SENSE_DASHBOARD_ID=${got.workers[2].id}`, "SENSE_WORKER_NAME=w3", "KERNEL_GATEWAY=1", ""].join("\n"));
+    // every worker is an EG kernel; a process outside the kernels lists the same cluster
+    expect(await egIds()).toEqual([nb.kernelId, ...got.workers.map((w) => w.id)].sort());
+    const outside = { endpoint: { baseUrl: gw.server.url, token: gw.server.token }, masterId: nb.kernelId, dashboardId: "outside-client" };
+    expect((await listWorkers({ context: outside })).map((w) => [w.name, w.status])).toEqual([["w1", "idle"], ["w2", "idle"], ["w3", "idle"]]);
+
+    const t0 = Date.now();
+    const stopped = await ok(
+      nb,
+      [
+        'const [one] = await sense.stopWorkers("w1");',
+        'const refused = await sense.stopWorkers("w2", "nope-1").then(() => "stopped", (e) => e.code);',
+        'console.log("STOP " + JSON.stringify({ one: one.status, refused, listed: (await sense.listWorkers()).map((w) => w.name) }));',
+      ].join("\n"),
+    );
+    figures.push(`stopWorkers(1 python3 worker through EG) + a refused stop + listWorkers: ${Date.now() - t0} ms`);
+    expect(printed(stopped, "STOP")).toEqual({ one: "stopped", refused: "unknown_worker", listed: ["w2", "w3"] });
+    expect(await egIds()).toEqual([nb.kernelId, got.workers[1].id, got.workers[2].id].sort());
+    await ok(nb, 'const rest = await sense.stopWorkers();\nconsole.log("REST " + JSON.stringify(rest.map((w) => w.status)));');
+    expect(await egIds()).toEqual([nb.kernelId]);
+    expect(allText(launched.outputs) + allText(stopped.outputs)).not.toContain(gw.server.token);
+  });
+
+  test("failing workers are reported failed: startup code that raises, and a worker whose process exits (EG restarts it; Sense deletes it)", async () => {
+    const nb = await master();
+    const r = await ok(
+      nb,
+      [
+        "const [raises] = await sense.launchWorkers(1, { code: 'throw new Error(\"boom\");' });",
+        'const [exits] = await sense.launchWorkers(1, { engine: "python3", code: "import os; os._exit(3)" });',
+        "const res = await sense.awaitWorkers([raises, exits], { waitForCompletion: true, timeoutSeconds: 120 });",
+        'console.log("FAILED " + JSON.stringify({ ok: res.workers.length, failures: res.failures.map((f) => ({ id: f.id, name: f.name, status: f.status, reason: f.reason })), raisedOutput: sense.workerOutput(raises.id) }));',
+      ].join("\n"),
+    );
+    const got = printed<{ ok: number; failures: { id: string; name: string; status: string; reason: string }[]; raisedOutput: string }>(r, "FAILED");
+    expect(got.ok).toBe(0);
+    expect(got.failures).toEqual([
+      // tslab's error reply carries no ename/evalue: the error itself is in the worker's output
+      { id: expect.any(String), name: "w1", status: "failed", reason: expect.stringMatching(/^startup code raised/) },
+      { id: expect.any(String), name: "w2", status: "failed", reason: expect.stringContaining("restarted") },
+    ]);
+    expect(got.raisedOutput).toContain("boom");
+    expect(allText(r.outputs)).toContain("[w1] ");
+    expect(allText(r.outputs)).toContain("Sense: worker w2 failed");
+    // the exited worker is deleted (EG no longer has it); the one whose code raised stays until stopped
+    await until("EG to drop the exited worker", async () => ((await egIds()).includes(got.failures[1].id) ? undefined : true));
+    expect(await egIds()).toEqual([nb.kernelId, got.failures[0].id].sort());
+    await ok(nb, "await sense.stopWorkers();");
+    expect(await egIds()).toEqual([nb.kernelId]);
+  });
+
+  test("a SIGKILLed master: its keeper removes every worker from EG and every worker process", async () => {
+    const nb = await master();
+    const r = await ok(
+      nb,
+      [
+        // the watchdog off: the keeper alone (the watchdog is checked on a plain server)
+        'const ws = await sense.launchWorkers(2, { engine: "python3", watchdog: false });',
+        'console.log("MASTER " + JSON.stringify({ pid: process.pid, keeper: sense.keeperPid() ?? null, ids: ws.map((w) => w.id) }));',
+      ].join("\n"),
+    );
+    const m = printed<{ pid: number; keeper: number | null; ids: string[] }>(r, "MASTER");
+    expect(m.keeper).toEqual(expect.any(Number));
+    expect(await egIds()).toEqual([nb.kernelId, ...m.ids].sort());
+    const cmdline = (pid: number) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      } catch {
+        return ""; // exited meanwhile
+      }
+    };
+    const workerProcs = () => processesUnder(gw.egBaseDir).filter((p) => m.ids.some((id) => cmdline(p).includes(id)));
+    expect(workerProcs()).toHaveLength(2);
+    const t0 = Date.now();
+    process.kill(m.pid, "SIGKILL");
+    await until("no worker kernel in EG and no worker process", async () => (workerProcs().length === 0 && !(await egIds()).some((id) => m.ids.includes(id)) ? true : undefined), 20_000);
+    const ms = Date.now() - t0;
+    figures.push(`master SIGKILL -> no worker in EG's list and no worker process (keeper, 2 python3 workers): ${ms} ms`);
+    expect(ms).toBeLessThan(5_000);
+    expect(await waitForExit(m.keeper!, 5_000)).toBe(true);
+    expect((await rest.listSessions()).filter((s) => s.type === "sense-worker")).toEqual([]);
+  });
 });
