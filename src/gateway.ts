@@ -12,6 +12,7 @@
  */
 import { ConfigError, UsageError } from "./errors";
 import type { RestClient } from "./rest";
+import type { KernelSpecs } from "./schemas";
 
 /** What {@link gatewayInfo} found out. */
 export interface GatewayInfo {
@@ -92,6 +93,14 @@ function parseFlag(value: string): boolean {
  * `GET /api/kernelspecs` (`unreachable`, `unauthorized`, `bad_response`, ...).
  */
 export async function gatewayInfo(rest: RestClient, env: NodeJS.ProcessEnv = process.env): Promise<GatewayInfo> {
+  return gatewayInfoFromSpecs(await rest.kernelspecs(), env);
+}
+
+/**
+ * {@link gatewayInfo} from kernelspecs already fetched (`launchWorkers` has them). Pure.
+ * @throws ConfigError (`bad_config`) for a `SENSE_GATEWAY` that is not a flag.
+ */
+export function gatewayInfoFromSpecs(specs: KernelSpecs, env: NodeJS.ProcessEnv = process.env): GatewayInfo {
   const evidence: GatewayInfo["evidence"] = [];
   let explicit: boolean | undefined;
   if (env.SENSE_GATEWAY !== undefined && env.SENSE_GATEWAY !== "") {
@@ -99,7 +108,6 @@ export async function gatewayInfo(rest: RestClient, env: NodeJS.ProcessEnv = pro
     evidence.push("SENSE_GATEWAY");
   }
   if (env.KERNEL_GATEWAY === "1") evidence.push("KERNEL_GATEWAY");
-  const specs = await rest.kernelspecs();
   const processProxies: Record<string, string> = {};
   const sizedSpecs: Record<string, Record<string, string>> = {};
   for (const [name, model] of Object.entries(specs.kernelspecs)) {

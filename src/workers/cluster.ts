@@ -26,6 +26,7 @@ import { WorkerOutput, WorkerOutputItem } from "./output";
 import { PooledKernel, PoolInfo, WorkerPools } from "./pool";
 import { loadEnvironment } from "./start";
 import { checkAndTranspile } from "../transpile";
+import { gatewayInfoFromSpecs, kernelSpecForSize } from "../gateway";
 
 /** The lean JavaScript worker kernel; TypeScript startup code is checked and transpiled for it here. */
 export const FAST_ENGINE = "sense-fast";
@@ -188,7 +189,12 @@ function masterFolder(ctx: Ctx, sessions: SessionModel[]): string {
   return "";
 }
 
-async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: string; language: PreambleLanguage; masterEngine?: string }> {
+/**
+ * The kernelspec to start and its preamble language. Behind a gateway, a worker of size `s` runs the
+ * sized kernelspec `<engine>-<s>` when the server has one (its env carries `KERNEL_CPUS`/`KERNEL_MEMORY`,
+ * which EG turns into the kernel's resources); elsewhere sizes stay advisory.
+ */
+async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: string; kernelName: string; language: PreambleLanguage; masterEngine?: string }> {
   const specs = await ctx.rest.kernelspecs();
   let masterEngine: string | undefined;
   if (ctx.kernelId) {
@@ -212,7 +218,7 @@ async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: stri
       { engine, installed },
     );
   }
-  return { engine, language, masterEngine };
+  return { engine, kernelName: kernelSpecForSize(gatewayInfoFromSpecs(specs), engine, plan.size), language, masterEngine };
 }
 
 /**
@@ -339,6 +345,8 @@ interface StartArgs {
   ctx: Ctx;
   plan: LaunchPlan;
   engine: string;
+  /** The kernelspec started: `engine`, or its sized variant behind a gateway. */
+  kernelName: string;
   language: PreambleLanguage;
   folder: string;
   index: number;
@@ -348,7 +356,7 @@ interface StartArgs {
 
 /** A fresh kernel for a worker: its own session, tagged, and a websocket opened before anything runs. */
 async function createWorkerKernel(a: StartArgs, tag: WorkerTag, sessionPath: string): Promise<LocalWorker> {
-  const session = await a.ctx.rest.createSession({ path: sessionPath, type: WORKER_SESSION_TYPE, name: encodeWorkerTag(tag), kernel: { name: a.engine } });
+  const session = await a.ctx.rest.createSession({ path: sessionPath, type: WORKER_SESSION_TYPE, name: encodeWorkerTag(tag), kernel: { name: a.kernelName } });
   if (!session.kernel) throw new WorkerError("launch_failed", `the server created session ${session.id} without a kernel`);
   const w = newLocal(a, tag, { kernelId: session.kernel.id, sessionId: session.id, path: session.path, engine: session.kernel.name });
   w.conn = connector(a.ctx.endpoint, { id: w.kernelId, name: w.engine });
@@ -400,7 +408,7 @@ async function startOne(a: StartArgs): Promise<WorkerRecord> {
   const leaf = `.sense-worker-${masterShort}-${a.index}-${randomBytes(3).toString("hex")}`;
   const sessionPath = a.folder ? `${a.folder}/${leaf}` : leaf;
   // Pooled kernels already run the watchdog; a launch that asked for none starts its own kernels.
-  const pooled = plan.watchdog ? pools.take(a.engine, plan.size, a.folder) : undefined;
+  const pooled = plan.watchdog ? pools.take(a.kernelName, plan.size, a.folder) : undefined;
   const adopted = pooled ? await adoptPooled(a, tag, sessionPath, pooled) : undefined;
   const w = adopted ?? (await createWorkerKernel(a, tag, sessionPath));
   const conn = w.conn!;
@@ -496,7 +504,7 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
   const ctx = resolveContext(opts.context);
   const { context: _ignored, ...rest } = opts;
   const validated = validateLaunchOptions(rest, ctx.projectHome);
-  const { engine, language, masterEngine } = await resolveEngine(ctx, validated);
+  const { engine, kernelName, language, masterEngine } = await resolveEngine(ctx, validated);
   const sessions = await ctx.rest.listSessions();
   const folder = masterFolder(ctx, sessions);
   // Imports in the startup code resolve from the workers' folder, as they will at run time.
@@ -512,7 +520,7 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
   }
   const baseEnv = masterEnv(ctx, plan.size, plan.watchdog);
   const results = await Promise.allSettled(
-    Array.from({ length: plan.n }, (_, i) => startOne({ ctx, plan, engine, language, folder, index: first + i, sink, baseEnv })),
+    Array.from({ length: plan.n }, (_, i) => startOne({ ctx, plan, engine, kernelName, language, folder, index: first + i, sink, baseEnv })),
   );
   // Pools this launch drew from start replacements now, in the background.
   pools.refill();
@@ -581,7 +589,7 @@ export async function setWorkerPool(options: PoolOptions): Promise<PoolInfo> {
   if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new UsageError(`n must be a non-negative integer, not ${JSON.stringify(n) ?? String(n)}`, { code: "bad_option" });
   // The launch validator checks the shared options (n ≥ 1 there: a pool of 0 is checked as 1).
   const plan = validateLaunchOptions({ ...rest, n: Math.max(1, n), maxWorkers: Math.max(n, 1) }, ctx.projectHome);
-  const { engine, language } = await resolveEngine(ctx, plan);
+  const { kernelName: engine, language } = await resolveEngine(ctx, plan);
   const folder = masterFolder(ctx, await ctx.rest.listSessions());
   registerHooks(ctx);
   if (n > 0 && plan.keeper && !ctx.isWorker) {

@@ -200,6 +200,38 @@ describe("launchWorkers against a faked server", () => {
     expect(workerPools()).toEqual([]);
   });
 
+  it("behind a gateway a sized worker starts the sized kernelspec; elsewhere the engine itself", async () => {
+    const sized = {
+      default: "python3",
+      kernelspecs: {
+        ...specs.kernelspecs,
+        "python3-medium": { name: "python3-medium", spec: { display_name: "Python 3 (medium)", language: "python", env: { KERNEL_CPUS: "2", KERNEL_MEMORY: "4096Mi" }, metadata: { process_proxy: { class_name: "enterprise_gateway.services.processproxies.processproxy.LocalProcessProxy" } } } },
+      },
+    };
+    let made = 0;
+    handler = (r) => {
+      if (r.method === "GET" && r.url === "/api/kernelspecs") return { status: 200, body: sized };
+      if (r.method === "GET" && r.url === "/api/sessions") return { status: 200, body: [] };
+      if (r.method === "POST" && r.url === "/api/sessions") {
+        const b = r.body as { name: string; path: string; type: string; kernel: { name: string } };
+        made++;
+        return { status: 201, body: { id: `s${made}`, path: b.path, name: b.name, type: b.type, kernel: { id: `k${made}`, name: b.kernel.name } } };
+      }
+      if (r.method === "PATCH") return { status: 200, body: { id: "x", path: "p", name: "n", type: "sense-worker", kernel: null } };
+      return undefined;
+    };
+    const kernelNames = () => seen.filter((r) => r.method === "POST").map((r) => (r.body as { kernel: { name: string } }).kernel.name);
+    // a process_proxy in the kernelspecs says "gateway": medium → python3-medium, small (no sized spec) → python3
+    await launchWorkers({ n: 1, engine: "python3", size: "medium", keeper: false, sink: sinkRecorder(), context });
+    await launchWorkers({ n: 1, engine: "python3", keeper: false, sink: sinkRecorder(), context });
+    expect(kernelNames()).toEqual(["python3-medium", "python3"]);
+    // no gateway: the same request keeps the engine (sizes are advisory)
+    delete (sized.kernelspecs["python3-medium"].spec as { metadata?: unknown }).metadata;
+    seen.length = 0;
+    await launchWorkers({ n: 1, engine: "python3", size: "medium", keeper: false, sink: sinkRecorder(), context });
+    expect(kernelNames()).toEqual(["python3"]);
+  });
+
   it("a launch takes pooled kernels first, ships the worker's env to them, and refills the pool", async () => {
     let made = 0;
     const patched: { id: string; body: { name: string; type: string; path: string } }[] = [];
