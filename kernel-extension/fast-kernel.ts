@@ -91,7 +91,7 @@ class FastKernel {
     const frames = this.codec.encode(msgType, content, parent, false, metadata);
     const bytes = frames.reduce((n, f) => n + (typeof f === "string" ? Buffer.byteLength(f) : f.length), 0);
     // Paced under the server's IOPub limits: a flood is delayed, never dropped by the server.
-    return this.pacer.send(msgType, bytes, () => this.iopubQ.send(frames));
+    return this.pacer.send(msgType, bytes, () => this.iopubQ.send(frames), parent?.header.msg_id ?? "");
   }
 
   private flush(ctx: CellContext): void {

@@ -242,7 +242,9 @@ describe("workers through the gateway (master and workers are EG kernels)", () =
     type Got = { failures: number; workers: { id: string; name: string; engine: string; out: string }[]; listed: string[] };
     const got = printed<Got>(launched, "RESULT");
     expect(got.failures).toBe(0);
-    expect(got.workers.map((w) => [w.name, w.engine])).toEqual([["w1", "python3"], ["w2", "python3"], ["w3", "sense-ts"]]);
+    // Behind the gateway a small sense-ts worker runs the sized kernelspec sense-ts-small (KERNEL_CPUS/KERNEL_MEMORY
+    // in its env); python3 has no sized kernelspecs here, so it stays python3.
+    expect(got.workers.map((w) => [w.name, w.engine])).toEqual([["w1", "python3"], ["w2", "python3"], ["w3", "sense-ts-small"]]);
     expect(got.listed).toEqual(["w1", "w2", "w3"]);
     for (const w of got.workers.slice(0, 2)) {
       expect(w.out).toBe(

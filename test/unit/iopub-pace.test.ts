@@ -36,6 +36,23 @@ describe("iopub pacing", () => {
     expect(c.at()).toBeGreaterThan(0);
   });
 
+  test("a new cell's messages go before an older cell's backlog; order is kept within each cell", async () => {
+    const c = fakeClock();
+    const p = new Pacer({ bytesPerSec: 1000, msgsPerSec: 5, windowSec: 1 }, c.now, c.sleep);
+    const sent: string[] = [];
+    const all: Promise<void>[] = [];
+    // cell A floods (relayed worker output), then cell B runs: busy, result, idle
+    for (let i = 0; i < 20; i++) all.push(p.send("stream", 100, async () => void sent.push(`A${i}`), "A"));
+    for (const m of ["busy", "result", "idle"]) all.push(p.send(m === "result" ? "execute_result" : "status", 10, async () => void sent.push(`B-${m}`), "B"));
+    // more of A after B started still waits behind B (A keeps its age)
+    all.push(p.send("stream", 100, async () => void sent.push("A20"), "A"));
+    await Promise.all(all);
+    const b = sent.indexOf("B-busy");
+    expect(sent.slice(b, b + 3)).toEqual(["B-busy", "B-result", "B-idle"]);
+    expect(b).toBeLessThan(3); // not behind A's backlog
+    expect(sent.filter((x) => x.startsWith("A"))).toEqual([...Array(21).keys()].map((i) => `A${i}`));
+  });
+
   test("status messages are never held back by the limits, only by order", async () => {
     const c = fakeClock();
     const p = new Pacer({ bytesPerSec: 1, msgsPerSec: 1, windowSec: 1 }, c.now, c.sleep);
