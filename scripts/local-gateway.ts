@@ -13,7 +13,7 @@ import { writeKernelSpecs } from "../kernel-extension/install";
 import { writeLauncherKernelSpecs, writeSizedKernelSpecs } from "../kernel-extension/eg-launcher/kernelspec";
 import { kernelSpec } from "../kernel-extension/install";
 import { SIZES } from "../src/workers/options";
-import { freePort, JupyterServer, killProcessesUnder, REPO, startJupyterServer, StartOptions } from "./local-server";
+import { endService, freePort, JupyterServer, killProcessesUnder, REPO, startJupyterServer, StartOptions } from "./local-server";
 
 /** Enterprise Gateway's own environment (scripts/setup-gateway.sh). */
 export const EG_VENV = path.join(REPO, ".venv-eg");
@@ -129,16 +129,7 @@ export async function startLocalGateway(options: GatewayOptions = {}): Promise<L
   const egUrl = `http://127.0.0.1:${egPort}/`;
   let server: JupyterServer | undefined;
 
-  const stopEg = async () => {
-    if (!exited) {
-      egProcess.kill("SIGTERM");
-      const timer = setTimeout(() => egProcess.kill("SIGKILL"), 10_000);
-      await exitPromise;
-      clearTimeout(timer);
-    }
-    killProcessesUnder(egBaseDir);
-    fs.rmSync(egBaseDir, { recursive: true, force: true, maxRetries: 3 });
-  };
+  const stopEg = () => endService(egProcess, () => exited, exitPromise, 10_000, egBaseDir);
   const stop = async () => {
     try {
       await server?.stop();

@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { freePort, killProcessesUnder, REPO, VENV } from "./local-server";
+import { endService, freePort, killProcessesUnder, REPO, VENV } from "./local-server";
 
 /** The hub's proxy (configurable-http-proxy from npm, kept out of package.json). */
 export const CHP_BIN = path.join(VENV, "hub-proxy", "node_modules", ".bin", "configurable-http-proxy");
@@ -150,16 +150,9 @@ export async function startLocalHub(options: HubOptions = {}): Promise<LocalHub>
   process.once("exit", onExit);
 
   const stop = async () => {
-    if (!exited) {
-      // SIGTERM: the hub stops the servers it spawned (cleanup_servers) and its proxy
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      await exitPromise;
-      clearTimeout(timer);
-    }
-    killProcessesUnder(baseDir);
+    // SIGTERM: the hub stops the servers it spawned (cleanup_servers) and its proxy
+    await endService(child, () => exited, exitPromise, 20_000, baseDir);
     process.removeListener("exit", onExit);
-    fs.rmSync(baseDir, { recursive: true, force: true, maxRetries: 3 });
   };
 
   const api = async (method: string, apiPath: string, body?: unknown): Promise<unknown> => {

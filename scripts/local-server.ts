@@ -97,6 +97,22 @@ export function processesUnder(marker: string): number[] {
   return pids;
 }
 
+/**
+ * Ends a started service: SIGTERM (SIGKILL after `graceMs`) unless it already exited, then kills
+ * whatever still runs under `baseDir` and removes that folder. Shared by the local Jupyter Server,
+ * Enterprise Gateway and JupyterHub harnesses.
+ */
+export async function endService(child: ChildProcess, exited: () => boolean, exitPromise: Promise<void>, graceMs: number, baseDir: string): Promise<void> {
+  if (!exited()) {
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await exitPromise;
+    clearTimeout(timer);
+  }
+  killProcessesUnder(baseDir);
+  fs.rmSync(baseDir, { recursive: true, force: true, maxRetries: 3 });
+}
+
 /** SIGKILLs every process that belongs to `marker`; returns how many there were. */
 export function killProcessesUnder(marker: string): number {
   const pids = processesUnder(marker);
@@ -222,15 +238,8 @@ export async function startJupyterServer(options: StartOptions = {}): Promise<Ju
       await exitPromise;
     },
     async stop() {
-      if (!exited) {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-        await exitPromise;
-        clearTimeout(timer);
-      }
-      killProcessesUnder(baseDir);
+      await endService(child, () => exited, exitPromise, 15_000, baseDir);
       live.delete(server);
-      fs.rmSync(baseDir, { recursive: true, force: true, maxRetries: 3 });
     },
   };
   live.add(server);
