@@ -17,7 +17,7 @@ import * as path from "node:path";
 import * as util from "node:util";
 import type * as Zmq from "zeromq";
 import { Codec, ConnectionInfo, Message, SendQueue } from "./fast-wire";
-import { Pacer, paceLimits } from "./iopub-pace";
+import { frameBytes, Pacer, paceLimits } from "./iopub-pace";
 import { watchParent } from "./parent-gone";
 import { complete, inspect, isComplete, runCell } from "./fast-exec";
 import { enterGatewayWorkingDir } from "./working-dir";
@@ -89,7 +89,7 @@ class FastKernel {
 
   private publish(msgType: string, content: unknown, parent: Message | null, metadata?: Record<string, unknown>): Promise<void> {
     const frames = this.codec.encode(msgType, content, parent, false, metadata);
-    const bytes = frames.reduce((n, f) => n + (typeof f === "string" ? Buffer.byteLength(f) : f.length), 0);
+    const bytes = frameBytes(frames);
     // Paced under the server's IOPub limits: a flood is delayed, never dropped by the server.
     return this.pacer.send(msgType, bytes, () => this.iopubQ.send(frames), parent?.header.msg_id ?? "");
   }

@@ -170,10 +170,16 @@ export class Pacer {
 
 type Frame = Buffer | string;
 
-/** The `msg_type`, parent msg id and total size of a signed Jupyter message's frames (identities, `<IDS|MSG>`, hmac, header, parent header, ...). */
-export function describeFrames(frames: readonly Frame[]): { msgType: string; bytes: number; parent: string } {
+/** Total size of a message's frames, in bytes (what the server's data rate limit counts). */
+export function frameBytes(frames: readonly Frame[]): number {
   let bytes = 0;
   for (const f of frames) bytes += typeof f === "string" ? Buffer.byteLength(f) : f.length;
+  return bytes;
+}
+
+/** The `msg_type`, parent msg id and total size of a signed Jupyter message's frames (identities, `<IDS|MSG>`, hmac, header, parent header, ...). */
+export function describeFrames(frames: readonly Frame[]): { msgType: string; bytes: number; parent: string } {
+  const bytes = frameBytes(frames);
   const delim = frames.findIndex((f) => f.toString() === "<IDS|MSG>");
   let msgType = "";
   let parent = "";
