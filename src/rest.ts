@@ -161,6 +161,10 @@ export class RestClient {
   async deleteKernel(id: string): Promise<void> {
     await this.raw("delete", `api/kernels/${encodeURIComponent(id)}`);
   }
+  /** `POST /api/kernels/{id}/interrupt`. */
+  async interruptKernel(id: string): Promise<void> {
+    await this.raw("post", `api/kernels/${encodeURIComponent(id)}/interrupt`);
+  }
   /** `POST /api/kernels/{id}/restart`. */
   restartKernel(id: string): Promise<KernelModel> {
     return this.request("post", `api/kernels/${encodeURIComponent(id)}/restart`, KernelModel);

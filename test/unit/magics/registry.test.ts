@@ -1,6 +1,6 @@
-import { MagicRegistry, defineMagic, parseArgs, formatUsage, formatHelp, defaultRegistry, type MagicArgs } from "../../src/magics/registry";
-import { isUsageError, isSenseError } from "../../src/errors";
-import { editDistance, suggestSimilar } from "../../src/magics/suggest";
+import { MagicRegistry, defineMagic, parseArgs, formatUsage, formatHelp, defaultRegistry, type MagicArgs } from "../../../src/magics/registry";
+import { isUsageError, isSenseError } from "../../../src/errors";
+import { editDistance, suggestSimilar } from "../../../src/magics/suggest";
 
 const worker = defineMagic({
   name: "sense_worker",

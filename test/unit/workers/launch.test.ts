@@ -1,57 +1,18 @@
 /**
- * Unit tests of the workers module: name tags, option validation (nothing started on bad input:
- * the fake server proves no POST), request order of results, the size table, and line coalescing
- * of worker output. The kernel side is a fake connection that plays the preamble (reads and
- * deletes the env file). nock 15 is ESM only and cannot load in Jest 30's CommonJS runtime on
- * Node 20, so a loopback HTTP server stands in for Jupyter's REST API (as in rest.test.ts).
+ * Launches through a Cluster against the fake Jupyter Server (test/support/fake-jupyter.ts):
+ * option validation (nothing started on bad input: the fake proves no POST), request order of
+ * results, the size table, gateway-sized kernelspecs and the warm pool. The kernel side is a
+ * fake connection that plays the preamble (reads and deletes the env file).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as http from "node:http";
 import type { Kernel } from "@jupyterlab/services";
-import { configureSizes, decodeWorkerTag, encodeWorkerTag, launchWorkers, setWorkerPool, SIZES, WorkerContextInput, workerPools } from "../../src/workers";
-import { decodePoolTag, encodePoolTag } from "../../src/workers/pool";
-import { setKernelConnectorForTests } from "../../src/workers/cluster";
-import { WorkerOutput } from "../../src/workers/output";
-import type { MimeBundle, OutputSink } from "../../src/display/sink";
+import { Cluster, configureSizes, decodeWorkerTag, JupyterServerBackend, SIZES, WorkerContextInput } from "../../../src/workers";
+import type { MimeBundle, OutputSink } from "../../../src/display/sink";
+import { FakeJupyter, startFakeJupyter } from "../../support/fake-jupyter";
 
 const TOKEN = "unit-secret-token";
-
-interface Seen {
-  method: string;
-  url: string;
-  body: unknown;
-}
-type Handler = (req: Seen) => { status: number; body?: unknown; delayMs?: number } | undefined;
-let handler: Handler = () => undefined;
-const seen: Seen[] = [];
-let fake: http.Server;
-let BASE = "";
-
-function startFake(): Promise<void> {
-  fake = http.createServer((req, res) => {
-    let raw = "";
-    req.on("data", (d: Buffer) => (raw += d.toString()));
-    req.on("end", () => {
-      const r: Seen = { method: req.method ?? "", url: req.url ?? "", body: raw ? (JSON.parse(raw) as unknown) : undefined };
-      seen.push(r);
-      const reply = handler(r) ?? { status: 599, body: { message: "unexpected request" } };
-      const send = () => {
-        res.writeHead(reply.status, { "content-type": "application/json" });
-        res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
-      };
-      if (reply.delayMs) setTimeout(send, reply.delayMs);
-      else send();
-    });
-  });
-  return new Promise((resolve) =>
-    fake.listen(0, "127.0.0.1", () => {
-      BASE = `http://127.0.0.1:${(fake.address() as { port: number }).port}/`;
-      resolve();
-    }),
-  );
-}
 
 function sinkRecorder(): OutputSink & { log: string[] } {
   const log: string[] = [];
@@ -83,87 +44,44 @@ function fakeConnector(envs: Record<string, Record<string, string>>) {
   };
 }
 
-describe("worker name tags", () => {
-  it("round-trips and rejects what is not a tag", () => {
-    const tag = { masterId: "process-12-ab", index: 3, size: "medium" as const, startedAtMs: 1700000000000, status: "running" as const };
-    const name = encodeWorkerTag(tag);
-    expect(name).toBe("sense:process-12-ab:3:medium:1700000000000:running");
-    expect(decodeWorkerTag(name)).toEqual(tag);
-    for (const bad of ["", "notebook.ipynb", "sense:a:1:huge:1:idle", "sense:a:1:small:1:sleeping", "sense:a:x:small:1:idle", "sense:a:b:1:small:1:idle"]) {
-      expect(decodeWorkerTag(bad)).toBeNull();
-    }
-    expect(() => encodeWorkerTag({ ...tag, masterId: "a:b" })).toThrow(expect.objectContaining({ code: "bad_option" }));
-  });
-});
-
-describe("warm pool name tags", () => {
-  it("round-trip, never decode as worker tags, and reject what is not a pool tag", () => {
-    const tag = { masterId: "k-1", engine: "sense-fast", size: "large" as const, startedAtMs: 1700000000000 };
-    const name = encodePoolTag(tag);
-    expect(name).toBe("sense-pool:k-1:sense-fast:large:1700000000000");
-    expect(decodePoolTag(name)).toEqual(tag);
-    expect(decodeWorkerTag(name)).toBeNull();
-    for (const bad of ["", "sense:k-1:1:small:1:idle", "sense-pool:k-1:sense-fast:huge:1", "sense-pool:k-1:e:small:x", "sense-pool:a:b:c:small:1"]) expect(decodePoolTag(bad)).toBeNull();
-    expect(() => encodePoolTag({ ...tag, engine: "a:b" })).toThrow(expect.objectContaining({ code: "bad_option" }));
-  });
-});
-
-describe("worker output coalescing", () => {
-  beforeEach(() => jest.useFakeTimers());
-  afterEach(() => jest.useRealTimers());
-
-  it("emits whole lines labelled, holds partial lines until newline, idle or the flush delay", () => {
-    const sink = sinkRecorder();
-    const o = new WorkerOutput({ label: "w1", sink, flushMs: 50 });
-    o.stream("stdout", "hel");
-    o.stream("stdout", "lo\nwor");
-    expect(sink.log).toEqual(["out:[w1] hello\n"]);
-    o.stream("stdout", "ld\nA\nB");
-    expect(sink.log).toEqual(["out:[w1] hello\n", "out:[w1] world\n[w1] A\n"]);
-    jest.advanceTimersByTime(49);
-    expect(sink.log).toHaveLength(2);
-    jest.advanceTimersByTime(1);
-    expect(sink.log[2]).toBe("out:[w1] B\n");
-    o.stream("stderr", "warn");
-    o.flushAll(); // the worker went idle
-    expect(sink.log[3]).toBe("err:[w1] warn\n");
-    expect(o.text()).toBe("hello\nworld\nA\nBwarn");
-  });
-
-  it("keeps per-stream order, shows errors without colour codes and labels rich output", () => {
-    const sink = sinkRecorder();
-    const o = new WorkerOutput({ label: "w2", sink });
-    o.stream("stdout", "partial");
-    o.error("ValueError", "boom", ["\u001b[0;31mTraceback\u001b[0m", "ValueError: boom"]);
-    o.display({ "text/plain": "42", "text/html": "<b>42</b>" });
-    expect(sink.log).toEqual(["out:[w2] partial\n", "err:[w2] Traceback\n[w2] ValueError: boom\n", "display:[w2] 42"]);
-    expect(o.list().map((i) => i.type)).toEqual(["stream", "error", "display"]);
-    o.close();
-  });
-});
-
 describe("launchWorkers against a faked server", () => {
   let home: string;
   let context: WorkerContextInput;
+  let fake: FakeJupyter;
+  let BASE = "";
+  let seen: FakeJupyter["seen"];
+  let cluster: Cluster;
   const envs: Record<string, Record<string, string>> = {};
+  const noHooks = { onShutdown: () => () => undefined, installProcessHooks: () => undefined };
+  type LaunchArgs = Parameters<Cluster["launch"]>[0];
+  function launchWorkers(n: number, o: LaunchArgs): ReturnType<Cluster["launch"]>;
+  function launchWorkers(o: LaunchArgs): ReturnType<Cluster["launch"]>;
+  function launchWorkers(a: number | LaunchArgs, o?: LaunchArgs): ReturnType<Cluster["launch"]> {
+    return typeof a === "number" ? cluster.launch({ ...o, n: a }) : cluster.launch(a);
+  }
+  const setWorkerPool = (o: Parameters<Cluster["setPool"]>[0]) => cluster.setPool(o);
+  const workerPools = () => cluster.pools();
 
-  beforeAll(startFake);
+  beforeAll(async () => {
+    fake = await startFakeJupyter();
+    BASE = fake.baseUrl;
+    seen = fake.seen;
+  });
   beforeEach(() => {
     seen.length = 0;
     home = fs.mkdtempSync(path.join(os.tmpdir(), "sense-unit-"));
     fs.writeFileSync(path.join(home, "start.py"), "print(1)\n");
     context = { endpoint: { baseUrl: BASE, token: TOKEN }, projectHome: home, serverRootDir: home, dashboardId: "process-1-unit", masterId: "process-1-unit" };
-    setKernelConnectorForTests(fakeConnector(envs));
+    cluster = new Cluster({ backend: (ctx) => new JupyterServerBackend(ctx.rest, { connect: fakeConnector(envs) }), hooks: noHooks });
   });
   afterEach(async () => {
     // a failed pool test must not leave pooled kernels for the next test to adopt
     for (const p of workerPools()) await setWorkerPool({ n: 0, engine: p.engine, size: p.size, keeper: false, context });
-    handler = () => undefined;
-    setKernelConnectorForTests();
+    fake.handler = () => undefined;
     configureSizes(null);
     fs.rmSync(home, { recursive: true, force: true });
   });
-  afterAll(() => new Promise<void>((r) => fake.close(() => r())));
+  afterAll(() => fake.close());
 
   const specs = { default: "python3", kernelspecs: { python3: { name: "python3", spec: { display_name: "Python 3", language: "python" } }, ir: { name: "ir", spec: { display_name: "R", language: "R" } } } };
 
@@ -181,8 +99,8 @@ describe("launchWorkers against a faked server", () => {
     ["unknown engine", { n: 1, engine: "cobol" }, "unknown_engine"],
     ["engine without a preamble language", { n: 1, engine: "ir" }, "unknown_engine"],
   ])("%s is refused and nothing is started", async (_label, options, code) => {
-    handler = (r) => (r.method === "GET" && r.url === "/api/kernelspecs" ? { status: 200, body: specs } : undefined);
-    await expect(launchWorkers({ engine: "python3", keeper: false, context, ...(options as object) } as Parameters<typeof launchWorkers>[0])).rejects.toMatchObject({ code });
+    fake.handler = (r) => (r.method === "GET" && r.url === "/api/kernelspecs" ? { status: 200, body: specs } : undefined);
+    await expect(launchWorkers({ engine: "python3", keeper: false, context, ...(options as object) } as LaunchArgs)).rejects.toMatchObject({ code });
     expect(seen.filter((r) => r.method !== "GET")).toEqual([]);
   });
 
@@ -194,7 +112,7 @@ describe("launchWorkers against a faked server", () => {
     ["a launch-only option", { n: 1, code: "print(1)" }, "bad_option"],
     ["unknown engine", { n: 1, engine: "cobol" }, "unknown_engine"],
   ])("setWorkerPool: %s is refused and nothing is started", async (_label, options, code) => {
-    handler = (r) => (r.method === "GET" && r.url === "/api/kernelspecs" ? { status: 200, body: specs } : undefined);
+    fake.handler = (r) => (r.method === "GET" && r.url === "/api/kernelspecs" ? { status: 200, body: specs } : undefined);
     await expect(setWorkerPool({ engine: "python3", keeper: false, context, ...(options as object) } as Parameters<typeof setWorkerPool>[0])).rejects.toMatchObject({ code });
     expect(seen.filter((r) => r.method !== "GET")).toEqual([]);
     expect(workerPools()).toEqual([]);
@@ -209,7 +127,7 @@ describe("launchWorkers against a faked server", () => {
       },
     };
     let made = 0;
-    handler = (r) => {
+    fake.handler = (r) => {
       if (r.method === "GET" && r.url === "/api/kernelspecs") return { status: 200, body: sized };
       if (r.method === "GET" && r.url === "/api/sessions") return { status: 200, body: [] };
       if (r.method === "POST" && r.url === "/api/sessions") {
@@ -235,7 +153,7 @@ describe("launchWorkers against a faked server", () => {
   it("a launch takes pooled kernels first, ships the worker's env to them, and refills the pool", async () => {
     let made = 0;
     const patched: { id: string; body: { name: string; type: string; path: string } }[] = [];
-    handler = (r) => {
+    fake.handler = (r) => {
       if (r.method === "GET" && r.url === "/api/kernelspecs") return { status: 200, body: specs };
       if (r.method === "GET" && r.url === "/api/sessions") return { status: 200, body: [] };
       if (r.method === "POST" && r.url === "/api/sessions") {
@@ -291,7 +209,7 @@ describe("launchWorkers against a faked server", () => {
     const answered: number[] = [];
     const delays = [300, 150, 0];
     let posts = 0;
-    handler = (r) => {
+    fake.handler = (r) => {
       if (r.method === "GET" && r.url === "/api/kernelspecs") return { status: 200, body: specs };
       if (r.method === "GET" && r.url === "/api/sessions") {
         return { status: 200, body: [{ id: "s-old", path: "x", name: "sense:process-1-unit:7:small:1:stopped", type: "sense-worker", kernel: null }] };

@@ -1,10 +1,10 @@
-import { MagicRegistry } from "../../src/magics/registry";
-import { registerBuiltins, type SenseCore } from "../../src/magics/builtins";
-import { runCell } from "../../src/magics/run";
-import { varsScope } from "../../src/magics/expand";
-import { defaultRegistry } from "../../src/magics";
-import type { WorkerRecord } from "../../src/schemas";
-import type { MimeBundle, DisplayOptions, OutputSink } from "../../src/display/sink";
+import { MagicRegistry } from "../../../src/magics/registry";
+import { registerBuiltins, type SenseCore } from "../../../src/magics/builtins";
+import { runCell } from "../../../src/magics/run";
+import { varsScope } from "../../../src/magics/expand";
+import { defaultRegistry } from "../../../src/magics";
+import type { WorkerRecord } from "../../../src/schemas";
+import type { MimeBundle, DisplayOptions, OutputSink } from "../../../src/display/sink";
 
 function rec(over: Partial<WorkerRecord>): WorkerRecord {
   return { id: "id-1", name: "w1", engine: "sense-ts", size: "small", status: "starting", masterId: "m", startedAt: "2024-05-01T10:00:00Z", sessionId: "s", path: "p", index: 1, ...over };

@@ -9,9 +9,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { Converter, ConvertResult, Diagnostic } from "tslab/dist/converter";
 import type { Executor } from "tslab/dist/executor";
-import { createHealingConverterSet, isTimerSlotError, nodeModulesStamp, wrapTypeScriptWatchers } from "../../kernel-extension/converters";
-import { parseKernelArgs, peekMessageType, silenceJupyterlabDebug } from "../../kernel-extension/kernel";
-import { createMagicExecutor, isMagicSource, MagicsModule, notebookScope, requestSink, RequestWriters } from "../../kernel-extension/magic-cells";
+import { createHealingConverterSet, isTimerSlotError, nodeModulesStamp, wrapTypeScriptWatchers } from "../../../kernel-extension/converters";
+import { parseKernelArgs, peekMessageType, silenceJupyterlabDebug } from "../../../kernel-extension/kernel";
+import { createMagicExecutor, isMagicSource, MagicsModule, notebookScope, requestSink, RequestWriters } from "../../../kernel-extension/magic-cells";
 
 let tmp: string;
 beforeEach(() => {

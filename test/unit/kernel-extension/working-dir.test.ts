@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { enterGatewayWorkingDir } from "../../kernel-extension/working-dir";
+import { enterGatewayWorkingDir } from "../../../kernel-extension/working-dir";
 
 describe("enterGatewayWorkingDir", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sense-wd-"));

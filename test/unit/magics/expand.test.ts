@@ -1,9 +1,9 @@
-import { expandArgs, varsScope, emptyScope, type MagicScope } from "../../src/magics/expand";
-import { tokenize } from "../../src/magics/tokenize";
-import { isUsageError } from "../../src/errors";
-import { runCell } from "../../src/magics/run";
-import { MagicRegistry, defineMagic } from "../../src/magics/registry";
-import type { OutputSink } from "../../src/display/sink";
+import { expandArgs, varsScope, emptyScope, type MagicScope } from "../../../src/magics/expand";
+import { tokenize } from "../../../src/magics/tokenize";
+import { isUsageError } from "../../../src/errors";
+import { runCell } from "../../../src/magics/run";
+import { MagicRegistry, defineMagic } from "../../../src/magics/registry";
+import type { OutputSink } from "../../../src/display/sink";
 
 const scope: MagicScope = varsScope(
   { n: 3, msg: "a b", quote: `it's "x"`, cfg: { size: "large", nested: { port: 8080 } }, file: "data", nothing: undefined },

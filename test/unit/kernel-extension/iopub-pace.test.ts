@@ -1,4 +1,4 @@
-import { Pacer, paceLimits } from "../../kernel-extension/iopub-pace";
+import { Pacer, paceLimits } from "../../../kernel-extension/iopub-pace";
 
 /** A fake clock: sleeping advances time at once, so the test runs instantly and deterministically. */
 function fakeClock() {
@@ -80,7 +80,7 @@ describe("iopub pacing keeps prints before a busy loop visible", () => {
 
 describe("stream coalescing", () => {
   test("the first write of a turn goes out at once; the rest of the turn is one message", async () => {
-    const { coalesceStream } = await import("../../kernel-extension/stream-coalesce");
+    const { coalesceStream } = await import("../../../kernel-extension/stream-coalesce");
     const msgs: [string, string][] = [];
     const c = coalesceStream((n, t) => void msgs.push([n, t]));
     c.write("stdout", "starting\n");

@@ -1,5 +1,5 @@
-import { tokenize, quoteToken } from "../../src/magics/tokenize";
-import { isUsageError } from "../../src/errors";
+import { tokenize, quoteToken } from "../../../src/magics/tokenize";
+import { isUsageError } from "../../../src/errors";
 
 function usageErrorOf(fn: () => unknown): { code: string; message: string } {
   try {

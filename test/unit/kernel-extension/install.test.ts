@@ -2,11 +2,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { KERNEL_NAMES, kernelSpec, kernelsDir, packageRoot, pythonSysPrefix, removeKernelSpecs, writeKernelSpecs } from "../../kernel-extension/install";
-import { parseDestination, runCli } from "../../src/cli";
-import { ConfigError, UsageError } from "../../src/errors";
+import { KERNEL_NAMES, kernelSpec, kernelsDir, packageRoot, pythonSysPrefix, removeKernelSpecs, writeKernelSpecs } from "../../../kernel-extension/install";
+import { parseDestination, runCli } from "../../../src/cli";
+import { ConfigError, UsageError } from "../../../src/errors";
 
-const REPO = path.resolve(__dirname, "..", "..");
+const REPO = path.resolve(__dirname, "..", "..", "..");
 let tmp: string;
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-spec-"));

@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
-import { browserLikeWebSocket } from "../../src/workers/connection";
+import { browserLikeWebSocket } from "../../../src/workers/connection";
 
 const V1 = "v1.kernel.websocket.jupyter.org";
 

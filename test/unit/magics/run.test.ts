@@ -1,9 +1,9 @@
-import { runCell, isMagicCell, parseCell } from "../../src/magics/run";
-import { MagicRegistry, defineMagic, formatHelp, lsmagicMagic, senseHelpMagic } from "../../src/magics/registry";
-import { varsScope, emptyScope } from "../../src/magics/expand";
-import { createMagicTag, runMagic } from "../../src/magics/template";
-import { makeDisplayable } from "../../src/display/bundle";
-import type { MimeBundle, OutputSink, DisplayOptions } from "../../src/display/sink";
+import { runCell, isMagicCell, parseCell } from "../../../src/magics/run";
+import { MagicRegistry, defineMagic, formatHelp, lsmagicMagic, senseHelpMagic } from "../../../src/magics/registry";
+import { varsScope, emptyScope } from "../../../src/magics/expand";
+import { createMagicTag, runMagic } from "../../../src/magics/template";
+import { makeDisplayable } from "../../../src/display/bundle";
+import type { MimeBundle, OutputSink, DisplayOptions } from "../../../src/display/sink";
 import { inspect } from "node:util";
 
 interface Recorded {

@@ -1,7 +1,7 @@
-import { consoleSink, captureSink, findTslabDisplayWriter, type TslabDisplayWriter } from "../../src/display/sink";
-import { liveDisplay, display } from "../../src/display/live";
-import { makeDisplayable } from "../../src/display/bundle";
-import { isUsageError } from "../../src/errors";
+import { consoleSink, captureSink, findTslabDisplayWriter, type TslabDisplayWriter } from "../../../src/display/sink";
+import { liveDisplay, display } from "../../../src/display/live";
+import { makeDisplayable } from "../../../src/display/bundle";
+import { isUsageError } from "../../../src/errors";
 
 function streams() {
   const out: string[] = [];
