@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import type * as Zmq from "zeromq";
 import { WorkerError } from "../errors";
 import { Codec, ConnectionInfo, Message } from "../../kernel-extension/fast-wire";
-import { withTimeout } from "../workers/start";
+import { withTimeout } from "../util/timing";
 
 /** The request channels. */
 export type RequestChannel = "shell" | "control";

@@ -19,6 +19,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import type { SessionModel } from "../schemas";
+import { pidAlive as alive } from "../util/pid";
 
 /** A session's file. */
 export const StoredSession = z.object({
@@ -39,15 +40,6 @@ export type StoredSession = z.infer<typeof StoredSession>;
 
 const SAFE = /^[A-Za-z0-9._-]+$/;
 
-/** Whether a process with `pid` exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** The session files of one runtime folder. */
 export class SessionStore {
