@@ -8,6 +8,7 @@
  * to its root_dir: a worker's kernel starts in the folder of its session path.
  */
 import { randomUUID } from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { RestError } from "../errors";
 import type { KernelModel, KernelSpecs, SessionModel } from "../schemas";
@@ -115,6 +116,35 @@ export class DirectBackend implements KernelBackend {
     this.store.put(session);
     void launched.exited.then(() => this.mine.delete(launched.id));
     return sessionModelOf(session);
+  }
+
+  /**
+   * Enters this process's own kernel (a master started by nbclient, VS Code, `jupyter console`)
+   * in the store as a `sense-master` session, so its workers, and `getMaster()`, find it as they
+   * find a notebook's session on a server. Removed when the master's process is gone.
+   */
+  registerMaster(kernelId: string, connectionFile: string | undefined): void {
+    if (this.store.get(kernelId)) return;
+    let kernelName = "";
+    if (connectionFile) {
+      try {
+        const info = JSON.parse(fs.readFileSync(connectionFile, "utf8")) as { kernel_name?: unknown };
+        if (typeof info.kernel_name === "string") kernelName = info.kernel_name;
+      } catch {
+        // An unreadable connection file only costs the engine name.
+      }
+    }
+    this.store.put({
+      id: kernelId,
+      path: "",
+      name: "",
+      type: "sense-master",
+      kernel: { id: kernelId, name: kernelName },
+      pid: process.pid,
+      ownerPid: process.pid,
+      connectionFile: connectionFile ?? "",
+      startedAt: new Date(Date.now() - process.uptime() * 1000).toISOString(),
+    });
   }
 
   async retag(sessionId: string, change: SessionChange): Promise<void> {

@@ -101,7 +101,11 @@ export async function launchKernel(spec: DiskKernelSpec, options: LaunchKernelOp
   // "wx" and the mode at creation: the key is never readable by others, not even for a moment.
   fs.writeFileSync(connectionFile, JSON.stringify({ ...info, kernel_name: spec.name }), { mode: 0o600, flag: "wx" });
 
-  const prefix = pythonPrefixes(paths)[0];
+  // A spec installed in an environment (`<prefix>/share/jupyter/kernels/<name>`) belongs to that
+  // environment's Python, as jupyter_client's sys.executable is the Python that found it.
+  const specPrefix = path.resolve(spec.resourceDir, "..", "..", "..", "..");
+  const ownPrefix = path.basename(path.dirname(path.dirname(spec.resourceDir))) === "jupyter" && fs.existsSync(path.join(specPrefix, "bin", "python")) ? specPrefix : undefined;
+  const prefix = ownPrefix ?? pythonPrefixes(paths)[0];
   const ns: Record<string, string> = { connection_file: connectionFile, resource_dir: spec.resourceDir, ...(prefix ? { prefix } : {}) };
   const argv = spec.spec.argv.map((a) => a.replace(/\{([A-Za-z0-9_]+)\}/g, (whole, k: string) => ns[k] ?? whole));
   // As jupyter_client: a bare `python`/`python3` means the environment's own Python.

@@ -19,6 +19,8 @@ import { masterEnv, projectIpFor } from "./bootstrap";
 import { stopSession } from "./cleanup";
 import { ResolvedContext, resolveContext, WorkerContextInput } from "./context-input";
 import { prepareCode, resolveEngine } from "./engine";
+import { DirectBackend } from "../direct/direct-backend";
+import { SessionStore } from "../direct/session-store";
 import { JupyterServerBackend } from "./jupyter-backend";
 import { KeeperLink } from "./keeper-link";
 import { LaunchSite, startWorker } from "./launch";
@@ -79,6 +81,8 @@ export class Cluster {
   /** The highest index handed out per master id: indexes are never reused, even for failed launches. */
   private readonly indexFloor = new Map<string, number>();
   private readonly backends = new WeakMap<RestClient, KernelBackend>();
+  /** Direct backends by runtime folder and project home (one session store each). */
+  private readonly directBackends = new Map<string, DirectBackend>();
   private readonly keeper = new KeeperLink();
   private readonly warm: WorkerPools;
   private readonly hooks: ShutdownHooks;
@@ -278,6 +282,15 @@ export class Cluster {
     const b = this.options.backend;
     if (typeof b === "function") return b(ctx);
     if (b) return b;
+    if (ctx.backend === "direct") {
+      const key = `${ctx.runtimeDir}\u0000${ctx.projectHome}`;
+      let direct = this.directBackends.get(key);
+      if (!direct) {
+        direct = new DirectBackend({ root: ctx.projectHome, runtimeDir: ctx.runtimeDir });
+        this.directBackends.set(key, direct);
+      }
+      return direct;
+    }
     let backend = this.backends.get(ctx.rest);
     if (!backend) {
       backend = new JupyterServerBackend(ctx.rest);
@@ -293,8 +306,16 @@ export class Cluster {
       this.hooks.onShutdown(() => this.shutdown());
       if (!ctx.kernelId) this.hooks.installProcessHooks();
     }
+    if (ctx.backend === "direct" && ctx.kernelId && !ctx.isWorker) {
+      const direct = this.backendFor(ctx);
+      if (direct instanceof DirectBackend) direct.registerMaster(ctx.kernelId, ctx.connectionFile);
+    }
     if (keeper && !ctx.isWorker) {
-      this.keeper.ensure({ baseUrl: ctx.endpoint.baseUrl, token: ctx.endpoint.token, masterId: ctx.masterId, masterPid: process.pid });
+      this.keeper.ensure(
+        ctx.backend === "server"
+          ? { baseUrl: ctx.endpoint.baseUrl, token: ctx.endpoint.token, masterId: ctx.masterId, masterPid: process.pid }
+          : { baseUrl: "", token: "", sessionStore: new SessionStore(ctx.runtimeDir).dir, masterId: ctx.masterId, masterPid: process.pid },
+      );
     }
   }
 
