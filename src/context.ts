@@ -272,8 +272,24 @@ export function discoverRun(options: DiscoverOptions = {}): RunContext {
     projectHome: path.resolve(cwd, options.projectHome ?? nonEmpty(env.SENSE_PROJECT_HOME) ?? cwd),
     // A worker uses its master's folder (SENSE_RUNTIME_DIR), so they share one session store.
     runtimeDir: nonEmpty(env.SENSE_RUNTIME_DIR) ?? jupyterRuntimeDir({ env, home: os.homedir(), procRoot }),
-    connectionFile: kernel?.connectionFile,
+    connectionFile: kernel?.connectionFile ?? ownConnectionFile(procRoot, pid),
   };
+}
+
+/**
+ * The connection file on this process's own argv (`--config-path F`, `-f F`), whatever its name:
+ * nbclient, papermill and VS Code name it `/tmp/tmp<random>.json`, not `kernel-<id>.json`.
+ */
+function ownConnectionFile(procRoot: string, pid: number): string | undefined {
+  let argv: string[];
+  try {
+    argv = fs.readFileSync(path.join(procRoot, String(pid), "cmdline"), "utf8").split("\0");
+  } catch {
+    return undefined;
+  }
+  const at = argv.findIndex((a) => a === "--config-path" || a === "-f" || a === "--connection-file");
+  const file = at >= 0 ? argv[at + 1] : undefined;
+  return file && file.endsWith(".json") && path.isAbsolute(file) ? file : undefined;
 }
 
 /**

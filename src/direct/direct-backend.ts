@@ -54,6 +54,8 @@ export class DirectBackend implements KernelBackend {
   private readonly stdio: "inherit" | "ignore";
   /** Kernels this process started: only their owner knows their keys. */
   private readonly mine = new Map<string, LaunchedKernel>();
+  /** Master sessions this process entered (removed by {@link DirectBackend.close}). */
+  private readonly masters = new Set<string>();
 
   constructor(options: DirectBackendOptions) {
     this.root = path.resolve(options.root);
@@ -123,8 +125,9 @@ export class DirectBackend implements KernelBackend {
    * in the store as a `sense-master` session, so its workers, and `getMaster()`, find it as they
    * find a notebook's session on a server. Removed when the master's process is gone.
    */
-  registerMaster(kernelId: string, connectionFile: string | undefined): void {
-    if (this.store.get(kernelId)) return;
+  registerMaster(masterId: string, connectionFile: string | undefined): void {
+    if (this.store.get(masterId)) return;
+    this.masters.add(masterId);
     let kernelName = "";
     if (connectionFile) {
       try {
@@ -135,16 +138,22 @@ export class DirectBackend implements KernelBackend {
       }
     }
     this.store.put({
-      id: kernelId,
+      id: masterId,
       path: "",
       name: "",
       type: "sense-master",
-      kernel: { id: kernelId, name: kernelName },
+      kernel: { id: masterId, name: kernelName },
       pid: process.pid,
       ownerPid: process.pid,
       connectionFile: connectionFile ?? "",
       startedAt: new Date(Date.now() - process.uptime() * 1000).toISOString(),
     });
+  }
+
+  /** Removes the master sessions this process entered (its shutdown). Never throws. */
+  close(): void {
+    for (const id of this.masters) bestEffortSync("remove master session", () => this.store.remove(id));
+    this.masters.clear();
   }
 
   async retag(sessionId: string, change: SessionChange): Promise<void> {

@@ -272,6 +272,7 @@ export class Cluster {
     const live = [...this.workers.values()].filter((w) => w.status !== "stopped");
     await Promise.allSettled([...live.map((w) => w.stop()), this.warm.drainAll()]);
     await this.keeper.stop(2_000);
+    for (const d of this.directBackends.values()) d.close();
   }
 
   private context(input: WorkerContextInput | undefined): ResolvedContext {
@@ -306,9 +307,10 @@ export class Cluster {
       this.hooks.onShutdown(() => this.shutdown());
       if (!ctx.kernelId) this.hooks.installProcessHooks();
     }
-    if (ctx.backend === "direct" && ctx.kernelId && !ctx.isWorker) {
+    // A kernel master (its connection file on its argv) is entered in the store, as a notebook's session is on a server.
+    if (ctx.backend === "direct" && ctx.connectionFile && !ctx.isWorker) {
       const direct = this.backendFor(ctx);
-      if (direct instanceof DirectBackend) direct.registerMaster(ctx.kernelId, ctx.connectionFile);
+      if (direct instanceof DirectBackend) direct.registerMaster(ctx.masterId, ctx.connectionFile);
     }
     if (keeper && !ctx.isWorker) {
       this.keeper.ensure(
