@@ -19,7 +19,7 @@ import type * as Zmq from "zeromq";
 import { Codec, ConnectionInfo, Message, SendQueue } from "./fast-wire";
 import { frameBytes, Pacer, paceLimits } from "./iopub-pace";
 import { watchParent } from "./parent-gone";
-import { complete, inspect, isComplete, runCell } from "./fast-exec";
+import { complete, evaluateUserExpressions, inspect, isComplete, runCell } from "./fast-exec";
 import { enterGatewayWorkingDir } from "./working-dir";
 
 /** Largest stream text buffered before it is sent without waiting for the task to end. */
@@ -209,7 +209,7 @@ class FastKernel {
   }
 
   private async execute(sock: SendQueue, req: Message): Promise<void> {
-    const c = req.content as { code?: string; silent?: boolean; store_history?: boolean; stop_on_error?: boolean };
+    const c = req.content as { code?: string; silent?: boolean; store_history?: boolean; stop_on_error?: boolean; user_expressions?: unknown };
     const code = String(c.code ?? "");
     const silent = c.silent === true;
     if (this.aborting) {
@@ -232,7 +232,8 @@ class FastKernel {
       if (outcome.value !== undefined && !silent) {
         void this.publish("execute_result", { execution_count: count, data: { "text/plain": util.inspect(outcome.value) }, metadata: {} }, req);
       }
-      await this.reply(sock, req, "execute_reply", { status: "ok", execution_count: count, user_expressions: {}, payload: [] });
+      const userExpressions = evaluateUserExpressions(c.user_expressions, (v) => (isMimeBundle(v) ? v : { "text/plain": util.inspect(v) }));
+      await this.reply(sock, req, "execute_reply", { status: "ok", execution_count: count, user_expressions: userExpressions, payload: [] });
       return;
     }
     const err = outcome.error;

@@ -26,6 +26,7 @@ import { WorkerOutput, WorkerOutputItem } from "./output";
 import { PooledKernel, PoolInfo, WorkerPools } from "./pool";
 import { loadEnvironment } from "./start";
 import { checkAndTranspile } from "../transpile";
+import { RouteTable, type IopubRoute, type WorkerChannel } from "./channel";
 import { gatewayInfoFromSpecs, kernelSpecForSize } from "../gateway";
 
 /** The lean JavaScript worker kernel; TypeScript startup code is checked and transpiled for it here. */
@@ -78,6 +79,8 @@ interface LocalWorker {
   output: WorkerOutput;
   /** Parent msg ids whose output is not the user's (the preamble). */
   hidden: Set<string>;
+  /** Parent msg ids whose iopub output another layer handles (remote execution): see {@link workerChannel}. */
+  routes: RouteTable;
   /** Serialises PATCHes so the server ends with the latest status. */
   patches: Promise<void>;
   stopping: boolean;
@@ -256,6 +259,11 @@ function attach(w: LocalWorker, conn: Kernel.IKernelConnection): void {
       return;
     }
     if (parent && w.hidden.has(parent)) return;
+    const route = parent ? w.routes.get(parent) : undefined;
+    if (route) {
+      route(msg);
+      return;
+    }
     if (t === "stream") w.output.stream(c.name === "stderr" ? "stderr" : "stdout", String(c.text ?? ""));
     else if (t === "error") w.output.error(String(c.ename), String(c.evalue), Array.isArray(c.traceback) ? c.traceback.map(String) : []);
     else if (t === "display_data" || t === "execute_result" || t === "update_display_data") {
@@ -308,6 +316,7 @@ function retire(w: LocalWorker): void {
   w.conn?.dispose();
   w.conn = undefined;
   w.hidden.clear();
+  w.routes.clear();
   keeperForget(w.kernelId);
   if (retired.includes(w.kernelId)) return;
   retired.push(w.kernelId);
@@ -393,6 +402,7 @@ function newLocal(a: StartArgs, tag: WorkerTag, k: { kernelId: string; sessionId
     rest: a.ctx.rest,
     output: new WorkerOutput({ label: `${a.plan.label}${tag.index}`, sink: a.sink }),
     hidden: new Set(),
+    routes: new RouteTable(),
     patches: Promise.resolve(),
     stopping: false,
   };
@@ -845,3 +855,32 @@ export function workerOutputItems(ref: string | Pick<WorkerRecord, "id">): Worke
   return localWorker(ref).output.list();
 }
 
+
+/**
+ * The remote-execution layer's view of a worker this process launched (src/remote): its record,
+ * output label, kernel connection, and routing of the iopub output of requests it sends, so that
+ * output goes to the calling cell instead of the launching one. Only running or idle workers have one.
+ * @throws WorkerError `unknown_worker` for a worker this process did not launch or that has ended.
+ */
+export function workerChannel(ref: string | Pick<WorkerRecord, "id">): WorkerChannel {
+  const w = localWorker(ref);
+  const conn = w.conn;
+  if (!conn || w.tag.status === "stopped" || w.tag.status === "failed") {
+    throw new WorkerError("unknown_worker", `worker ${w.name} is ${w.tag.status}: it cannot run code`, { unknown: [w.name] });
+  }
+  return {
+    record: () => record(w),
+    label: w.output.label,
+    conn,
+    route: (msgId: string, handler: IopubRoute) => w.routes.add(msgId, handler),
+  };
+}
+
+/** Records of the workers this process launched for its master that can run code (running or idle), in launch order. */
+export function localRunnableWorkers(options: { context?: WorkerContextInput } = {}): WorkerRecord[] {
+  const ctx = resolveContext(options.context);
+  return [...local.values()]
+    .filter((w) => w.tag.masterId === ctx.masterId && w.conn && (w.tag.status === "running" || w.tag.status === "idle"))
+    .map(record)
+    .sort((a, b) => a.index - b.index);
+}
