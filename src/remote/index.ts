@@ -5,3 +5,5 @@
 export { execute, push, pull, ExecuteStatus } from "./execute";
 export type { ExecuteResult, ExecuteOptions, RemoteOptions } from "./execute";
 export type { TargetRef, Targets } from "./targets";
+export { map } from "./map";
+export type { MapOptions } from "./map";

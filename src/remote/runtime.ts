@@ -144,6 +144,15 @@ export function jsRuntimeCall(call: string, typescript = false): string {
   return `((globalThis${typescript ? " as any" : ""})[Symbol.for(${JSON.stringify(RUNTIME_KEY)})] ??= (0, eval)(${JSON.stringify(JS_RUNTIME)})).${call}`;
 }
 
+/**
+ * An `await`ed call on the installed runtime (`map` chunks: `def` ran first on the same worker).
+ * Written `await Reflect.get(...)` because `await (x)` parses as a call of a function named
+ * `await` in a script, and a kernel would then not run the cell as top-level-await code.
+ */
+export function jsAwaitRuntime(call: string): string {
+  return `await Reflect.get(globalThis, Symbol.for(${JSON.stringify(RUNTIME_KEY)})).${call}`;
+}
+
 /** JavaScript user expression: the last expression's value kept by `prepareRemoteCode`'s wrap. */
 export const JS_LAST_VALUE = jsRuntimeCall("last()");
 
