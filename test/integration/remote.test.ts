@@ -8,7 +8,7 @@ import { launchWorkers, stopWorkers, WorkerContextInput } from "../../src/worker
 import { execute, map, pull, push } from "../../src/remote";
 import { isRemoteError, RemoteError } from "../../src/errors";
 import type { WorkerRecord } from "../../src/schemas";
-import { captureSink, CaptureSink } from "../helpers/util";
+import { captureSink, CaptureSink, until } from "../helpers/util";
 
 let server: JupyterServer;
 let rest: RestClient;
@@ -123,17 +123,11 @@ describe("timeouts and interrupts", () => {
   it("interrupting the master (its AbortSignal) interrupts the targets while it waits", async () => {
     const out = captureSink();
     const ac = new AbortController();
-    const running = execute("console.log('spinning'); for (;;) {}", { targets: [js[1], py[1]].slice(0, 1), signal: ac.signal, raiseOnError: false, sink: out, context });
+    // (A synchronous loop cannot print first: its output would wait for the event loop it blocks.)
+    const running = execute("console.log('spinning');\nawait new Promise(() => {})", { targets: js[1], signal: ac.signal, raiseOnError: false, sink: out, context });
     const pyRunning = execute("import time\nprint('sleeping', flush=True)\ntime.sleep(600)", { targets: py[1], signal: ac.signal, raiseOnError: false, sink: out, context });
     // Abort once both workers are demonstrably running the code.
-    await new Promise<void>((resolve) => {
-      const t = setInterval(() => {
-        if (/spinning/.test(out.out.join("")) && /sleeping/.test(out.out.join(""))) {
-          clearInterval(t);
-          resolve();
-        }
-      }, 20);
-    });
+    await until("both workers to run the code", () => (/spinning/.test(out.out.join("")) && /sleeping/.test(out.out.join("")) ? true : undefined), 60_000);
     ac.abort();
     const [r, p] = await Promise.all([running, pyRunning]);
     expect(r[0]).toMatchObject({ status: "error", error: { ename: "KeyboardInterrupt" } });
