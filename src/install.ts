@@ -86,6 +86,8 @@ const FORBIDDEN_KEYS = new Set(["g", "global", "prefix", "location"]);
 const NAME = "(?:@[A-Za-z0-9][A-Za-z0-9._~-]*/)?[A-Za-z0-9][A-Za-z0-9._~-]*";
 const VERSION = "[A-Za-z0-9^~=][A-Za-z0-9._^~=+-]*";
 const SPEC = new RegExp(`^(${NAME})(?:@(${VERSION}))?$`);
+// npm-package-arg's isFileType: a spec (or its version part) ending so is a local tarball.
+const TARBALL = /[.](?:tgz|tar\.gz|tar)$/i;
 // Variables that must not reach npm or a package's install scripts.
 const SECRET_VARS = ["SENSE_API_TOKEN", "SENSE_PASSWORD", "SENSE_SSH_PASSWORD", "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN"];
 // npm settings from the environment that would move the install out of the project home.
@@ -175,6 +177,10 @@ export function validatePackageSpec(spec: unknown): string {
     throw new InstallError("bad_package", `${shown} is not a package spec: it contains whitespace, control or shell characters.`, { spec });
   }
   const m = SPEC.exec(spec);
+  if (m && (TARBALL.test(m[1]) || (m[2] !== undefined && TARBALL.test(m[2])))) {
+    // npm-package-arg reads a name or version ending so as a tarball path (and would write file: into package.json).
+    throw new InstallError("bad_package", `${shown} is a tarball path to npm, not a registry package; install() only installs registry packages.`, { spec });
+  }
   if (!m || m[1].length > 214) {
     throw new InstallError(
       "bad_package",

@@ -95,6 +95,13 @@ describe("validatePackageSpec", () => {
     "pkg@",
     "pkg@-1",
     "a".repeat(215),
+    "evil.tgz",
+    "evil.TGZ",
+    "evil.tar",
+    "evil.tar.gz",
+    "@scope/evil.tgz",
+    "pkg@1.0.0.tgz",
+    "pkg@evil.tar.gz",
   ])("rejects %j with bad_package", (spec) => {
     let caught: unknown;
     try {
