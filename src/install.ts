@@ -376,11 +376,22 @@ function clean(text: string, secrets: readonly (string | undefined)[]): string {
     .replace(/(_auth(?:Token)?\s*=\s*)\S+/gi, "$1***");
 }
 
-/** npm's own error lines (`npm error ...`, older `npm ERR! ...`), else the last lines. */
+/**
+ * npm's own error lines (`npm error ...`, older `npm ERR! ...`), else the last lines. Stack
+ * frames and the dump of the error object are dropped: the lines that say what failed
+ * (`code ECONNREFUSED`, `request to <url> failed, reason: ...`) come first and must stay.
+ */
 function errorSummary(text: string): string {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
-  const errs = lines.filter((l) => /^npm (error|ERR!)/.test(l) && !/A complete log of this run/.test(l) && !/^npm (error|ERR!)( \d+)?\s*$/.test(l));
-  return (errs.length > 0 ? errs : lines).slice(-12).join("\n");
+  const noise = (l: string) =>
+    /A complete log of this run/.test(l) ||
+    /^npm (error|ERR!)( \d+)?\s*$/.test(l) ||
+    /^npm (error|ERR!)\s+at\s/.test(l) || // stack frame
+    /^npm (error|ERR!)\s*[{}]\s*$/.test(l) || // the error object's braces
+    /^npm (error|ERR!) {2,}[\w$]+: /.test(l); // and its fields
+  const errs = lines.filter((l) => /^npm (error|ERR!)/.test(l) && !noise(l));
+  const kept = errs.length > 0 ? errs : lines;
+  return (kept.length > 12 ? [...kept.slice(0, 8), ...kept.slice(-4)] : kept).join("\n");
 }
 
 interface Snapshot {
