@@ -14,6 +14,7 @@ import type { OutputSink } from "../display/sink";
 import { isSenseError, UsageError, WorkerError } from "../errors";
 import { installProcessHooks, onShutdown } from "../lifecycle";
 import { getNetwork } from "../network";
+import { relativeInside } from "../paths";
 import { isRestError, RestClient } from "../rest";
 import type { SessionModel } from "../schemas";
 import { WorkerRecord, WorkerSize, WorkerStatus } from "../schemas";
@@ -183,8 +184,8 @@ function masterFolder(ctx: Ctx, sessions: SessionModel[]): string {
   }
   const root = ctx.serverRootDir;
   if (root) {
-    const rel = path.relative(root, ctx.projectHome);
-    if (rel && !rel.startsWith("..") && !path.isAbsolute(rel)) return rel.split(path.sep).join("/");
+    const rel = relativeInside(root, ctx.projectHome);
+    if (rel) return rel.split(path.sep).join("/");
   }
   return "";
 }
@@ -206,7 +207,8 @@ async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: stri
   }
   const engine = plan.engine ?? masterEngine ?? "sense-ts";
   const installed = Object.keys(specs.kernelspecs).sort();
-  const spec = specs.kernelspecs[engine];
+  // Own keys only: an engine named `__proto__` is unknown, not Object.prototype.
+  const spec = Object.hasOwn(specs.kernelspecs, engine) ? specs.kernelspecs[engine] : undefined;
   if (!spec) {
     throw new WorkerError("unknown_engine", `unknown engine ${JSON.stringify(engine)}; installed kernelspecs: ${installed.join(", ")}`, { engine, installed });
   }

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, UsageError, WorkerError } from "../errors";
 import type { OutputSink } from "../display/sink";
+import { isInside } from "../paths";
 import { WorkerSize } from "../schemas";
 
 /** Resources of one worker size. */
@@ -169,7 +170,8 @@ export function validateLaunchOptions(options: LaunchOptions, projectHome: strin
   if (!size.success) throw bad(`size must be one of ${WorkerSize.options.join(", ")}, not ${JSON.stringify(options.size)}`);
 
   if (options.engine !== undefined && (typeof options.engine !== "string" || !options.engine.trim())) throw bad("engine must be a kernelspec name");
-  const engine = options.engine === undefined ? undefined : (ENGINE_ALIASES[options.engine] ?? options.engine);
+  // Own keys only: `__proto__` or `constructor` must stay engine names, not Object.prototype members.
+  const engine = options.engine === undefined ? undefined : Object.hasOwn(ENGINE_ALIASES, options.engine) ? ENGINE_ALIASES[options.engine] : options.engine;
 
   const env: Record<string, string> = {};
   if (options.env !== undefined) {
@@ -215,24 +217,19 @@ export function validateLaunchOptions(options: LaunchOptions, projectHome: strin
   };
 }
 
-function inside(root: string, p: string): boolean {
-  const rel = path.relative(root, p);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
-}
-
 /** Reads a startup script that must lie inside the project home (symlinks resolved). */
 function readScript(script: string, projectHome: string): string {
   if (path.isAbsolute(script)) throw bad(`script must be relative to the project home, not absolute: ${script}`);
   const home = fs.existsSync(projectHome) ? fs.realpathSync(projectHome) : path.resolve(projectHome);
   const target = path.resolve(home, script);
-  if (!inside(home, target)) throw bad(`script ${JSON.stringify(script)} is outside the project home`);
+  if (!isInside(home, target)) throw bad(`script ${JSON.stringify(script)} is outside the project home`);
   let real: string;
   try {
     real = fs.realpathSync(target);
   } catch {
     throw new WorkerError("script_not_found", `startup script ${JSON.stringify(script)} does not exist in the project home`, { script });
   }
-  if (!inside(home, real)) throw bad(`script ${JSON.stringify(script)} resolves outside the project home`);
+  if (!isInside(home, real)) throw bad(`script ${JSON.stringify(script)} resolves outside the project home`);
   if (!fs.statSync(real).isFile()) throw new WorkerError("script_not_found", `startup script ${JSON.stringify(script)} is not a file`, { script });
   return fs.readFileSync(real, "utf8");
 }
