@@ -21,7 +21,7 @@ import { WorkerRecord, WorkerSize, WorkerStatus } from "../schemas";
 import { connectKernel } from "./connection";
 import { ensureKeeper, keeperForget, keeperTrack, stopKeeper } from "./keeperClient";
 import { decodeWorkerTag, encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./names";
-import { LaunchOptions, LaunchPlan, SIZES, validateLaunchOptions } from "./options";
+import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, LaunchPlan, SIZES, validateLaunchOptions } from "./options";
 import { preambleLanguage, PreambleLanguage } from "./preamble";
 import { WorkerOutput, WorkerOutputItem } from "./output";
 import { PooledKernel, PoolInfo, WorkerPools } from "./pool";
@@ -793,16 +793,15 @@ export interface AwaitResult {
  * @throws WorkerError `unknown_worker` for ids not in the cluster; UsageError `bad_option` for a bad timeout.
  */
 export async function awaitWorkers(idsOrWorkers?: WorkerRef | null, options: AwaitOptions = {}): Promise<AwaitResult> {
-  const timeout = options.timeoutSeconds ?? 600;
-  if (typeof timeout !== "number" || !(timeout >= 0)) throw new UsageError("timeoutSeconds must be a non-negative number", { code: "bad_option" });
+  const timeoutMs = checkTimeoutSeconds("timeoutSeconds", options.timeoutSeconds ?? 600, { allowZero: true });
+  const poll = checkTimeoutSeconds("pollMs", (options.pollMs ?? 100) / 1000);
   const ctx = resolveContext(options.context);
   const ids = idsOrWorkers == null ? [] : flattenRefs([idsOrWorkers]);
   let records = await clusterRecords(ctx, true);
   const wanted = (ids.length ? pick(records, ids) : await clusterRecords(ctx, false)).map((r) => r.id);
   const reached = (s: WorkerStatus) => (options.waitForCompletion ? s === "idle" : s === "running" || s === "idle");
   const final = (s: WorkerStatus) => reached(s) || s === "failed" || s === "stopped";
-  const deadline = Date.now() + timeout * 1000;
-  const poll = options.pollMs ?? 100;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const byId = new Map(records.map((r) => [r.id, r]));
     const current = wanted.map((id) => byId.get(id));
