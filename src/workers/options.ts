@@ -226,15 +226,7 @@ export function validateLaunchOptions(options: LaunchOptions, projectHome: strin
   // Own keys only: `__proto__` or `constructor` must stay engine names, not Object.prototype members.
   const engine = options.engine === undefined ? undefined : Object.hasOwn(ENGINE_ALIASES, options.engine) ? ENGINE_ALIASES[options.engine] : options.engine;
 
-  const env: Record<string, string> = {};
-  if (options.env !== undefined) {
-    if (options.env === null || typeof options.env !== "object" || Array.isArray(options.env)) throw bad("env must be an object of strings");
-    for (const [k, v] of Object.entries(options.env as Record<string, unknown>)) {
-      if (!ENV_NAME.test(k)) throw bad(`env name ${JSON.stringify(k)} is not a valid environment variable name`);
-      if (typeof v !== "string") throw bad(`env ${k} must be a string, not ${v === null ? "null" : typeof v}`);
-      env[k] = v;
-    }
-  }
+  const env = checkWorkerEnv(options.env);
 
   const label = options.label ?? "w";
   if (typeof label !== "string" || !/^[A-Za-z0-9_.-]{1,32}$/.test(label)) throw bad("label must be 1-32 letters, digits, '.', '_' or '-'");
