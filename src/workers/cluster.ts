@@ -588,9 +588,13 @@ export async function setWorkerPool(options: PoolOptions): Promise<PoolInfo> {
   const ctx = resolveContext(contextInput);
   const unknown = Object.keys(rest).filter((k) => !["engine", "size", "keeper", "startTimeoutSeconds"].includes(k));
   if (unknown.length) throw new UsageError(`unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; known: n, engine, size, keeper, startTimeoutSeconds`, { code: "bad_option" });
-  if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new UsageError(`n must be a non-negative integer, not ${JSON.stringify(n) ?? String(n)}`, { code: "bad_option" });
+  // The same limit as a launch: a pool of SENSE_MAX_WORKERS + 1 kernels is as many processes as that many workers.
+  const maxWorkers = defaultMaxWorkers();
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > maxWorkers) {
+    throw new UsageError(`n must be an integer from 0 to ${maxWorkers} (SENSE_MAX_WORKERS), not ${JSON.stringify(n) ?? String(n)}`, { code: "bad_option", details: { n, maxWorkers } });
+  }
   // The launch validator checks the shared options (n ≥ 1 there: a pool of 0 is checked as 1).
-  const plan = validateLaunchOptions({ ...rest, n: Math.max(1, n), maxWorkers: Math.max(n, 1) }, ctx.projectHome);
+  const plan = validateLaunchOptions({ ...rest, n: Math.max(1, n), maxWorkers }, ctx.projectHome);
   const { kernelName: engine, language } = await resolveEngine(ctx, plan);
   const folder = masterFolder(ctx, await ctx.rest.listSessions());
   registerHooks(ctx);
