@@ -27,6 +27,7 @@ import { WorkerOutput, WorkerOutputItem } from "./output";
 import { PooledKernel, PoolInfo, WorkerPools } from "./pool";
 import { loadEnvironment } from "./start";
 import { checkAndTranspile } from "../transpile";
+import { checkWireSize } from "../wire";
 import { gatewayInfoFromSpecs, kernelSpecForSize } from "../gateway";
 
 /** The lean JavaScript worker kernel; TypeScript startup code is checked and transpiled for it here. */
@@ -403,6 +404,11 @@ function newLocal(a: StartArgs, tag: WorkerTag, k: { kernelId: string; sessionId
   return w;
 }
 
+/** The execute_request content that runs a worker's startup code (sized by checkWireSize first). */
+function startupContent(code: string): KernelMessage.IExecuteRequestMsg["content"] {
+  return { code, stop_on_error: true };
+}
+
 async function startOne(a: StartArgs): Promise<WorkerRecord> {
   const { ctx, plan } = a;
   const tag: WorkerTag = { masterId: ctx.masterId, index: a.index, size: plan.size, startedAtMs: Date.now(), status: "starting" };
@@ -433,7 +439,7 @@ async function startOne(a: StartArgs): Promise<WorkerRecord> {
       return record(w);
     }
     await setStatus(w, "running");
-    const future = conn.requestExecute({ code: plan.code, stop_on_error: true }, true);
+    const future = conn.requestExecute(startupContent(plan.code), true);
     future.done.then(
       (reply) => {
         w.output.flushAll();
@@ -511,6 +517,8 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
   const folder = masterFolder(ctx, sessions);
   // Imports in the startup code resolve from the workers' folder, as they will at run time.
   const plan = prepareCode(validated, engine, masterEngine, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));
+  // Checked as it will be sent (after transpiling): over the server's websocket limit it would never run.
+  checkWireSize(plan.codeSource ? `startup script ${plan.codeSource}` : "startup code", startupContent(plan.code));
 
   const usedOnServer = sessions.map((s) => decodeWorkerTag(s.name)).filter((t) => t?.masterId === ctx.masterId).map((t) => t!.index);
   const first = Math.max(0, ...usedOnServer, indexFloor.get(ctx.masterId) ?? 0) + 1;
