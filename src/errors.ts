@@ -22,6 +22,7 @@ export type SenseErrorCode =
   | "script_not_found"
   | "unknown_worker"
   | "compile_error"
+  | "too_large"
   // magics
   | "unknown_magic"
   | "duplicate_magic"
@@ -33,10 +34,10 @@ export type SenseErrorCode =
   | "launch_failed"
   | "timeout"
   | "kernel_error"
+  | "interrupted"
   // remote execution
   | "remote_error"
-  | "unsupported_worker"
-  | "too_large";
+  | "unsupported_worker";
 
 /** Base class of every error thrown by sense-tslab. */
 export class SenseError extends Error {
@@ -104,7 +105,7 @@ export class InstallError extends SenseError {
 /** A worker operation failed (launch, await, a kernel that died). */
 export class WorkerError extends SenseError {
   constructor(
-    code: "launch_failed" | "timeout" | "kernel_error" | "unknown_worker" | "unknown_engine" | "script_not_found",
+    code: "launch_failed" | "timeout" | "kernel_error" | "unknown_worker" | "unknown_engine" | "script_not_found" | "interrupted",
     message: string,
     details?: Record<string, unknown>,
   ) {

@@ -1,31 +1,45 @@
 /**
- * The size limit of one message from a client to a kernel through the Jupyter Server: tornado's
- * websocket `max_message_size` (10 MiB by default; jupyter_server does not raise it). A bigger
- * message is dropped by the server without a word, so the code or data that needed it never runs:
- * Sense refuses such a message before sending it instead.
+ * Limits of the Jupyter wire that Sense must respect before it sends anything. One place, so
+ * every sender (worker startup code, remote execution payloads) checks the same numbers.
  */
 import { UsageError } from "./errors";
 
-/** tornado's default `websocket_max_message_size`, bytes. */
-export const WEBSOCKET_MESSAGE_LIMIT = 10 * 1024 * 1024;
-
-/** Room kept for the message's header, metadata and framing. */
-const ENVELOPE_BYTES = 16 * 1024;
-
-/** Bytes a payload of `bytes` may have so that its message still fits {@link WEBSOCKET_MESSAGE_LIMIT}. */
-export const WIRE_PAYLOAD_LIMIT = WEBSOCKET_MESSAGE_LIMIT - ENVELOPE_BYTES;
+/**
+ * The largest websocket message a Jupyter Server accepts: tornado's `websocket_max_message_size`
+ * default (10 MiB), which jupyter_server keeps. A bigger message makes tornado close the socket;
+ * the client reconnects and the message is gone, with no error anywhere (an execute request
+ * that silently never runs).
+ */
+export const JUPYTER_WS_MESSAGE_LIMIT_BYTES = 10 * 1024 * 1024;
 
 /**
- * Throws when the JSON content of a message to a kernel would not fit through the server's websocket.
- * @throws UsageError `too_large` naming `what`, its size and the limit.
+ * Room kept for what travels with the content: header, parent header, metadata, the JSON or
+ * binary framing. Headers are well under 1 KiB; the rest is margin.
  */
-export function checkWireSize(content: unknown, what: string): void {
-  const bytes = Buffer.byteLength(JSON.stringify(content) ?? "", "utf8");
-  if (bytes > WIRE_PAYLOAD_LIMIT) {
-    const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+export const WIRE_ENVELOPE_BYTES = 64 * 1024;
+
+/** The most content (serialised as JSON, UTF-8) one message may carry: {@link JUPYTER_WS_MESSAGE_LIMIT_BYTES} minus {@link WIRE_ENVELOPE_BYTES}. */
+export const MAX_MESSAGE_CONTENT_BYTES = JUPYTER_WS_MESSAGE_LIMIT_BYTES - WIRE_ENVELOPE_BYTES;
+
+/** Bytes of `content` as it travels in a kernel message (JSON, UTF-8; escapes counted). */
+export function wireBytes(content: unknown): number {
+  return Buffer.byteLength(JSON.stringify(content) ?? "");
+}
+
+/**
+ * Checks that a message whose content is `content` fits through the Jupyter Server's websocket;
+ * returns its size in bytes. `what` names it in the error (`"startup code"`, `"the map payload"`).
+ * @throws UsageError `too_large` naming the size and the 10 MiB limit; nothing was sent.
+ */
+export function checkWireSize(what: string, content: unknown): number {
+  const bytes = wireBytes(content);
+  if (bytes > MAX_MESSAGE_CONTENT_BYTES) {
+    const mib = (b: number) => (b / (1024 * 1024)).toFixed(1);
     throw new UsageError(
-      `${what} is ${mib(bytes)} as a message, more than the ${mib(WEBSOCKET_MESSAGE_LIMIT)} the Jupyter Server accepts per websocket message (tornado's max_message_size); nothing was sent`,
-      { code: "too_large", details: { bytes, limit: WEBSOCKET_MESSAGE_LIMIT } },
+      `${what} is ${mib(bytes)} MiB as a kernel message; the Jupyter Server's websocket takes at most ${mib(JUPYTER_WS_MESSAGE_LIMIT_BYTES)} MiB a message ` +
+        `(tornado's websocket_max_message_size), so it would be dropped without an error. Put the data in a file in the project home and read it from the code instead.`,
+      { code: "too_large", details: { bytes, limit: MAX_MESSAGE_CONTENT_BYTES } },
     );
   }
+  return bytes;
 }

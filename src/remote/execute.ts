@@ -124,7 +124,7 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
   let prepared: RemoteCode | undefined;
   const prepare = () => (prepared ??= prepareRemoteCode(code));
   const specs = targets.map((t) => executeSpec(t, code, prepare));
-  for (const s of specs) checkWireSize({ code: s.code }, "the code");
+  for (const s of specs) checkWireSize("the code", { code: s.code });
 
   const watch = watchInterrupts(options.signal);
   let results: ExecuteResult[];
@@ -163,7 +163,7 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
 /** Runs one internal request per target (no execution count, no execute_result); failures → RemoteError. */
 async function onEach<T>(method: string, targets: Target[], spec: (t: Target) => RequestSpec, read: (t: Target, o: RequestOutcome) => T, options: RemoteOptions, sink: OutputSink): Promise<T[]> {
   const specs = targets.map(spec);
-  for (const s of specs) checkWireSize({ code: s.code }, s.what);
+  for (const s of specs) checkWireSize(s.what, { code: s.code });
   const watch = watchInterrupts(options.signal);
   try {
     const outcomes = await Promise.all(targets.map((t, i) => runRequest(t.channel, specs[i], { sink, interrupted: watch.interrupted })));

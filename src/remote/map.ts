@@ -12,7 +12,7 @@ import { liveDisplay, type LiveDisplay } from "../display/live";
 import { captureSink } from "../display/sink";
 import { renderMapProgress } from "../display/tables";
 import { RemoteError, UsageError, type RemoteFailure } from "../errors";
-import { WIRE_PAYLOAD_LIMIT } from "../wire";
+import { MAX_MESSAGE_CONTENT_BYTES } from "../wire";
 import { checkOptions, failureOf, type RemoteOptions } from "./execute";
 import { watchInterrupts } from "./interrupt";
 import { runRequest } from "./request";
@@ -29,7 +29,7 @@ export interface MapOptions extends RemoteOptions {
 }
 
 /** A chunk's serialized items stay under this (base64), far below one websocket message. */
-const CHUNK_BYTES = Math.min(4 * 1024 * 1024, WIRE_PAYLOAD_LIMIT / 2);
+const CHUNK_BYTES = Math.min(4 * 1024 * 1024, MAX_MESSAGE_CONTENT_BYTES / 2);
 const IN_FLIGHT = 2;
 const PROGRESS_MS = 250;
 

@@ -77,7 +77,7 @@ export async function runRequest(channel: WorkerChannel, spec: RequestSpec, cont
     allow_stdin: false,
     user_expressions: spec.reply ? { [REPLY_KEY]: spec.reply } : {},
   };
-  checkWireSize(content, spec.what);
+  checkWireSize(spec.what, content);
   const output = new WorkerOutput({ label: channel.label, sink: control.sink });
   const out: RequestOutcome = { status: "ok", data: {}, stdout: "", stderr: "", durationMs: 0 };
   const started = performance.now();
