@@ -155,7 +155,8 @@ export async function runRequest(channel: WorkerChannel, spec: RequestSpec, cont
   }
   if (stopped === "timeout") {
     out.status = "timeout";
-    out.error = { ename: "TimeoutError", evalue: `interrupted after ${((control.timeoutMs ?? 0) / 1000).toFixed(1)} s; the worker's state is kept`, traceback: out.error?.traceback ?? [] };
+    const evalue = `interrupted after ${((control.timeoutMs ?? 0) / 1000).toFixed(1)} s; the worker's state is kept`;
+    out.error = { ename: "TimeoutError", evalue, traceback: [`TimeoutError: ${evalue}`] };
   }
   return out;
 }
