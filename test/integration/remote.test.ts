@@ -30,6 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (context) await stopWorkers({ context });
+  if (rest) expect(await rest.listSessions()).toEqual([]);
   const marker = server?.baseDir;
   await server?.stop();
   if (marker) expect(processesUnder(marker)).toEqual([]);
