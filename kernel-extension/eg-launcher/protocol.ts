@@ -112,15 +112,28 @@ export function encryptConnectionInfo(connectionInfoJson: string, publicKeyB64: 
   return Buffer.from(Buffer.from(JSON.stringify(payload), "utf8").toString("base64"), "ascii");
 }
 
-/** Binds a TCP server on 0.0.0.0 to a port in `range` (any free port for 0..0), retrying as EG does. */
-export async function listenInRange(server: net.Server, range: { lower: number; upper: number }, retries = 5): Promise<number> {
+/**
+ * The address the kernel and the communication port listen on: `SENSE_KERNEL_IP` (set by the
+ * Docker launcher for host-network containers, so a kernel listens on the host's loopback only),
+ * else every interface, as EG's own launchers do.
+ * @throws UsageError (`bad_option`) when `SENSE_KERNEL_IP` is set but not an IP address.
+ */
+export function kernelListenIp(env: NodeJS.ProcessEnv = process.env): string {
+  const ip = env.SENSE_KERNEL_IP;
+  if (ip === undefined || ip === "") return "0.0.0.0";
+  if (net.isIP(ip) === 0) throw bad(`SENSE_KERNEL_IP must be an IP address, not ${JSON.stringify(ip)}`);
+  return ip;
+}
+
+/** Binds a TCP server on `host` (default 0.0.0.0) to a port in `range` (any free port for 0..0), retrying as EG does. */
+export async function listenInRange(server: net.Server, range: { lower: number; upper: number }, retries = 5, host = "0.0.0.0"): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     const port = range.upper === range.lower ? 0 : range.lower + crypto.randomInt(range.upper - range.lower + 1);
     try {
       await new Promise<void>((resolve, reject) => {
         const onError = (e: Error) => reject(e);
         server.once("error", onError);
-        server.listen(port, "0.0.0.0", () => (server.off("error", onError), resolve()));
+        server.listen(port, host, () => (server.off("error", onError), resolve()));
       });
       const addr = server.address();
       return typeof addr === "object" && addr ? addr.port : port;
