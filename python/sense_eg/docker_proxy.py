@@ -22,8 +22,19 @@ def kernel_ip() -> str:
     return str(ipaddress.ip_address(value))
 
 
+# EG's own settings the launch script needs; EG gives it the kernel's environment, not its own.
+CONVEYED = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "EG_CLIENT_ENVS", "SENSE_DOCKER_KERNEL_IP")
+
+
 class SenseDockerProcessProxy(DockerProcessProxy):
     """DockerProcessProxy that also works for kernels on the host network."""
+
+    def launch_process(self, kernel_cmd, **kwargs):
+        """Launches the container through the kernelspec's launch script, telling it how to reach Docker."""
+        for name in CONVEYED:
+            if name in os.environ:
+                kwargs["env"][name] = os.environ[name]
+        return super().launch_process(kernel_cmd, **kwargs)
 
     def get_container_status(self, iteration):
         """The container's state; for a host-network container the assigned address is the host's."""

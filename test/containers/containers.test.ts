@@ -120,7 +120,7 @@ test("each size is a real container limit: CPU quota, memory limit and V8 heap s
   const r = await ok(
     nb,
     [
-      `const sized = await Promise.all(["small", "medium", "large"].map((size) => sense.launchWorkers(1, { engine: "sense-js", size, code: ${JSON.stringify(limitsProbe)} })));`,
+      `const sized = await Promise.all((["small", "medium", "large"] as const).map((size) => sense.launchWorkers(1, { engine: "sense-js", size, code: ${JSON.stringify(limitsProbe)} })));`,
       "const ws = sized.flat();",
       "const done = await sense.awaitWorkers(ws, { waitForCompletion: true, timeoutSeconds: 180 });",
       'console.log("RESULT " + JSON.stringify({ failures: done.failures.length, workers: ws.map((w) => ({ id: w.id, engine: w.engine, out: sense.workerOutput(w.id) })) }));',
