@@ -41,9 +41,19 @@ beforeAll(async () => {
   rest = new RestClient({ baseUrl: gw.server.url, token: gw.server.token });
   // zeromq in the project home, as `%sense_install zeromq` would leave it (no registry in tests);
   // a copy, not a link: a link to the repository would dangle inside the containers
-  fs.cpSync(path.join(REPO, "node_modules", "zeromq"), path.join(gw.server.rootDir, "node_modules", "zeromq"), { recursive: true, dereference: true });
+  copyPackage("zeromq", path.join(gw.server.rootDir, "node_modules"));
   chownTree(gw.server.rootDir);
 });
+
+/** Copies `name` and its dependencies (as npm hoisted them) from the repository's node_modules into `dest`. */
+function copyPackage(name: string, dest: string, seen = new Set<string>()): void {
+  if (seen.has(name)) return;
+  seen.add(name);
+  const from = path.join(REPO, "node_modules", name);
+  fs.cpSync(from, path.join(dest, name), { recursive: true, dereference: true });
+  const pkg = JSON.parse(fs.readFileSync(path.join(from, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  for (const dep of Object.keys(pkg.dependencies ?? {})) copyPackage(dep, dest, seen);
+}
 
 /** The kernels' user owns the project home's contents too (the copy above was made as root). */
 function chownTree(dir: string): void {
