@@ -13,8 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[test:containers] %s +%ss\n' "$*" "$SECONDS" >&2; }
 [ "$(id -u)" = 0 ] || { echo "[test:containers] needs root (apt-get, dockerd, debootstrap)" >&2; exit 1; }
-bash scripts/setup.sh
-bash scripts/setup-gateway.sh
+if [ "${SENSE_SETUP_DONE:-}" != 1 ]; then  # scripts/test.sh has just done both
+  bash scripts/setup.sh
+  bash scripts/setup-gateway.sh
+fi
 started_dockerd=0
 [ -f .sense-docker/dockerd.pid ] || started_dockerd=1
 DOCKER_HOST=$(bash scripts/docker-host.sh)

@@ -4,7 +4,8 @@
  * Docker process proxy and `python/sense_eg/launch_docker.py`:
  *  1. reads one JSON document `{argv, env}` from stdin (the launch script sends it and detaches),
  *     so the kernel's environment, the Sense token included, never sits in the container's
- *     Config.Env or anyone's argv, where `docker inspect` and `ps` would show it;
+ *     Config.Env or anyone's argv, where `docker inspect` and `ps` would show it (in a Kubernetes
+ *     pod EG's template passes the values as pod env instead: {@link podDocument});
  *  2. sizes V8's heap from the container's cgroup memory limit (`--max-old-space-size` through
  *     `NODE_OPTIONS`, src/heap-limit.ts);
  *  3. runs the Node EG launcher (`launch.js`, which starts the kernel and talks to EG) with them;
@@ -121,8 +122,22 @@ export function leftoverProcesses(self = process.pid, read: ReadFile = readOrUnd
   return pids;
 }
 
+/**
+ * The document for a Kubernetes pod, where EG's kernel-pod template passes the launcher's values
+ * as env (`KERNEL_ID`, `EG_RESPONSE_ADDRESS`, `EG_PUBLIC_KEY`, `EG_PORT_RANGE`, `KERNEL_LANGUAGE`:
+ * names as in EG 3.3's `kernel-pod.yaml.j2`, not run against a cluster here); `undefined` when
+ * they are not there (the Docker path: the document comes on stdin). Pure.
+ */
+export function podDocument(env: NodeJS.ProcessEnv): EntryDocument | undefined {
+  if (!env.KERNEL_ID || !env.EG_RESPONSE_ADDRESS || !env.EG_PUBLIC_KEY) return undefined;
+  const argv = ["--kernel-id", env.KERNEL_ID, "--response-address", env.EG_RESPONSE_ADDRESS, "--public-key", env.EG_PUBLIC_KEY, "--kernel-name", env.KERNEL_LANGUAGE === "javascript" ? "sense-js" : "sense-ts"];
+  const range = env.EG_PORT_RANGE || env.KERNEL_PORT_RANGE;
+  if (range) argv.push("--port-range", range);
+  return { argv, env: {} };
+}
+
 async function main(): Promise<number> {
-  const doc = await readEntryDocument(process.stdin);
+  const doc = podDocument(process.env) ?? (await readEntryDocument(process.stdin));
   const args = parseLauncherArgs(doc.argv, doc.env); // refuses bad arguments before anything starts
   const env: NodeJS.ProcessEnv = { ...process.env, ...doc.env };
   const limit = cgroupMemoryLimit();

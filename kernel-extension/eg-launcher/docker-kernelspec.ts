@@ -44,7 +44,7 @@ export function dockerKernelSpec(name: LaunchableKernel, options: DockerSpecOpti
     argv: [
       options.python, options.launchScript,
       "--kernel-id", "{kernel_id}", "--port-range", "{port_range}", "--response-address", "{response_address}", "--public-key", "{public_key}",
-      "--kernel-name", name,
+      "--kernel-name", name, "--image", options.image,
       ...(options.mountRoots ?? []).flatMap((r) => ["--mount-root", r]),
     ],
     display_name: `${base.display_name} in a container`,

@@ -19,7 +19,8 @@ container from KERNEL_IMAGE and exits. Unlike EG's own ``launch_docker.py`` it
   process, no new privileges, all capabilities dropped, removed when it exits.
 
 Arguments are EG's (``--kernel-id``, ``--port-range``, ``--response-address``, ``--public-key``)
-plus ``--kernel-name sense-ts|sense-js`` and ``--mount-root DIR`` (repeatable). Exit status 0
+plus ``--kernel-name sense-ts|sense-js``, ``--mount-root DIR`` (repeatable) and ``--image NAME``
+(refuse any other image, e.g. a client's ``KERNEL_IMAGE``). Exit status 0
 when the container started; 2 for bad input (nothing created); 1 when Docker refused (whatever
 was created is removed).
 """
@@ -111,6 +112,7 @@ def parse_args(argv):
         p.add_argument(f"--RemoteProcessProxy.{name}", dest="rpp_" + name.replace("-", "_"))
     p.add_argument("--kernel-name", choices=KERNEL_NAMES, default="sense-ts")
     p.add_argument("--mount-root", action="append", default=[])
+    p.add_argument("--image", help="the only image this kernelspec runs (a client's KERNEL_IMAGE cannot change it)")
     p.add_argument("--spark-context-initialization-mode", choices=("none",), default="none")
     p.add_argument("--RemoteProcessProxy.spark-context-initialization-mode", dest="rpp_spark", choices=("none",), default="none")
     a = p.parse_args(argv)
@@ -128,6 +130,10 @@ def container_spec(args, environ):
     image = environ.get("KERNEL_IMAGE")
     if not image:
         raise BadInput("KERNEL_IMAGE is not set (the kernelspec's process_proxy config image_name)")
+    # KERNEL_* variables come from the client, and EG lets a client's KERNEL_IMAGE override the
+    # kernelspec's image: with --image, only that image runs.
+    if args.image and image != args.image:
+        raise BadInput(f"image {image!r} is not this kernelspec's image")
     uid, gid = environ.get("KERNEL_UID", "1000"), environ.get("KERNEL_GID", "100")
     if not (uid.isdigit() and gid.isdigit()):
         raise BadInput("KERNEL_UID and KERNEL_GID must be numbers")

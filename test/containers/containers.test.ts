@@ -130,7 +130,7 @@ test("each size is a real container limit: CPU quota, memory limit and V8 heap s
   const r = await ok(
     nb,
     [
-      `const sized = await Promise.all((["small", "medium", "large"] as const).map((size) => sense.launchWorkers(1, { engine: "sense-js", size, code: ${JSON.stringify(limitsProbe)} })));`,
+      `const sized = await Promise.all((["small", "medium", "large"] as const).map((size) => sense.launchWorkers(1, { startTimeoutSeconds: 300, engine: "sense-js", size, code: ${JSON.stringify(limitsProbe)} })));`,
       "const ws = sized.flat();",
       "const done = await sense.awaitWorkers(ws, { waitForCompletion: true, timeoutSeconds: 180 });",
       'console.log("RESULT " + JSON.stringify({ failures: done.failures.length, workers: ws.map((w) => ({ id: w.id, engine: w.engine, out: sense.workerOutput(w.id) })) }));',
@@ -158,7 +158,7 @@ test("each size is a real container limit: CPU quota, memory limit and V8 heap s
   expectNoSecretsInInspect(nb.kernelId);
   // and none in any process's argv on this machine (the launch script and docker get no secret either)
   for (const name of fs.readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-    let cmdline = "";
+    let cmdline: string;
     try {
       cmdline = fs.readFileSync(`/proc/${name}/cmdline`, "utf8");
     } catch {
@@ -223,8 +223,8 @@ test("env reaches container workers before their code; listWorkers from the mast
   const launched = await ok(
     nb,
     [
-      `const tss = await sense.launchWorkers(2, { env: { FOO: "bar baz" }, code: ${JSON.stringify(ts)} });`,
-      `const jss = await sense.launchWorkers(1, { engine: "sense-js", env: { FOO: "qux" }, code: ${JSON.stringify(ts)} });`,
+      `const tss = await sense.launchWorkers(2, { startTimeoutSeconds: 300, env: { FOO: "bar baz" }, code: ${JSON.stringify(ts)} });`,
+      `const jss = await sense.launchWorkers(1, { startTimeoutSeconds: 300, engine: "sense-js", env: { FOO: "qux" }, code: ${JSON.stringify(ts)} });`,
       "const all = [...tss, ...jss];",
       "const done = await sense.awaitWorkers(all, { waitForCompletion: true, timeoutSeconds: 180 });",
       'console.log("RESULT " + JSON.stringify({ failures: done.failures.length, workers: all.map((w) => ({ id: w.id, name: w.name, engine: w.engine, out: sense.workerOutput(w.id) })), listed: (await sense.listWorkers()).map((w) => w.name) }));',
@@ -267,12 +267,12 @@ test("failing container workers: startup code that raises, a process that exits,
   const r = await ok(
     nb,
     [
-      "const [raises] = await sense.launchWorkers(1, { code: 'throw new Error(\"boom\");' });",
-      'const [exits] = await sense.launchWorkers(1, { engine: "sense-js", code: "process.exit(3)" });',
+      "const [raises] = await sense.launchWorkers(1, { startTimeoutSeconds: 300, code: 'throw new Error(\"boom\");' });",
+      'const [exits] = await sense.launchWorkers(1, { startTimeoutSeconds: 300, engine: "sense-js", code: "process.exit(3)" });',
       // off the JavaScript heap (Buffers): only the container's memory limit stops it
-      'const [buffers] = await sense.launchWorkers(1, { engine: "sense-js", size: "small", code: "const keep = []; for (;;) keep.push(Buffer.alloc(64 * 2 ** 20, 1));" });',
+      'const [buffers] = await sense.launchWorkers(1, { startTimeoutSeconds: 300, engine: "sense-js", size: "small", code: "const keep = []; for (;;) keep.push(Buffer.alloc(64 * 2 ** 20, 1));" });',
       // on the JavaScript heap: V8's limit (75 % of the size's memory) stops it first
-      'const [heap] = await sense.launchWorkers(1, { engine: "sense-js", size: "small", code: "const keep = []; for (;;) keep.push(new Array(2 ** 20).fill(1.5));" });',
+      'const [heap] = await sense.launchWorkers(1, { startTimeoutSeconds: 300, engine: "sense-js", size: "small", code: "const keep = []; for (;;) keep.push(new Array(2 ** 20).fill(1.5));" });',
       "const res = await sense.awaitWorkers([raises, exits, buffers, heap], { waitForCompletion: true, timeoutSeconds: 180 });",
       'console.log("FAILED " + JSON.stringify({ ok: res.workers.length, failures: res.failures.map((f) => ({ id: f.id, name: f.name, status: f.status, reason: f.reason })), raisedOutput: sense.workerOutput(raises.id) }));',
     ].join("\n"),
@@ -302,7 +302,7 @@ test("a SIGKILLed master container kernel: every worker container of that master
   const r = await ok(
     nb,
     [
-      'const ws = await sense.launchWorkers(2, { engine: "sense-js", watchdog: false });',
+      'const ws = await sense.launchWorkers(2, { startTimeoutSeconds: 300, engine: "sense-js", watchdog: false });',
       'console.log("MASTER " + JSON.stringify({ pid: process.pid, keeper: sense.keeperPid() ?? null, ids: ws.map((w) => w.id) }));',
     ].join("\n"),
   );

@@ -95,25 +95,30 @@ test("a python3 kernel runs through the gateway; both the server and EG list it;
   expect(gw.server.log()).not.toContain(gw.egToken);
 });
 
-test("a sized sense-ts kernel gets its KERNEL_CPUS/KERNEL_MEMORY, and gatewayInfo tells it runs under a gateway", async () => {
+test("a sized sense-ts kernel gets its KERNEL_CPUS/KERNEL_MEMORY and a V8 heap limit from its memory, and gatewayInfo tells it runs under a gateway", async () => {
   const nb = await openNotebook(gw.server, "sense-ts-medium");
   open.push(nb);
   const r = await nb.run(
     [
       'const sense = require("sense-tslab");',
       "const info = await sense.gatewayInfo(sense.getContext().rest);",
-      "console.log(JSON.stringify({ cpus: process.env.KERNEL_CPUS, mem: process.env.KERNEL_MEMORY, gateway: info.gateway, evidence: info.evidence, sized: info.sizedSpecs }));",
+      'const heapMiB = Math.round(require("node:v8").getHeapStatistics().heap_size_limit / 2 ** 20);',
+      "console.log(JSON.stringify({ cpus: process.env.KERNEL_CPUS, mem: process.env.KERNEL_MEMORY, heapMiB, gateway: info.gateway, evidence: info.evidence, sized: info.sizedSpecs }));",
     ].join("\n"),
   );
   expect(r.stderr).toBe("");
-  const got = JSON.parse(r.stdout.trim()) as { cpus: string; mem: string; gateway: boolean; evidence: string[]; sized: Record<string, Record<string, string>> };
+  const got = JSON.parse(r.stdout.trim()) as { cpus: string; mem: string; heapMiB: number; gateway: boolean; evidence: string[]; sized: Record<string, Record<string, string>> };
   expect(got).toEqual({
     cpus: "2",
     mem: "4096Mi",
+    heapMiB: expect.any(Number),
     gateway: true,
     evidence: ["KERNEL_GATEWAY", "process_proxy"], // this EG also serves the launcher kernelspecs
     sized: { "sense-ts": { small: "sense-ts-small", medium: "sense-ts-medium", large: "sense-ts-large" } },
   });
+  // the one limit a local kernel gets: V8's heap, 75 % of the size's 4096 MiB (NODE_OPTIONS in the sized kernelspec)
+  expect(got.heapMiB).toBeGreaterThanOrEqual(3072);
+  expect(got.heapMiB).toBeLessThan(3172);
   // From outside any kernel (a plain Node client) only the process-proxy kernelspecs tell.
   expect(await gatewayInfo(rest, {})).toMatchObject({ gateway: true, evidence: ["process_proxy"] });
   expect((await gatewayInfo(rest, { SENSE_GATEWAY: "0" })).gateway).toBe(false);
