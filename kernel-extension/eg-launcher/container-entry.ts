@@ -17,13 +17,12 @@
  */
 import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { z } from "zod";
-import { isSenseError, UsageError } from "../../src/errors";
+import { UsageError } from "../../src/errors";
 import { writeExitNote } from "../../src/exit-note";
 import { heapLimitMiB, withHeapLimit } from "../../src/heap-limit";
-import { parseLauncherArgs } from "./protocol";
+import { exitStatus, parseLauncherArgs, runMain } from "./protocol";
 
 function log(message: string): void {
   process.stderr.write(`[sense-container-entry ${new Date().toISOString()}] ${message}\n`);
@@ -153,7 +152,7 @@ async function main(): Promise<number> {
     tail = (tail + d.toString("utf8")).slice(-16_384);
   });
   for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => child.kill(sig));
-  const code = await new Promise<number>((resolve) => child.on("close", (c, s) => resolve(c ?? (s ? 128 + os.constants.signals[s] : 1))));
+  const code = await new Promise<number>((resolve) => child.on("close", (c, s) => resolve(exitStatus(c, s))));
 
   const reason = memoryReason(oomBefore, cgroupOomKills(), tail, limit, heapMiB);
   const home = env.SENSE_PROJECT_HOME || env.KERNEL_WORKING_DIR;
@@ -170,12 +169,4 @@ async function main(): Promise<number> {
   return code;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      log(isSenseError(e) ? `${e.code}: ${e.message}` : String((e as Error)?.stack ?? e));
-      process.exit(isSenseError(e) && e.code === "bad_option" ? 2 : 1);
-    },
-  );
-}
+if (require.main === module) runMain(main, log);

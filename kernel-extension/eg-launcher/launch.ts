@@ -17,8 +17,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { isSenseError } from "../../src/errors";
-import { encryptConnectionInfo, kernelListenIp, LauncherArgs, listenInRange, ownProcessGroup, parseLauncherArgs, parseListenerRequest, selectPorts } from "./protocol";
+import { encryptConnectionInfo, exitStatus, kernelListenIp, LauncherArgs, listenInRange, ownProcessGroup, parseLauncherArgs, parseListenerRequest, runMain, selectPorts } from "./protocol";
 
 function log(message: string): void {
   // stderr ends up in EG's kernel log (EG_KERNEL_LOG_DIR/kernel-<id>.log)
@@ -82,7 +81,7 @@ async function main(): Promise<number> {
   });
   log(`kernel ${args.kernelId} (${args.kernelName}) pid ${child.pid}, comm port ${commPort}`);
   const exited = new Promise<number>((resolve) =>
-    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1))),
+    child.on("exit", (code, signal) => resolve(exitStatus(code, signal))),
   );
 
   const signalKernel = (signum: number) => {
@@ -129,12 +128,4 @@ async function main(): Promise<number> {
   return code;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      log(isSenseError(e) ? `${e.code}: ${e.message}` : String((e as Error)?.stack ?? e));
-      process.exit(isSenseError(e) && e.code === "bad_option" ? 2 : 1);
-    },
-  );
-}
+if (require.main === module) runMain(main, log);

@@ -8,7 +8,8 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
-import { UsageError } from "../../src/errors";
+import * as os from "node:os";
+import { isSenseError, UsageError } from "../../src/errors";
 
 /** Payload version this launcher writes (EG 3.x understands 1). */
 export const LAUNCHER_VERSION = 1;
@@ -192,4 +193,23 @@ export function parseListenerRequest(text: string): ListenerRequest | null {
     if (Number.isInteger(n) && n >= 0 && n < 65) return { signum: n };
   }
   return null;
+}
+
+/** A child's exit as a shell would report it: its code, or 128 + the signal's number. Pure. */
+export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1);
+}
+
+/**
+ * Runs a launcher's `main` and exits with its status; a failure is logged in one line (a Sense
+ * error as `code: message`) and exits 2 for bad options, else 1.
+ */
+export function runMain(main: () => Promise<number>, log: (message: string) => void): void {
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      log(isSenseError(e) ? `${e.code}: ${e.message}` : String((e as Error)?.stack ?? e));
+      process.exit(isSenseError(e) && e.code === "bad_option" ? 2 : 1);
+    },
+  );
 }

@@ -12,7 +12,8 @@
  * running or not; after the file, the engine holds exactly the containers, volumes and networks it
  * held before.
  */
-import { allText, CellResult, NotebookKernel, openNotebook } from "../helpers/kernel";
+import { egKernels, okCell, printed } from "../helpers/cells";
+import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
 import { REPO, until } from "../helpers/util";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -26,12 +27,7 @@ let before: ReturnType<typeof engineState>;
 const open: NotebookKernel[] = [];
 const figures: string[] = [];
 
-async function egKernels(): Promise<{ id: string; name: string }[]> {
-  const res = await fetch(`${gw.egUrl}api/kernels`, { headers: { Authorization: `token ${gw.egToken}` } });
-  if (!res.ok) throw new Error(`EG GET /api/kernels: ${res.status}`);
-  return (await res.json()) as { id: string; name: string }[];
-}
-const egIds = async () => (await egKernels()).map((k) => k.id).sort();
+const egIds = async () => (await egKernels(gw)).map((k) => k.id).sort();
 
 beforeAll(async () => {
   before = engineState();
@@ -62,7 +58,7 @@ function chownTree(dir: string): void {
 
 afterEach(async () => {
   for (const nb of open.splice(0)) await nb.close();
-  await until("EG has no kernels", async () => ((await egKernels()).length === 0 ? true : undefined), 60_000);
+  await until("EG has no kernels", async () => ((await egKernels(gw)).length === 0 ? true : undefined), 60_000);
   await until("no kernel container left", () => (kernelContainers().length === 0 ? true : undefined), 30_000);
 });
 
@@ -94,18 +90,6 @@ async function master(): Promise<NotebookKernel> {
   return nb;
 }
 
-async function ok(nb: NotebookKernel, code: string, onOutput?: Parameters<NotebookKernel["run"]>[1]): Promise<CellResult> {
-  const r = await nb.run(code, onOutput);
-  if (r.status !== "ok") throw new Error(`cell failed:\n${code}\n---\n${allText(r.outputs)}`);
-  return r;
-}
-
-function printed<T>(r: CellResult, tag: string): T {
-  const line = r.stdout.split("\n").find((l) => l.startsWith(`${tag} `));
-  if (!line) throw new Error(`no ${tag} line in:\n${allText(r.outputs)}`);
-  return JSON.parse(line.slice(tag.length + 1)) as T;
-}
-
 /** The token must be nowhere `docker inspect` looks: not in Config.Env, Config.Cmd, Args, or anywhere else. */
 function expectNoSecretsInInspect(kernelId: string): void {
   for (const cid of kernelContainers(kernelId)) {
@@ -127,7 +111,7 @@ const limitsProbe = [
 
 test("each size is a real container limit: CPU quota, memory limit and V8 heap seen from inside the worker; no secret in docker inspect", async () => {
   const nb = await master();
-  const r = await ok(
+  const r = await okCell(
     nb,
     [
       `const sized = await Promise.all((["small", "medium", "large"] as const).map((size) => sense.launchWorkers(1, { startTimeoutSeconds: 300, engine: "sense-js", size, code: ${JSON.stringify(limitsProbe)} })));`,
@@ -166,16 +150,16 @@ test("each size is a real container limit: CPU quota, memory limit and V8 heap s
     }
     expect(cmdline).not.toContain(gw.server.token);
   }
-  await ok(nb, "await sense.stopWorkers();");
+  await okCell(nb, "await sense.stopWorkers();");
   expect(await egIds()).toEqual([nb.kernelId]);
 });
 
 test("the README example over ZeroMQ with 4 container workers: they ask, the master answers, their prints arrive labelled in the launching cell", async () => {
   const nb = await master();
-  await ok(nb, ['import * as zmq from "zeromq";', "const sock = new zmq.Reply();", "await sock.bind(`tcp://${sense.networkInfo().projectIp}:*`);", "const address = sock.lastEndpoint!;"].join("\n"));
+  await okCell(nb, ['import * as zmq from "zeromq";', "const sock = new zmq.Reply();", "await sock.bind(`tcp://${sense.networkInfo().projectIp}:*`);", "const address = sock.lastEndpoint!;"].join("\n"));
   const t0 = Date.now();
   let firstOutput = 0;
-  const launch = await ok(
+  const launch = await okCell(
     nb,
     [
       "%%sense_worker -n 4 --size small --env SERVER=$address",
@@ -192,9 +176,9 @@ test("the README example over ZeroMQ with 4 container workers: they ask, the mas
     },
   );
   figures.push(`%%sense_worker -n 4 (sense-ts-small containers): cell done ${Date.now() - t0} ms, first worker output in the master ${firstOutput ? firstOutput - t0 : "n/a"} ms`);
-  const answer = await ok(nb, ["for (let i = 0; i < 4; i++) {", "  const [message] = await sock.receive();", '  console.log("Received request:", message.toString());', '  await sock.send("I agree.");', "}"].join("\n"));
+  const answer = await okCell(nb, ["for (let i = 0; i < 4; i++) {", "  const [message] = await sock.receive();", '  console.log("Received request:", message.toString());', '  await sock.send("I agree.");', "}"].join("\n"));
   expect(answer.stdout.match(/Received request: Sense is so easy!/g)).toHaveLength(4);
-  await ok(nb, "%sense_await --completion --timeout 180");
+  await okCell(nb, "%sense_await --completion --timeout 180");
   const text = allText(launch.outputs);
   for (const w of ["w1", "w2", "w3", "w4"]) {
     expect(text).toContain(`[${w}] Connecting to master...\n`);
@@ -209,18 +193,18 @@ test("the README example over ZeroMQ with 4 container workers: they ask, the mas
   }
   expect(await egIds()).toEqual([nb.kernelId, ...workers.map((s) => s.kernel!.id)].sort());
   const t1 = Date.now();
-  await ok(nb, "%sense_stop");
+  await okCell(nb, "%sense_stop");
   figures.push(`%sense_stop (4 worker containers): ${Date.now() - t1} ms`);
   expect(await egIds()).toEqual([nb.kernelId]);
   await until("the worker containers to be gone", () => (kernelContainers().length === 1 ? true : undefined), 30_000);
-  await ok(nb, "sock.close();");
+  await okCell(nb, "sock.close();");
   expect(allText(launch.outputs) + allText(answer.outputs)).not.toContain(gw.server.token);
 });
 
 test("env reaches container workers before their code; listWorkers from the master and from outside; stopWorkers one, unknown ids, all", async () => {
   const nb = await master();
   const ts = "for (const k of ['FOO', 'SENSE_MASTER_ID', 'SENSE_DASHBOARD_ID', 'SENSE_WORKER_NAME', 'KERNEL_GATEWAY']) console.log(k + '=' + (process.env[k] ?? '<unset>'));";
-  const launched = await ok(
+  const launched = await okCell(
     nb,
     [
       `const tss = await sense.launchWorkers(2, { startTimeoutSeconds: 300, env: { FOO: "bar baz" }, code: ${JSON.stringify(ts)} });`,
@@ -244,7 +228,7 @@ test("env reaches container workers before their code; listWorkers from the mast
   expect((await listWorkers({ context: outside })).map((w) => [w.name, w.status])).toEqual([["w1", "idle"], ["w2", "idle"], ["w3", "idle"]]);
 
   const t0 = Date.now();
-  const stopped = await ok(
+  const stopped = await okCell(
     nb,
     [
       'const [one] = await sense.stopWorkers("w1");',
@@ -256,7 +240,7 @@ test("env reaches container workers before their code; listWorkers from the mast
   expect(printed(stopped, "STOP")).toEqual({ one: "stopped", refused: "unknown_worker", listed: ["w2", "w3"] });
   expect(await egIds()).toEqual([nb.kernelId, got.workers[1].id, got.workers[2].id].sort());
   await until("w1's container to be gone", () => (kernelContainers(got.workers[0].id).length === 0 ? true : undefined), 30_000);
-  await ok(nb, "await sense.stopWorkers();");
+  await okCell(nb, "await sense.stopWorkers();");
   expect(await egIds()).toEqual([nb.kernelId]);
   expect(allText(launched.outputs) + allText(stopped.outputs)).not.toContain(gw.server.token);
 });
@@ -264,7 +248,7 @@ test("env reaches container workers before their code; listWorkers from the mast
 test("failing container workers: startup code that raises, a process that exits, and workers beyond their small memory limit end failed, the memory ones saying so", async () => {
   const nb = await master();
   const t0 = Date.now();
-  const r = await ok(
+  const r = await okCell(
     nb,
     [
       "const [raises] = await sense.launchWorkers(1, { startTimeoutSeconds: 300, code: 'throw new Error(\"boom\");' });",
@@ -293,13 +277,13 @@ test("failing container workers: startup code that raises, a process that exits,
   for (const f of got.failures) expect(fs.existsSync(path.join(gw.server.rootDir, ".sense", `exit-${f.id}.json`))).toBe(false);
   await until("EG to drop the ended workers", async () => ((await egIds()).length === 2 ? true : undefined), 60_000);
   expect(await egIds()).toEqual([nb.kernelId, got.failures[0].id].sort());
-  await ok(nb, "await sense.stopWorkers();");
+  await okCell(nb, "await sense.stopWorkers();");
   expect(await egIds()).toEqual([nb.kernelId]);
 });
 
 test("a SIGKILLed master container kernel: every worker container of that master is gone within 5 s", async () => {
   const nb = await master();
-  const r = await ok(
+  const r = await okCell(
     nb,
     [
       'const ws = await sense.launchWorkers(2, { startTimeoutSeconds: 300, engine: "sense-js", watchdog: false });',
