@@ -14,18 +14,20 @@ import type { OutputSink } from "../display/sink";
 import { isSenseError, UsageError, WorkerError } from "../errors";
 import { installProcessHooks, onShutdown } from "../lifecycle";
 import { getNetwork } from "../network";
+import { relativeInside } from "../paths";
 import { isRestError, RestClient } from "../rest";
 import type { SessionModel } from "../schemas";
 import { WorkerRecord, WorkerSize, WorkerStatus } from "../schemas";
 import { connectKernel } from "./connection";
 import { ensureKeeper, keeperForget, keeperTrack, stopKeeper } from "./keeperClient";
 import { decodeWorkerTag, encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./names";
-import { LaunchOptions, LaunchPlan, SIZES, validateLaunchOptions } from "./options";
+import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, LaunchPlan, SIZES, validateLaunchOptions } from "./options";
 import { preambleLanguage, PreambleLanguage } from "./preamble";
 import { WorkerOutput, WorkerOutputItem } from "./output";
 import { PooledKernel, PoolInfo, WorkerPools } from "./pool";
 import { loadEnvironment } from "./start";
 import { checkAndTranspile } from "../transpile";
+import { checkWireSize } from "../wire";
 import { takeExitNote } from "../exit-note";
 import { gatewayInfoFromSpecs, kernelSpecForSize } from "../gateway";
 
@@ -186,8 +188,8 @@ function masterFolder(ctx: Ctx, sessions: SessionModel[]): string {
   }
   const root = ctx.serverRootDir;
   if (root) {
-    const rel = path.relative(root, ctx.projectHome);
-    if (rel && !rel.startsWith("..") && !path.isAbsolute(rel)) return rel.split(path.sep).join("/");
+    const rel = relativeInside(root, ctx.projectHome);
+    if (rel) return rel.split(path.sep).join("/");
   }
   return "";
 }
@@ -209,7 +211,8 @@ async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: stri
   }
   const engine = plan.engine ?? masterEngine ?? "sense-ts";
   const installed = Object.keys(specs.kernelspecs).sort();
-  const spec = specs.kernelspecs[engine];
+  // Own keys only: an engine named `__proto__` is unknown, not Object.prototype.
+  const spec = Object.hasOwn(specs.kernelspecs, engine) ? specs.kernelspecs[engine] : undefined;
   if (!spec) {
     throw new WorkerError("unknown_engine", `unknown engine ${JSON.stringify(engine)}; installed kernelspecs: ${installed.join(", ")}`, { engine, installed });
   }
@@ -407,6 +410,11 @@ function newLocal(a: StartArgs, tag: WorkerTag, k: { kernelId: string; sessionId
   return w;
 }
 
+/** The execute_request content that runs a worker's startup code (sized by checkWireSize first). */
+function startupContent(code: string): KernelMessage.IExecuteRequestMsg["content"] {
+  return { code, stop_on_error: true };
+}
+
 async function startOne(a: StartArgs): Promise<WorkerRecord> {
   const { ctx, plan } = a;
   const tag: WorkerTag = { masterId: ctx.masterId, index: a.index, size: plan.size, startedAtMs: Date.now(), status: "starting" };
@@ -438,7 +446,7 @@ async function startOne(a: StartArgs): Promise<WorkerRecord> {
       return record(w);
     }
     await setStatus(w, "running");
-    const future = conn.requestExecute({ code: plan.code, stop_on_error: true }, true);
+    const future = conn.requestExecute(startupContent(plan.code), true);
     future.done.then(
       (reply) => {
         w.output.flushAll();
@@ -516,6 +524,8 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
   const folder = masterFolder(ctx, sessions);
   // Imports in the startup code resolve from the workers' folder, as they will at run time.
   const plan = prepareCode(validated, engine, masterEngine, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));
+  // Checked as it will be sent (after transpiling): over the server's websocket limit it would never run.
+  checkWireSize(plan.codeSource ? `startup script ${plan.codeSource}` : "startup code", startupContent(plan.code));
 
   const usedOnServer = sessions.map((s) => decodeWorkerTag(s.name)).filter((t) => t?.masterId === ctx.masterId).map((t) => t!.index);
   const first = Math.max(0, ...usedOnServer, indexFloor.get(ctx.masterId) ?? 0) + 1;
@@ -593,9 +603,13 @@ export async function setWorkerPool(options: PoolOptions): Promise<PoolInfo> {
   const ctx = resolveContext(contextInput);
   const unknown = Object.keys(rest).filter((k) => !["engine", "size", "keeper", "startTimeoutSeconds"].includes(k));
   if (unknown.length) throw new UsageError(`unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; known: n, engine, size, keeper, startTimeoutSeconds`, { code: "bad_option" });
-  if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new UsageError(`n must be a non-negative integer, not ${JSON.stringify(n) ?? String(n)}`, { code: "bad_option" });
+  // The same limit as a launch: a pool of SENSE_MAX_WORKERS + 1 kernels is as many processes as that many workers.
+  const maxWorkers = defaultMaxWorkers();
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > maxWorkers) {
+    throw new UsageError(`n must be an integer from 0 to ${maxWorkers} (SENSE_MAX_WORKERS), not ${JSON.stringify(n) ?? String(n)}`, { code: "bad_option", details: { n, maxWorkers } });
+  }
   // The launch validator checks the shared options (n ≥ 1 there: a pool of 0 is checked as 1).
-  const plan = validateLaunchOptions({ ...rest, n: Math.max(1, n), maxWorkers: Math.max(n, 1) }, ctx.projectHome);
+  const plan = validateLaunchOptions({ ...rest, n: Math.max(1, n), maxWorkers }, ctx.projectHome);
   const { kernelName: engine, language } = await resolveEngine(ctx, plan);
   const folder = masterFolder(ctx, await ctx.rest.listSessions());
   registerHooks(ctx);
@@ -798,16 +812,15 @@ export interface AwaitResult {
  * @throws WorkerError `unknown_worker` for ids not in the cluster; UsageError `bad_option` for a bad timeout.
  */
 export async function awaitWorkers(idsOrWorkers?: WorkerRef | null, options: AwaitOptions = {}): Promise<AwaitResult> {
-  const timeout = options.timeoutSeconds ?? 600;
-  if (typeof timeout !== "number" || !(timeout >= 0)) throw new UsageError("timeoutSeconds must be a non-negative number", { code: "bad_option" });
+  const timeoutMs = checkTimeoutSeconds("timeoutSeconds", options.timeoutSeconds ?? 600, { allowZero: true });
+  const poll = checkTimeoutSeconds("pollMs", (options.pollMs ?? 100) / 1000);
   const ctx = resolveContext(options.context);
   const ids = idsOrWorkers == null ? [] : flattenRefs([idsOrWorkers]);
   let records = await clusterRecords(ctx, true);
   const wanted = (ids.length ? pick(records, ids) : await clusterRecords(ctx, false)).map((r) => r.id);
   const reached = (s: WorkerStatus) => (options.waitForCompletion ? s === "idle" : s === "running" || s === "idle");
   const final = (s: WorkerStatus) => reached(s) || s === "failed" || s === "stopped";
-  const deadline = Date.now() + timeout * 1000;
-  const poll = options.pollMs ?? 100;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const byId = new Map(records.map((r) => [r.id, r]));
     const current = wanted.map((id) => byId.get(id));

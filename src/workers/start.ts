@@ -9,6 +9,7 @@ import * as path from "node:path";
 import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import { isSenseError, WorkerError } from "../errors";
 import type { RestClient } from "../rest";
+import { MAX_TIMER_MS } from "./options";
 import { buildPreamble, PreambleLanguage } from "./preamble";
 
 /** Writes the worker's env to a fresh 0600 file under `<projectHome>/.sense/`; returns its path. */
@@ -27,7 +28,8 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
   return Promise.race([
     p,
     new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new WorkerError("timeout", `${what} did not finish within ${Math.round(ms / 1000)} s`)), ms);
+      // Clamped: past MAX_TIMER_MS setTimeout fires at once (options refuse such timeouts; this is the backstop).
+      timer = setTimeout(() => reject(new WorkerError("timeout", `${what} did not finish within ${Math.round(ms / 1000)} s`)), Math.min(ms, MAX_TIMER_MS));
     }),
   ]).finally(() => timer && clearTimeout(timer));
 }
