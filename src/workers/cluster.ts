@@ -29,6 +29,7 @@ import { loadEnvironment } from "./start";
 import { checkAndTranspile } from "../transpile";
 import { RouteTable, type IopubRoute, type WorkerChannel } from "./channel";
 import { checkWireSize } from "../wire";
+import { takeExitNote } from "../exit-note";
 import { gatewayInfoFromSpecs, kernelSpecForSize } from "../gateway";
 
 /** The lean JavaScript worker kernel; TypeScript startup code is checked and transpiled for it here. */
@@ -87,6 +88,8 @@ interface LocalWorker {
   patches: Promise<void>;
   stopping: boolean;
   executionState?: string;
+  /** The master's project home, where a container entry leaves an exit note (src/exit-note.ts). */
+  projectHome?: string;
 }
 
 const local = new Map<string, LocalWorker>();
@@ -297,7 +300,10 @@ async function lost(w: LocalWorker, why: string): Promise<void> {
   if (!stillThere && why === "dead") {
     await setStatus(w, "stopped");
   } else {
-    const reason = why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost";
+    // Something outside the kernel (a container entry) may know why it ended, e.g. memory.
+    const note = w.projectHome ? takeExitNote(w.projectHome, w.kernelId) : undefined;
+    const plain = why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost";
+    const reason = note ? `${note.reason} (${plain})` : plain;
     // Said where the user looks (the launching cell), not only in the record: a silent failure reads as a hang.
     w.output.notice(`Sense: worker ${w.name} failed: ${reason}; it is being removed.`);
     await setStatus(w, "failed", reason);
@@ -429,6 +435,7 @@ async function startOne(a: StartArgs): Promise<WorkerRecord> {
   const pooled = plan.watchdog ? pools.take(a.kernelName, plan.size, a.folder) : undefined;
   const adopted = pooled ? await adoptPooled(a, tag, sessionPath, pooled) : undefined;
   const w = adopted ?? (await createWorkerKernel(a, tag, sessionPath));
+  w.projectHome = ctx.projectHome;
   const conn = w.conn!;
   try {
     await loadEnvironment({
