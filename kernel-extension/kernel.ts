@@ -23,7 +23,7 @@ import type * as ExecutorModule from "tslab/dist/executor";
 import type * as JupyterModule from "tslab/dist/jupyter";
 import { createHealingConverterSet, HealingConverterSet, wrapTypeScriptWatchers } from "./converters";
 import { packageRoot, packageVersion } from "./install";
-import { createMagicExecutor, MagicsModule, RequestWriters } from "./magic-cells";
+import { createMagicExecutor, KernelCell, MagicsModule, notebookScope, openCell, RequestWriters } from "./magic-cells";
 import { hookPackageResolution, loadTslabTypeScript, overlayTslabTypeScript, prepareTypeRoots } from "./resolve";
 import { pacedPublisher } from "./iopub-pace";
 import { watchParent } from "./parent-gone";
@@ -150,19 +150,16 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
   };
 
   const converters = createHealingConverterSet({ isJS: options.jsKernel, cwd: process.cwd(), create: createConverter, log });
-  let current: RequestWriters | null = null;
-  // tslab prints a cell's last expression with this `log`. Values a display hook renders (worker
-  // lists, network info, ...) are shown as rich tables instead, text/html and text/plain together.
-  let richBundle: ((value: unknown) => Record<string, unknown> | undefined) | null = null;
+  // The cell being run: opened for each execute request (its CellIO: sink, scope, signal, show).
+  let current: KernelCell | null = null;
+  const scope = notebookScope();
+  // tslab prints a cell's last expression with this `log`. An object goes to the cell's `show`,
+  // which displays what has a rich form (worker lists, network info, ...) and prints the rest.
   const lastExpressionLog = (...args: unknown[]): void => {
     if (args.length === 1 && typeof args[0] === "object" && args[0] !== null && current) {
       try {
-        richBundle ??= (load(path.join(root, "dist", "src", "display", "hooks")) as typeof import("../src/display/hooks")).richBundle;
-        const bundle = richBundle(args[0]);
-        if (bundle) {
-          current.writeDisplayData({ data: { ...bundle }, metadata: {}, transient: {} }, false);
-          return;
-        }
+        current.io.show(args[0]);
+        return;
       } catch (e) {
         log(`sense: rich display failed, printing as text: ${(e as Error).message}`);
       }
@@ -173,7 +170,8 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
 
   let magics: MagicsModule | null = null;
   const executor = createMagicExecutor(tslabExecutor, {
-    currentRequest: () => current,
+    currentCell: () => current,
+    scope,
     loadMagics() {
       if (!magics) {
         const m = loadRegistry() as Partial<MagicsModule>;
@@ -197,7 +195,7 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
       stream.flush();
       writeDisplayData(data, update);
     };
-    current = { writeStream: stream.write, writeDisplayData: display };
+    current = openCell({ writeStream: stream.write, writeDisplayData: display }, scope);
     return executeImpl.call(this, req, stream.write, display).finally(stream.flush);
   };
   const kernelInfo = handler.handleKernel.bind(handler);

@@ -43,10 +43,15 @@ describe("Jupyter Server backend error paths (nock)", () => {
   let context: WorkerContextInput;
   let cluster: Cluster;
   let server: nock.Scope;
-  beforeAll(() => nock.disableNetConnect());
+  beforeAll(() => {
+    if (!nock.isActive()) nock.activate();
+    nock.disableNetConnect();
+  });
   afterAll(() => {
     nock.cleanAll();
     nock.enableNetConnect();
+    // Unpatch Node's http: Jest runs later test files in this process (real sockets, websockets).
+    nock.restore();
   });
   beforeEach(() => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), "sense-nock-"));
