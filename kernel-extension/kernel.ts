@@ -10,7 +10,7 @@
  *   in an empty folder, see resolve.ts;
  * - `shutdown_request` (also for a restart) runs the lifecycle hooks first (stopping this master's
  *   workers), and the process exits right after, even when live sockets would keep Node running;
- * - `@jupyterlab/services`' `console.debug` chatter is dropped instead of landing in a cell.
+ * - `@jupyterlab/services`' console chatter is dropped instead of landing in a cell (src/util/services-console.ts).
  *
  * tslab's `dist/*` is not a public API: the seams used here are checked at startup and fail loudly.
  */
@@ -29,6 +29,7 @@ import { pacedPublisher } from "./iopub-pace";
 import { watchParent } from "./parent-gone";
 import { coalesceStream } from "./stream-coalesce";
 import { enterGatewayWorkingDir } from "./working-dir";
+import { silenceServicesConsole } from "../src/util/services-console";
 
 /** Command-line options of the kernel. */
 export interface KernelOptions {
@@ -85,19 +86,6 @@ export function peekMessageType(key: string, frames: Buffer[]): string | null {
   }
 }
 
-/**
- * Drops `console.debug` calls made from `@jupyterlab/services` (websocket and status chatter)
- * while keeping every other `console.debug`, the user's included.
- */
-export function silenceJupyterlabDebug(): void {
-  const original = console.debug;
-  console.debug = function (...args: unknown[]): void {
-    const stack = new Error().stack ?? "";
-    if (/[\\/]@jupyterlab[\\/]services[\\/]/.test(stack)) return;
-    original.apply(console, args);
-  };
-}
-
 /** What {@link startSenseKernel} returns (for logs and tests). */
 export interface RunningKernel {
   server: ZmqServerInstance;
@@ -114,7 +102,7 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
   // The kernel's own stderr (the server log) — tslab redirects process.stderr.write per cell later.
   const kernelLog = process.stderr.write.bind(process.stderr);
   const log = (msg: string) => void kernelLog(`${msg}\n`);
-  silenceJupyterlabDebug();
+  silenceServicesConsole();
 
   const root = packageRoot(__dirname);
   hookPackageResolution(root);

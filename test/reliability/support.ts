@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { REPO } from "../helpers/jupyter";
 import type { Output } from "../helpers/kernel";
-import { silenceServicesConsole } from "../../src/workers/connection";
+import { silenceServicesConsole } from "../../src/util/services-console";
 
 // The notebook clients reconnect after every master kill; their "Connection lost" chatter is noise.
 silenceServicesConsole();

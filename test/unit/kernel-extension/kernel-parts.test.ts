@@ -10,7 +10,8 @@ import * as path from "node:path";
 import type { Converter, ConvertResult, Diagnostic } from "tslab/dist/converter";
 import type { Executor } from "tslab/dist/executor";
 import { createHealingConverterSet, isTimerSlotError, nodeModulesStamp, wrapTypeScriptWatchers } from "../../../kernel-extension/converters";
-import { parseKernelArgs, peekMessageType, silenceJupyterlabDebug } from "../../../kernel-extension/kernel";
+import { parseKernelArgs, peekMessageType } from "../../../kernel-extension/kernel";
+import { silenceServicesConsole } from "../../../src/util/services-console";
 import { createMagicExecutor, isMagicSource, MagicsModule, notebookScope, openCell, requestSink, RequestWriters } from "../../../kernel-extension/magic-cells";
 
 let tmp: string;
@@ -246,7 +247,7 @@ describe("kernel plumbing", () => {
     const seen: unknown[][] = [];
     console.debug = (...args: unknown[]) => void seen.push(args);
     try {
-      silenceJupyterlabDebug();
+      silenceServicesConsole(console);
       const dir = path.join(tmp, "node_modules", "@jupyterlab", "services", "lib");
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, "chatty.js"), 'module.exports = () => console.debug("Starting WebSocket: ws://x");\n');
