@@ -22,6 +22,7 @@ export type SenseErrorCode =
   | "script_not_found"
   | "unknown_worker"
   | "compile_error"
+  | "too_large"
   // magics
   | "unknown_magic"
   | "duplicate_magic"
@@ -32,7 +33,8 @@ export type SenseErrorCode =
   // workers
   | "launch_failed"
   | "timeout"
-  | "kernel_error";
+  | "kernel_error"
+  | "interrupted";
 
 /** Base class of every error thrown by sense-tslab. */
 export class SenseError extends Error {
@@ -100,7 +102,7 @@ export class InstallError extends SenseError {
 /** A worker operation failed (launch, await, a kernel that died). */
 export class WorkerError extends SenseError {
   constructor(
-    code: "launch_failed" | "timeout" | "kernel_error" | "unknown_worker" | "unknown_engine" | "script_not_found",
+    code: "launch_failed" | "timeout" | "kernel_error" | "unknown_worker" | "unknown_engine" | "script_not_found" | "interrupted",
     message: string,
     details?: Record<string, unknown>,
   ) {

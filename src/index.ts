@@ -32,5 +32,6 @@ export type { SenseErrorCode } from "./errors";
 export { RestClient } from "./rest";
 export type { ServerEndpoint } from "./rest";
 export { onShutdown } from "./lifecycle";
+export { JUPYTER_WS_MESSAGE_LIMIT_BYTES, MAX_MESSAGE_CONTENT_BYTES, checkWireSize } from "./wire";
 export { gatewayInfo, sizeToKernelEnv, kernelSpecForSize } from "./gateway";
 export type { GatewayInfo, SizeResources, KernelResourceEnv } from "./gateway";

@@ -7,7 +7,7 @@
 import { isRestError } from "../rest";
 import type { WorkerRecord, WorkerStatus } from "../schemas";
 import { bestEffort } from "../util/best-effort";
-import type { ExecuteFuture, IopubMessage, KernelBackend, KernelChannel } from "./backend";
+import type { ExecuteFuture, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel } from "./backend";
 import { deleteUntilGone } from "./cleanup";
 import { WorkerOutput } from "./output";
 import { encodeWorkerTag, WorkerTag } from "./session-tags";
@@ -29,6 +29,11 @@ export interface WorkerInit {
   engine: string;
   backend: KernelBackend;
   output: WorkerOutput;
+}
+
+/** The execute request that runs a worker's startup code (sized by checkWireSize before any launch). */
+export function startupRequest(code: string): ExecuteRequest {
+  return { code, stopOnError: true };
 }
 
 /** How a kernel lifecycle status reads as a loss (its state is gone), or `undefined`. */
@@ -139,7 +144,7 @@ export class Worker {
     const channel = this.conn;
     if (!channel) return;
     await this.setStatus("running");
-    const future: ExecuteFuture = channel.execute({ code, stopOnError: true });
+    const future: ExecuteFuture = channel.execute(startupRequest(code));
     future.done.then(
       (reply) => {
         this.output.flushAll();
