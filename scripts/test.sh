@@ -20,7 +20,7 @@ status=0
 # The reliability project (test/reliability) runs here with its CI counts; its figures table is printed below.
 rm -f artifacts/reliability/figures.jsonl
 npx jest --ci --forceExit --json --outputFile=artifacts/jest.json "$@" || status=$?
-node dist/scripts/reliability.js --table || true
+node build/harness/reliability.js --table || true
 node -e '
 const r = require("./artifacts/jest.json");
 console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);

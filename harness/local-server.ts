@@ -11,7 +11,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 
-/** The repository root (works from scripts/ under ts-jest and from dist/scripts/). */
+/** The repository root (works from harness/ under ts-jest and from build/harness/). */
 export const REPO = findRepo(__dirname);
 
 function findRepo(start: string): string {
