@@ -19,8 +19,10 @@ export interface SizeSpec {
 }
 
 /**
- * The size table. Under a Jupyter Server backed by Enterprise Gateway on Kubernetes these become
- * `KERNEL_CPUS`/`KERNEL_MEMORY`; on a local server they are advisory: exported to the worker as
+ * The size table. Under a Jupyter Server backed by Enterprise Gateway these become sized
+ * kernelspecs with `KERNEL_CPUS`/`KERNEL_MEMORY` (real container limits under EG's Docker and
+ * Kubernetes proxies, and a V8 heap limit for JavaScript/TypeScript kernels everywhere: see
+ * docs/scale-out.md); on a plain local server they are advisory: exported to the worker as
  * `SENSE_WORKER_CPUS`/`SENSE_WORKER_MEMORY_MB` and recorded, not enforced (the REST API can pass
  * no kernel argv, so `--max-old-space-size` cannot be applied cleanly). Override with {@link configureSizes}.
  */

@@ -4,6 +4,7 @@
  * session's name tag), loss detection and stop. Records (`WorkerRecord`) stay plain data; the
  * handle is what `cluster.worker(idOrName)` returns.
  */
+import { takeExitNote } from "../exit-note";
 import { isRestError } from "../rest";
 import type { WorkerRecord, WorkerStatus } from "../schemas";
 import { bestEffort } from "../util/best-effort";
@@ -29,6 +30,8 @@ export interface WorkerInit {
   engine: string;
   backend: KernelBackend;
   output: WorkerOutput;
+  /** The master's project home, where a container entry leaves an exit note (src/exit-note.ts). */
+  projectHome?: string;
 }
 
 /** The execute request that runs a worker's startup code (sized by checkWireSize before any launch). */
@@ -56,6 +59,7 @@ export class Worker {
   /** Msg ids whose output is not the user's (the preambles). */
   readonly hidden = new Set<string>();
   private readonly backend: KernelBackend;
+  private readonly projectHome?: string;
   private current: WorkerTag;
   private why?: string;
   private state?: string;
@@ -77,6 +81,7 @@ export class Worker {
     this.name = `w${init.tag.index}`;
     this.backend = init.backend;
     this.output = init.output;
+    this.projectHome = init.projectHome;
   }
 
   /** The worker's status now. */
@@ -250,7 +255,10 @@ export class Worker {
     if (!stillThere && why === "dead") {
       await this.setStatus("stopped");
     } else {
-      const reason = why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost";
+      // Something outside the kernel (a container entry) may know why it ended, e.g. memory.
+      const note = this.projectHome ? takeExitNote(this.projectHome, this.kernelId) : undefined;
+      const plain = why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost";
+      const reason = note ? `${note.reason} (${plain})` : plain;
       // Said where the user looks (the launching cell), not only in the record: a silent failure reads as a hang.
       this.output.notice(`Sense: worker ${this.name} failed: ${reason}; it is being removed.`);
       await this.setStatus("failed", reason);
