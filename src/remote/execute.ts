@@ -7,7 +7,7 @@ import { z } from "zod";
 import { captureSink, type OutputSink } from "../display/sink";
 import { RemoteError, UsageError, type RemoteFailure } from "../errors";
 import { prepareRemoteCode, type RemoteCode } from "../transpile";
-import type { WorkerContextInput } from "../workers/cluster";
+import type { WorkerContextInput } from "../workers/context-input";
 import { checkWireSize } from "../wire";
 import { watchInterrupts } from "./interrupt";
 import { runRequest, type RequestOutcome, type RequestSpec, type RequestStatus } from "./request";
@@ -131,7 +131,7 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
   try {
     results = await Promise.all(
       targets.map(async (t, i) => {
-        const o = await runRequest(t.channel, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted });
+        const o = await runRequest(t.worker, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted });
         const r: ExecuteResult = {
           worker: t.name,
           id: t.id,
@@ -166,7 +166,7 @@ async function onEach<T>(method: string, targets: Target[], spec: (t: Target) =>
   for (const s of specs) checkWireSize(s.what, { code: s.code });
   const watch = watchInterrupts(options.signal);
   try {
-    const outcomes = await Promise.all(targets.map((t, i) => runRequest(t.channel, specs[i], { sink, interrupted: watch.interrupted })));
+    const outcomes = await Promise.all(targets.map((t, i) => runRequest(t.worker, specs[i], { sink, interrupted: watch.interrupted })));
     const failures: RemoteFailure[] = [];
     const values = outcomes.map((o, i) => {
       if (o.status !== "ok") failures.push(failureOf(targets[i], o));

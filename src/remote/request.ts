@@ -4,9 +4,9 @@
  * execute_result collected, interrupted at a deadline or when the master is interrupted.
  * See the messaging spec: https://jupyter-client.readthedocs.io/en/stable/messaging.html#execute
  */
-import type { KernelMessage } from "@jupyterlab/services";
 import type { MimeBundle, OutputSink } from "../display/sink";
-import type { WorkerChannel } from "../workers/channel";
+import type { ExecuteRequest } from "../workers/backend";
+import type { Worker } from "../workers/worker";
 import { WorkerOutput } from "../workers/output";
 import { checkWireSize } from "../wire";
 import { REMOTE_MIME, REPLY_KEY, RuntimeReply } from "./runtime";
@@ -68,22 +68,25 @@ const wait = (ms: number) => new Promise<"late">((resolve) => setTimeout(() => r
  * as the outcome's `status` and `error`.
  * @throws UsageError `too_large` when the request cannot fit through the server's websocket (nothing is sent).
  */
-export async function runRequest(channel: WorkerChannel, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
-  const content: KernelMessage.IExecuteRequestMsg["content"] = {
+export async function runRequest(worker: Worker, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
+  const request: ExecuteRequest = {
     code: spec.code,
     silent: spec.silent,
-    store_history: spec.storeHistory,
-    stop_on_error: spec.stopOnError,
-    allow_stdin: false,
-    user_expressions: spec.reply ? { [REPLY_KEY]: spec.reply } : {},
+    storeHistory: spec.storeHistory,
+    stopOnError: spec.stopOnError,
+    userExpressions: spec.reply ? { [REPLY_KEY]: spec.reply } : {},
   };
-  checkWireSize(spec.what, content);
-  const output = new WorkerOutput({ label: channel.label, sink: control.sink });
+  checkWireSize(spec.what, request);
+  const channel = worker.channel;
+  const label = worker.output.label;
+  const out0: RequestOutcome = { status: "aborted", data: {}, stdout: "", stderr: "", durationMs: 0 };
+  if (!channel) return { ...out0, error: { ename: "WorkerLost", evalue: `worker ${label} has ended`, traceback: [] } };
+  const output = new WorkerOutput({ label, sink: control.sink });
   const out: RequestOutcome = { status: "ok", data: {}, stdout: "", stderr: "", durationMs: 0 };
   const started = performance.now();
-  const future = channel.conn.requestExecute(content, true);
-  const release = channel.route(future.msg.header.msg_id, (msg) => {
-    const t = msg.header.msg_type;
+  const future = channel.execute(request);
+  const release = worker.routes.add(future.msgId, (msg) => {
+    const t = msg.type;
     const c = msg.content as Record<string, unknown>;
     if (t === "stream") {
       const name = c.name === "stderr" ? "stderr" : "stdout";
@@ -108,7 +111,7 @@ export async function runRequest(channel: WorkerChannel, spec: RequestSpec, cont
   const interrupt = async (why: RequestStatus): Promise<Settled> => {
     stopped = why;
     try {
-      await channel.conn.interrupt();
+      await worker.interrupt();
     } catch {
       /* the kernel is gone: `done` says so */
     }
@@ -125,17 +128,16 @@ export async function runRequest(channel: WorkerChannel, spec: RequestSpec, cont
   output.close();
   release();
   if (settled === "late") {
-    future.dispose();
     out.status = stopped === "timeout" ? "timeout" : "aborted";
-    out.error = { ename: stopped === "timeout" ? "TimeoutError" : "KeyboardInterrupt", evalue: `${channel.label} did not answer within ${Math.round((control.graceMs ?? 10_000) / 1000)} s of being interrupted`, traceback: [] };
+    out.error = { ename: stopped === "timeout" ? "TimeoutError" : "KeyboardInterrupt", evalue: `${label} did not answer within ${Math.round((control.graceMs ?? 10_000) / 1000)} s of being interrupted`, traceback: [] };
     return out;
   }
   if ("lost" in settled) {
     out.status = "aborted";
-    out.error = { ename: "WorkerLost", evalue: `worker ${channel.label} was lost while running this (its kernel died, restarted or was stopped)`, traceback: [] };
+    out.error = { ename: "WorkerLost", evalue: `worker ${label} was lost while running this (its kernel died, restarted or was stopped)`, traceback: [] };
     return out;
   }
-  const reply = settled.reply.content as unknown as Record<string, unknown>;
+  const reply = settled.reply as unknown as Record<string, unknown>;
   if (typeof reply.execution_count === "number") out.executionCount = reply.execution_count;
   if (reply.status === "ok") {
     out.status = "ok";

@@ -3,11 +3,12 @@
  * running or idle worker this process launched for its master, in launch order.
  */
 import { UsageError, WorkerError } from "../errors";
-import type { WorkerChannel } from "../workers/channel";
-import { localRunnableWorkers, workerChannel, type WorkerContextInput } from "../workers/cluster";
+import { getWorker, runnableWorkers } from "../workers/api";
+import type { WorkerContextInput } from "../workers/context-input";
+import type { Worker } from "../workers/worker";
 
 /** One worker, by id, name, record or handle (anything with an `id`). */
-export type TargetRef = string | { readonly id: string };
+export type TargetRef = string | { readonly id: string } | Worker;
 
 /** `targets` of a remote call: one worker or several. */
 export type Targets = TargetRef | readonly TargetRef[];
@@ -17,7 +18,7 @@ export type TargetLanguage = "python" | "javascript" | "typescript";
 
 /** A resolved target. */
 export interface Target {
-  channel: WorkerChannel;
+  worker: Worker;
   name: string;
   id: string;
   language: TargetLanguage;
@@ -26,6 +27,7 @@ export interface Target {
 function refId(r: unknown): string {
   if (typeof r === "string") return r;
   if (r && typeof r === "object" && typeof (r as { id?: unknown }).id === "string") return (r as { id: string }).id;
+  if (r && typeof r === "object" && typeof (r as { kernelId?: unknown }).kernelId === "string") return (r as { kernelId: string }).kernelId;
   throw new UsageError(`not a worker id, name, record or handle: ${JSON.stringify(r) ?? String(r)}`, { code: "bad_option" });
 }
 
@@ -45,25 +47,25 @@ export function targetLanguage(name: string | undefined): TargetLanguage | undef
  *   reference; UsageError `unsupported_worker` for a kernel whose language Sense cannot run code in.
  */
 export async function resolveTargets(targets: Targets | undefined, context?: WorkerContextInput): Promise<Target[]> {
-  const ids = targets === undefined ? localRunnableWorkers({ context }).map((r) => r.id) : (Array.isArray(targets) ? targets : [targets]).map(refId);
+  const ids = targets === undefined ? runnableWorkers({ context }).map((w) => w.kernelId) : (Array.isArray(targets) ? targets : [targets]).map(refId);
   if (ids.length === 0) {
     throw new WorkerError("unknown_worker", targets === undefined ? "there are no running or idle workers to run on: launch some first (launchWorkers or %%sense_worker)" : "targets is empty", { unknown: [] });
   }
-  const channels = ids.map((id) => workerChannel(id));
+  const workers = ids.map((id) => getWorker(id));
+  for (const w of workers) {
+    if (!w.channel || w.ended) throw new WorkerError("unknown_worker", `worker ${w.name} is ${w.status}: it cannot run code`, { unknown: [w.name] });
+  }
   const seen = new Set<string>();
   const out: Target[] = [];
-  for (const channel of channels) {
-    const rec = channel.record();
-    if (seen.has(rec.id)) continue;
-    seen.add(rec.id);
-    const info = await channel.conn.info;
-    const language = targetLanguage(info?.language_info?.name);
+  for (const worker of workers) {
+    if (seen.has(worker.kernelId)) continue;
+    seen.add(worker.kernelId);
+    const name = await worker.language();
+    const language = targetLanguage(name);
     if (!language) {
-      throw new UsageError(`worker ${rec.name} runs ${info?.language_info?.name ?? "an unknown language"}; remote code runs on Python and JavaScript/TypeScript workers`, {
-        code: "unsupported_worker",
-      });
+      throw new UsageError(`worker ${worker.name} runs ${name ?? "an unknown language"}; remote code runs on Python and JavaScript/TypeScript workers`, { code: "unsupported_worker" });
     }
-    out.push({ channel, name: rec.name, id: rec.id, language });
+    out.push({ worker, name: worker.name, id: worker.kernelId, language });
   }
   return out;
 }

@@ -1,32 +1,16 @@
 /**
- * The seam between the workers layer and remote execution (src/remote): what a caller needs of a
- * worker to run code on it — its kernel connection, its label, and a way to receive the iopub
- * output of its own requests instead of the worker's launching cell.
+ * Routing of a worker's iopub output by request: remote execution (src/remote) sends requests on a
+ * worker's channel and takes their output into the calling cell instead of the launching one.
  */
-import type { Kernel, KernelMessage } from "@jupyterlab/services";
-import type { WorkerRecord } from "../schemas";
+import type { IopubMessage } from "./backend";
 
 /** Receives the iopub messages (not `status`) whose parent is one request. */
-export type IopubRoute = (msg: KernelMessage.IIOPubMessage) => void;
-
-/** One worker as the remote layer sees it. */
-export interface WorkerChannel {
-  /** The worker's current record. */
-  record(): WorkerRecord;
-  /** The label its output carries (`w1`). */
-  label: string;
-  conn: Kernel.IKernelConnection;
-  /**
-   * Sends the iopub output of request `msgId` to `handler`; call the returned function once the
-   * request is done. Output that arrives later (a timer the code started) still reaches the handler
-   * while the route is among the most recent {@link RouteTable.KEEP_DONE} finished ones.
-   */
-  route(msgId: string, handler: IopubRoute): () => void;
-}
+export type IopubRoute = (msg: IopubMessage) => void;
 
 /**
  * Per worker: which handler takes the output of which request. Bounded: of finished requests only
- * the most recent {@link RouteTable.KEEP_DONE} keep their route (thousands of map chunks must not grow it).
+ * the most recent {@link RouteTable.KEEP_DONE} keep their route (thousands of map chunks must not grow
+ * it); output a timer of a finished request writes later still lands while its route is kept.
  */
 export class RouteTable {
   static readonly KEEP_DONE = 64;

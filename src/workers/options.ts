@@ -8,6 +8,7 @@ import { ConfigError, UsageError, WorkerError } from "../errors";
 import type { OutputSink } from "../display/sink";
 import { isInside } from "../paths";
 import { WorkerSize } from "../schemas";
+import { MAX_TIMER_MS } from "../util/timing";
 
 /** Resources of one worker size. */
 export interface SizeSpec {
@@ -102,11 +103,7 @@ const KNOWN = new Set([
 ]);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/**
- * The longest delay `setTimeout` honours (2^31 - 1 ms, ~24.8 days); a longer one fires at once.
- * Every user-given timeout is checked against it ({@link checkTimeoutSeconds}).
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export { MAX_TIMER_MS };
 
 /**
  * Checks a timeout given in seconds: a finite number, positive (or zero when `allowZero`), at

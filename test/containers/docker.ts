@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { writeDockerKernelSpecs } from "../../kernel-extension/eg-launcher/docker-kernelspec";
-import { EG_VENV, LocalGateway, startLocalGateway } from "../../scripts/local-gateway";
+import { EG_VENV, LocalGateway, startLocalGateway } from "../../harness/local-gateway";
 import { SIZES } from "../../src/workers/options";
 import { REPO } from "../helpers/util";
 

@@ -13,7 +13,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { LocalGateway, startLocalGateway } from "../../scripts/local-gateway";
+import { LocalGateway, startLocalGateway } from "../../harness/local-gateway";
 import { processesUnder, waitForExit } from "../helpers/jupyter";
 import { egKernels, okCell, printed } from "../helpers/cells";
 import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
