@@ -192,7 +192,7 @@ class FastKernel {
       if (outcome.value !== undefined && !silent) {
         void this.publish("execute_result", { execution_count: count, data: { "text/plain": util.inspect(outcome.value) }, metadata: {} }, req);
       }
-      const userExpressions = evaluateUserExpressions(c.user_expressions, (v) => (isMimeBundle(v) ? v : { "text/plain": util.inspect(v) }));
+      const userExpressions = evaluateUserExpressions(c.user_expressions, (v) => (isMimeBundle(v, { partial: true }) ? v : { "text/plain": util.inspect(v) }));
       await this.reply(sock, req, "execute_reply", { status: "ok", execution_count: count, user_expressions: userExpressions, payload: [] });
       return;
     }
