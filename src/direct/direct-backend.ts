@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { RestError } from "../errors";
 import type { KernelModel, KernelSpecs, SessionModel } from "../schemas";
 import { bestEffortSync } from "../util/best-effort";
+import { executeContent } from "../workers/backend";
 import type { ChannelStatus, ExecuteReply, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../workers/backend";
 import { KernelClient } from "./client";
 import { jupyterRuntimeDir, PathEnv, processPathEnv } from "./jupyter-paths";
@@ -246,7 +247,7 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
         .request(
           "shell",
           "execute_request",
-          { code: request.code, silent: request.silent ?? false, store_history: request.storeHistory ?? !request.silent, user_expressions: {}, allow_stdin: false, stop_on_error: request.stopOnError ?? true },
+          { user_expressions: {}, allow_stdin: false, ...executeContent(request) },
           { msgId, timeoutMs: 2 ** 31 - 1 },
         )
         .then((reply) => reply.content as unknown as ExecuteReply);

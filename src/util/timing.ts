@@ -5,6 +5,9 @@
  */
 import { WorkerError } from "../errors";
 
+/** The longest delay Node.js keeps for a timer (2^31 - 1 ms, about 24 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -33,7 +36,8 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
     return await Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new WorkerError("timeout", `${what} did not finish within ${Math.round(ms / 1000)} s`)), ms);
+        // Clamped: past MAX_TIMER_MS setTimeout fires at once (options refuse such timeouts; this is the backstop).
+        timer = setTimeout(() => reject(new WorkerError("timeout", `${what} did not finish within ${Math.round(ms / 1000)} s`)), Math.min(ms, MAX_TIMER_MS));
       }),
     ]);
   } finally {

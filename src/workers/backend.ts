@@ -39,6 +39,8 @@ export interface ExecuteRequest {
   silent?: boolean;
   storeHistory?: boolean;
   stopOnError?: boolean;
+  /** Expressions the kernel evaluates after the code; their values come back in the reply (remote execution). */
+  userExpressions?: Record<string, string>;
 }
 
 /** The content of an `execute_reply`. */
@@ -48,6 +50,8 @@ export interface ExecuteReply {
   evalue?: string;
   traceback?: string[];
   execution_count?: number | null;
+  /** The values of the request's `userExpressions`, each `{ status, data, metadata }` or an error. */
+  user_expressions?: Record<string, unknown>;
 }
 
 /** One request in flight: its msg id (its iopub output carries it as `parentId`) and its reply. */
@@ -109,4 +113,25 @@ export interface KernelBackend {
   stop(sessionId: string): Promise<void>;
   /** Stops a kernel directly (when its session cannot be deleted, e.g. mid auto-restart). */
   stopKernel(kernelId: string): Promise<void>;
+}
+
+/** The content of an `execute_request` (messaging protocol 5.3). */
+export interface ExecuteRequestContent {
+  code: string;
+  silent: boolean;
+  store_history: boolean;
+  stop_on_error: boolean;
+  user_expressions?: Record<string, string>;
+  allow_stdin?: boolean;
+}
+
+/** The `execute_request` content of `request`, as it goes on the wire. */
+export function executeContent(request: ExecuteRequest): ExecuteRequestContent {
+  return {
+    code: request.code,
+    silent: request.silent ?? false,
+    store_history: request.storeHistory ?? !request.silent,
+    stop_on_error: request.stopOnError ?? true,
+    ...(request.userExpressions ? { user_expressions: request.userExpressions, allow_stdin: false } : {}),
+  };
 }

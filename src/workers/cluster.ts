@@ -15,22 +15,24 @@ import type { WorkerRecord, WorkerSize } from "../schemas";
 import { bestEffortSync } from "../util/best-effort";
 import { AwaitOptions, AwaitResult, awaitRecords } from "./await";
 import type { KernelBackend } from "./backend";
+import { executeContent } from "./backend";
 import { masterEnv, projectIpFor } from "./bootstrap";
 import { stopSession } from "./cleanup";
 import { ResolvedContext, resolveContext, WorkerContextInput } from "./context-input";
 import { prepareCode, resolveEngine } from "./engine";
 import { DirectBackend } from "../direct/direct-backend";
 import { SessionStore } from "../direct/session-store";
-import { JupyterServerBackend } from "./jupyter-backend";
 import { KeeperLink } from "./keeper-link";
 import { LaunchSite, startWorker } from "./launch";
-import { LaunchOptions, validateLaunchOptions } from "./options";
+import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, validateLaunchOptions } from "./options";
 import { WorkerOutput, WorkerOutputItem } from "./output";
 import { masterFolder } from "./paths";
 import { PoolInfo, WorkerPools } from "./pool";
 import { clusterRecords, flattenRefs, LocalRecords, masterRecord, pickRecords, WorkerRef } from "./records";
 import { decodeWorkerTag } from "./session-tags";
-import { Worker } from "./worker";
+import { startupRequest, Worker } from "./worker";
+import { checkWireSize } from "../wire";
+import { JupyterServerBackend } from "./jupyter-backend";
 
 /** `launchWorkers` options plus an explicit context. */
 export type LaunchWorkersOptions = LaunchOptions & { context?: WorkerContextInput };
@@ -115,6 +117,8 @@ export class Cluster {
     const folder = masterFolder(ctx, sessions);
     // Imports in the startup code resolve from the workers' folder, as they will at run time.
     const plan = prepareCode(validated, engine.engine, engine.masterEngine, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));
+    // Checked as it will be sent (after transpiling): over the server's websocket limit it would never run.
+    checkWireSize(plan.codeSource ? `startup script ${plan.codeSource}` : "startup code", executeContent(startupRequest(plan.code)));
 
     const usedOnServer = sessions.map((s) => decodeWorkerTag(s.name)).filter((t) => t?.masterId === ctx.masterId).map((t) => t!.index);
     const first = Math.max(0, ...usedOnServer, this.indexFloor.get(ctx.masterId) ?? 0) + 1;
@@ -150,9 +154,13 @@ export class Cluster {
     const backend = this.backendFor(ctx);
     const unknown = Object.keys(rest).filter((k) => !["engine", "size", "keeper", "startTimeoutSeconds"].includes(k));
     if (unknown.length) throw new UsageError(`unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; known: n, engine, size, keeper, startTimeoutSeconds`, { code: "bad_option" });
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new UsageError(`n must be a non-negative integer, not ${JSON.stringify(n) ?? String(n)}`, { code: "bad_option" });
+    // The same limit as a launch: a pool of SENSE_MAX_WORKERS + 1 kernels is as many processes as that many workers.
+    const maxWorkers = defaultMaxWorkers();
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > maxWorkers) {
+      throw new UsageError(`n must be an integer from 0 to ${maxWorkers} (SENSE_MAX_WORKERS), not ${JSON.stringify(n) ?? String(n)}`, { code: "bad_option", details: { n, maxWorkers } });
+    }
     // The launch validator checks the shared options (n ≥ 1 there: a pool of 0 is checked as 1).
-    const plan = validateLaunchOptions({ ...rest, n: Math.max(1, n), maxWorkers: Math.max(n, 1) }, ctx.projectHome);
+    const plan = validateLaunchOptions({ ...rest, n: Math.max(1, n), maxWorkers }, ctx.projectHome);
     const { kernelName: engine, language } = await resolveEngine(backend, ctx, plan);
     const folder = masterFolder(ctx, await backend.listSessions());
     this.prepareMaster(ctx, n > 0 && plan.keeper);
@@ -216,16 +224,16 @@ export class Cluster {
    * @throws WorkerError `unknown_worker` for ids not in the cluster; UsageError `bad_option` for a bad timeout.
    */
   async await(refs: readonly WorkerRef[], options: AwaitOptions = {}): Promise<AwaitResult> {
-    const timeout = options.timeoutSeconds ?? 600;
-    if (typeof timeout !== "number" || !(timeout >= 0)) throw new UsageError("timeoutSeconds must be a non-negative number", { code: "bad_option" });
+    const timeoutMs = checkTimeoutSeconds("timeoutSeconds", options.timeoutSeconds ?? 600, { allowZero: true });
+    const pollMs = checkTimeoutSeconds("pollMs", (options.pollMs ?? 100) / 1000);
     const ctx = this.context(options.context);
     const ids = flattenRefs(refs);
     const records = await this.records(ctx, true);
     const wanted = (ids.length ? pickRecords(records, ids) : await this.records(ctx, false)).map((r) => r.id);
     return awaitRecords(wanted, records, () => this.records(ctx, true), {
       waitForCompletion: !!options.waitForCompletion,
-      deadline: Date.now() + timeout * 1000,
-      pollMs: options.pollMs ?? 100,
+      deadline: Date.now() + timeoutMs,
+      pollMs,
       masterId: ctx.masterId,
     });
   }
@@ -239,6 +247,14 @@ export class Cluster {
     const w = this.workers.get(id) ?? [...this.workers.values()].find((x) => x.sessionId === id || x.name === id);
     if (!w) throw new WorkerError("unknown_worker", `worker ${JSON.stringify(id)} was not launched by this process, so its output is not here`, { unknown: [id] });
     return w;
+  }
+
+  /** Handles of this process's workers for the master of `context` that can run code (running or idle), in launch order. */
+  runnable(options: { context?: WorkerContextInput } = {}): Worker[] {
+    const ctx = this.context(options.context);
+    return [...this.workers.values()]
+      .filter((w) => w.tag.masterId === ctx.masterId && w.channel !== undefined && (w.status === "running" || w.status === "idle"))
+      .sort((a, b) => a.tag.index - b.tag.index);
   }
 
   /** Everything a worker of this process wrote so far, as text. @throws WorkerError `unknown_worker`. */

@@ -5,6 +5,7 @@
 import * as path from "node:path";
 import { DirectContext, getRunContext, processDashboardId, SenseContext } from "../context";
 import { jupyterRuntimeDir, processPathEnv } from "../direct/jupyter-paths";
+import { ConfigError } from "../errors";
 import { RestClient } from "../rest";
 
 /**
@@ -46,4 +47,13 @@ export function resolveContext(input?: WorkerContextInput): ResolvedContext {
     runtimeDir: server.runtimeDir,
     serverPid: server.serverPid,
   };
+}
+
+/**
+ * The REST client of a server context.
+ * @throws ConfigError `not_configured` for a direct context (no Jupyter Server serves it).
+ */
+export function serverRest(ctx: ResolvedContext): RestClient {
+  if (ctx.backend !== "server") throw new ConfigError("not_configured", "This needs a Jupyter Server, but workers here are started directly (no server was found, or SENSE_BACKEND=direct).");
+  return ctx.rest;
 }

@@ -45,7 +45,8 @@ export async function resolveEngine(backend: KernelBackend, ctx: ResolvedContext
   }
   const engine = plan.engine ?? masterEngine ?? "sense-ts";
   const installed = Object.keys(specs.kernelspecs).sort();
-  const spec = specs.kernelspecs[engine];
+  // Own keys only: an engine named `__proto__` is unknown, not Object.prototype.
+  const spec = Object.hasOwn(specs.kernelspecs, engine) ? specs.kernelspecs[engine] : undefined;
   if (!spec) {
     throw new WorkerError("unknown_engine", `unknown engine ${JSON.stringify(engine)}; installed kernelspecs: ${installed.join(", ")}`, { engine, installed });
   }

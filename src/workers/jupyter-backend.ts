@@ -8,6 +8,7 @@ import type { RestClient, ServerEndpoint } from "../rest";
 import type { KernelModel, KernelSpecs, SessionModel } from "../schemas";
 import { bestEffortSync } from "../util/best-effort";
 import type { ChannelStatus, ExecuteReply, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "./backend";
+import { executeContent } from "./backend";
 import { connectKernel } from "./connection";
 
 /** Opens a `@jupyterlab/services` kernel connection (tests pass one that plays the kernel). */
@@ -65,6 +66,7 @@ export class JupyterServerBackend implements KernelBackend {
   }
 }
 
+
 /** A {@link KernelChannel} over a `@jupyterlab/services` kernel connection. */
 export function channelOf(conn: Kernel.IKernelConnection): KernelChannel {
   // Signals are optional: test fakes of the connection may leave some out.
@@ -78,7 +80,7 @@ export function channelOf(conn: Kernel.IKernelConnection): KernelChannel {
       return conn.info;
     },
     execute(request) {
-      const future = conn.requestExecute({ code: request.code, silent: request.silent ?? false, store_history: request.storeHistory ?? !request.silent, stop_on_error: request.stopOnError ?? true }, true);
+      const future = conn.requestExecute(executeContent(request), true);
       return { msgId: future.msg.header.msg_id, done: future.done.then((reply: KernelMessage.IExecuteReplyMsg) => reply.content as ExecuteReply) };
     },
     onIopub: (listener) =>

@@ -20,7 +20,7 @@ export interface LaunchSite {
   backend: KernelBackend;
   pools: WorkerPools;
   /** Makes the handle of a new worker and registers it (its output labelled `label`, shown on `sink`). */
-  register(k: { tag: WorkerTag; kernelId: string; sessionId: string; path: string; engine: string }, label: string, sink: OutputSink): Worker;
+  register(k: { tag: WorkerTag; kernelId: string; sessionId: string; path: string; engine: string; projectHome: string }, label: string, sink: OutputSink): Worker;
   /** Deletes and forgets a worker whose launch failed; never throws. */
   unregister(w: Worker): Promise<void>;
 }
@@ -78,7 +78,7 @@ export async function startWorker(site: LaunchSite, a: StartArgs): Promise<Worke
 async function startFresh(site: LaunchSite, a: StartArgs, tag: WorkerTag, sessionPath: string): Promise<Worker> {
   const session = await site.backend.start({ path: sessionPath, type: WORKER_SESSION_TYPE, name: encodeWorkerTag(tag), kernelName: a.engine.kernelName });
   if (!session.kernel) throw new WorkerError("launch_failed", `the server created session ${session.id} without a kernel`);
-  const w = site.register({ tag, kernelId: session.kernel.id, sessionId: session.id, path: session.path, engine: session.kernel.name }, `${a.plan.label}${tag.index}`, a.sink);
+  const w = site.register({ tag, kernelId: session.kernel.id, sessionId: session.id, path: session.path, engine: session.kernel.name, projectHome: a.ctx.projectHome }, `${a.plan.label}${tag.index}`, a.sink);
   w.attach(site.backend.connect({ id: w.kernelId, name: w.engine }));
   return w;
 }
@@ -91,7 +91,7 @@ async function adoptPooled(site: LaunchSite, a: StartArgs, tag: WorkerTag, sessi
   m.release();
   await m.ready;
   if (m.state !== "ready" || !m.channel) return undefined;
-  const w = site.register({ tag, kernelId: m.kernelId, sessionId: m.sessionId, path: sessionPath, engine: m.engine }, `${a.plan.label}${tag.index}`, a.sink);
+  const w = site.register({ tag, kernelId: m.kernelId, sessionId: m.sessionId, path: sessionPath, engine: m.engine, projectHome: a.ctx.projectHome }, `${a.plan.label}${tag.index}`, a.sink);
   for (const id of m.hidden) w.hidden.add(id);
   w.attach(m.channel);
   try {

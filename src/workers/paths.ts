@@ -4,6 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import * as path from "node:path";
+import { relativeInside } from "../paths";
 import type { SessionModel } from "../schemas";
 import type { ResolvedContext } from "./context-input";
 
@@ -15,8 +16,8 @@ export function masterFolder(ctx: ResolvedContext, sessions: SessionModel[]): st
   }
   const root = ctx.serverRootDir;
   if (root) {
-    const rel = path.relative(root, ctx.projectHome);
-    if (rel && !rel.startsWith("..") && !path.isAbsolute(rel)) return rel.split(path.sep).join("/");
+    const rel = relativeInside(root, ctx.projectHome);
+    if (rel) return rel.split(path.sep).join("/");
   }
   return "";
 }

@@ -4,12 +4,16 @@
  * session's name tag), loss detection and stop. Records (`WorkerRecord`) stay plain data; the
  * handle is what `cluster.worker(idOrName)` returns.
  */
+import { takeExitNote } from "../exit-note";
 import { isRestError } from "../rest";
 import type { WorkerRecord, WorkerStatus } from "../schemas";
 import { bestEffort } from "../util/best-effort";
-import type { ExecuteFuture, IopubMessage, KernelBackend, KernelChannel } from "./backend";
+import type { ExecuteFuture, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel } from "./backend";
 import { deleteUntilGone } from "./cleanup";
 import { WorkerOutput } from "./output";
+import { RouteTable } from "./channel";
+import type { ExecuteOptions, ExecuteResult } from "../remote/execute";
+import * as remote from "../remote/execute";
 import { encodeWorkerTag, WorkerTag } from "./session-tags";
 
 /** What a {@link Worker} tells its cluster. */
@@ -29,6 +33,13 @@ export interface WorkerInit {
   engine: string;
   backend: KernelBackend;
   output: WorkerOutput;
+  /** The master's project home, where a container entry leaves an exit note (src/exit-note.ts). */
+  projectHome?: string;
+}
+
+/** The execute request that runs a worker's startup code (sized by checkWireSize before any launch). */
+export function startupRequest(code: string): ExecuteRequest {
+  return { code, stopOnError: true };
 }
 
 /** How a kernel lifecycle status reads as a loss (its state is gone), or `undefined`. */
@@ -50,7 +61,10 @@ export class Worker {
   readonly output: WorkerOutput;
   /** Msg ids whose output is not the user's (the preambles). */
   readonly hidden = new Set<string>();
+  /** Requests whose iopub output a remote call takes (into its calling cell) instead of {@link output}. */
+  readonly routes = new RouteTable();
   private readonly backend: KernelBackend;
+  private readonly projectHome?: string;
   private current: WorkerTag;
   private why?: string;
   private state?: string;
@@ -72,6 +86,7 @@ export class Worker {
     this.name = `w${init.tag.index}`;
     this.backend = init.backend;
     this.output = init.output;
+    this.projectHome = init.projectHome;
   }
 
   /** The worker's status now. */
@@ -139,7 +154,7 @@ export class Worker {
     const channel = this.conn;
     if (!channel) return;
     await this.setStatus("running");
-    const future: ExecuteFuture = channel.execute({ code, stopOnError: true });
+    const future: ExecuteFuture = channel.execute(startupRequest(code));
     future.done.then(
       (reply) => {
         this.output.flushAll();
@@ -207,6 +222,27 @@ export class Worker {
     this.conn?.dispose();
     this.conn = undefined;
     this.hidden.clear();
+    this.routes.clear();
+  }
+
+  /** Interrupts what the worker's kernel runs now (its state is kept). @throws RestError when the backend fails. */
+  interrupt(): Promise<void> {
+    return this.backend.interrupt(this.kernelId);
+  }
+
+  /** The language of the worker's kernel (`language_info.name`), once it answered `kernel_info`. */
+  async language(): Promise<string | undefined> {
+    const info = (await this.conn?.ready) as { language_info?: { name?: unknown } } | undefined;
+    return typeof info?.language_info?.name === "string" ? info.language_info.name : undefined;
+  }
+
+  /**
+   * Runs `code` on this worker: `execute(code, { ...options, targets: [this] })`, its one result.
+   * @throws as `execute` does (RemoteError when the code failed, unless `raiseOnError: false`).
+   */
+  async execute(code: string, options: Omit<ExecuteOptions, "targets"> = {}): Promise<ExecuteResult> {
+    const [r] = await remote.execute(code, { ...options, targets: [this.kernelId] });
+    return r;
   }
 
   private route(msg: IopubMessage): void {
@@ -219,6 +255,11 @@ export class Worker {
       return;
     }
     if (msg.parentId && this.hidden.has(msg.parentId)) return;
+    const routed = msg.parentId ? this.routes.get(msg.parentId) : undefined;
+    if (routed) {
+      routed(msg);
+      return;
+    }
     if (msg.type === "stream") this.output.stream(c.name === "stderr" ? "stderr" : "stdout", String(c.text ?? ""));
     else if (msg.type === "error") this.output.error(String(c.ename), String(c.evalue), Array.isArray(c.traceback) ? c.traceback.map(String) : []);
     else if (msg.type === "display_data" || msg.type === "execute_result" || msg.type === "update_display_data") {
@@ -245,7 +286,10 @@ export class Worker {
     if (!stillThere && why === "dead") {
       await this.setStatus("stopped");
     } else {
-      const reason = why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost";
+      // Something outside the kernel (a container entry) may know why it ended, e.g. memory.
+      const note = this.projectHome ? takeExitNote(this.projectHome, this.kernelId) : undefined;
+      const plain = why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost";
+      const reason = note ? `${note.reason} (${plain})` : plain;
       // Said where the user looks (the launching cell), not only in the record: a silent failure reads as a hang.
       this.output.notice(`Sense: worker ${this.name} failed: ${reason}; it is being removed.`);
       await this.setStatus("failed", reason);

@@ -74,10 +74,15 @@ describe("RestClient error paths (nock)", () => {
   const BASE = `${ORIGIN}${PREFIX}`;
   let client: RestClient;
   let server: nock.Scope;
-  beforeAll(() => nock.disableNetConnect());
+  beforeAll(() => {
+    if (!nock.isActive()) nock.activate();
+    nock.disableNetConnect();
+  });
   afterAll(() => {
     nock.cleanAll();
     nock.enableNetConnect();
+    // Unpatch Node's http: Jest runs later test files in this process (real sockets, websockets).
+    nock.restore();
   });
   beforeEach(() => {
     client = new RestClient({ baseUrl: BASE, token: TOKEN }, { timeoutMs: 5_000 });

@@ -10,8 +10,9 @@ import * as path from "node:path";
 import type { Converter, ConvertResult, Diagnostic } from "tslab/dist/converter";
 import type { Executor } from "tslab/dist/executor";
 import { createHealingConverterSet, isTimerSlotError, nodeModulesStamp, wrapTypeScriptWatchers } from "../../../kernel-extension/converters";
-import { parseKernelArgs, peekMessageType, silenceJupyterlabDebug } from "../../../kernel-extension/kernel";
-import { createMagicExecutor, isMagicSource, MagicsModule, notebookScope, requestSink, RequestWriters } from "../../../kernel-extension/magic-cells";
+import { parseKernelArgs, peekMessageType } from "../../../kernel-extension/kernel";
+import { silenceServicesConsole } from "../../../src/util/services-console";
+import { createMagicExecutor, isMagicSource, MagicsModule, notebookScope, openCell, requestSink, RequestWriters } from "../../../kernel-extension/magic-cells";
 
 let tmp: string;
 beforeEach(() => {
@@ -156,14 +157,14 @@ describe("magic routing", () => {
     const seen: string[] = [];
     const magics: MagicsModule = {
       runCell: async (src, ctx) => {
-        seen.push(src);
+        seen.push(String(src));
         ctx.sink.stdout("hi\n");
         ctx.sink.display({ "text/plain": "t", "text/html": "<b>t</b>" }, { displayId: "d1" });
         ctx.sink.display({ "text/plain": "u" }, { displayId: "d1", update: true });
         return { ok: true, value: { n: 1 } };
       },
     };
-    const ex = createMagicExecutor(tslab, { loadMagics: () => magics, currentRequest: () => w, scope: notebookScope(() => ({})) });
+    const ex = createMagicExecutor(tslab, { loadMagics: () => magics, currentCell: () => openCell(w, notebookScope(() => ({}))), scope: notebookScope(() => ({})) });
     expect(await ex.execute("%lsmagic")).toBe(true);
     expect(await ex.execute("1 + 1")).toBe(true);
     expect(seen).toEqual(["%lsmagic"]);
@@ -182,13 +183,13 @@ describe("magic routing", () => {
 
   it("a failed magic fails the cell; a registry that cannot load says so", async () => {
     const { out, w } = writers();
-    const failing = createMagicExecutor(inner(), { loadMagics: () => ({ runCell: async () => ({ ok: false, error: new Error("x") }) }), currentRequest: () => w });
+    const failing = createMagicExecutor(inner(), { loadMagics: () => ({ runCell: async () => ({ ok: false, error: new Error("x") }) }), currentCell: () => openCell(w, notebookScope(() => ({}))) });
     expect(await failing.execute("%x")).toBe(false);
     const broken = createMagicExecutor(inner(), {
       loadMagics: () => {
         throw new Error("Cannot find module 'magics'");
       },
-      currentRequest: () => w,
+      currentCell: () => openCell(w, notebookScope(() => ({}))),
     });
     expect(await broken.execute("%x")).toBe(false);
     expect(out.stream.at(-1)?.[1]).toMatch(/magics registry could not be loaded: Cannot find module/);
@@ -199,7 +200,7 @@ describe("magic routing", () => {
     let signal: AbortSignal | undefined;
     const ex = createMagicExecutor(inner(), {
       loadMagics: () => ({ runCell: (_s, ctx) => ((signal = ctx.signal), new Promise(() => undefined)) }),
-      currentRequest: () => w,
+      currentCell: () => openCell(w, notebookScope(() => ({}))),
     });
     const running = ex.execute("%sleep_forever");
     ex.interrupt();
@@ -246,7 +247,7 @@ describe("kernel plumbing", () => {
     const seen: unknown[][] = [];
     console.debug = (...args: unknown[]) => void seen.push(args);
     try {
-      silenceJupyterlabDebug();
+      silenceServicesConsole(console);
       const dir = path.join(tmp, "node_modules", "@jupyterlab", "services", "lib");
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, "chatty.js"), 'module.exports = () => console.debug("Starting WebSocket: ws://x");\n');

@@ -10,17 +10,10 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { packageRoot } from "../kernel-extension/install";
 
-/** The repository root (works from scripts/ under ts-jest and from dist/scripts/). */
-export const REPO = findRepo(__dirname);
-
-function findRepo(start: string): string {
-  for (let dir = start; ; dir = path.dirname(dir)) {
-    const pkg = path.join(dir, "package.json");
-    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, "utf8")) as { name?: string }).name === "sense-tslab") return dir;
-    if (path.dirname(dir) === dir) throw new Error(`sense-tslab repository not found above ${start}`);
-  }
-}
+/** The repository root (works from harness/ under ts-jest and from build/harness/). */
+export const REPO = packageRoot(__dirname);
 export const VENV = path.join(REPO, ".venv");
 
 export interface JupyterServer {

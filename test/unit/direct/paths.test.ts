@@ -1,9 +1,9 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { jupyterDataDir, jupyterPath, jupyterRuntimeDir, pythonPrefixes } from "../../src/direct/jupyter-paths";
-import { findKernelSpec, findKernelSpecs } from "../../src/direct/kernelspecs";
-import { substituteEnvTemplate } from "../../src/direct/launch";
+import { jupyterDataDir, jupyterPath, jupyterRuntimeDir, pythonPrefixes } from "../../../src/direct/jupyter-paths";
+import { findKernelSpec, findKernelSpecs } from "../../../src/direct/kernelspecs";
+import { substituteEnvTemplate } from "../../../src/direct/launch";
 
 const home = "/home/u";
 const p = (env: NodeJS.ProcessEnv) => ({ env, home, procRoot: "/nonexistent-proc" });

@@ -2,7 +2,7 @@ import { fork, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { sessionModelOf, SessionStore, StoredSession } from "../../src/direct/session-store";
+import { sessionModelOf, SessionStore, StoredSession } from "../../../src/direct/session-store";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-store-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -49,7 +49,7 @@ test("ids that could leave the folder are refused, and nothing is written", () =
 
 test("of processes racing for the same claims, exactly one wins each", async () => {
 
-  const mod = path.resolve(__dirname, "../../dist/src/direct/session-store.js");
+  const mod = path.resolve(__dirname, "../../../dist/src/direct/session-store.js");
   if (!fs.existsSync(mod)) throw new Error("build first: dist/src/direct/session-store.js is missing");
   const script = path.join(tmp, "claim.js");
   fs.writeFileSync(script, `const { SessionStore } = require(${JSON.stringify(mod)}); const s = new SessionStore(process.argv[2]); const won = []; for (let i = 1; i <= 40; i++) if (s.claim("index:m1:" + i)) won.push(i); process.send(won);`);

@@ -2,7 +2,7 @@
  * `npm run test:reliability`: runs the reliability suite (test/reliability, jest project
  * "reliability") with the full counts (`SENSE_RELIABILITY=full`: 10 kill trials each, 30 soak
  * cycles, 4 masters x 8 workers), then prints the table of figures the tests recorded.
- * `node dist/scripts/reliability.js --table` only prints the table of the last run (npm test
+ * `node build/harness/reliability.js --table` only prints the table of the last run (npm test
  * runs the CI counts as part of its jest run and prints it this way).
  * Exit status: jest's. jest runs as an argv array, never through a shell.
  */
