@@ -1,37 +1,11 @@
 /**
- * Routing of `%`/`%%` cells to the magics registry inside the Sense kernel.
- *
- * tslab's `JupyterHandlerImpl.handleExecuteImpl` points `process.stdout/stderr.write` and
- * `lastWriteDisplayData` at the current request, counts the execution and calls
- * `executor.execute(code)`; a `false` result makes the reply `error` and aborts queued cells.
- * So the kernel hands tslab an executor that sends magic cells to `runCell` and everything else
- * to tslab's executor: the count, the queue, the reply status and the redirected writers all stay
- * tslab's own. The request's `writeStream`/`writeDisplayData` come from a hook on
- * `handleExecuteImpl` (see kernel.ts), so the sink targets this cell even after it finished.
+ * What the protocol core needs of the magics registry (`dist/src/magics`): which cells are magic
+ * cells, the registry's `runCell` contract, and the notebook's variables as a magic scope.
  */
-import * as util from "node:util";
 import * as vm from "node:vm";
-import type { Executor } from "tslab/dist/executor";
-import type { DisplayOptions, MimeBundle, OutputSink } from "../src/display/sink";
+import type { MagicScope, OutputSink } from "./cell-io";
 
-/** What tslab's ZmqServer passes as `writeDisplayData`'s first argument. */
-export interface DisplayMessage {
-  data: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  transient?: { display_id?: string };
-}
-
-/** The output functions of one execute request, as tslab's ZmqServer builds them. */
-export interface RequestWriters {
-  writeStream(name: string, text: string): void;
-  writeDisplayData(data: DisplayMessage, update: boolean): void;
-}
-
-/** Where a magic looks up `$name` and evaluates `{expr}` (the registry's `MagicScope` contract). */
-export interface MagicScope {
-  lookup(name: string): { found: boolean; value?: unknown };
-  evaluate?(expr: string): unknown;
-}
+export type { MagicScope };
 
 /** The outcome of `runCell` (the registry's contract). */
 export interface MagicCellResult {
@@ -57,18 +31,6 @@ export function isMagicSource(source: string): boolean {
     if (t) return t.startsWith("%");
   }
   return false;
-}
-
-/** An {@link OutputSink} writing to one request: output lands in that cell, whenever it is written. */
-export function requestSink(w: RequestWriters): OutputSink {
-  return {
-    stdout: (text) => w.writeStream("stdout", text),
-    stderr: (text) => w.writeStream("stderr", text),
-    display(bundle: MimeBundle, options: DisplayOptions = {}) {
-      const transient = options.displayId ? { display_id: options.displayId } : {};
-      w.writeDisplayData({ data: { ...bundle }, metadata: {}, transient }, !!(options.update && options.displayId));
-    },
-  };
 }
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -115,100 +77,5 @@ export function notebookScope(locals: () => Record<string, unknown> | undefined 
       ) => unknown;
       return fn(...values);
     },
-  };
-}
-
-/** Raised into a magic cell's result when the user interrupts it. */
-export class MagicInterrupted extends Error {
-  constructor() {
-    super("Interrupted");
-    this.name = "KeyboardInterrupt";
-  }
-}
-
-/** Options of {@link createMagicExecutor}. */
-export interface MagicExecutorOptions {
-  /** Loads the registry (lazily: the first magic cell pays for it, not kernel startup). */
-  loadMagics: () => MagicsModule;
-  /** The writers of the execute request being run now (set by the handler hook), if any. */
-  currentRequest: () => RequestWriters | null;
-  /** The notebook's variables; default: tslab's `__tslab__.exports`. */
-  scope?: MagicScope;
-}
-
-/**
- * Prints why a magic cell failed, unless the registry already did. A usage error is one line
- * (`UsageError: ...` plus usage), never a stack; other errors keep their stack, like any cell error.
- */
-export function describeMagicFailure(error: unknown): string {
-  if (error instanceof Error) {
-    if (error.name === "UsageError") {
-      const usage = (error as { usage?: unknown }).usage;
-      return `UsageError: ${error.message}\n${typeof usage === "string" && usage ? `${usage}\n` : ""}`;
-    }
-    return `${error.stack ?? `${error.name}: ${error.message}`}\n`;
-  }
-  return `Error: ${util.inspect(error)}\n`;
-}
-
-/**
- * Wraps tslab's executor: magic cells go to the registry's `runCell` (with a sink on the current
- * request and the notebook scope), every other cell and every inspect/complete to tslab.
- * `interrupt()` also aborts a running magic.
- */
-export function createMagicExecutor(inner: Executor, options: MagicExecutorOptions): Executor {
-  const scope = options.scope ?? notebookScope();
-  let running: AbortController | null = null;
-  const fallbackWriters: RequestWriters = {
-    writeStream: (name, text) => (name === "stderr" ? process.stderr : process.stdout).write(text),
-    writeDisplayData: () => undefined,
-  };
-
-  async function runMagic(src: string): Promise<boolean> {
-    const sink = requestSink(options.currentRequest() ?? fallbackWriters);
-    let magics: MagicsModule;
-    try {
-      magics = options.loadMagics();
-    } catch (e) {
-      sink.stderr(`The magics registry could not be loaded: ${e instanceof Error ? e.message : String(e)}\n`);
-      return false;
-    }
-    const controller = new AbortController();
-    running = controller;
-    const aborted = new Promise<MagicCellResult>((resolve) =>
-      controller.signal.addEventListener("abort", () => resolve({ ok: false, error: controller.signal.reason }), { once: true }),
-    );
-    try {
-      const result = await Promise.race([magics.runCell(src, { sink, scope, signal: controller.signal }), aborted]);
-      if (!result.ok && result.error instanceof MagicInterrupted) sink.stderr(describeMagicFailure(result.error));
-      // Like tslab's last expression: a returned value is shown, unless the registry displayed it.
-      if (result.ok && result.value != null && !result.displayed) sink.stdout(`${util.inspect(result.value)}\n`);
-      return result.ok;
-    } catch (e) {
-      // runCell reports its own failures in its result; a throw is a bug worth a stack.
-      sink.stderr(describeMagicFailure(e));
-      return false;
-    } finally {
-      if (running === controller) running = null;
-    }
-  }
-
-  const isMagic = (src: string): boolean => {
-    if (!isMagicSource(src)) return false;
-    return true;
-  };
-
-  return {
-    execute: (src) => (isMagic(src) ? runMagic(src) : inner.execute(src)),
-    // Completing or inspecting `%magic args` as TypeScript would only produce noise.
-    inspect: (src, pos) => (isMagic(src) ? (undefined as unknown as ReturnType<Executor["inspect"]>) : inner.inspect(src, pos)),
-    complete: (src, pos) => (isMagic(src) ? { start: pos, end: pos, candidates: [] } : inner.complete(src, pos)),
-    reset: () => inner.reset(),
-    interrupt: () => {
-      running?.abort(new MagicInterrupted());
-      inner.interrupt();
-    },
-    locals: inner.locals,
-    close: () => inner.close(),
   };
 }
