@@ -23,6 +23,7 @@ import { isMagicSource, type MagicsModule } from "./magic-cells";
 import { watchParent } from "./parent-gone";
 import { presentValue } from "./present";
 import { describeError, KeyboardInterrupt } from "./cell-errors";
+import { isPrecompiled } from "../src/transpile";
 
 /** Largest stream text buffered before it is sent without waiting for the task to end. */
 const FLUSH_BYTES = 64 * 1024;
@@ -39,18 +40,6 @@ class CellContext {
     readonly parent: Message,
     readonly executionCount: number,
   ) {}
-}
-
-/**
- * Execute-request metadata marking code the master already type-checked and transpiled to
- * JavaScript (a worker's startup code, remote calls): the kernel runs it with no compiler.
- */
-export const PRECOMPILED_METADATA = { sense: { precompiled: "javascript" } } as const;
-
-/** True when an execute request's metadata carries {@link PRECOMPILED_METADATA}. */
-export function isPrecompiled(metadata: Record<string, unknown> | undefined): boolean {
-  const sense = metadata?.sense as { precompiled?: unknown } | undefined;
-  return sense?.precompiled === "javascript";
 }
 
 /** A MIME bundle given to `display()`: every key is a MIME type. */
@@ -373,7 +362,11 @@ export class KernelCore {
       content = { status: "error", ...describeError(e) };
     }
     void this.reply(sock, req, t.replace(/_request$/, "_reply"), content);
-    if (!busy && this.running === null) void this.publish("status", { execution_state: "idle" }, req);
+    // Every request ends with its idle (front ends wait for it before they call it done); while a
+    // cell runs, its busy is said again right after, so a status indicator stays busy.
+    void this.publish("status", { execution_state: "idle" }, req);
+    const running = this.running;
+    if (busy && running) void this.publish("status", { execution_state: "busy" }, running.parent);
     if (t === "kernel_info_request") this.scheduleWarm();
   };
 

@@ -215,8 +215,9 @@ export class TsEngine implements Engine {
     if (meta.mode === "browser") return { ok: true, value: undefined };
     const converted = converters.node.convert(this.prevDecl, code);
     // Compiling is synchronous: an interrupt that came meanwhile is seen only now. Look before
-    // running anything (the signal's handler runs on this turn of the event loop).
-    await new Promise((r) => setImmediate(r));
+    // running anything: the signal is read in the next poll phase of the event loop, which comes
+    // before the second check phase from here.
+    await new Promise((r) => setImmediate(() => setImmediate(r)));
     if (io.signal.aborted) return { ok: false, error: io.signal.reason };
     this.updateSideOutputs(converted.sideOutputs);
     if (converted.diagnostics.length > 0) return { ok: false, error: new CompileError(this.diagnostics(converted.diagnostics, io.executionCount)) };

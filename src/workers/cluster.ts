@@ -25,10 +25,10 @@ import { preambleLanguage, PreambleLanguage } from "./preamble";
 import { WorkerOutput, WorkerOutputItem } from "./output";
 import { PooledKernel, PoolInfo, WorkerPools } from "./pool";
 import { loadEnvironment } from "./start";
-import { checkAndTranspile } from "../transpile";
+import { checkAndTranspile, precompiledMetadata } from "../transpile";
 import { gatewayInfoFromSpecs, kernelSpecForSize } from "../gateway";
 
-/** The lean JavaScript worker kernel; TypeScript startup code is checked and transpiled for it here. */
+/** The JavaScript-only worker kernel (no compiler at all; see docs/kernels.md). */
 export const FAST_ENGINE = "sense-fast";
 
 /**
@@ -194,7 +194,10 @@ function masterFolder(ctx: Ctx, sessions: SessionModel[]): string {
  * sized kernelspec `<engine>-<s>` when the server has one (its env carries `KERNEL_CPUS`/`KERNEL_MEMORY`,
  * which EG turns into the kernel's resources); elsewhere sizes stay advisory.
  */
-async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: string; kernelName: string; language: PreambleLanguage; masterEngine?: string }> {
+async function resolveEngine(
+  ctx: Ctx,
+  plan: LaunchPlan,
+): Promise<{ engine: string; kernelName: string; language: PreambleLanguage; masterEngine?: string; masterLanguage?: string; sense: boolean }> {
   const specs = await ctx.rest.kernelspecs();
   let masterEngine: string | undefined;
   if (ctx.kernelId) {
@@ -218,21 +221,25 @@ async function resolveEngine(ctx: Ctx, plan: LaunchPlan): Promise<{ engine: stri
       { engine, installed },
     );
   }
-  return { engine, kernelName: kernelSpecForSize(gatewayInfoFromSpecs(specs), engine, plan.size), language, masterEngine };
+  // A Sense kernel (its kernelspec says so) runs precompiled startup code without a compiler.
+  const sense = language === "javascript" && typeof spec.spec.metadata?.sense === "object" && spec.spec.metadata.sense !== null;
+  const masterLanguage = masterEngine ? specs.kernelspecs[masterEngine]?.spec.language : undefined;
+  return { engine, kernelName: kernelSpecForSize(gatewayInfoFromSpecs(specs), engine, plan.size), language, masterEngine, masterLanguage, sense };
 }
 
 /**
- * For the fast engine, TypeScript startup code is type-checked and transpiled once, here in the
- * master, before anything launches (the workers then need no compiler). It is TypeScript when it
- * comes from a `.ts` script, or when the master is itself a TypeScript kernel.
+ * For a Sense engine, startup code is made JavaScript here in the master, once, before anything
+ * launches, and sent marked precompiled: no worker loads a compiler for it. TypeScript (from a
+ * `.ts` script, or from a TypeScript master) is type-checked and transpiled; JavaScript is sent as
+ * is unless it has ES module syntax (`import`/`export`), which only the kernel's converter handles.
  * @throws UsageError `compile_error` listing the errors with line and column.
  */
-function prepareCode(plan: LaunchPlan, engine: string, masterEngine: string | undefined, checkIn: string): LaunchPlan {
-  if (engine !== FAST_ENGINE || !plan.code.trim()) return plan;
-  const typescript = plan.codeSource ? /\.(c|m)?tsx?$/.test(plan.codeSource) : masterEngine === "sense-ts";
-  if (!typescript) return plan;
+function prepareCode(plan: LaunchPlan, sense: boolean, masterLanguage: string | undefined, checkIn: string): { plan: LaunchPlan; precompiled: boolean } {
+  if (!sense || !plan.code.trim()) return { plan, precompiled: false };
+  const typescript = plan.codeSource ? /\.(c|m)?tsx?$/.test(plan.codeSource) : masterLanguage === "typescript";
+  if (!typescript) return { plan, precompiled: !/^\s*(import|export)\b/m.test(plan.code) };
   const fileName = path.join(checkIn, plan.codeSource ? path.basename(plan.codeSource) : "__startup.ts");
-  return { ...plan, code: checkAndTranspile(plan.code, { fileName }).js };
+  return { plan: { ...plan, code: checkAndTranspile(plan.code, { fileName }).js }, precompiled: true };
 }
 
 function projectIp(ctx: Ctx): string {
@@ -344,6 +351,8 @@ async function deleteUntilGone(w: LocalWorker, timeoutMs = 15_000): Promise<void
 interface StartArgs {
   ctx: Ctx;
   plan: LaunchPlan;
+  /** The startup code is JavaScript checked here: sent marked so the kernel needs no compiler. */
+  precompiled: boolean;
   engine: string;
   /** The kernelspec started: `engine`, or its sized variant behind a gateway. */
   kernelName: string;
@@ -431,7 +440,7 @@ async function startOne(a: StartArgs): Promise<WorkerRecord> {
       return record(w);
     }
     await setStatus(w, "running");
-    const future = conn.requestExecute({ code: plan.code, stop_on_error: true }, true);
+    const future = conn.requestExecute({ code: plan.code, stop_on_error: true }, true, a.precompiled ? precompiledMetadata() : undefined);
     future.done.then(
       (reply) => {
         w.output.flushAll();
@@ -504,11 +513,11 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
   const ctx = resolveContext(opts.context);
   const { context: _ignored, ...rest } = opts;
   const validated = validateLaunchOptions(rest, ctx.projectHome);
-  const { engine, kernelName, language, masterEngine } = await resolveEngine(ctx, validated);
+  const { engine, kernelName, language, masterLanguage, sense } = await resolveEngine(ctx, validated);
   const sessions = await ctx.rest.listSessions();
   const folder = masterFolder(ctx, sessions);
   // Imports in the startup code resolve from the workers' folder, as they will at run time.
-  const plan = prepareCode(validated, engine, masterEngine, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));
+  const { plan, precompiled } = prepareCode(validated, sense, masterLanguage, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));
 
   const usedOnServer = sessions.map((s) => decodeWorkerTag(s.name)).filter((t) => t?.masterId === ctx.masterId).map((t) => t!.index);
   const first = Math.max(0, ...usedOnServer, indexFloor.get(ctx.masterId) ?? 0) + 1;
@@ -520,7 +529,7 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
   }
   const baseEnv = masterEnv(ctx, plan.size, plan.watchdog);
   const results = await Promise.allSettled(
-    Array.from({ length: plan.n }, (_, i) => startOne({ ctx, plan, engine, kernelName, language, folder, index: first + i, sink, baseEnv })),
+    Array.from({ length: plan.n }, (_, i) => startOne({ ctx, plan, precompiled, engine, kernelName, language, folder, index: first + i, sink, baseEnv })),
   );
   // Pools this launch drew from start replacements now, in the background.
   pools.refill();

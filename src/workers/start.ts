@@ -9,6 +9,7 @@ import * as path from "node:path";
 import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import { isSenseError, WorkerError } from "../errors";
 import type { RestClient } from "../rest";
+import { precompiledMetadata } from "../transpile";
 import { buildPreamble, PreambleLanguage } from "./preamble";
 
 /** Writes the worker's env to a fresh 0600 file under `<projectHome>/.sense/`; returns its path. */
@@ -95,7 +96,9 @@ export async function loadEnvironment(a: LoadEnvironmentArgs): Promise<void> {
     let reply: KernelMessage.IExecuteReplyMsg;
     try {
       await Promise.race([withTimeout(a.conn.info, a.timeoutMs, `${a.what} start`), gone.promise]);
-      const pre = a.conn.requestExecute({ code: buildPreamble(a.language, envFile, { watchdog: a.watchdog }), silent: true, store_history: false, stop_on_error: true }, true);
+      // The JS preamble is plain JavaScript (valid TypeScript too): a Sense kernel runs it without a compiler.
+      const content = { code: buildPreamble(a.language, envFile, { watchdog: a.watchdog }), silent: true, store_history: false, stop_on_error: true };
+      const pre = a.conn.requestExecute(content, true, a.language === "javascript" ? precompiledMetadata() : undefined);
       a.hidden.add(pre.msg.header.msg_id);
       reply = await Promise.race([withTimeout(pre.done, a.timeoutMs, `${a.what} environment setup`), gone.promise]);
     } finally {

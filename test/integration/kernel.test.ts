@@ -177,7 +177,7 @@ describe("sense-ts kernel, cell by cell", () => {
 
 describe("stop_on_error and interrupts", () => {
   // Cell `a` waits for `release` to exist, so the test knows b and c are queued behind it: the
-  // kernel answers kernel_info at once, in order, so its reply means b and c were read.
+  // kernel answers comm_info at once, in order, so its reply means b and c were read.
   async function queuedBehindFailure(stopOnError: boolean): Promise<string[]> {
     const kernel = nb.session.kernel!;
     const release = path.join(server.rootDir, `release-${stopOnError}-${Date.now()}`);
@@ -185,7 +185,7 @@ describe("stop_on_error and interrupts", () => {
     const a = kernel.requestExecute({ code: `${wait}\nthrow new Error("first fails");`, stop_on_error: stopOnError });
     const b = kernel.requestExecute({ code: "1 + 1", stop_on_error: true });
     const c = kernel.requestExecute({ code: "2 + 2", stop_on_error: true });
-    await kernel.requestKernelInfo();
+    await kernel.requestCommInfo({});
     fs.writeFileSync(release, "");
     const replies = await Promise.all([a.done, b.done, c.done]);
     return replies.map((r) => r.content.status);

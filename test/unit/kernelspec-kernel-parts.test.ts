@@ -9,7 +9,7 @@ import * as path from "node:path";
 import type { Converter, ConvertResult, Diagnostic } from "tslab/dist/converter";
 import { createHealingConverterSet, isTimerSlotError, nodeModulesStamp, wrapTypeScriptWatchers } from "../../kernel-extension/converters";
 import { CompileError, describeError, KeyboardInterrupt } from "../../kernel-extension/cell-errors";
-import { isPrecompiled, PRECOMPILED_METADATA } from "../../kernel-extension/core";
+import { isPrecompiled, precompiledMetadata } from "../../src/transpile";
 import { localPackageRoot, parseKernelArgs, silenceJupyterlabDebug } from "../../kernel-extension/kernel";
 import { isMagicSource, notebookScope } from "../../kernel-extension/magic-cells";
 
@@ -154,7 +154,7 @@ describe("magic cells", () => {
 
 describe("kernel plumbing", () => {
   it("marks precompiled code by execute metadata", () => {
-    expect(isPrecompiled({ ...PRECOMPILED_METADATA })).toBe(true);
+    expect(isPrecompiled(precompiledMetadata())).toBe(true);
     expect(isPrecompiled({ sense: { precompiled: "typescript" } })).toBe(false);
     expect(isPrecompiled({})).toBe(false);
     expect(isPrecompiled(undefined)).toBe(false);
