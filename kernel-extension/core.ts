@@ -484,6 +484,13 @@ export class KernelCore {
   // soon; prepare for it. A worker's preamble follows kernel_info at once and cancels this.
   private scheduleWarm(): void {
     if (this.workerCode || this.warmTimer || !this.engine.warm) return;
+    // jupyter_server names the session in JPY_SESSION_NAME: a worker's or a pooled kernel's
+    // session never warms (its code comes precompiled); a notebook's warms at once.
+    const session = workerSession(process.env.JPY_SESSION_NAME);
+    if (session === true) {
+      this.workerCode = true;
+      return;
+    }
     this.warmTimer = setTimeout(() => {
       this.warmTimer = null;
       if (this.workerCode || this.running) return;
@@ -492,7 +499,7 @@ export class KernelCore {
       } catch (e) {
         this.options.log(`sense: warm-up failed: ${e instanceof Error ? e.message : String(e)}`);
       }
-    }, WARM_DELAY_MS);
+    }, session === false ? 0 : WARM_DELAY_MS);
     this.warmTimer.unref();
   }
 
@@ -539,5 +546,14 @@ export class KernelCore {
   }
 }
 
-/** How long after kernel_info, with no cell yet, the engine warms up. */
+/**
+ * Whether a session path (JPY_SESSION_NAME) is a Sense worker's or pooled kernel's (`true`), a
+ * notebook's (`false`), or unknown (`undefined`: no such variable, e.g. behind a gateway).
+ */
+export function workerSession(name: string | undefined): boolean | undefined {
+  if (!name) return undefined;
+  return /^\.sense-(worker|pool)-/.test(name.split("/").pop() ?? "");
+}
+
+/** How long after kernel_info, with no cell yet and no session name, the engine warms up. */
 const WARM_DELAY_MS = 1_500;

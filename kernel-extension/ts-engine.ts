@@ -9,6 +9,7 @@
  * magic nor precompiled, or a complete/inspect/is_complete request, or the warm-up). Precompiled
  * cells (a worker's startup code, already checked by the master) run in the JavaScript engine.
  */
+import * as fs from "node:fs";
 import Module, { createRequire } from "node:module";
 import * as path from "node:path";
 import * as vm from "node:vm";
@@ -64,7 +65,7 @@ function tslabVersionOfTypeScript(): string {
   try {
     const tslabDir = path.dirname(require.resolve("tslab/package.json"));
     const pj = require.resolve("@tslab/typescript-for-tslab/package.json", { paths: [tslabDir] });
-    return (require(pj) as { version: string }).version;
+    return (JSON.parse(fs.readFileSync(pj, "utf8")) as { version: string }).version;
   } catch {
     return "";
   }

@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { KernelMessage } from "@jupyterlab/services";
 import { JupyterServer, REPO, startJupyterServer } from "../helpers/jupyter";
-import { CellResult, NotebookKernel, openNotebook } from "../helpers/kernel";
+import { NotebookKernel, openNotebook } from "../helpers/kernel";
+import { until } from "../helpers/util";
 
 let server: JupyterServer;
 let nb: NotebookKernel;
@@ -221,6 +222,26 @@ describe("stop_on_error and interrupts", () => {
     } finally {
       await fresh.shutdown();
     }
+  });
+});
+
+describe("live worker tables from a sense-ts master", () => {
+  it("never miss a transition: startup code that ends within milliseconds leaves the table saying idle", async () => {
+    const r = await nb.run('%%sense_worker -n 3\nconsole.log("up " + process.env.SENSE_WORKER_NAME);');
+    expect(r.status).toBe("ok");
+    const first = r.outputs.find((o) => o.type === "display_data" && o.displayId);
+    const id = first && first.type === "display_data" ? first.displayId : undefined;
+    expect(id).toBeDefined();
+    const tables = () => r.outputs.filter((o) => (o.type === "display_data" || o.type === "update_display_data") && o.displayId === id);
+    const plain = (o: unknown) => String((o as { data: Record<string, unknown> }).data["text/plain"]);
+    // Every worker printed (its startup code is done), and the table caught up.
+    for (const w of ["w1", "w2", "w3"]) await nb.waitFor((m) => m.header.msg_type === "stream" && String((m.content as { text?: string }).text).includes(`[${w}] up ${w}`), 120_000);
+    await until("a table update saying 3 idle", () => (tables().some((o) => /3 workers · 3 idle/.test(plain(o))) ? true : undefined), 60_000);
+    expect(plain(tables().at(-1))).toMatch(/3 workers · 3 idle/);
+    // Workers of a sense-ts master with no engine are sense-ts kernels (their code came precompiled).
+    expect(plain(tables().at(-1))).toMatch(/sense-ts/);
+    const stop = await nb.run("%sense_stop");
+    expect(stop.status).toBe("ok");
   });
 });
 

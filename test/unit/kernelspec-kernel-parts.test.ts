@@ -10,6 +10,7 @@ import type { Converter, ConvertResult, Diagnostic } from "tslab/dist/converter"
 import { createHealingConverterSet, isTimerSlotError, nodeModulesStamp, wrapTypeScriptWatchers } from "../../kernel-extension/converters";
 import { CompileError, describeError, KeyboardInterrupt } from "../../kernel-extension/cell-errors";
 import { isPrecompiled, precompiledMetadata } from "../../src/transpile";
+import { workerSession } from "../../kernel-extension/core";
 import { localPackageRoot, parseKernelArgs, silenceJupyterlabDebug } from "../../kernel-extension/kernel";
 import { isMagicSource, notebookScope } from "../../kernel-extension/magic-cells";
 
@@ -158,6 +159,13 @@ describe("kernel plumbing", () => {
     expect(isPrecompiled({ sense: { precompiled: "typescript" } })).toBe(false);
     expect(isPrecompiled({})).toBe(false);
     expect(isPrecompiled(undefined)).toBe(false);
+  });
+
+  it("tells worker and pooled sessions from notebooks by the session path", () => {
+    expect(workerSession("work/.sense-worker-ab12cd34-3-0f0f0f")).toBe(true);
+    expect(workerSession(".sense-pool-ab12cd34-00ff00ff")).toBe(true);
+    expect(workerSession("work/analysis.ipynb")).toBe(false);
+    expect(workerSession(undefined)).toBeUndefined();
   });
 
   it("prefers a sense-tslab installed above the notebook's folder over its own copy", () => {
