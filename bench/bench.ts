@@ -5,7 +5,7 @@
  * Targets are reported, never asserted. Everything started is stopped in `finally` blocks.
  *
  * Options: `--runs R` (default 3), `--sizes 1,4,8,16`, `--engines sense-ts,sense-fast,python3,sense-fast+pool`,
- * `--only launch,clusters,liststop,throughput,rss,scale,transpile,master`.
+ * `--only launch,clusters,liststop,throughput,rss,scale,transpile,remote,master`.
  *
  * `master`: the way a notebook user sees it — N workers launched from a `sense-ts` master kernel
  * with no engine given (TypeScript startup code), the memory of a `sense-ts` kernel that compiled
@@ -16,11 +16,12 @@ import * as http from "node:http";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { JupyterServer, REPO, VENV, processesUnder, startJupyterServer } from "../scripts/local-server";
+import { JupyterServer, REPO, VENV, processesUnder, startJupyterServer } from "../harness/local-server";
 import { launchWorkers, listWorkers, setWorkerPool, stopWorkers } from "../src/workers";
 import type { LaunchWorkersOptions } from "../src/workers";
 import type { MimeBundle, OutputSink } from "../src/display/sink";
-import { openNotebook } from "../scripts/kernel-client";
+import { openNotebook } from "../harness/kernel-client";
+import { PeerRemote, remoteBench } from "./remote";
 
 const ENGINES = ["sense-ts", "sense-fast", "python3"] as const;
 type Engine = (typeof ENGINES)[number];
@@ -34,7 +35,7 @@ function arg(name: string, dflt: string): string {
 }
 const RUNS = Number(arg("runs", "3"));
 const SIZES = arg("sizes", "1,4,8,16").split(",").map(Number);
-const ONLY = new Set(arg("only", "launch,clusters,liststop,throughput,rss,scale,transpile,master").split(","));
+const ONLY = new Set(arg("only", "launch,clusters,liststop,throughput,rss,scale,transpile,remote,master").split(","));
 const ENGINE_SET = new Set(arg("engines", VARIANTS.join(",")).split(","));
 
 function median(xs: number[]): number {
@@ -151,6 +152,19 @@ function pyClusters(kind: "dask" | "ipp", n: number, runs: number): number[] {
   if (r.status !== 0) throw new Error(`${kind} benchmark failed: ${r.stderr.slice(-2000)}`);
   const last = r.stdout.trim().split("\n").pop() ?? "{}";
   return (JSON.parse(last) as { seconds: number[] }).seconds;
+}
+
+function pyRemote(kind: "dask-remote" | "ipp-remote", n: number, items: number): PeerRemote | undefined {
+  const r = spawnSync(path.join(VENV, "bin", "python"), [path.join(REPO, "bench", "py_clusters.py"), kind, String(n), String(RUNS), String(items)], {
+    encoding: "utf8",
+    timeout: 1_800_000,
+    env: { ...process.env, PATH: `${path.join(VENV, "bin")}:${process.env.PATH ?? ""}` },
+  });
+  if (r.status !== 0) {
+    console.error(`[bench] ${kind} failed: ${r.stderr.slice(-2000)}`);
+    return undefined;
+  }
+  return JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as PeerRemote;
 }
 
 function rssTreeKiB(rootPid: number): number {
@@ -465,6 +479,9 @@ async function main(): Promise<void> {
       if (full.length) rows.push(["sense-ts, after compiling a TS cell", `${median(full).toFixed(1)} MiB`, "(report)"]);
       report("\nIdle RSS per worker (kernel process tree, median of 4 workers; sense-ts workers ran precompiled startup code)");
       report(table(["engine", "RSS", "target"], rows));
+    }
+    if (ONLY.has("remote")) {
+      for (const line of await remoteBench(context(server), RUNS, pyRemote, table)) report(line);
     }
 
     if (ONLY.has("master")) {

@@ -128,6 +128,32 @@ export async function runCell(code: string, interrupted: Promise<never>, filenam
   }
 }
 
+/** One entry of an execute reply's `user_expressions` (Jupyter messaging 5.3). */
+export type UserExpressionResult =
+  | { status: "ok"; data: Record<string, unknown>; metadata: Record<string, unknown> }
+  | { status: "error"; ename: string; evalue: string; traceback: string[] };
+
+/**
+ * Evaluates an execute request's `user_expressions` after its code ran, as ipykernel does: each
+ * expression in this context, its value as a MIME bundle (`toBundle`), a throw as an error entry.
+ * Anything but a record of strings evaluates nothing.
+ */
+export function evaluateUserExpressions(expressions: unknown, toBundle: (value: unknown) => Record<string, unknown>): Record<string, UserExpressionResult> {
+  const out: Record<string, UserExpressionResult> = {};
+  if (expressions === null || typeof expressions !== "object" || Array.isArray(expressions)) return out;
+  for (const [name, expr] of Object.entries(expressions as Record<string, unknown>)) {
+    if (typeof expr !== "string") continue;
+    try {
+      out[name] = { status: "ok", data: toBundle(vm.runInThisContext(expr, { filename: "user-expression.js" })), metadata: {} };
+    } catch (e) {
+      const ename = e instanceof Error ? e.name : "Error";
+      const evalue = e instanceof Error ? e.message : util.inspect(e);
+      out[name] = { status: "error", ename, evalue, traceback: [`${ename}: ${evalue}`] };
+    }
+  }
+  return out;
+}
+
 /** `complete` when the code can run as is, `incomplete` when more input could complete it, else `invalid`. */
 export function isComplete(code: string): "complete" | "incomplete" | "invalid" {
   const check = (src: string): string | null => {

@@ -26,6 +26,7 @@ import type { MagicsModule } from "./magic-cells";
 import { hookPackageResolution, PACKAGE_NAME } from "./resolve";
 import { TsEngine } from "./ts-engine";
 import { enterGatewayWorkingDir } from "./working-dir";
+import { silenceServicesConsole } from "../src/util/services-console";
 
 /** Which Sense kernel to run. */
 export type KernelFlavour = "ts" | "js" | "fast";
@@ -53,19 +54,6 @@ export function parseKernelArgs(argv: string[]): KernelOptions {
   }
   if (!values["config-path"]) throw new Error(`--config-path is required\n${USAGE}`);
   return { configPath: values["config-path"], jsKernel: !!values.js };
-}
-
-/**
- * Drops `console.debug` calls made from `@jupyterlab/services` (websocket and status chatter)
- * while keeping every other `console.debug`, the user's included.
- */
-export function silenceJupyterlabDebug(): void {
-  const original = console.debug;
-  console.debug = function (...args: unknown[]): void {
-    const stack = new Error().stack ?? "";
-    if (/[\\/]@jupyterlab[\\/]services[\\/]/.test(stack)) return;
-    original.apply(console, args);
-  };
 }
 
 /** The magics registry of the package at `root`: its index, else its runner with the built-in magics. */
@@ -119,7 +107,7 @@ export interface RunningKernel {
 export async function startSenseKernel(configPath: string, flavour: KernelFlavour): Promise<RunningKernel> {
   const kernelLog = process.stderr.write.bind(process.stderr);
   const log = (line: string) => void kernelLog(`${line}\n`);
-  silenceJupyterlabDebug();
+  silenceServicesConsole();
   const info = JSON.parse(fs.readFileSync(configPath, "utf8")) as ConnectionInfo;
   const root = packageRoot(__dirname);
   // `sense-tslab` and `sense-tslab/...` resolve to this package from any folder (cheap; no compiler).

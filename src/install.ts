@@ -80,12 +80,65 @@ const listeners = new Set<InstallListener>();
 // One npm at a time per folder: two concurrent installs would race on package.json and node_modules.
 const queues = new Map<string, Promise<unknown>>();
 
-const KEY = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
-// Keys that would install somewhere other than the project home, where rollback cannot reach.
-const FORBIDDEN_KEYS = new Set(["g", "global", "prefix", "location"]);
+/**
+ * The npm options `install()` passes on, by npm's own name (each one a key of npm's config
+ * definitions), with the kind of value each takes. An allowlist: nothing here can move the install
+ * out of the project home (`prefix`, `global`, `location`, ...), point npm at other config files
+ * (`userconfig`, `globalconfig`), or run other programs (`script-shell`, `node-options`).
+ */
+export const NPM_INSTALL_OPTIONS: Readonly<Record<string, "boolean" | "string" | "number">> = {
+  "save": "boolean",
+  "save-dev": "boolean",
+  "save-optional": "boolean",
+  "save-peer": "boolean",
+  "save-prod": "boolean",
+  "save-exact": "boolean",
+  "save-bundle": "boolean",
+  "save-prefix": "string",
+  "omit": "string",
+  "include": "string",
+  "registry": "string",
+  "tag": "string",
+  "before": "string",
+  "legacy-peer-deps": "boolean",
+  "strict-peer-deps": "boolean",
+  "force": "boolean",
+  "ignore-scripts": "boolean",
+  "foreground-scripts": "boolean",
+  "prefer-offline": "boolean",
+  "prefer-online": "boolean",
+  "offline": "boolean",
+  "dry-run": "boolean",
+  "package-lock": "boolean",
+  "package-lock-only": "boolean",
+  "install-strategy": "string",
+  "engine-strict": "boolean",
+  "audit": "boolean",
+  "fund": "boolean",
+  "bin-links": "boolean",
+  "workspace": "string",
+  "workspaces": "boolean",
+  "include-workspace-root": "boolean",
+  "loglevel": "string",
+  "fetch-retries": "number",
+  "fetch-timeout": "number",
+  "fetch-retry-mintimeout": "number",
+  "fetch-retry-maxtimeout": "number",
+};
+
+/** npm's one-letter shorthands of allowed options (npm's definitions), expanded here: npm is only ever given full names. */
+export const NPM_SHORTHANDS: Readonly<Record<string, string>> = { D: "save-dev", O: "save-optional", P: "save-prod", E: "save-exact", S: "save", B: "save-bundle", f: "force", w: "workspace" };
+
+/**
+ * Always last on npm's command line, so no `.npmrc` or environment can turn the install global
+ * (command-line settings win over both).
+ */
+const PINNED_NPM_ARGS = ["--global=false", "--location=user"];
 const NAME = "(?:@[A-Za-z0-9][A-Za-z0-9._~-]*/)?[A-Za-z0-9][A-Za-z0-9._~-]*";
 const VERSION = "[A-Za-z0-9^~=][A-Za-z0-9._^~=+-]*";
 const SPEC = new RegExp(`^(${NAME})(?:@(${VERSION}))?$`);
+// npm-package-arg's isFileType: a spec (or its version part) ending so is a local tarball.
+const TARBALL = /[.](?:tgz|tar\.gz|tar)$/i;
 // Variables that must not reach npm or a package's install scripts.
 const SECRET_VARS = ["SENSE_API_TOKEN", "SENSE_PASSWORD", "SENSE_SSH_PASSWORD", "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN"];
 // npm settings from the environment that would move the install out of the project home.
@@ -101,57 +154,74 @@ export function onInstalled(listener: InstallListener): () => void {
   return () => listeners.delete(listener);
 }
 
+/** The option `key` names (full name, shorthand, or `no-<boolean>` for a flag), or a `bad_option` error listing what is allowed. */
+function resolveNpmOption(key: unknown, what: "flag" | "argument"): { name: string; kind: "boolean" | "string" | "number"; negated: boolean } {
+  if (typeof key === "string") {
+    const full = Object.hasOwn(NPM_SHORTHANDS, key) ? NPM_SHORTHANDS[key] : key;
+    if (Object.hasOwn(NPM_INSTALL_OPTIONS, full)) return { name: full, kind: NPM_INSTALL_OPTIONS[full], negated: false };
+    const positive = what === "flag" && key.startsWith("no-") ? key.slice(3) : undefined;
+    if (positive && Object.hasOwn(NPM_INSTALL_OPTIONS, positive) && NPM_INSTALL_OPTIONS[positive] === "boolean") return { name: positive, kind: "boolean", negated: true };
+  }
+  const shown = typeof key === "string" ? JSON.stringify(key) : String(key);
+  throw new UsageError(
+    `The npm ${what} ${shown} is not one install() passes on: it always installs into the project home, with the user's npm config as it is. ` +
+      `Give full names without dashes (abbreviations are not expanded): ${Object.keys(NPM_INSTALL_OPTIONS).join(", ")}; or the shorthands ${Object.keys(NPM_SHORTHANDS).join(", ")}.`,
+    { code: "bad_option", details: { [what]: key } },
+  );
+}
+
 /**
- * Expands the seed's `flags` and `arguments` into npm argv entries: flag `D` → `-D`,
- * `save-exact` → `--save-exact`; argument `{registry: URL}` → `--registry=URL`, `{w: "a"}` →
- * `-w a`; `true` → the bare flag, `false` → `--key=false`.
+ * Expands the seed's `flags` and `arguments` into npm argv entries, each as `--<full name>` or
+ * `--<full name>=<value>`: flag `D` → `--save-dev`, `save-exact` → `--save-exact`, `no-save` →
+ * `--save=false`; argument `{registry: URL}` → `--registry=URL`, `{w: "a"}` → `--workspace=a`;
+ * `true` → the bare flag, `false` → `--key=false`. Only the options in
+ * {@link NPM_INSTALL_OPTIONS} (and the shorthands in {@link NPM_SHORTHANDS}) are accepted, and
+ * npm never sees a short or abbreviated option, so its parser cannot read one as another
+ * (`-C` is `--prefix`, `--prefi` is `--prefix` to npm).
  *
- * @throws {UsageError} `bad_option` for a key that is not `[A-Za-z0-9][A-Za-z0-9-]*`, a key that
- *   would install outside the project (`g`, `global`, `prefix`, `location`), a value with control
- *   characters, or a one-letter key whose value starts with `-` or is `false`.
+ * @throws {UsageError} `bad_option` for an option not in the allowlist (`g`, `C`, `L`, `prefix`,
+ *   `prefi`, `location`, `userconfig`, ...), a string or number option given as a flag, a value of
+ *   the wrong kind, or a value with control characters.
  */
 export function expandFlags(flags: readonly string[] = [], args: Readonly<Record<string, InstallArgumentValue>> = {}): string[] {
   const out: string[] = [];
-  const checkKey = (key: string, what: string) => {
-    if (typeof key !== "string" || !KEY.test(key)) {
-      throw new UsageError(`Bad npm ${what} ${JSON.stringify(key)}: give names without dashes, made of letters, digits and '-' (e.g. "save-exact", "D").`, { code: "bad_option", details: { [what]: key } });
-    }
-    if (FORBIDDEN_KEYS.has(key)) {
-      throw new UsageError(`The npm ${what} ${JSON.stringify(key)} is not allowed: install() always installs into the project home.`, { code: "bad_option", details: { [what]: key } });
-    }
-  };
-  const dash = (key: string) => (key.length === 1 ? `-${key}` : `--${key}`);
   for (const f of flags) {
-    checkKey(f, "flag");
-    out.push(dash(f));
+    const o = resolveNpmOption(f, "flag");
+    if (o.kind !== "boolean") {
+      throw new UsageError(`The npm option ${JSON.stringify(f)} takes a value: pass it in arguments (arguments: { ${JSON.stringify(o.name)}: ... }).`, { code: "bad_option", details: { flag: f } });
+    }
+    out.push(o.negated ? `--${o.name}=false` : `--${o.name}`);
   }
   for (const [key, value] of Object.entries(args)) {
-    checkKey(key, "argument");
-    if (typeof value === "boolean") {
-      if (value) out.push(dash(key));
-      else if (key.length > 1) out.push(`--${key}=false`);
-      else throw new UsageError(`The one-letter npm argument ${JSON.stringify(key)} cannot be false; leave it out instead.`, { code: "bad_option", details: { argument: key } });
+    const o = resolveNpmOption(key, "argument");
+    if (o.kind === "boolean") {
+      const b = value === true || value === "true" ? true : value === false || value === "false" ? false : undefined;
+      if (b === undefined) throw new UsageError(`The npm argument ${JSON.stringify(key)} is true or false, not ${JSON.stringify(value)}.`, { code: "bad_option", details: { argument: key } });
+      out.push(b ? `--${o.name}` : `--${o.name}=false`);
       continue;
     }
     if (typeof value !== "string" && !(typeof value === "number" && Number.isFinite(value))) {
-      throw new UsageError(`The npm argument ${JSON.stringify(key)} must be a string, number or boolean.`, { code: "bad_option", details: { argument: key } });
+      throw new UsageError(`The npm argument ${JSON.stringify(key)} must be a ${o.kind}.`, { code: "bad_option", details: { argument: key } });
     }
     const text = String(value);
+    if (o.kind === "number" && !/^\d+$/.test(text)) throw new UsageError(`The npm argument ${JSON.stringify(key)} must be a whole number, not ${JSON.stringify(text)}.`, { code: "bad_option", details: { argument: key } });
     // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001f\u007f]/.test(text)) {
-      throw new UsageError(`The value of the npm argument ${JSON.stringify(key)} contains control characters.`, { code: "bad_option", details: { argument: key } });
+    if (text === "" || /[\u0000-\u001f\u007f]/.test(text)) {
+      throw new UsageError(`The value of the npm argument ${JSON.stringify(key)} must not be empty or contain control characters.`, { code: "bad_option", details: { argument: key } });
     }
-    if (key.length === 1) {
-      // A separate argv entry starting with '-' would be read by npm as another option.
-      if (text.startsWith("-") || text === "") {
-        throw new UsageError(`The value of the one-letter npm argument ${JSON.stringify(key)} must not be empty or start with '-'.`, { code: "bad_option", details: { argument: key } });
-      }
-      out.push(`-${key}`, text);
-    } else {
-      out.push(`--${key}=${text}`);
-    }
+    // One argv entry `--name=value`: whatever the value holds, npm reads it as this option's value.
+    out.push(`--${o.name}=${text}`);
   }
   return out;
+}
+
+/**
+ * The whole npm argv of an install (without the npm command): `install`, the expanded options,
+ * the settings that keep it local, `--`, the specs (checked by the caller).
+ * @throws {UsageError} `bad_option` as {@link expandFlags}.
+ */
+export function npmInstallArgv(packages: readonly string[], flags?: readonly string[], args?: Readonly<Record<string, InstallArgumentValue>>): string[] {
+  return ["install", ...expandFlags(flags, args), ...PINNED_NPM_ARGS, "--", ...packages];
 }
 
 /**
@@ -175,6 +245,10 @@ export function validatePackageSpec(spec: unknown): string {
     throw new InstallError("bad_package", `${shown} is not a package spec: it contains whitespace, control or shell characters.`, { spec });
   }
   const m = SPEC.exec(spec);
+  if (m && (TARBALL.test(m[1]) || (m[2] !== undefined && TARBALL.test(m[2])))) {
+    // npm-package-arg reads a name or version ending so as a tarball path (and would write file: into package.json).
+    throw new InstallError("bad_package", `${shown} is a tarball path to npm, not a registry package; install() only installs registry packages.`, { spec });
+  }
   if (!m || m[1].length > 214) {
     throw new InstallError(
       "bad_package",
@@ -202,7 +276,7 @@ export async function install(pkgs: string | readonly string[], options: Install
   const packages = typeof pkgs === "string" ? [pkgs] : [...pkgs];
   if (packages.length === 0) throw new InstallError("bad_package", "install() needs at least one package.", {});
   const names = packages.map((p) => validatePackageSpec(p));
-  const argv = ["install", ...expandFlags(options.flags, options.arguments), "--", ...packages];
+  const argv = npmInstallArgv(packages, options.flags, options.arguments);
   const cwd = path.resolve(options.cwd ?? getContext().projectHome);
   if (!isDirectory(cwd)) {
     throw new InstallError("install_failed", `Cannot install into ${cwd}: it is not an existing folder.`, { cwd });
@@ -370,11 +444,22 @@ function clean(text: string, secrets: readonly (string | undefined)[]): string {
     .replace(/(_auth(?:Token)?\s*=\s*)\S+/gi, "$1***");
 }
 
-/** npm's own error lines (`npm error ...`, older `npm ERR! ...`), else the last lines. */
+/**
+ * npm's own error lines (`npm error ...`, older `npm ERR! ...`), else the last lines. Stack
+ * frames and the dump of the error object are dropped: the lines that say what failed
+ * (`code ECONNREFUSED`, `request to <url> failed, reason: ...`) come first and must stay.
+ */
 function errorSummary(text: string): string {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
-  const errs = lines.filter((l) => /^npm (error|ERR!)/.test(l) && !/A complete log of this run/.test(l) && !/^npm (error|ERR!)( \d+)?\s*$/.test(l));
-  return (errs.length > 0 ? errs : lines).slice(-12).join("\n");
+  const noise = (l: string) =>
+    /A complete log of this run/.test(l) ||
+    /^npm (error|ERR!)( \d+)?\s*$/.test(l) ||
+    /^npm (error|ERR!)\s+at\s/.test(l) || // stack frame
+    /^npm (error|ERR!)\s*[{}]\s*$/.test(l) || // the error object's braces
+    /^npm (error|ERR!) {2,}[\w$]+: /.test(l); // and its fields
+  const errs = lines.filter((l) => /^npm (error|ERR!)/.test(l) && !noise(l));
+  const kept = errs.length > 0 ? errs : lines;
+  return (kept.length > 12 ? [...kept.slice(0, 8), ...kept.slice(-4)] : kept).join("\n");
 }
 
 interface Snapshot {

@@ -6,7 +6,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, UsageError, WorkerError } from "../errors";
 import type { OutputSink } from "../display/sink";
+import { isInside } from "../paths";
 import { WorkerSize } from "../schemas";
+import { MAX_TIMER_MS } from "../util/timing";
 
 /** Resources of one worker size. */
 export interface SizeSpec {
@@ -17,8 +19,10 @@ export interface SizeSpec {
 }
 
 /**
- * The size table. Under a Jupyter Server backed by Enterprise Gateway on Kubernetes these become
- * `KERNEL_CPUS`/`KERNEL_MEMORY`; on a local server they are advisory: exported to the worker as
+ * The size table. Under a Jupyter Server backed by Enterprise Gateway these become sized
+ * kernelspecs with `KERNEL_CPUS`/`KERNEL_MEMORY` (real container limits under EG's Docker and
+ * Kubernetes proxies, and a V8 heap limit for JavaScript/TypeScript kernels everywhere: see
+ * docs/scale-out.md); on a plain local server they are advisory: exported to the worker as
  * `SENSE_WORKER_CPUS`/`SENSE_WORKER_MEMORY_MB` and recorded, not enforced (the REST API can pass
  * no kernel argv, so `--max-old-space-size` cannot be applied cleanly). Override with {@link configureSizes}.
  */
@@ -99,8 +103,59 @@ const KNOWN = new Set([
 ]);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+export { MAX_TIMER_MS };
+
+/**
+ * Checks a timeout given in seconds: a finite number, positive (or zero when `allowZero`), at
+ * most {@link MAX_TIMER_MS}; returns it in ms.
+ * @throws UsageError `bad_option` naming `name` and the limit.
+ */
+export function checkTimeoutSeconds(name: string, value: unknown, options: { allowZero?: boolean } = {}): number {
+  const ok = typeof value === "number" && Number.isFinite(value) && (options.allowZero ? value >= 0 : value > 0);
+  if (!ok) throw bad(`${name} must be a ${options.allowZero ? "non-negative" : "positive"} number of seconds, not ${JSON.stringify(value) ?? String(value)}`);
+  if (value * 1000 > MAX_TIMER_MS) throw bad(`${name} must be at most ${Math.floor(MAX_TIMER_MS / 1000)} s (about 24 days, the longest timer Node.js keeps), not ${value}`, { [name]: value });
+  return value * 1000;
+}
+
+/**
+ * Linux refuses to start any process whose environment holds a `NAME=value` string over 128 KiB
+ * (MAX_ARG_STRLEN, E2BIG), and limits the whole environment plus argv (ARG_MAX, 2 MiB by default):
+ * a worker given more could not start a single child process.
+ */
+export const MAX_ENV_ENTRY_BYTES = 128 * 1024 - 1;
+/** The most the `env` option may add to a worker's environment, all entries together (`NAME=value`, UTF-8). */
+export const MAX_ENV_TOTAL_BYTES = 512 * 1024;
+
+/**
+ * Checks the `env` option: names `[A-Za-z_][A-Za-z0-9_]*`, string values without NUL (C
+ * environments end a value at NUL: a JavaScript worker would see it cut short), each entry within
+ * {@link MAX_ENV_ENTRY_BYTES} and all within {@link MAX_ENV_TOTAL_BYTES}. Returns a plain copy.
+ * @throws UsageError `bad_option` saying which variable and why.
+ */
+export function checkWorkerEnv(envOption: unknown): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (envOption === undefined) return env;
+  if (envOption === null || typeof envOption !== "object" || Array.isArray(envOption)) throw bad("env must be an object of strings");
+  let total = 0;
+  for (const [k, v] of Object.entries(envOption as Record<string, unknown>)) {
+    if (!ENV_NAME.test(k)) throw bad(`env name ${JSON.stringify(k)} is not a valid environment variable name`);
+    if (typeof v !== "string") throw bad(`env ${k} must be a string, not ${v === null ? "null" : typeof v}`);
+    if (v.includes("\0")) throw bad(`env ${k} contains a NUL character, which an environment variable cannot hold`, { variable: k });
+    const bytes = Buffer.byteLength(k) + 1 + Buffer.byteLength(v);
+    if (bytes > MAX_ENV_ENTRY_BYTES) {
+      throw bad(`env ${k} is ${bytes} bytes; one variable may be at most ${MAX_ENV_ENTRY_BYTES} bytes (NAME=value), or no process in the worker could start (E2BIG)`, { variable: k, bytes });
+    }
+    total += bytes + 1;
+    if (total > MAX_ENV_TOTAL_BYTES) throw bad(`env is over ${MAX_ENV_TOTAL_BYTES} bytes in all; pass large data as a file or startup code instead`, { variable: k });
+    env[k] = v;
+  }
+  return env;
+}
+
 /** Options after validation. */
 export interface LaunchPlan {
+  /** The startup code is JavaScript the master checked (see engine.ts prepareCode): sent marked precompiled. */
+  precompiled?: boolean;
   n: number;
   size: WorkerSize;
   /** Requested engine after alias mapping; `undefined` = the master's own. */
@@ -169,17 +224,10 @@ export function validateLaunchOptions(options: LaunchOptions, projectHome: strin
   if (!size.success) throw bad(`size must be one of ${WorkerSize.options.join(", ")}, not ${JSON.stringify(options.size)}`);
 
   if (options.engine !== undefined && (typeof options.engine !== "string" || !options.engine.trim())) throw bad("engine must be a kernelspec name");
-  const engine = options.engine === undefined ? undefined : (ENGINE_ALIASES[options.engine] ?? options.engine);
+  // Own keys only: `__proto__` or `constructor` must stay engine names, not Object.prototype members.
+  const engine = options.engine === undefined ? undefined : Object.hasOwn(ENGINE_ALIASES, options.engine) ? ENGINE_ALIASES[options.engine] : options.engine;
 
-  const env: Record<string, string> = {};
-  if (options.env !== undefined) {
-    if (options.env === null || typeof options.env !== "object" || Array.isArray(options.env)) throw bad("env must be an object of strings");
-    for (const [k, v] of Object.entries(options.env as Record<string, unknown>)) {
-      if (!ENV_NAME.test(k)) throw bad(`env name ${JSON.stringify(k)} is not a valid environment variable name`);
-      if (typeof v !== "string") throw bad(`env ${k} must be a string, not ${v === null ? "null" : typeof v}`);
-      env[k] = v;
-    }
-  }
+  const env = checkWorkerEnv(options.env);
 
   const label = options.label ?? "w";
   if (typeof label !== "string" || !/^[A-Za-z0-9_.-]{1,32}$/.test(label)) throw bad("label must be 1-32 letters, digits, '.', '_' or '-'");
@@ -187,8 +235,7 @@ export function validateLaunchOptions(options: LaunchOptions, projectHome: strin
   for (const k of ["keeper", "watchdog"] as const) {
     if (options[k] !== undefined && typeof options[k] !== "boolean") throw bad(`${k} must be true or false`);
   }
-  const startTimeout = options.startTimeoutSeconds ?? 120;
-  if (typeof startTimeout !== "number" || !(startTimeout > 0)) throw bad("startTimeoutSeconds must be a positive number");
+  const startTimeoutMs = checkTimeoutSeconds("startTimeoutSeconds", options.startTimeoutSeconds ?? 120);
 
   const scriptOpt = options.script ?? options.startup_script;
   const codeOpt = options.code ?? options.startup_code;
@@ -211,13 +258,8 @@ export function validateLaunchOptions(options: LaunchOptions, projectHome: strin
     label,
     keeper: options.keeper ?? envSwitch("SENSE_KEEPER"),
     watchdog: options.watchdog ?? envSwitch("SENSE_WATCHDOG"),
-    startTimeoutMs: startTimeout * 1000,
+    startTimeoutMs,
   };
-}
-
-function inside(root: string, p: string): boolean {
-  const rel = path.relative(root, p);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
 }
 
 /** Reads a startup script that must lie inside the project home (symlinks resolved). */
@@ -225,14 +267,14 @@ function readScript(script: string, projectHome: string): string {
   if (path.isAbsolute(script)) throw bad(`script must be relative to the project home, not absolute: ${script}`);
   const home = fs.existsSync(projectHome) ? fs.realpathSync(projectHome) : path.resolve(projectHome);
   const target = path.resolve(home, script);
-  if (!inside(home, target)) throw bad(`script ${JSON.stringify(script)} is outside the project home`);
+  if (!isInside(home, target)) throw bad(`script ${JSON.stringify(script)} is outside the project home`);
   let real: string;
   try {
     real = fs.realpathSync(target);
   } catch {
     throw new WorkerError("script_not_found", `startup script ${JSON.stringify(script)} does not exist in the project home`, { script });
   }
-  if (!inside(home, real)) throw bad(`script ${JSON.stringify(script)} resolves outside the project home`);
+  if (!isInside(home, real)) throw bad(`script ${JSON.stringify(script)} resolves outside the project home`);
   if (!fs.statSync(real).isFile()) throw new WorkerError("script_not_found", `startup script ${JSON.stringify(script)} is not a file`, { script });
   return fs.readFileSync(real, "utf8");
 }

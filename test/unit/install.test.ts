@@ -8,16 +8,23 @@ import { InstallEvent, expandFlags, install, onInstalled, validatePackageSpec } 
 import type { OutputSink } from "../../src/display/sink";
 
 describe("expandFlags", () => {
-  it("expands the seed's examples", () => {
-    expect(expandFlags(["U", "use-mirrors"], {})).toEqual(["-U", "--use-mirrors"]);
-    expect(expandFlags([], { d: "./downloads", mirrors: "http://URL" })).toEqual(["-d", "./downloads", "--mirrors=http://URL"]);
-    expect(expandFlags(["D", "save-exact"])).toEqual(["-D", "--save-exact"]);
+  it("expands to npm's full option names, never a short or abbreviated one", () => {
+    expect(expandFlags(["D", "save-exact"])).toEqual(["--save-dev", "--save-exact"]);
+    expect(expandFlags(["E", "O", "P", "S", "B", "f", "no-save"])).toEqual(["--save-exact", "--save-optional", "--save-prod", "--save", "--save-bundle", "--force", "--save=false"]);
     expect(expandFlags([], { registry: "https://registry.example/", omit: "dev" })).toEqual(["--registry=https://registry.example/", "--omit=dev"]);
     expect(expandFlags()).toEqual([]);
   });
 
   it("expands numbers and booleans", () => {
-    expect(expandFlags([], { "fetch-retries": 3, "save-exact": true, audit: false, w: "pkg-a" })).toEqual(["--fetch-retries=3", "--save-exact", "--audit=false", "-w", "pkg-a"]);
+    expect(expandFlags([], { "fetch-retries": 3, "save-exact": true, audit: false, w: "pkg-a", "ignore-scripts": "true" })).toEqual([
+      "--fetch-retries=3",
+      "--save-exact",
+      "--audit=false",
+      "--workspace=pkg-a",
+      "--ignore-scripts",
+    ]);
+    // A value is one argv entry after '=': npm reads it as the value, whatever it starts with.
+    expect(expandFlags([], { tag: "-g" })).toEqual(["--tag=-g"]);
   });
 
   it.each([
@@ -32,10 +39,23 @@ describe("expandFlags", () => {
     ["a location argument", [], { location: "global" }],
     ["a bad argument key", [], { "-x": "1" }],
     ["a control character in a value", [], { registry: "http://x\nfoo" }],
-    ["a one-letter value that looks like an option", [], { w: "--registry=http://evil" }],
-    ["an empty one-letter value", [], { w: "" }],
-    ["a one-letter false", [], { D: false }],
+    ["an empty value", [], { w: "" }],
     ["an object value", [], { registry: {} as unknown as string }],
+    ["npm's -C (= --prefix)", [], { C: "/tmp/x" }],
+    ["npm's -L (= --location)", [], { L: "global" }],
+    ["an abbreviation of prefix", [], { prefi: "/tmp/x" }],
+    ["an abbreviation of location", [], { locat: "global" }],
+    ["an abbreviation of global", ["glob"], {}],
+    ["the local-prefix option", [], { "local-prefix": "/tmp/x" }],
+    ["another user config", [], { userconfig: "/tmp/npmrc" }],
+    ["another global config", [], { globalconfig: "/tmp/npmrc" }],
+    ["a script shell", [], { "script-shell": "/tmp/evil" }],
+    ["a cache folder", [], { cache: "/tmp/cache" }],
+    ["an option npm does not have (pip's use-mirrors)", ["use-mirrors"], {}],
+    ["a value option as a flag", ["registry"], {}],
+    ["a boolean given a word", [], { "save-exact": "yes" }],
+    ["a number given a word", [], { "fetch-retries": "many" }],
+    ["a prototype key", ["__proto__"], {}],
   ])("rejects %s with bad_option", (_label, flags, args) => {
     let caught: unknown;
     try {
@@ -95,6 +115,13 @@ describe("validatePackageSpec", () => {
     "pkg@",
     "pkg@-1",
     "a".repeat(215),
+    "evil.tgz",
+    "evil.TGZ",
+    "evil.tar",
+    "evil.tar.gz",
+    "@scope/evil.tgz",
+    "pkg@1.0.0.tgz",
+    "pkg@evil.tar.gz",
   ])("rejects %j with bad_package", (spec) => {
     let caught: unknown;
     try {
@@ -204,7 +231,7 @@ describe("install (with a fake npm)", () => {
     try {
       const result = await install(["newpkg@^9", "@newscope/inner"], { cwd: home, flags: ["save-exact"], arguments: { registry: "https://r.example/" }, sink, npmCommand, env });
       const rec = JSON.parse(fs.readFileSync(record, "utf8")) as { argv: string[]; env: NodeJS.ProcessEnv; cwd: string };
-      expect(rec.argv).toEqual(["install", "--save-exact", "--registry=https://r.example/", "--", "newpkg@^9", "@newscope/inner"]);
+      expect(rec.argv).toEqual(["install", "--save-exact", "--registry=https://r.example/", "--global=false", "--location=user", "--", "newpkg@^9", "@newscope/inner"]);
       expect(fs.realpathSync(rec.cwd)).toBe(fs.realpathSync(home));
       // secrets and install-redirecting npm settings never reach npm
       expect(rec.env.SENSE_API_TOKEN).toBeUndefined();

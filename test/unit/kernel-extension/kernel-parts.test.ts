@@ -1,0 +1,233 @@
+/**
+ * The Sense kernel's own pieces, without ZeroMQ: the self-healing converter set (over fake
+ * converters), magic detection and scope, error descriptions, the argv parser.
+ * The real tslab seam is covered by test/integration/kernel*.test.ts.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { Converter, ConvertResult, Diagnostic } from "tslab/dist/converter";
+import { createHealingConverterSet, isTimerSlotError, nodeModulesStamp, wrapTypeScriptWatchers } from "../../../kernel-extension/converters";
+import { CompileError, describeError, KeyboardInterrupt } from "../../../kernel-extension/cell-errors";
+import { isPrecompiled, precompiledMetadata } from "../../../src/transpile";
+import { workerSession } from "../../../kernel-extension/core";
+import { localPackageRoot, parseKernelArgs } from "../../../kernel-extension/kernel";
+import { silenceServicesConsole } from "../../../src/util/services-console";
+import { isMagicSource, notebookScope } from "../../../kernel-extension/magic-cells";
+
+let tmp: string;
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-kparts-"));
+});
+afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const diag = (code: number): Diagnostic => ({ start: { offset: 0, line: 0, character: 0 }, end: { offset: 0, line: 0, character: 0 }, messageText: `TS${code}`, category: 1, code });
+
+/** A fake converter whose convert() runs the scripted behaviours in turn. */
+function fakeFactory(script: ((n: number) => ConvertResult)[]) {
+  const made: { closed: boolean }[] = [];
+  let calls = 0;
+  const create = (): Converter => {
+    const state = { closed: false };
+    made.push(state);
+    return {
+      convert: () => script[Math.min(calls++, script.length - 1)](calls),
+      inspect: () => undefined as unknown as ReturnType<Converter["inspect"]>,
+      complete: () => ({ start: 0, end: 0, candidates: [] }),
+      addModule: () => [],
+      close: () => void (state.closed = true),
+    };
+  };
+  return { create, made };
+}
+const ok: () => ConvertResult = () => ({ output: "1", declOutput: "", diagnostics: [] }) as unknown as ConvertResult;
+const timerError = () => {
+  throw new Error("Unexpected pending rebuildTimer");
+};
+const missing: () => ConvertResult = () => ({ diagnostics: [diag(2307)] }) as unknown as ConvertResult;
+
+describe("healing converter set", () => {
+  it("rebuilds once and retries on 'Unexpected pending rebuildTimer'", () => {
+    const f = fakeFactory([timerError, ok]);
+    const set = createHealingConverterSet({ isJS: false, cwd: tmp, create: f.create });
+    expect(set.node.convert("", "1").diagnostics).toEqual([]);
+    expect(f.made.length).toBe(2);
+    expect(f.made[0].closed).toBe(true);
+    expect(set.resets.map((r) => r.reason)).toEqual(["pending rebuildTimer"]);
+  });
+
+  it("does not loop: a second timer error propagates", () => {
+    const f = fakeFactory([timerError, timerError]);
+    const set = createHealingConverterSet({ isJS: false, cwd: tmp, create: f.create });
+    expect(() => set.node.convert("", "1")).toThrow(/pending rebuildTimer/);
+    expect(f.made.length).toBe(2);
+  });
+
+  it("retries a TS2307 only when node_modules changed since the converter was built", () => {
+    const f = fakeFactory([missing, ok]);
+    const set = createHealingConverterSet({ isJS: false, cwd: tmp, create: f.create });
+    // unchanged node_modules: the diagnostic is real
+    expect(set.node.convert("", "import 'x'").diagnostics.map((d) => d.code)).toEqual([2307]);
+    expect(f.made.length).toBe(1);
+    fs.mkdirSync(path.join(tmp, "node_modules"));
+    const f2 = fakeFactory([missing, ok]);
+    const set2 = createHealingConverterSet({ isJS: false, cwd: tmp, create: f2.create });
+    set2.warm();
+    fs.mkdirSync(path.join(tmp, "node_modules", "x"));
+    fs.writeFileSync(path.join(tmp, "node_modules", ".package-lock.json"), "{}");
+    expect(set2.node.convert("", "import 'x'").diagnostics).toEqual([]);
+    expect(f2.made.length).toBe(2);
+  });
+
+  it("invalidate() makes the next call build a fresh converter; others errors pass through", () => {
+    const f = fakeFactory([ok]);
+    const set = createHealingConverterSet({ isJS: false, cwd: tmp, create: f.create });
+    set.node.convert("", "1");
+    // Nothing changed in node_modules: no rebuild.
+    set.invalidate("install");
+    set.node.convert("", "1");
+    expect(f.made.length).toBe(1);
+    fs.mkdirSync(path.join(tmp, "node_modules"));
+    set.invalidate("install");
+    // The watchers see the same install later: still one rebuild.
+    set.invalidate("watcher: node_modules");
+    set.node.convert("", "1");
+    set.invalidate("watcher: node_modules");
+    set.node.convert("", "1");
+    expect(f.made.length).toBe(2);
+    expect(set.resets.map((r) => r.reason)).toEqual(["install"]);
+    const boom = fakeFactory([
+      () => {
+        throw new TypeError("other");
+      },
+    ]);
+    expect(() => createHealingConverterSet({ isJS: false, cwd: tmp, create: boom.create }).node.convert("", "")).toThrow(TypeError);
+  });
+
+  it("watcher events under node_modules invalidate, and the timer error in a watcher is swallowed", () => {
+    const callbacks: ((f: string) => void)[] = [];
+    const sys = { watchDirectory: (_p: string, cb: (f: string) => void) => void callbacks.push(cb) };
+    wrapTypeScriptWatchers(sys);
+    const f = fakeFactory([ok]);
+    const set = createHealingConverterSet({ isJS: false, cwd: tmp, create: f.create });
+    set.warm();
+    let calls = 0;
+    sys.watchDirectory(path.join(tmp, "node_modules"), () => {
+      calls++;
+      throw new Error("Unexpected pending rebuildTimer");
+    });
+    fs.mkdirSync(path.join(tmp, "node_modules"));
+    expect(() => callbacks[0](path.join(tmp, "node_modules", "pkg"))).not.toThrow();
+    expect(calls).toBe(1);
+    set.node.convert("", "1");
+    expect(f.made.length).toBe(2);
+    expect(set.resets[0].reason).toMatch(/^watcher: /);
+    set.close();
+  });
+
+  it("recognises tslab's timer errors and fingerprints node_modules", () => {
+    expect(isTimerSlotError(new Error("Unexpected pending rebuildTimer"))).toBe(true);
+    expect(isTimerSlotError(new Error("clearing unexpected tiemr"))).toBe(true);
+    expect(isTimerSlotError(new Error("x"))).toBe(false);
+    const a = nodeModulesStamp(tmp);
+    fs.mkdirSync(path.join(tmp, "node_modules"));
+    expect(nodeModulesStamp(tmp)).not.toBe(a);
+  });
+});
+
+describe("magic cells", () => {
+  it("detects magic cells by their first non-empty line", () => {
+    expect(isMagicSource("\n  %lsmagic")).toBe(true);
+    expect(isMagicSource("%%sense_worker\nbody")).toBe(true);
+    expect(isMagicSource("const a = 1 % 2;\n%x")).toBe(false);
+    expect(isMagicSource("")).toBe(false);
+  });
+
+  it("the notebook scope looks up variables and evaluates expressions over them only", () => {
+    const scope = notebookScope(() => ({ n: 4, name: "w", default: 1 }));
+    expect(scope.lookup("n")).toEqual({ found: true, value: 4 });
+    expect(scope.lookup("toString")).toEqual({ found: false });
+    expect(scope.evaluate!("n * 2 + name.length")).toBe(9);
+    expect(scope.evaluate!("n // a trailing comment")).toBe(4);
+    expect(() => scope.evaluate!("undefinedThing")).toThrow(/undefinedThing is not defined/);
+  });
+
+});
+
+describe("kernel plumbing", () => {
+  it("marks precompiled code by execute metadata", () => {
+    expect(isPrecompiled(precompiledMetadata())).toBe(true);
+    expect(isPrecompiled({ sense: { precompiled: "typescript" } })).toBe(false);
+    expect(isPrecompiled({})).toBe(false);
+    expect(isPrecompiled(undefined)).toBe(false);
+  });
+
+  it("tells worker and pooled sessions from notebooks by the session path", () => {
+    expect(workerSession("work/.sense-worker-ab12cd34-3-0f0f0f")).toBe(true);
+    expect(workerSession(".sense-pool-ab12cd34-00ff00ff")).toBe(true);
+    expect(workerSession("work/analysis.ipynb")).toBe(false);
+    expect(workerSession(undefined)).toBeUndefined();
+  });
+
+  it("prefers a sense-tslab installed above the notebook's folder over its own copy", () => {
+    const own = path.join(tmp, "own");
+    fs.mkdirSync(own);
+    const nbDir = path.join(tmp, "project", "notebooks");
+    fs.mkdirSync(nbDir, { recursive: true });
+    expect(localPackageRoot(nbDir, own)).toBeNull();
+    const local = path.join(tmp, "project", "node_modules", "sense-tslab");
+    fs.mkdirSync(path.join(local, "dist", "kernel-extension"), { recursive: true });
+    fs.writeFileSync(path.join(local, "dist", "kernel-extension", "kernel.js"), "");
+    expect(localPackageRoot(nbDir, own)).toBe(fs.realpathSync(local));
+    // The same copy (the kernelspec points into this very project) is not "another" one.
+    expect(localPackageRoot(nbDir, local)).toBeNull();
+  });
+
+  it("drops console.debug calls made from @jupyterlab/services only", () => {
+    const original = console.debug;
+    const seen: unknown[][] = [];
+    console.debug = (...args: unknown[]) => void seen.push(args);
+    try {
+      silenceServicesConsole(console);
+      const dir = path.join(tmp, "node_modules", "@jupyterlab", "services", "lib");
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, "chatty.js"), 'module.exports = () => console.debug("Starting WebSocket: ws://x");\n');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require(path.join(dir, "chatty.js")) as () => void)();
+      console.debug("user debug");
+      expect(seen).toEqual([["user debug"]]);
+    } finally {
+      console.debug = original;
+    }
+  });
+
+  it("parses the kernel's argv", () => {
+    expect(parseKernelArgs(["--config-path", "/c.json"])).toEqual({ configPath: "/c.json", jsKernel: false });
+    expect(parseKernelArgs(["--config-path=/c.json", "--js"])).toEqual({ configPath: "/c.json", jsKernel: true });
+    expect(() => parseKernelArgs(["--js"])).toThrow(/--config-path is required/);
+    expect(() => parseKernelArgs(["--config-path", "/c", "--nope"])).toThrow(/usage: node kernel.js/);
+  });
+});
+
+describe("error descriptions", () => {
+  it("gives ename, evalue and a traceback without the kernel's frames", () => {
+    const e = new RangeError("too far");
+    e.stack = "RangeError: too far\n    at f (cell-3.js:1:7)\n    at cell-3.js:2:1\n    at runCell (/x/dist/kernel-extension/fast-exec.js:120:5)\n    at node:internal/x";
+    expect(describeError(e)).toEqual({ ename: "RangeError", evalue: "too far", traceback: ["RangeError: too far", "    at f (cell-3.js:1:7)", "    at cell-3.js:2:1"] });
+  });
+
+  it("interrupts are KeyboardInterrupt; compile errors list file:line:col; Sense errors are one line", () => {
+    expect(describeError(new KeyboardInterrupt()).ename).toBe("KeyboardInterrupt");
+    const vmInterrupt = Object.assign(new Error("Script execution was interrupted by `SIGINT`"), { code: "ERR_SCRIPT_EXECUTION_INTERRUPTED" });
+    expect(describeError(vmInterrupt).ename).toBe("KeyboardInterrupt");
+    const c = describeError(new CompileError([{ file: "cell-2.ts", line: 1, column: 7, code: 2322, message: "Type 'number' is not assignable to type 'string'." }]));
+    expect(c).toEqual({
+      ename: "CompileError",
+      evalue: "cell-2.ts:1:7 - error TS2322: Type 'number' is not assignable to type 'string'.",
+      traceback: ["cell-2.ts:1:7 - error TS2322: Type 'number' is not assignable to type 'string'."],
+    });
+    const usage = Object.assign(new Error("no magic named x"), { name: "UsageError", code: "unknown_magic" });
+    expect(describeError(usage)).toEqual({ ename: "UsageError", evalue: "no magic named x", traceback: ["UsageError: no magic named x"] });
+    expect(describeError("just a string")).toEqual({ ename: "Error", evalue: "'just a string'", traceback: ["Uncaught 'just a string'"] });
+  });
+});
