@@ -19,34 +19,24 @@ import { CURRENT_CELL_KEY, type CellIO, type CurrentCell, type DisplayMessage, t
 import type { CellOutcome, Engine } from "./engine";
 import { Codec, ConnectionInfo, Message, SendQueue } from "./fast-wire";
 import { frameBytes, Pacer, paceLimits } from "./iopub-pace";
+import { StreamCoalescer } from "./stream-coalesce";
 import { isMagicSource, type MagicsModule } from "./magic-cells";
 import { watchParent } from "./parent-gone";
+import { evaluateUserExpressions } from "./fast-exec";
+import { isMimeBundle } from "../src/display/bundle";
 import { presentValue } from "./present";
 import { describeError, KeyboardInterrupt } from "./cell-errors";
 import { isPrecompiled } from "../src/transpile";
-
-/** Largest stream text buffered before it is sent without waiting for the task to end. */
-const FLUSH_BYTES = 64 * 1024;
 
 type StreamName = "stdout" | "stderr";
 
 /** Output state of one execute request; lives as long as code started by that cell can write. */
 class CellContext {
-  stream: StreamName | null = null;
-  chunks: string[] = [];
-  bytes = 0;
   readonly abort = new AbortController();
   constructor(
     readonly parent: Message,
     readonly executionCount: number,
   ) {}
-}
-
-/** A MIME bundle given to `display()`: every key is a MIME type. */
-function isMimeKeyed(v: unknown): v is Record<string, unknown> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
-  const keys = Object.keys(v);
-  return keys.length > 0 && keys.every((k) => /^[\w.+-]+\/[\w.+-]+$/.test(k));
 }
 
 /** Options of the `display()` global. */
@@ -81,8 +71,7 @@ export class KernelCore {
   private readonly cells = new AsyncLocalStorage<CellContext>();
   private lastCell: CellContext | null = null;
   private running: CellContext | null = null;
-  private dirty = new Set<CellContext>();
-  private flushScheduled = false;
+  private readonly streams = new StreamCoalescer<CellContext>((ctx, name, text) => void this.publish("stream", { name, text }, ctx.parent));
   private executionCount = 0;
   /** Requests numbered by arrival; after an error with stop_on_error, those up to abortThrough are aborted. */
   private arrived = 0;
@@ -113,16 +102,11 @@ export class KernelCore {
   }
 
   private flush(ctx: CellContext): void {
-    if (ctx.stream && ctx.chunks.length) void this.publish("stream", { name: ctx.stream, text: ctx.chunks.join("") }, ctx.parent);
-    ctx.chunks = [];
-    ctx.bytes = 0;
-    ctx.stream = null;
-    this.dirty.delete(ctx);
+    this.streams.flush(ctx);
   }
 
   private flushAll = (): void => {
-    this.flushScheduled = false;
-    for (const ctx of [...this.dirty]) this.flush(ctx);
+    this.streams.flushAll();
   };
 
   private currentCell(): CellContext | null {
@@ -135,28 +119,8 @@ export class KernelCore {
       this.options.log(text.replace(/\n$/, ""));
       return;
     }
-    // The first write of a turn of the event loop goes out at once, so a print shows even before
-    // a long synchronous computation; the rest of the turn's writes are coalesced.
-    if (!this.flushScheduled && this.dirty.size === 0) {
-      void this.publish("stream", { name, text }, ctx.parent);
-      this.flushScheduled = true;
-      setImmediate(this.flushAll);
-      return;
-    }
-    // A switch of stream sends what came before, so stdout/stderr keep their relative order.
-    if (ctx.stream !== name) this.flush(ctx);
-    ctx.stream = name;
-    ctx.chunks.push(text);
-    ctx.bytes += text.length;
-    if (ctx.bytes >= FLUSH_BYTES) {
-      this.flush(ctx);
-      return;
-    }
-    this.dirty.add(ctx);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushAll);
-    }
+    // Coalesced per cell (stream-coalesce.ts): the first write of a turn of the event loop at once.
+    this.streams.write(ctx, name, text);
   }
 
   /** Sends a display_data (or update_display_data) for `ctx`. */
@@ -198,7 +162,7 @@ export class KernelCore {
     process.stdout.write = makeWrite("stdout");
     process.stderr.write = makeWrite("stderr");
     const display = (value: unknown, options: DisplayGlobalOptions = {}): void => {
-      const data = isMimeKeyed(value) ? value : presentValue(value, this.options.root);
+      const data = isMimeBundle(value, { partial: true }) ? (value as Record<string, unknown>) : presentValue(value, this.options.root);
       const msg = { data: { ...data }, metadata: options.metadata ?? {}, transient: options.displayId ? { display_id: options.displayId } : {} };
       this.displayMessage(this.currentCell(), msg, !!options.update);
     };
@@ -279,7 +243,7 @@ export class KernelCore {
   }
 
   private async execute(sock: SendQueue, req: Message, seq: number): Promise<void> {
-    const c = req.content as { code?: unknown; silent?: unknown; store_history?: unknown; stop_on_error?: unknown };
+    const c = req.content as { code?: unknown; silent?: unknown; store_history?: unknown; stop_on_error?: unknown; user_expressions?: unknown };
     const code = String(c.code ?? "");
     const silent = c.silent === true;
     const precompiled = isPrecompiled(req.metadata);
@@ -312,7 +276,9 @@ export class KernelCore {
         }
         void this.publish("execute_result", { execution_count: count, data, metadata: {} }, req);
       }
-      await this.reply(sock, req, "execute_reply", { status: "ok", execution_count: count, user_expressions: {}, payload: [] });
+      // Evaluated after the code, in this context, as ipykernel does (remote execution's answers).
+      const userExpressions = evaluateUserExpressions(c.user_expressions, (v) => (isMimeBundle(v, { partial: true }) ? (v as Record<string, unknown>) : { "text/plain": util.inspect(v) }));
+      await this.reply(sock, req, "execute_reply", { status: "ok", execution_count: count, user_expressions: userExpressions, payload: [] });
       return;
     }
     const content = describeError(outcome.error);

@@ -1,35 +1,26 @@
 /**
- * How a value is presented as a notebook output (a cell's last expression, `display(value)`): the
- * one function every Sense kernel uses. Objects that render themselves (`toMimeBundle`) and values
- * a display hook knows (worker lists, network info, ...) become their rich bundle (text/html and
- * text/plain); anything else is `util.inspect`ed, as Node's REPL shows it.
+ * A value as a notebook output bundle (a cell's last expression, `display(value)`), in every Sense
+ * kernel. The decision is the package's one function, `presentValue` in `src/display/present.ts`
+ * (a rich bundle for what has one: worker tables, network info, ...; else text), loaded from the
+ * package at `root` on the first value shown; this only turns its answer into a MIME bundle.
  */
 import * as path from "node:path";
-import * as util from "node:util";
+import type * as Present from "../src/display/present";
 import type { MimeBundle } from "./cell-io";
 
-type RichBundle = (value: unknown) => MimeBundle | undefined;
-const hooksByRoot = new Map<string, RichBundle>();
-
-/** The display hooks of the package at `root` (loaded on the first object shown). */
-function richBundle(root: string): RichBundle {
-  let f = hooksByRoot.get(root);
-  if (!f) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    f = (require(path.join(root, "dist", "src", "display", "hooks")) as { richBundle: RichBundle }).richBundle;
-    hooksByRoot.set(root, f);
-  }
-  return f;
-}
+const byRoot = new Map<string, typeof Present.presentValue>();
 
 /**
- * The MIME bundle of `value`; `root` is this package's root (its display hooks live there).
- * @throws what a value's own `toMimeBundle` or inspection throws, or when the hooks cannot be loaded.
+ * The MIME bundle of `value`; `root` is this package's root.
+ * @throws when the package's display modules cannot be loaded.
  */
 export function presentValue(value: unknown, root: string): MimeBundle {
-  if (typeof value === "object" && value !== null) {
-    const rich = richBundle(root)(value);
-    if (rich) return rich;
+  let present = byRoot.get(root);
+  if (!present) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    present = (require(path.join(root, "dist", "src", "display", "present")) as typeof Present).presentValue;
+    byRoot.set(root, present);
   }
-  return { "text/plain": util.inspect(value) };
+  const p = present(value);
+  return "rich" in p ? p.rich : { "text/plain": p.text };
 }
