@@ -103,10 +103,9 @@ function compile(code: string, filename: string): vm.Script {
  * Runs one cell in this context. A cell that compiles as a script runs as one (its completion
  * value is the result); a cell that only compiles with top-level `await` is rewritten and its
  * promise awaited. `interrupted` rejects the wait for an async cell (a busy synchronous cell is
- * stopped by SIGINT through `breakOnSigint`).
+ * stopped by SIGINT through `breakOnSigint`). `filename` names the cell in stack traces.
  */
-export async function runCell(code: string, interrupted: Promise<never>): Promise<CellOutcome> {
-  const filename = `cell-${++cellNumber}.js`;
+export async function runCell(code: string, interrupted: Promise<never>, filename = `cell-${++cellNumber}.js`): Promise<CellOutcome> {
   let script: vm.Script;
   let isAsync = false;
   try {

@@ -36,6 +36,8 @@ export interface IopubMessage {
 /** An execute request's options (the Jupyter messaging protocol's `execute_request`). */
 export interface ExecuteRequest {
   code: string;
+  /** JavaScript the master already checked: a Sense kernel runs it without a compiler (src/transpile.ts precompiledMetadata). */
+  precompiled?: boolean;
   silent?: boolean;
   storeHistory?: boolean;
   stopOnError?: boolean;

@@ -116,7 +116,7 @@ export class Cluster {
     const sessions = await backend.listSessions();
     const folder = masterFolder(ctx, sessions);
     // Imports in the startup code resolve from the workers' folder, as they will at run time.
-    const plan = prepareCode(validated, engine.engine, engine.masterEngine, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));
+    const plan = prepareCode(validated, engine.sense, engine.masterLanguage, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));
     // Checked as it will be sent (after transpiling): over the server's websocket limit it would never run.
     checkWireSize(plan.codeSource ? `startup script ${plan.codeSource}` : "startup code", executeContent(startupRequest(plan.code)));
 

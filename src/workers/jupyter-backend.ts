@@ -3,6 +3,7 @@
  * reached over the kernel websocket (connection.ts), so a server with a gateway behind it
  * (`--gateway-url`, Enterprise Gateway) works unchanged.
  */
+import { precompiledMetadata } from "../transpile";
 import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import type { RestClient, ServerEndpoint } from "../rest";
 import type { KernelModel, KernelSpecs, SessionModel } from "../schemas";
@@ -80,7 +81,7 @@ export function channelOf(conn: Kernel.IKernelConnection): KernelChannel {
       return conn.info;
     },
     execute(request) {
-      const future = conn.requestExecute(executeContent(request), true);
+      const future = conn.requestExecute(executeContent(request), true, request.precompiled ? precompiledMetadata() : undefined);
       return { msgId: future.msg.header.msg_id, done: future.done.then((reply: KernelMessage.IExecuteReplyMsg) => reply.content as ExecuteReply) };
     },
     onIopub: (listener) =>

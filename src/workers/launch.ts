@@ -64,7 +64,7 @@ export async function startWorker(site: LaunchSite, a: StartArgs): Promise<Worke
       timeoutMs: plan.startTimeoutMs,
       hidden: w.hidden,
     });
-    if (plan.code.trim()) await w.runStartup(plan.code);
+    if (plan.code.trim()) await w.runStartup(plan.code, plan.precompiled === true);
     else await w.setStatus("idle");
     return w;
   } catch (e) {

@@ -38,8 +38,8 @@ export interface WorkerInit {
 }
 
 /** The execute request that runs a worker's startup code (sized by checkWireSize before any launch). */
-export function startupRequest(code: string): ExecuteRequest {
-  return { code, stopOnError: true };
+export function startupRequest(code: string, precompiled = false): ExecuteRequest {
+  return { code, stopOnError: true, ...(precompiled ? { precompiled } : {}) };
 }
 
 /** How a kernel lifecycle status reads as a loss (its state is gone), or `undefined`. */
@@ -150,11 +150,11 @@ export class Worker {
    * Sends the startup code: the worker is `running` until it replies, then `idle`, or `failed`
    * when it raised. Resolves once the status is `running`.
    */
-  async runStartup(code: string): Promise<void> {
+  async runStartup(code: string, precompiled = false): Promise<void> {
     const channel = this.conn;
     if (!channel) return;
     await this.setStatus("running");
-    const future: ExecuteFuture = channel.execute(startupRequest(code));
+    const future: ExecuteFuture = channel.execute(startupRequest(code, precompiled));
     future.done.then(
       (reply) => {
         this.output.flushAll();
