@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import { isSenseError, UsageError } from "../../src/errors";
+import { holdPorts } from "../../src/util/ports";
 
 /** Payload version this launcher writes (EG 3.x understands 1). */
 export const LAUNCHER_VERSION = 1;
@@ -145,19 +146,8 @@ export async function listenInRange(server: net.Server, range: { lower: number; 
 }
 
 /** Picks `count` distinct free ports in `range` (held open together so none repeats, then released). */
-export async function selectPorts(count: number, range: { lower: number; upper: number }): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const s = net.createServer();
-      servers.push(s);
-      ports.push(await listenInRange(s, range));
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))));
-  }
+export function selectPorts(count: number, range: { lower: number; upper: number }): Promise<number[]> {
+  return holdPorts(count, (s) => listenInRange(s, range));
 }
 
 /** The process group of this process, from /proc (Node has no getpgid); 0 when unknown. */

@@ -8,32 +8,16 @@
 import { spawn, ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { WorkerError } from "../errors";
+import { holdPorts, listenAnyPort } from "../util/ports";
 import type { ConnectionInfo } from "../../kernel-extension/fast-wire";
 import { jupyterRuntimeDir, processPathEnv, pythonPrefixes, PathEnv } from "./jupyter-paths";
 import type { DiskKernelSpec } from "./kernelspecs";
 
-/** Free TCP ports on `ip`, held together while chosen so they differ (then released, as jupyter_client does). */
-export async function freePorts(count: number, ip = "127.0.0.1"): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const s = net.createServer();
-      servers.push(s);
-      ports.push(
-        await new Promise<number>((resolve, reject) => {
-          s.once("error", reject);
-          s.listen(0, ip, () => resolve((s.address() as net.AddressInfo).port));
-        }),
-      );
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
+/** Free TCP ports on `ip`, distinct (held together while chosen, then released, as jupyter_client does). */
+export function freePorts(count: number, ip = "127.0.0.1"): Promise<number[]> {
+  return holdPorts(count, listenAnyPort(ip));
 }
 
 /**
