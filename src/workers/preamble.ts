@@ -4,11 +4,16 @@
  * in code or session names), deletes the file, and starts the worker-side watchdog (cleanup layer 3).
  *
  * The watchdog polls every `SENSE_WATCHDOG_INTERVAL_MS` (default 1000): when the master is gone it
- * deletes its own session (`DELETE /api/sessions/<SENSE_SESSION_ID>`). "Gone" means: the master
- * process no longer exists (when `SENSE_MASTER_HOST` is this host), or, for a kernel master,
- * `GET /api/kernels/<SENSE_MASTER_ID>` answers 404. JS/TS workers also exit when the Jupyter Server
- * that started them is gone, because tslab (unlike ipykernel) has no parent poller.
+ * deletes its own session (`DELETE /api/sessions/<SENSE_SESSION_ID>`) and, if its process is still
+ * there {@link WATCHDOG_GRACE_MS} later, ends it. "Gone" means: the master process no longer exists
+ * (when `SENSE_MASTER_HOST` is this host), or, for a kernel master, `GET /api/kernels/<SENSE_MASTER_ID>`
+ * answers 404. It runs beside the user's code, however busy: a Python thread (the interpreter
+ * switches threads every 5 ms even in `while True: pass`), a worker thread in JavaScript kernels
+ * (watchdog.ts). JS/TS workers also exit when the Jupyter Server that started them is gone, because
+ * tslab (unlike ipykernel) has no parent poller.
  */
+
+import { WATCHDOG_GRACE_MS, watchdogStarter } from "./watchdog";
 
 /** Kernel languages the preamble exists for. */
 export type PreambleLanguage = "python" | "javascript";
@@ -77,7 +82,9 @@ function pythonPreamble(p: string, watchdog: boolean): string {
                     opener.open(urllib.request.Request(base + "api/sessions/" + session_id, method="DELETE", headers=headers), timeout=30).close()
                 except Exception:
                     pass
-                return
+                # The server shuts the kernel down; if it is still here after the grace, end it.
+                time.sleep(${WATCHDOG_GRACE_MS / 1000})
+                os._exit(0)
 
     threading.Thread(target=watch, name="sense-watchdog", daemon=True).start()
 
@@ -87,6 +94,7 @@ del __sense_preamble
 }
 
 // Valid as both JavaScript and (non-strict) TypeScript: no annotations, modules through require.
+// The watchdog is a worker thread (watchdog.ts): a timer here would never fire while user code spins.
 function jsPreamble(p: string, watchdog: boolean): string {
   return `(function () {
   const fs = require("fs");
@@ -96,42 +104,7 @@ function jsPreamble(p: string, watchdog: boolean): string {
   fs.unlinkSync(p);
   Object.assign(process.env, env);
   if (!${watchdog ? "true" : "false"} || env.SENSE_WATCHDOG === "0") return;
-  const base = new URL(env.SENSE_API_URL);
-  const http = require(base.protocol === "https:" ? "https" : "http");
-  const headers = env.SENSE_API_TOKEN ? { Authorization: "token " + env.SENSE_API_TOKEN } : {};
-  const masterPid = Number(env.SENSE_MASTER_PID || 0);
-  const sameHost = env.SENSE_MASTER_HOST === os.hostname();
-  const serverPid = Number(process.env.JPY_PARENT_PID || 0);
-  const interval = Number(env.SENSE_WATCHDOG_INTERVAL_MS || 1000);
-  const alive = function (pid) {
-    try { process.kill(pid, 0); return true; } catch (e) { return !(e && e.code === "ESRCH"); }
-  };
-  const call = function (method, path) {
-    return new Promise(function (resolve) {
-      const req = http.request(new URL(path, base), { method: method, headers: headers, timeout: 5000 }, function (res) {
-        res.resume();
-        resolve(res.statusCode);
-      });
-      req.on("error", function () { resolve(0); });
-      req.on("timeout", function () { req.destroy(); });
-      req.end();
-    });
-  };
-  let busy = false;
-  const timer = setInterval(function () {
-    if (busy) return;
-    busy = true;
-    (async function () {
-      if (serverPid && !alive(serverPid)) process.exit(0);
-      let gone = masterPid > 0 && sameHost && !alive(masterPid);
-      if (!gone && env.SENSE_MASTER_KIND === "kernel") gone = (await call("GET", "api/kernels/" + encodeURIComponent(env.SENSE_MASTER_ID))) === 404;
-      if (gone) {
-        clearInterval(timer);
-        await call("DELETE", "api/sessions/" + encodeURIComponent(env.SENSE_SESSION_ID));
-      }
-    })().finally(function () { busy = false; });
-  }, interval);
-  timer.unref();
+  ${watchdogStarter()}
 })();
 `;
 }
