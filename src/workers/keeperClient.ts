@@ -65,6 +65,16 @@ export function keeperForget(kernelId: string): void {
   send({ forget: kernelId });
 }
 
+/** Tells the keeper about a worker env file just written: it removes it if this process dies before it is gone. */
+export function keeperTrackEnvFile(file: string): void {
+  send({ envFile: file });
+}
+
+/** Tells the keeper an env file is gone. */
+export function keeperForgetEnvFile(file: string): void {
+  send({ forgetEnvFile: file });
+}
+
 /** The running keeper's pid, if any. */
 export function keeperPid(): number | undefined {
   return keeper?.alive ? keeper.child.pid : undefined;

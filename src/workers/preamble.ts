@@ -1,7 +1,8 @@
 /**
  * The code run in a worker before anything of the user's: it loads the worker's environment from
- * a 0600 file the master wrote (the Jupyter REST API takes no env, and a token must never travel
- * in code or session names), deletes the file, and starts the worker-side watchdog (cleanup layer 3).
+ * a sealed 0600 file the master wrote (env-file.ts: the Jupyter REST API takes no env, and a token
+ * must never travel in code or session names; the code carries only the file's one-time key),
+ * deletes the file, and starts the worker-side watchdog (cleanup layer 3).
  *
  * The watchdog polls every `SENSE_WATCHDOG_INTERVAL_MS` (default 1000): when the master is gone it
  * deletes its own session (`DELETE /api/sessions/<SENSE_SESSION_ID>`) and, if its process is still
@@ -27,23 +28,27 @@ export function preambleLanguage(kernelLanguage: string | undefined): PreambleLa
 }
 
 /**
- * The preamble source for `language`, reading `envFile`. The file path is the only value embedded,
- * as a JSON string literal (valid in Python and JS), so nothing can break out of the literal.
+ * The preamble source for `language`, reading the sealed `envFile` with `key` (base64, see
+ * env-file.ts). The path and the key are the only values embedded, as JSON string literals (valid
+ * in Python and JS), so nothing can break out of a literal.
  * `watchdog: false` leaves the watchdog out (tests of the keeper alone).
  */
-export function buildPreamble(language: PreambleLanguage, envFile: string, options: { watchdog?: boolean } = {}): string {
+export function buildPreamble(language: PreambleLanguage, envFile: string, options: { watchdog?: boolean; key: string }): string {
   const p = JSON.stringify(envFile);
+  const k = JSON.stringify(options.key);
   const watchdog = options.watchdog !== false;
-  return language === "python" ? pythonPreamble(p, watchdog) : jsPreamble(p, watchdog);
+  return language === "python" ? pythonPreamble(p, k, watchdog) : jsPreamble(p, k, watchdog);
 }
 
-function pythonPreamble(p: string, watchdog: boolean): string {
+function pythonPreamble(p: string, k: string, watchdog: boolean): string {
   return `def __sense_preamble():
-    import json, os
+    import base64, json, os
     p = ${p}
-    with open(p, "r", encoding="utf-8") as f:
-        env = json.load(f)
+    with open(p, "rb") as f:
+        sealed = f.read()
     os.unlink(p)
+    pad = base64.b64decode(${k})
+    env = json.loads((int.from_bytes(sealed, "big") ^ int.from_bytes(pad, "big")).to_bytes(len(sealed), "big").decode("utf-8"))
     os.environ.update(env)
     if not ${watchdog ? "True" : "False"} or env.get("SENSE_WATCHDOG") == "0":
         return
@@ -95,13 +100,16 @@ del __sense_preamble
 
 // Valid as both JavaScript and (non-strict) TypeScript: no annotations, modules through require.
 // The watchdog is a worker thread (watchdog.ts): a timer here would never fire while user code spins.
-function jsPreamble(p: string, watchdog: boolean): string {
+function jsPreamble(p: string, k: string, watchdog: boolean): string {
   return `(function () {
   const fs = require("fs");
   const os = require("os");
   const p = ${p};
-  const env = JSON.parse(fs.readFileSync(p, "utf8"));
+  const sealed = fs.readFileSync(p);
   fs.unlinkSync(p);
+  const pad = Buffer.from(${k}, "base64");
+  for (let i = 0; i < sealed.length; i++) sealed[i] ^= pad[i];
+  const env = JSON.parse(sealed.toString("utf8"));
   Object.assign(process.env, env);
   if (!${watchdog ? "true" : "false"} || env.SENSE_WATCHDOG === "0") return;
   ${watchdogStarter()}

@@ -1,26 +1,17 @@
 /**
  * The steps every worker kernel goes through before the user's code runs, whether it was started
  * for a launch or taken from the warm pool: wait for the kernel to answer, then load its
- * environment from a 0600 file through the silent preamble (which may start the watchdog).
+ * environment from a sealed 0600 file (env-file.ts) through the silent preamble (which may start
+ * the watchdog).
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import { isSenseError, WorkerError } from "../errors";
 import type { RestClient } from "../rest";
+import { writeSealedEnvFile } from "./env-file";
+import { keeperForgetEnvFile, keeperTrackEnvFile } from "./keeperClient";
 import { MAX_TIMER_MS } from "./options";
 import { buildPreamble, PreambleLanguage } from "./preamble";
-
-/** Writes the worker's env to a fresh 0600 file under `<projectHome>/.sense/`; returns its path. */
-export function writeEnvFile(projectHome: string, env: Record<string, string>): string {
-  const dir = path.join(projectHome, ".sense");
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = path.join(dir, `env-${randomBytes(12).toString("hex")}.json`);
-  // "wx": never follow or reuse an existing file; the mode applies at creation.
-  fs.writeFileSync(file, JSON.stringify(env), { mode: 0o600, flag: "wx" });
-  return file;
-}
 
 /** Rejects with WorkerError `timeout` naming `what` when `p` takes longer than `ms`. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -86,18 +77,20 @@ export interface LoadEnvironmentArgs {
 
 /**
  * Waits until the kernel answers (kernel_info), then runs the preamble that loads `env` from a
- * fresh 0600 file (deleted by the preamble, or here if it never ran).
+ * fresh sealed 0600 file (deleted by the preamble, or here if it never ran, or by the keeper if
+ * this process dies first); its key travels in the preamble only.
  * @throws WorkerError `timeout` (kernel or preamble too slow), `launch_failed` (the preamble
  *   raised, or the kernel vanished), RestError `unreachable` when the server went away.
  */
 export async function loadEnvironment(a: LoadEnvironmentArgs): Promise<void> {
-  const envFile = writeEnvFile(a.projectHome, a.env);
+  // The keeper removes it if this process dies before the finally below runs.
+  const { file: envFile, key } = writeSealedEnvFile(a.projectHome, a.env, { beforeWrite: keeperTrackEnvFile });
   try {
     const gone = serverGone(a.rest, a.conn, a.kernelId);
     let reply: KernelMessage.IExecuteReplyMsg;
     try {
       await Promise.race([withTimeout(a.conn.info, a.timeoutMs, `${a.what} start`), gone.promise]);
-      const pre = a.conn.requestExecute({ code: buildPreamble(a.language, envFile, { watchdog: a.watchdog }), silent: true, store_history: false, stop_on_error: true }, true);
+      const pre = a.conn.requestExecute({ code: buildPreamble(a.language, envFile, { watchdog: a.watchdog, key }), silent: true, store_history: false, stop_on_error: true }, true);
       a.hidden.add(pre.msg.header.msg_id);
       reply = await Promise.race([withTimeout(pre.done, a.timeoutMs, `${a.what} environment setup`), gone.promise]);
     } finally {
@@ -112,5 +105,6 @@ export async function loadEnvironment(a: LoadEnvironmentArgs): Promise<void> {
     throw new WorkerError("launch_failed", `${a.what} failed to start: ${(e as Error).message}`);
   } finally {
     fs.rmSync(envFile, { force: true });
+    keeperForgetEnvFile(envFile);
   }
 }

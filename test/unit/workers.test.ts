@@ -14,6 +14,7 @@ import { configureSizes, decodeWorkerTag, encodeWorkerTag, launchWorkers, setWor
 import { decodePoolTag, encodePoolTag } from "../../src/workers/pool";
 import { setKernelConnectorForTests } from "../../src/workers/cluster";
 import { WorkerOutput } from "../../src/workers/output";
+import { openSealedEnvFile } from "../../src/workers/env-file";
 import type { MimeBundle, OutputSink } from "../../src/display/sink";
 
 const TOKEN = "unit-secret-token";
@@ -58,7 +59,7 @@ function sinkRecorder(): OutputSink & { log: string[] } {
   return { log, stdout: (t) => void log.push(`out:${t}`), stderr: (t) => void log.push(`err:${t}`), display: (b: MimeBundle) => void log.push(`display:${b["text/plain"]}`) };
 }
 
-/** A fake kernel connection: `info` resolves; each execute reads the env file if it is the preamble. */
+/** A fake kernel connection: `info` resolves; each execute opens the sealed env file if it is the preamble. */
 function fakeConnector(envs: Record<string, Record<string, string>>) {
   return (_endpoint: unknown, model: { id: string; name: string }) => {
     const noop = { connect: () => true, disconnect: () => true };
@@ -71,9 +72,10 @@ function fakeConnector(envs: Record<string, Record<string, string>>) {
       requestExecute: (content: { code: string }) => {
         const msgId = `${model.id}-${n++}`;
         const m = /p = ("[^"]+")/.exec(content.code);
-        if (m) {
+        const k = /base64\.b64decode\(("[^"]*")\)|Buffer\.from\(("[^"]*"), "base64"\)/.exec(content.code);
+        if (m && k) {
           const file = JSON.parse(m[1]) as string;
-          envs[model.id] = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
+          envs[model.id] = openSealedEnvFile(file, JSON.parse(k[1] ?? k[2]) as string);
           expect(fs.statSync(file).mode & 0o777).toBe(0o600);
           fs.unlinkSync(file);
         }
