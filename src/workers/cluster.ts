@@ -23,7 +23,7 @@ import { ensureKeeper, keeperForget, keeperTrack, stopKeeper } from "./keeperCli
 import { decodeWorkerTag, encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./names";
 import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, LaunchPlan, SIZES, validateLaunchOptions } from "./options";
 import { preambleLanguage, PreambleLanguage } from "./preamble";
-import { WorkerOutput, WorkerOutputItem } from "./output";
+import { DEFAULT_ENDED_OUTPUT_KEEP_MIB, outputKeepBytes, WorkerOutput, WorkerOutputItem } from "./output";
 import { PooledKernel, PoolInfo, WorkerPools } from "./pool";
 import { loadEnvironment } from "./start";
 import { checkAndTranspile } from "../transpile";
@@ -315,6 +315,30 @@ function retire(w: LocalWorker): void {
   if (retired.includes(w.kernelId)) return;
   retired.push(w.kernelId);
   while (retired.length > RETIRED_KEPT) local.delete(retired.shift()!);
+  let budget: number;
+  try {
+    budget = outputKeepBytes("SENSE_ENDED_OUTPUT_MIB");
+  } catch {
+    budget = DEFAULT_ENDED_OUTPUT_KEEP_MIB * 1024 * 1024; // a bad setting must not break a stop
+  }
+  limitEndedOutput(retired.map((id) => local.get(id)?.output).filter((o): o is WorkerOutput => !!o), budget);
+}
+
+/**
+ * Ended workers' output, all together, is kept within `budget` bytes (`SENSE_ENDED_OUTPUT_MIB`,
+ * 16 MiB by default): the newest ended workers keep theirs, older ones' is dropped (their records
+ * stay, and `workerOutput` says the output went). `outputs` are oldest first.
+ */
+export function limitEndedOutput(outputs: WorkerOutput[], budget: number): void {
+  let left = budget;
+  for (let i = outputs.length - 1; i >= 0; i--) {
+    const o = outputs[i];
+    if (o.bytes <= left) left -= o.bytes;
+    else if (left > 0) {
+      o.limit(left);
+      left = 0;
+    } else if (o.bytes > 0) o.discard("the worker ended, and the output of newer ended workers is kept instead (SENSE_ENDED_OUTPUT_MIB)");
+  }
 }
 
 /**
@@ -394,7 +418,7 @@ function newLocal(a: StartArgs, tag: WorkerTag, k: { kernelId: string; sessionId
     name: `w${tag.index}`,
     ...k,
     rest: a.ctx.rest,
-    output: new WorkerOutput({ label: `${a.plan.label}${tag.index}`, sink: a.sink }),
+    output: new WorkerOutput({ label: `${a.plan.label}${tag.index}`, sink: a.sink, keepBytes: a.plan.outputKeepBytes }),
     hidden: new Set(),
     patches: Promise.resolve(),
     stopping: false,
@@ -843,7 +867,9 @@ function localWorker(ref: string | Pick<WorkerRecord, "id">): LocalWorker {
 }
 
 /**
- * Everything a worker launched by this process has written so far (stdout, stderr, tracebacks), as text.
+ * What a worker launched by this process has written so far (stdout, stderr, tracebacks), as text:
+ * all of it, or the last `SENSE_WORKER_OUTPUT_MIB` (4 MiB by default), then starting with a line
+ * `[Sense: output truncated: the first N MiB were dropped; ...]`.
  * @throws WorkerError `unknown_worker` for a worker this process did not launch.
  */
 export function workerOutput(ref: string | Pick<WorkerRecord, "id">): string {
