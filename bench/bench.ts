@@ -12,7 +12,7 @@ import * as http from "node:http";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { JupyterServer, REPO, VENV, processesUnder, startJupyterServer } from "../scripts/local-server";
+import { JupyterServer, REPO, VENV, processesUnder, startJupyterServer } from "../harness/local-server";
 import { launchWorkers, listWorkers, setWorkerPool, stopWorkers } from "../src/workers";
 import type { LaunchWorkersOptions } from "../src/workers";
 import type { MimeBundle, OutputSink } from "../src/display/sink";

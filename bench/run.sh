@@ -10,4 +10,4 @@ if [ ! -f .venv/.sense-bench-lock ] || ! cmp -s python/bench-requirements.txt .v
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r python/bench-requirements.txt
   cp python/bench-requirements.txt .venv/.sense-bench-lock
 fi
-exec node dist/bench/bench.js "$@"
+exec node build/bench/bench.js "$@"

@@ -16,22 +16,18 @@ import Module from "node:module";
 import * as path from "node:path";
 import * as util from "node:util";
 import type * as Zmq from "zeromq";
+import { isMimeBundle } from "../src/display/bundle";
 import { Codec, ConnectionInfo, Message, SendQueue } from "./fast-wire";
 import { frameBytes, Pacer, paceLimits } from "./iopub-pace";
 import { watchParent } from "./parent-gone";
+import { StreamCoalescer } from "./stream-coalesce";
 import { complete, inspect, isComplete, runCell } from "./fast-exec";
 import { enterGatewayWorkingDir } from "./working-dir";
-
-/** Largest stream text buffered before it is sent without waiting for the task to end. */
-const FLUSH_BYTES = 64 * 1024;
 
 type StreamName = "stdout" | "stderr";
 
 /** Output state of one execute request; lives as long as code started by that cell can write. */
 class CellContext {
-  stream: StreamName | null = null;
-  chunks: string[] = [];
-  bytes = 0;
   constructor(readonly parent: Message) {}
 }
 
@@ -47,12 +43,6 @@ class InterruptError extends Error {
   }
 }
 
-/** A MIME bundle: every key is a MIME type. */
-function isMimeBundle(v: unknown): v is Record<string, unknown> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
-  const keys = Object.keys(v);
-  return keys.length > 0 && keys.every((k) => /^[\w.+-]+\/[\w.+-]+$/.test(k));
-}
 
 /** Options of the `display()` global. */
 interface DisplayOptions {
@@ -67,8 +57,7 @@ class FastKernel {
   private sockets: Zmq.Socket[] = [];
   private readonly cells = new AsyncLocalStorage<CellContext>();
   private lastCell: CellContext | null = null;
-  private dirty = new Set<CellContext>();
-  private flushScheduled = false;
+  private readonly streams = new StreamCoalescer<CellContext>((ctx, name, text) => void this.publish("stream", { name, text }, ctx.parent));
   private executionCount = 0;
   private executing = false;
   private aborting = false;
@@ -95,60 +84,31 @@ class FastKernel {
   }
 
   private flush(ctx: CellContext): void {
-    if (ctx.stream && ctx.chunks.length) {
-      const text = ctx.chunks.join("");
-      void this.publish("stream", { name: ctx.stream, text }, ctx.parent);
-    }
-    ctx.chunks = [];
-    ctx.bytes = 0;
-    ctx.stream = null;
-    this.dirty.delete(ctx);
+    this.streams.flush(ctx);
   }
 
   private flushAll = (): void => {
-    this.flushScheduled = false;
-    for (const ctx of [...this.dirty]) this.flush(ctx);
+    this.streams.flushAll();
   };
 
   private currentCell(): CellContext | null {
     return this.cells.getStore() ?? this.lastCell;
   }
 
-  /** Buffers stream text for the cell that produced it. */
+  /** Buffers stream text for the cell that produced it (stream-coalesce.ts). */
   write(name: StreamName, text: string): void {
     const ctx = this.currentCell();
     if (!ctx) {
       kernelLog(text);
       return;
     }
-    // The first write of a turn of the event loop goes out at once, so a print shows even before
-    // a long synchronous computation; the rest of the turn's writes are coalesced.
-    if (!this.flushScheduled && this.dirty.size === 0) {
-      void this.publish("stream", { name, text }, ctx.parent);
-      this.flushScheduled = true;
-      setImmediate(this.flushAll);
-      return;
-    }
-    // A switch of stream sends what came before, so stdout/stderr keep their relative order.
-    if (ctx.stream !== name) this.flush(ctx);
-    ctx.stream = name;
-    ctx.chunks.push(text);
-    ctx.bytes += text.length;
-    if (ctx.bytes >= FLUSH_BYTES) {
-      this.flush(ctx);
-      return;
-    }
-    this.dirty.add(ctx);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushAll);
-    }
+    this.streams.write(ctx, name, text);
   }
 
   /** Sends a display_data (or update_display_data) for the current cell. */
   display(value: unknown, options: DisplayOptions = {}): void {
     const ctx = this.currentCell();
-    const data = isMimeBundle(value) ? value : { "text/plain": util.inspect(value) };
+    const data = isMimeBundle(value, { partial: true }) ? value : { "text/plain": util.inspect(value) };
     if (ctx) this.flush(ctx);
     const content = { data, metadata: options.metadata ?? {}, transient: options.displayId ? { display_id: options.displayId } : {} };
     void this.publish(options.update ? "update_display_data" : "display_data", content, ctx?.parent ?? null);

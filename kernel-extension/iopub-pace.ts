@@ -7,6 +7,7 @@
  * drops messages until the rate falls. Pacing by the same rule, with headroom, means nothing is
  * dropped, while occasional output goes out at once (the window is empty then).
  */
+import { sleep as wait } from "../src/util/timing";
 
 /** The server's limits (defaults: jupyter_server 2.x, 1 MB/s, 1000 msgs/s, 3 s window). */
 export interface PaceLimits {
@@ -65,7 +66,7 @@ export class Pacer {
   constructor(
     private readonly limits: PaceLimits,
     private readonly now: () => number = () => Date.now(),
-    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    private readonly sleep: (ms: number) => Promise<void> = wait,
   ) {}
 
   /**

@@ -10,7 +10,7 @@
  *   in an empty folder, see resolve.ts;
  * - `shutdown_request` (also for a restart) runs the lifecycle hooks first (stopping this master's
  *   workers), and the process exits right after, even when live sockets would keep Node running;
- * - `@jupyterlab/services`' `console.debug` chatter is dropped instead of landing in a cell.
+ * - `@jupyterlab/services`' console chatter is dropped instead of landing in a cell (src/util/services-console.ts).
  *
  * tslab's `dist/*` is not a public API: the seams used here are checked at startup and fail loudly.
  */
@@ -23,12 +23,13 @@ import type * as ExecutorModule from "tslab/dist/executor";
 import type * as JupyterModule from "tslab/dist/jupyter";
 import { createHealingConverterSet, HealingConverterSet, wrapTypeScriptWatchers } from "./converters";
 import { packageRoot, packageVersion } from "./install";
-import { createMagicExecutor, MagicsModule, RequestWriters } from "./magic-cells";
+import { createMagicExecutor, KernelCell, MagicsModule, notebookScope, openCell, RequestWriters } from "./magic-cells";
 import { hookPackageResolution, loadTslabTypeScript, overlayTslabTypeScript, prepareTypeRoots } from "./resolve";
 import { pacedPublisher } from "./iopub-pace";
 import { watchParent } from "./parent-gone";
 import { coalesceStream } from "./stream-coalesce";
 import { enterGatewayWorkingDir } from "./working-dir";
+import { silenceServicesConsole } from "../src/util/services-console";
 
 /** Command-line options of the kernel. */
 export interface KernelOptions {
@@ -85,19 +86,6 @@ export function peekMessageType(key: string, frames: Buffer[]): string | null {
   }
 }
 
-/**
- * Drops `console.debug` calls made from `@jupyterlab/services` (websocket and status chatter)
- * while keeping every other `console.debug`, the user's included.
- */
-export function silenceJupyterlabDebug(): void {
-  const original = console.debug;
-  console.debug = function (...args: unknown[]): void {
-    const stack = new Error().stack ?? "";
-    if (/[\\/]@jupyterlab[\\/]services[\\/]/.test(stack)) return;
-    original.apply(console, args);
-  };
-}
-
 /** What {@link startSenseKernel} returns (for logs and tests). */
 export interface RunningKernel {
   server: ZmqServerInstance;
@@ -114,7 +102,7 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
   // The kernel's own stderr (the server log) — tslab redirects process.stderr.write per cell later.
   const kernelLog = process.stderr.write.bind(process.stderr);
   const log = (msg: string) => void kernelLog(`${msg}\n`);
-  silenceJupyterlabDebug();
+  silenceServicesConsole();
 
   const root = packageRoot(__dirname);
   hookPackageResolution(root);
@@ -150,19 +138,16 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
   };
 
   const converters = createHealingConverterSet({ isJS: options.jsKernel, cwd: process.cwd(), create: createConverter, log });
-  let current: RequestWriters | null = null;
-  // tslab prints a cell's last expression with this `log`. Values a display hook renders (worker
-  // lists, network info, ...) are shown as rich tables instead, text/html and text/plain together.
-  let richBundle: ((value: unknown) => Record<string, unknown> | undefined) | null = null;
+  // The cell being run: opened for each execute request (its CellIO: sink, scope, signal, show).
+  let current: KernelCell | null = null;
+  const scope = notebookScope();
+  // tslab prints a cell's last expression with this `log`. An object goes to the cell's `show`,
+  // which displays what has a rich form (worker lists, network info, ...) and prints the rest.
   const lastExpressionLog = (...args: unknown[]): void => {
     if (args.length === 1 && typeof args[0] === "object" && args[0] !== null && current) {
       try {
-        richBundle ??= (load(path.join(root, "dist", "src", "display", "hooks")) as typeof import("../src/display/hooks")).richBundle;
-        const bundle = richBundle(args[0]);
-        if (bundle) {
-          current.writeDisplayData({ data: { ...bundle }, metadata: {}, transient: {} }, false);
-          return;
-        }
+        current.io.show(args[0]);
+        return;
       } catch (e) {
         log(`sense: rich display failed, printing as text: ${(e as Error).message}`);
       }
@@ -173,7 +158,8 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
 
   let magics: MagicsModule | null = null;
   const executor = createMagicExecutor(tslabExecutor, {
-    currentRequest: () => current,
+    currentCell: () => current,
+    scope,
     loadMagics() {
       if (!magics) {
         const m = loadRegistry() as Partial<MagicsModule>;
@@ -197,7 +183,7 @@ export async function startSenseKernel(options: KernelOptions): Promise<RunningK
       stream.flush();
       writeDisplayData(data, update);
     };
-    current = { writeStream: stream.write, writeDisplayData: display };
+    current = openCell({ writeStream: stream.write, writeDisplayData: display }, scope);
     return executeImpl.call(this, req, stream.write, display).finally(stream.flush);
   };
   const kernelInfo = handler.handleKernel.bind(handler);

@@ -9,10 +9,15 @@
  * tslab's own. The request's `writeStream`/`writeDisplayData` come from a hook on
  * `handleExecuteImpl` (see kernel.ts), so the sink targets this cell even after it finished.
  */
+import { createRequire } from "node:module";
 import * as util from "node:util";
 import * as vm from "node:vm";
 import type { Executor } from "tslab/dist/executor";
+import type { CellIO } from "../src/cell-io";
+import type * as Present from "../src/display/present";
 import type { DisplayOptions, MimeBundle, OutputSink } from "../src/display/sink";
+import type { MagicScope } from "../src/magics/expand";
+import type { isMagicCell, runCell } from "../src/magics/run";
 
 /** What tslab's ZmqServer passes as `writeDisplayData`'s first argument. */
 export interface DisplayMessage {
@@ -27,27 +32,10 @@ export interface RequestWriters {
   writeDisplayData(data: DisplayMessage, update: boolean): void;
 }
 
-/** Where a magic looks up `$name` and evaluates `{expr}` (the registry's `MagicScope` contract). */
-export interface MagicScope {
-  lookup(name: string): { found: boolean; value?: unknown };
-  evaluate?(expr: string): unknown;
-}
-
-/** The outcome of `runCell` (the registry's contract). */
-export interface MagicCellResult {
-  ok: boolean;
-  /** What the last magic returned. */
-  value?: unknown;
-  /** True when the registry already displayed `value`. */
-  displayed?: boolean;
-  /** Why it failed; the registry has already reported it on the sink's stderr. */
-  error?: unknown;
-}
-
-/** The part of `dist/src/magics` the kernel uses. */
+/** The part of `dist/src/magics` the kernel uses (its own types, not a copy). */
 export interface MagicsModule {
-  runCell(source: string, ctx: { sink: OutputSink; scope: MagicScope; signal?: AbortSignal }): Promise<MagicCellResult>;
-  isMagicCell?(source: string): boolean;
+  runCell: typeof runCell;
+  isMagicCell?: typeof isMagicCell;
 }
 
 /** True when the first non-empty line of `source` starts with `%` (a line magic) or `%%` (a cell magic). */
@@ -68,6 +56,28 @@ export function requestSink(w: RequestWriters): OutputSink {
       const transient = options.displayId ? { display_id: options.displayId } : {};
       w.writeDisplayData({ data: { ...bundle }, metadata: {}, transient }, !!(options.update && options.displayId));
     },
+  };
+}
+
+/** One execute request as the kernel runs it: its writers, and the {@link CellIO} built for it. */
+export interface KernelCell {
+  writers: RequestWriters;
+  io: CellIO;
+  /** Aborts `io.signal` (the user interrupted the cell). */
+  interrupt(reason?: unknown): void;
+}
+
+/** How values are shown (display/present.ts), loaded on first use: kernel startup does not pay for it. */
+const loadPresent = (): typeof Present => createRequire(__filename)("../src/display/present") as typeof Present;
+
+/** Builds the I/O of one cell (one execute request): its sink, the notebook scope, its abort signal. */
+export function openCell(writers: RequestWriters, scope: MagicScope, present: () => typeof Present = loadPresent): KernelCell {
+  const controller = new AbortController();
+  const sink = requestSink(writers);
+  return {
+    writers,
+    io: { sink, scope, signal: controller.signal, show: (value) => present().showValue(sink, value) },
+    interrupt: (reason) => controller.abort(reason),
   };
 }
 
@@ -130,9 +140,9 @@ export class MagicInterrupted extends Error {
 export interface MagicExecutorOptions {
   /** Loads the registry (lazily: the first magic cell pays for it, not kernel startup). */
   loadMagics: () => MagicsModule;
-  /** The writers of the execute request being run now (set by the handler hook), if any. */
-  currentRequest: () => RequestWriters | null;
-  /** The notebook's variables; default: tslab's `__tslab__.exports`. */
+  /** The cell being run now (opened by the handler hook for each request), if any. */
+  currentCell: () => KernelCell | null;
+  /** The notebook's variables for a cell run outside a request; default: tslab's `__tslab__.exports`. */
   scope?: MagicScope;
 }
 
@@ -158,54 +168,51 @@ export function describeMagicFailure(error: unknown): string {
  */
 export function createMagicExecutor(inner: Executor, options: MagicExecutorOptions): Executor {
   const scope = options.scope ?? notebookScope();
-  let running: AbortController | null = null;
+  let running: KernelCell | null = null;
   const fallbackWriters: RequestWriters = {
     writeStream: (name, text) => (name === "stderr" ? process.stderr : process.stdout).write(text),
     writeDisplayData: () => undefined,
   };
 
   async function runMagic(src: string): Promise<boolean> {
-    const sink = requestSink(options.currentRequest() ?? fallbackWriters);
+    const cell = options.currentCell() ?? openCell(fallbackWriters, scope);
+    const { io } = cell;
     let magics: MagicsModule;
     try {
       magics = options.loadMagics();
     } catch (e) {
-      sink.stderr(`The magics registry could not be loaded: ${e instanceof Error ? e.message : String(e)}\n`);
+      io.sink.stderr(`The magics registry could not be loaded: ${e instanceof Error ? e.message : String(e)}\n`);
       return false;
     }
-    const controller = new AbortController();
-    running = controller;
-    const aborted = new Promise<MagicCellResult>((resolve) =>
-      controller.signal.addEventListener("abort", () => resolve({ ok: false, error: controller.signal.reason }), { once: true }),
-    );
+    running = cell;
+    const aborted = new Promise<Awaited<ReturnType<MagicsModule["runCell"]>>>((resolve) => {
+      const onAbort = () => resolve({ ok: false, error: io.signal.reason });
+      if (io.signal.aborted) onAbort();
+      else io.signal.addEventListener("abort", onAbort, { once: true });
+    });
     try {
-      const result = await Promise.race([magics.runCell(src, { sink, scope, signal: controller.signal }), aborted]);
-      if (!result.ok && result.error instanceof MagicInterrupted) sink.stderr(describeMagicFailure(result.error));
+      const result = await Promise.race([magics.runCell(src, io), aborted]);
+      if (!result.ok && result.error instanceof MagicInterrupted) io.sink.stderr(describeMagicFailure(result.error));
       // Like tslab's last expression: a returned value is shown, unless the registry displayed it.
-      if (result.ok && result.value != null && !result.displayed) sink.stdout(`${util.inspect(result.value)}\n`);
+      if (result.ok && result.value != null && !result.displayed) io.show(result.value);
       return result.ok;
     } catch (e) {
       // runCell reports its own failures in its result; a throw is a bug worth a stack.
-      sink.stderr(describeMagicFailure(e));
+      io.sink.stderr(describeMagicFailure(e));
       return false;
     } finally {
-      if (running === controller) running = null;
+      if (running === cell) running = null;
     }
   }
 
-  const isMagic = (src: string): boolean => {
-    if (!isMagicSource(src)) return false;
-    return true;
-  };
-
   return {
-    execute: (src) => (isMagic(src) ? runMagic(src) : inner.execute(src)),
+    execute: (src) => (isMagicSource(src) ? runMagic(src) : inner.execute(src)),
     // Completing or inspecting `%magic args` as TypeScript would only produce noise.
-    inspect: (src, pos) => (isMagic(src) ? (undefined as unknown as ReturnType<Executor["inspect"]>) : inner.inspect(src, pos)),
-    complete: (src, pos) => (isMagic(src) ? { start: pos, end: pos, candidates: [] } : inner.complete(src, pos)),
+    inspect: (src, pos) => (isMagicSource(src) ? (undefined as unknown as ReturnType<Executor["inspect"]>) : inner.inspect(src, pos)),
+    complete: (src, pos) => (isMagicSource(src) ? { start: pos, end: pos, candidates: [] } : inner.complete(src, pos)),
     reset: () => inner.reset(),
     interrupt: () => {
-      running?.abort(new MagicInterrupted());
+      running?.interrupt(new MagicInterrupted());
       inner.interrupt();
     },
     locals: inner.locals,

@@ -2,6 +2,7 @@
  * When the Jupyter Server that started a kernel is gone (SIGKILLed, say), the kernel must go too:
  * tslab has no parent poller, and a kernel that outlives its server is a leak nobody can reach.
  */
+import { pidAlive } from "../src/util/pid";
 
 /**
  * Calls `onGone` once, within about `everyMs`, after the server process is gone: the process
@@ -14,17 +15,9 @@ export function watchParent(onGone: () => void, env: NodeJS.ProcessEnv = process
   if (!Number.isInteger(server) || server <= 1) return;
   const startPpid = process.ppid;
   let fired = false;
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === "EPERM";
-    }
-  };
   const check = () => {
     if (fired) return;
-    if (!alive(server) || (startPpid === server && process.ppid !== server)) {
+    if (!pidAlive(server) || (startPpid === server && process.ppid !== server)) {
       fired = true;
       onGone();
     }

@@ -29,6 +29,8 @@ fi
 # 3. Build.
 log "building"
 npx tsc -p tsconfig.json
+# The harness (local servers, kernel client, demo, lab, reliability table) and the bench: build/, not shipped.
+npx tsc -p harness/tsconfig.json
 
 # 4. Register the Sense kernels into the project's environment.
 node dist/src/cli.js install --sys-prefix --python "$root/.venv/bin/python" >/dev/null

@@ -83,6 +83,14 @@ interface ServerInfo {
 
 // Per-process, so a plain Node master keeps one dashboard id however often it rediscovers.
 const processSuffix = randomBytes(4).toString("hex");
+
+/**
+ * The identity of a plain Node process that is no kernel: `process-<pid>-<random>`, the same for
+ * every caller in this process (discovery and explicit worker contexts alike).
+ */
+export function processDashboardId(pid: number = process.pid): string {
+  return `process-${pid}-${processSuffix}`;
+}
 const restClients = new Map<string, RestClient>();
 let cached: SenseContext | undefined;
 
@@ -150,7 +158,7 @@ export function discover(options: DiscoverOptions = {}): SenseContext {
   const serverPid = sameServer ? (server.info.pid ?? parsePid(path.basename(server.file).replace(/^jpserver-|\.json$/g, ""))) : undefined;
 
   const kernelId = options.kernelId ?? nonEmpty(env.SENSE_KERNEL_ID) ?? kernel?.kernelId;
-  const dashboardId = nonEmpty(env.SENSE_DASHBOARD_ID) ?? kernelId ?? `process-${pid}-${processSuffix}`;
+  const dashboardId = nonEmpty(env.SENSE_DASHBOARD_ID) ?? kernelId ?? processDashboardId(pid);
   const master = nonEmpty(env.SENSE_MASTER_ID);
   const projectHome = path.resolve(cwd, options.projectHome ?? nonEmpty(env.SENSE_PROJECT_HOME) ?? serverRootDir ?? cwd);
 

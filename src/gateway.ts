@@ -12,7 +12,7 @@
  */
 import { ConfigError, UsageError } from "./errors";
 import type { RestClient } from "./rest";
-import type { KernelSpecs } from "./schemas";
+import { type KernelSpecs, WorkerSize } from "./schemas";
 
 /** What {@link gatewayInfo} found out. */
 export interface GatewayInfo {
@@ -49,8 +49,6 @@ export interface KernelResourceEnv {
   KERNEL_GPUS?: string;
   KERNEL_GPUS_LIMIT?: string;
 }
-
-const SIZE_NAMES = ["small", "medium", "large"];
 
 /**
  * Maps one size-table entry to EG's resource variables (Kubernetes units: CPUs as a number or
@@ -113,8 +111,9 @@ export function gatewayInfoFromSpecs(specs: KernelSpecs, env: NodeJS.ProcessEnv 
   for (const [name, model] of Object.entries(specs.kernelspecs)) {
     const pp = (model.spec.metadata?.process_proxy ?? undefined) as { class_name?: unknown } | undefined;
     if (pp && typeof pp.class_name === "string") processProxies[name] = pp.class_name;
-    const m = /^(.+)-(small|medium|large)$/.exec(name);
-    if (m && SIZE_NAMES.includes(m[2]) && model.spec.env?.KERNEL_CPUS !== undefined) (sizedSpecs[m[1]] ??= {})[m[2]] = name;
+    const cut = name.lastIndexOf("-");
+    const size = WorkerSize.safeParse(name.slice(cut + 1));
+    if (cut > 0 && size.success && model.spec.env?.KERNEL_CPUS !== undefined) (sizedSpecs[name.slice(0, cut)] ??= {})[size.data] = name;
   }
   if (Object.keys(processProxies).length > 0) evidence.push("process_proxy");
   const gateway = explicit ?? evidence.length > 0;

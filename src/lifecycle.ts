@@ -5,6 +5,9 @@
  * on SIGINT/SIGTERM/beforeExit once {@link installProcessHooks} was called.
  */
 
+import { bestEffort } from "./util/best-effort";
+import { within } from "./util/timing";
+
 type Hook = () => Promise<void> | void;
 const hooks = new Set<Hook>();
 let installed = false;
@@ -20,22 +23,7 @@ export function onShutdown(hook: Hook): () => void {
  * Never throws: a failing hook must not keep the others (or the shutdown) from happening.
  */
 export async function runShutdownHooks(timeoutMs = 5_000): Promise<void> {
-  const all = [...hooks].map(async (h) => {
-    try {
-      await h();
-    } catch {
-      /* shutdown goes on regardless */
-    }
-  });
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    Promise.all(all),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-      timer.unref();
-    }),
-  ]);
-  if (timer) clearTimeout(timer);
+  await within(Promise.all([...hooks].map((h) => bestEffort("shutdown hook", h))), timeoutMs);
 }
 
 /**

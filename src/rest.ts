@@ -6,6 +6,7 @@
 import axios, { AxiosError, AxiosInstance, Method } from "axios";
 import { z } from "zod";
 import { RestError, redact } from "./errors";
+import { sleep } from "./util/timing";
 import {
   KernelList,
   KernelModel,
@@ -102,7 +103,7 @@ export class RestClient {
       if (m === "GET") {
         for (const delay of this.getRetryDelaysMs) {
           if (res.status !== 500) break;
-          await new Promise((r) => setTimeout(r, delay));
+          await sleep(delay);
           res = await this.http.request({ method, url: path.replace(/^\//, ""), data: body });
         }
       }
@@ -160,6 +161,10 @@ export class RestClient {
   /** `DELETE /api/kernels/{id}`. */
   async deleteKernel(id: string): Promise<void> {
     await this.raw("delete", `api/kernels/${encodeURIComponent(id)}`);
+  }
+  /** `POST /api/kernels/{id}/interrupt`. */
+  async interruptKernel(id: string): Promise<void> {
+    await this.raw("post", `api/kernels/${encodeURIComponent(id)}/interrupt`);
   }
   /** `POST /api/kernels/{id}/restart`. */
   restartKernel(id: string): Promise<KernelModel> {

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UsageError } from "../../src/errors";
 import { SizeResources, sizeToKernelEnv } from "../../src/gateway";
+import { heapLimitMiB, withHeapLimit } from "../../src/heap-limit";
 import { kernelSpec, KernelSpecOptions } from "../install";
 import type { LaunchableKernel } from "./protocol";
 
@@ -87,7 +88,8 @@ export function writeLauncherKernelSpecs(kernelsDir: string, options: LauncherSp
  * Writes one sized kernelspec per size, `<kernelsDir>/<name>-<size>/kernel.json`: `spec` with the
  * size's `KERNEL_CPUS`/`KERNEL_MEMORY`(/`KERNEL_GPUS`) and their limits added to its `env` (see
  * `sizeToKernelEnv` in src/gateway.ts; EG merges a kernelspec's env into the kernel's env before
- * its process proxy reads it). Returns the kernelspec names written.
+ * its process proxy reads it), and for a JavaScript/TypeScript kernel `NODE_OPTIONS` with
+ * `--max-old-space-size` from the size's memory (src/heap-limit.ts). Returns the kernelspec names written.
  * @throws UsageError (`bad_option`) for a size entry that is not positive; Node's fs errors.
  */
 export function writeSizedKernelSpecs(
@@ -97,7 +99,15 @@ export function writeSizedKernelSpecs(
   sizes: Record<string, SizeResources>,
 ): string[] {
   // every size is checked before anything is written: bad input changes nothing
-  const envs = Object.entries(sizes).map(([size, resources]) => [size, { ...spec.env, ...sizeToKernelEnv(resources) }] as const);
+  // A JavaScript/TypeScript kernel also gets V8's heap limit from the size's memory: the one limit
+  // that holds without containers (src/heap-limit.ts); NODE_OPTIONS, so it reaches a kernel started
+  // through the EG launcher too.
+  const isNode = spec.language === "typescript" || spec.language === "javascript";
+  const envs = Object.entries(sizes).map(([size, resources]) => {
+    const env: Record<string, string> = { ...spec.env, ...sizeToKernelEnv(resources) };
+    if (isNode) env.NODE_OPTIONS = withHeapLimit(spec.env?.NODE_OPTIONS, heapLimitMiB(resources.memoryMiB));
+    return [size, env] as const;
+  });
   const written: string[] = [];
   for (const [size, env] of envs) {
     const specName = `${name}-${size}`;

@@ -17,8 +17,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { isSenseError } from "../../src/errors";
-import { encryptConnectionInfo, LauncherArgs, listenInRange, ownProcessGroup, parseLauncherArgs, parseListenerRequest, selectPorts } from "./protocol";
+import { encryptConnectionInfo, exitStatus, kernelListenIp, LauncherArgs, listenInRange, ownProcessGroup, parseLauncherArgs, parseListenerRequest, runMain, selectPorts } from "./protocol";
 
 function log(message: string): void {
   // stderr ends up in EG's kernel log (EG_KERNEL_LOG_DIR/kernel-<id>.log)
@@ -52,11 +51,12 @@ async function sendConnectionInfo(args: LauncherArgs, info: Record<string, unkno
 
 async function main(): Promise<number> {
   const args = parseLauncherArgs(process.argv.slice(2));
+  const ip = kernelListenIp();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sense-eg-${args.kernelId}-`));
   const connectionFile = path.join(dir, `kernel-${args.kernelId}.json`);
   const [shell, iopub, stdin, control, hb] = await selectPorts(5, args.portRange);
   const conn: ConnectionFile = {
-    ip: "0.0.0.0",
+    ip,
     transport: "tcp",
     signature_scheme: "hmac-sha256",
     key: crypto.randomUUID(),
@@ -70,7 +70,7 @@ async function main(): Promise<number> {
   fs.writeFileSync(connectionFile, JSON.stringify(conn, null, 2), { mode: 0o600 });
 
   const comm = net.createServer();
-  const commPort = await listenInRange(comm, args.portRange);
+  const commPort = await listenInRange(comm, args.portRange, 5, ip);
 
   const kernelScript = path.resolve(__dirname, "..", "kernel.js");
   const watch = path.join(__dirname, "parent-watch.js");
@@ -81,7 +81,7 @@ async function main(): Promise<number> {
   });
   log(`kernel ${args.kernelId} (${args.kernelName}) pid ${child.pid}, comm port ${commPort}`);
   const exited = new Promise<number>((resolve) =>
-    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1))),
+    child.on("exit", (code, signal) => resolve(exitStatus(code, signal))),
   );
 
   const signalKernel = (signum: number) => {
@@ -128,12 +128,4 @@ async function main(): Promise<number> {
   return code;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      log(isSenseError(e) ? `${e.code}: ${e.message}` : String((e as Error)?.stack ?? e));
-      process.exit(isSenseError(e) && e.code === "bad_option" ? 2 : 1);
-    },
-  );
-}
+if (require.main === module) runMain(main, log);

@@ -8,7 +8,8 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
-import { UsageError } from "../../src/errors";
+import * as os from "node:os";
+import { isSenseError, UsageError } from "../../src/errors";
 
 /** Payload version this launcher writes (EG 3.x understands 1). */
 export const LAUNCHER_VERSION = 1;
@@ -112,15 +113,28 @@ export function encryptConnectionInfo(connectionInfoJson: string, publicKeyB64: 
   return Buffer.from(Buffer.from(JSON.stringify(payload), "utf8").toString("base64"), "ascii");
 }
 
-/** Binds a TCP server on 0.0.0.0 to a port in `range` (any free port for 0..0), retrying as EG does. */
-export async function listenInRange(server: net.Server, range: { lower: number; upper: number }, retries = 5): Promise<number> {
+/**
+ * The address the kernel and the communication port listen on: `SENSE_KERNEL_IP` (set by the
+ * Docker launcher for host-network containers, so a kernel listens on the host's loopback only),
+ * else every interface, as EG's own launchers do.
+ * @throws UsageError (`bad_option`) when `SENSE_KERNEL_IP` is set but not an IP address.
+ */
+export function kernelListenIp(env: NodeJS.ProcessEnv = process.env): string {
+  const ip = env.SENSE_KERNEL_IP;
+  if (ip === undefined || ip === "") return "0.0.0.0";
+  if (net.isIP(ip) === 0) throw bad(`SENSE_KERNEL_IP must be an IP address, not ${JSON.stringify(ip)}`);
+  return ip;
+}
+
+/** Binds a TCP server on `host` (default 0.0.0.0) to a port in `range` (any free port for 0..0), retrying as EG does. */
+export async function listenInRange(server: net.Server, range: { lower: number; upper: number }, retries = 5, host = "0.0.0.0"): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     const port = range.upper === range.lower ? 0 : range.lower + crypto.randomInt(range.upper - range.lower + 1);
     try {
       await new Promise<void>((resolve, reject) => {
         const onError = (e: Error) => reject(e);
         server.once("error", onError);
-        server.listen(port, "0.0.0.0", () => (server.off("error", onError), resolve()));
+        server.listen(port, host, () => (server.off("error", onError), resolve()));
       });
       const addr = server.address();
       return typeof addr === "object" && addr ? addr.port : port;
@@ -179,4 +193,23 @@ export function parseListenerRequest(text: string): ListenerRequest | null {
     if (Number.isInteger(n) && n >= 0 && n < 65) return { signum: n };
   }
   return null;
+}
+
+/** A child's exit as a shell would report it: its code, or 128 + the signal's number. Pure. */
+export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1);
+}
+
+/**
+ * Runs a launcher's `main` and exits with its status; a failure is logged in one line (a Sense
+ * error as `code: message`) and exits 2 for bad options, else 1.
+ */
+export function runMain(main: () => Promise<number>, log: (message: string) => void): void {
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      log(isSenseError(e) ? `${e.code}: ${e.message}` : String((e as Error)?.stack ?? e));
+      process.exit(isSenseError(e) && e.code === "bad_option" ? 2 : 1);
+    },
+  );
 }

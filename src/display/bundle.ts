@@ -21,9 +21,19 @@ export function isDisplayable(value: unknown): value is Displayable {
   );
 }
 
-/** True for a plain MIME bundle: an object whose `text/plain` is a string. */
-export function isMimeBundle(value: unknown): value is MimeBundle {
-  return typeof value === "object" && value !== null && typeof (value as Record<string, unknown>)["text/plain"] === "string";
+const MIME_TYPE = /^[\w.+-]+\/[\w.+-]+$/;
+
+/**
+ * True for a plain MIME bundle: a non-empty object whose every key is a MIME type, with a
+ * string `text/plain`. `partial: true` also accepts a bundle without `text/plain` (an image
+ * alone is a valid Jupyter display; only a kernel that sends it as is may accept it).
+ */
+export function isMimeBundle(value: unknown, options: { partial?: boolean } = {}): value is MimeBundle {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  if (!keys.length || !keys.every((k) => MIME_TYPE.test(k))) return false;
+  const plain = (value as Record<string, unknown>)["text/plain"];
+  return typeof plain === "string" || (!!options.partial && plain === undefined);
 }
 
 const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };

@@ -2,9 +2,8 @@
  * Displays that change in place (worker tables, progress) and a one-call `display()`.
  */
 import { randomUUID } from "node:crypto";
-import { inspect } from "node:util";
-import { type Displayable, isDisplayable, isMimeBundle } from "./bundle";
-import { richBundle } from "./hooks";
+import { type Displayable, isDisplayable } from "./bundle";
+import { presentValue } from "./present";
 import { type MimeBundle, type OutputSink, captureSink } from "./sink";
 
 /** A display that can be replaced in place. */
@@ -45,7 +44,6 @@ export function liveDisplay(sink: OutputSink, bundle: MimeBundle | Displayable, 
  * in the current cell, through {@link captureSink} unless a sink is given.
  */
 export function display(value: unknown, sink: OutputSink = captureSink()): void {
-  const rich = isMimeBundle(value) ? value : richBundle(value);
-  if (rich) sink.display(rich);
-  else sink.display({ "text/plain": typeof value === "string" ? value : inspect(value) });
+  const p = presentValue(value, { explicit: true });
+  sink.display("rich" in p ? p.rich : { "text/plain": p.text });
 }

@@ -2,11 +2,10 @@
  * The magics registry. Each magic is declared once with {@link defineMagic}; its argument
  * parser, usage line, `%name?` help and `%lsmagic` entry are all derived from that declaration.
  */
+import type { CellIO } from "../cell-io";
 import { SenseError, UsageError } from "../errors";
-import type { OutputSink } from "../display/sink";
 import { displayableBundle } from "../display/bundle";
 import { renderMagicList } from "../display/tables";
-import type { MagicScope } from "./expand";
 import { didYouMean } from "./suggest";
 import { quoteToken } from "./tokenize";
 
@@ -84,13 +83,9 @@ export interface MagicArgs<O extends readonly OptionSpec[] = readonly OptionSpec
 }
 
 /** What a magic runs with: where its output goes and where `$name` is looked up. */
-export interface MagicContext {
-  sink: OutputSink;
-  scope: MagicScope;
+export interface MagicContext extends Pick<CellIO, "sink" | "scope">, Partial<Pick<CellIO, "signal">> {
   /** The registry the magic was found in (`%lsmagic` lists it); defaults to {@link defaultRegistry}. */
   registry?: MagicRegistry;
-  /** Aborted when the user interrupts the cell. */
-  signal?: AbortSignal;
 }
 
 /** A magic's declaration, as passed to {@link defineMagic}. */

@@ -7,7 +7,7 @@
  * skipped); a name ending in `?` or `??` asks for help.
  */
 import { SenseError, isSenseError, isUsageError, redact, UsageError } from "../errors";
-import { isDisplayable } from "../display/bundle";
+import { presentValue } from "../display/present";
 import { expandArgs } from "./expand";
 import { type Magic, type MagicArgs, type MagicContext, type MagicKind, defaultRegistry, formatHelp, formatUsage, parseArgs } from "./registry";
 import { didYouMean } from "./suggest";
@@ -19,7 +19,7 @@ export interface MagicOutcome {
   ok: boolean;
   /** What the last magic returned. */
   value?: unknown;
-  /** True when `value` was displayed (it was a Displayable). */
+  /** True when `value` was displayed (it has a rich form: a Displayable, or a display hook's). */
   displayed?: boolean;
   /** The error, when `ok` is false (already reported on the sink's stderr). */
   error?: unknown;
@@ -165,7 +165,7 @@ function prepare(inv: ParsedInvocation, ctx: MagicContext): Prepared {
 /**
  * Parses, checks and runs a cell of magics, throwing on the first error. Every invocation is
  * resolved and its arguments parsed before any runs, so bad input in any line changes nothing.
- * A Displayable result is displayed through `ctx.sink`.
+ * A result with a rich form (display/present.ts) is displayed through `ctx.sink`.
  *
  * @throws {UsageError} for grammar, unknown magics (code `unknown_magic`), empty cell bodies,
  * expansion and argument errors; whatever a magic throws; the signal's reason when aborted.
@@ -183,8 +183,10 @@ export async function executeCell(source: string | readonly Segment[], ctx: Magi
       continue;
     }
     value = await p.magic.run(p.args, ctx);
-    displayed = isDisplayable(value);
-    if (isDisplayable(value)) ctx.sink.display(value.toMimeBundle());
+    // Shown here when it has a rich form; a plain value is left to the caller (the kernel shows it as text).
+    const shown = value == null ? undefined : presentValue(value);
+    displayed = shown !== undefined && "rich" in shown;
+    if (shown && "rich" in shown) ctx.sink.display(shown.rich);
   }
   return { value, displayed };
 }

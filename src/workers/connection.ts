@@ -7,23 +7,7 @@ import { KernelConnection, ServerConnection } from "@jupyterlab/services";
 import type { Kernel } from "@jupyterlab/services";
 import WebSocket from "ws";
 import type { ServerEndpoint } from "../rest";
-
-// Exact messages @jupyterlab/services 7.6 logs from kernel/default.js (checked against 7.6.6).
-const SERVICES_CHATTER = [/^Starting WebSocket: /, /^Kernel: \w+ \(/, /^Connection lost, reconnecting in /, /^Server selected unknown kernel wire protocol/];
-let filtered = false;
-
-/** Filters the console messages of @jupyterlab/services (and nothing else); idempotent. */
-export function silenceServicesConsole(): void {
-  if (filtered) return;
-  filtered = true;
-  for (const level of ["debug", "warn", "log"] as const) {
-    const original = console[level].bind(console);
-    console[level] = (...args: unknown[]) => {
-      if (typeof args[0] === "string" && SERVICES_CHATTER.some((re) => re.test(args[0] as string))) return;
-      original(...args);
-    };
-  }
-}
+import { silenceServicesConsole } from "../util/services-console";
 
 /**
  * A `ws` WebSocket that negotiates subprotocols as a browser does: the server may pick one of the

@@ -1,14 +1,22 @@
 /**
  * Workers: `launchWorkers`, `listWorkers`, `getMaster`, `stopWorkers`, `awaitWorkers`, their
- * output, the size table, and the keeper controls. See docs/workers.md.
+ * output, the size table, and the keeper controls (the default Cluster); the `Cluster`, `Worker`
+ * and `KernelBackend` seams. See docs/workers.md and docs/ARCHITECTURE.md.
  */
-export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, onWorkerStatus, setWorkerPool, workerPools } from "./cluster";
-export type { LaunchWorkersOptions, AwaitOptions, AwaitResult, WorkerContextInput, PoolOptions } from "./cluster";
-export { POOL_SESSION_TYPE } from "./pool";
+export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, getWorker, onWorkerStatus, setWorkerPool, workerPools, keeperPid, stopKeeper, defaultCluster } from "./api";
+export { Cluster, RETIRED_KEPT } from "./cluster";
+export type { LaunchWorkersOptions, PoolOptions, ClusterOptions, ShutdownHooks } from "./cluster";
+export type { AwaitOptions, AwaitResult } from "./await";
+export type { WorkerContextInput } from "./context-input";
+export { Worker } from "./worker";
+export type { KernelBackend, KernelChannel, StartRequest, SessionChange, IopubMessage, ExecuteRequest, ExecuteReply, ExecuteFuture, KernelLifeStatus, ChannelStatus } from "./backend";
+export { JupyterServerBackend } from "./jupyter-backend";
+export type { JupyterServerBackendOptions, KernelConnector } from "./jupyter-backend";
+export { FAST_ENGINE } from "./engine";
 export type { PoolInfo } from "./pool";
 export { SIZES, configureSizes, ENGINE_ALIASES } from "./options";
 export type { LaunchOptions, SizeSpec } from "./options";
 export type { WorkerOutputItem } from "./output";
-export { encodeWorkerTag, decodeWorkerTag, WORKER_SESSION_TYPE } from "./names";
-export type { WorkerTag } from "./names";
-export { keeperPid, stopKeeper } from "./keeperClient";
+export type { WorkerRef } from "./records";
+export { encodeWorkerTag, decodeWorkerTag, WORKER_SESSION_TYPE, POOL_SESSION_TYPE } from "./session-tags";
+export type { WorkerTag } from "./session-tags";

@@ -14,10 +14,13 @@
  * gone too, the keeper kills the local worker kernel processes itself (tslab kernels outlive a
  * SIGKILLed server), finding them by the `kernel-<id>.json` connection file on their argv.
  *
- * Self-contained on purpose (Node built-ins and global fetch only): it must start fast and run
- * with no module of the package loaded.
+ * Kept small on purpose (Node built-ins, global fetch, and the package's session tags and pid
+ * check): it must start fast.
  */
 import * as fs from "node:fs";
+import { pidAlive as alive } from "../util/pid";
+import { sleep } from "../util/timing";
+import { taggedFor } from "./session-tags";
 
 /** The first message on the keeper's stdin. */
 export interface KeeperConfig {
@@ -52,22 +55,6 @@ export function kernelProcesses(kernelIds: Iterable<string>, procRoot = "/proc")
   return pids;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Whether a session name is a worker tag of `masterId` (mirrors names.ts, kept inline: see the header). */
-function taggedFor(name: unknown, masterId: string): boolean {
-  if (typeof name !== "string") return false;
-  const parts = name.split(":");
-  // Worker tags (names.ts) and warm-pool tags (pool.ts) of this master.
-  return parts[1] === masterId && ((parts[0] === "sense" && parts.length === 6) || (parts[0] === "sense-pool" && parts.length === 5));
-}
 
 async function call(cfg: KeeperConfig, method: string, path: string, timeoutMs: number): Promise<Response> {
   return fetch(new URL(path, cfg.baseUrl.replace(/\/*$/, "/")), {
@@ -84,7 +71,7 @@ export async function cleanUp(cfg: KeeperConfig, workerIds: Set<string>): Promis
     let res = await call(cfg, "GET", "api/sessions", 3_000);
     // jupyter_server answers 500 while a kernel is still starting (see RestClient.raw): ask again.
     for (let i = 0; i < 3 && res.status === 500; i++) {
-      await new Promise((r) => setTimeout(r, 50 * (i + 1)));
+      await sleep(50 * (i + 1));
       res = await call(cfg, "GET", "api/sessions", 3_000);
     }
     if (res.ok) sessions = (await res.json()) as typeof sessions;

@@ -9,6 +9,7 @@ import type { OutputSink } from "../display/sink";
 import { isInside } from "../paths";
 import { outputKeepBytes } from "./output";
 import { WorkerSize } from "../schemas";
+import { MAX_TIMER_MS } from "../util/timing";
 
 /** Resources of one worker size. */
 export interface SizeSpec {
@@ -19,8 +20,10 @@ export interface SizeSpec {
 }
 
 /**
- * The size table. Under a Jupyter Server backed by Enterprise Gateway on Kubernetes these become
- * `KERNEL_CPUS`/`KERNEL_MEMORY`; on a local server they are advisory: exported to the worker as
+ * The size table. Under a Jupyter Server backed by Enterprise Gateway these become sized
+ * kernelspecs with `KERNEL_CPUS`/`KERNEL_MEMORY` (real container limits under EG's Docker and
+ * Kubernetes proxies, and a V8 heap limit for JavaScript/TypeScript kernels everywhere: see
+ * docs/scale-out.md); on a plain local server they are advisory: exported to the worker as
  * `SENSE_WORKER_CPUS`/`SENSE_WORKER_MEMORY_MB` and recorded, not enforced (the REST API can pass
  * no kernel argv, so `--max-old-space-size` cannot be applied cleanly). Override with {@link configureSizes}.
  */
@@ -101,11 +104,7 @@ const KNOWN = new Set([
 ]);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/**
- * The longest delay `setTimeout` honours (2^31 - 1 ms, ~24.8 days); a longer one fires at once.
- * Every user-given timeout is checked against it ({@link checkTimeoutSeconds}).
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export { MAX_TIMER_MS };
 
 /**
  * Checks a timeout given in seconds: a finite number, positive (or zero when `allowZero`), at

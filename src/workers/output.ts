@@ -11,6 +11,7 @@
  * as `[w1] ` + each traceback line; rich output is shown as a display whose `text/plain` starts
  * with `[w1] ` and whose `text/html` is preceded by a small `[w1]` label.
  */
+import { escapeHtml } from "../display/bundle";
 import type { MimeBundle, OutputSink } from "../display/sink";
 import { ConfigError } from "../errors";
 
@@ -280,8 +281,4 @@ export function labelBundle(label: string, data: Record<string, unknown>): MimeB
     out["text/html"] = `<div class="sense-worker-output"><small style="opacity:.7">[${escapeHtml(label)}]</small>${data["text/html"] as string}</div>`;
   }
   return out;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -11,52 +11,17 @@
  * it by PATCHing the session into a worker tag and running the preamble again with the worker's
  * own environment, before the startup code: env still arrives before any user code.
  */
-import { randomBytes } from "node:crypto";
-import type { Kernel } from "@jupyterlab/services";
-import { UsageError } from "../errors";
-import type { RestClient, ServerEndpoint } from "../rest";
 import { WorkerSize } from "../schemas";
+import { bestEffort } from "../util/best-effort";
+import type { KernelBackend, KernelChannel } from "./backend";
+import { EnvFileTracker, loadEnvironment } from "./bootstrap";
+import { poolSessionPath } from "./paths";
 import type { PreambleLanguage } from "./preamble";
-import { loadEnvironment } from "./start";
-
-/** The session `type` of pooled (not yet adopted) kernels. */
-export const POOL_SESSION_TYPE = "sense-pool";
-
-const SAFE = /^[A-Za-z0-9._-]+$/;
-
-/** The fields of a pooled session's name. */
-export interface PoolTag {
-  masterId: string;
-  engine: string;
-  size: WorkerSize;
-  startedAtMs: number;
-}
-
-/**
- * Encodes a pool tag as a session name.
- * @throws UsageError `bad_option` when the master id or engine hold characters other than `[A-Za-z0-9._-]`.
- */
-export function encodePoolTag(tag: PoolTag): string {
-  if (!SAFE.test(tag.masterId) || !SAFE.test(tag.engine)) {
-    throw new UsageError("master id and engine may only hold letters, digits, '.', '_' and '-'", { code: "bad_option" });
-  }
-  return ["sense-pool", tag.masterId, tag.engine, tag.size, String(tag.startedAtMs)].join(":");
-}
-
-/** Decodes a pooled session's name; `null` for anything else. Never throws. */
-export function decodePoolTag(name: string | null | undefined): PoolTag | null {
-  const parts = (name ?? "").split(":");
-  if (parts.length !== 5 || parts[0] !== "sense-pool") return null;
-  const [, masterId, engine, sizeText, started] = parts;
-  const size = WorkerSize.safeParse(sizeText);
-  if (!SAFE.test(masterId) || !SAFE.test(engine) || !size.success || !/^\d+$/.test(started)) return null;
-  return { masterId, engine, size: size.data, startedAtMs: Number(started) };
-}
+import { encodePoolTag, POOL_SESSION_TYPE } from "./session-tags";
 
 /** What a pool of one kind (engine, size, folder) starts its kernels with. */
 export interface PoolSpec {
-  rest: RestClient;
-  endpoint: ServerEndpoint;
+  backend: KernelBackend;
   masterId: string;
   projectHome: string;
   engine: string;
@@ -76,7 +41,7 @@ export interface PooledKernel {
   sessionId: string;
   path: string;
   engine: string;
-  conn?: Kernel.IKernelConnection;
+  channel?: KernelChannel;
   state: "starting" | "ready" | "failed";
   ready: Promise<void>;
   /** Msg ids of the pool's own preamble, to be kept out of the worker's output after adoption. */
@@ -99,11 +64,12 @@ export interface PoolInfo {
   lastError?: string;
 }
 
-/** What the pool needs from the workers module (injected: the pool knows nothing of launches). */
+/** What the pool needs from its cluster (injected: the pool knows nothing of launches). */
 export interface PoolDeps {
-  connect(endpoint: ServerEndpoint, model: { id: string; name: string }): Kernel.IKernelConnection;
   track(kernelId: string): void;
   forget(kernelId: string): void;
+  /** Told about worker env files in flight (the keeper). */
+  envFiles?: EnvFileTracker;
 }
 
 interface Pool {
@@ -120,7 +86,10 @@ export function poolKey(engine: string, size: WorkerSize, folder: string): strin
   return `${engine}|${size}|${folder}`;
 }
 
-/** The pools of this process (one master). */
+/** A pooled kernel stopped (drain, resize) before it was ready: not a failure of the engine. */
+class StoppedWhileStarting extends Error {}
+
+/** The pools of one master (owned by its Cluster). */
 export class WorkerPools {
   private readonly pools = new Map<string, Pool>();
   constructor(private readonly deps: PoolDeps) {}
@@ -134,7 +103,7 @@ export class WorkerPools {
     pool.failures = 0;
     this.pools.set(key, pool);
     const extra = pool.members.splice(target);
-    await Promise.all([...extra.map((m) => this.discard(m, pool.spec.rest)), this.fill(pool)]);
+    await Promise.all([...extra.map((m) => this.discard(m, pool.spec.backend)), this.fill(pool)]);
     // Members a refill started before this call are waited for too: resolved means full.
     await Promise.all(pool.members.map((m) => m.ready));
     if (!target && !pool.members.length) this.pools.delete(key);
@@ -159,7 +128,7 @@ export class WorkerPools {
   async drainAll(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
-    await Promise.all(all.flatMap((p) => p.members.map((m) => this.discard(m, p.spec.rest))));
+    await Promise.all(all.flatMap((p) => p.members.map((m) => this.discard(m, p.spec.backend))));
   }
 
   /** The state of every pool. */
@@ -189,11 +158,10 @@ export class WorkerPools {
 
   private startOne(pool: Pool): PooledKernel {
     const { spec } = pool;
-    const leaf = `.sense-pool-${spec.masterId.replace(/^process-/, "").slice(0, 8)}-${randomBytes(4).toString("hex")}`;
     const m: PooledKernel = {
       kernelId: "",
       sessionId: "",
-      path: spec.folder ? `${spec.folder}/${leaf}` : leaf,
+      path: poolSessionPath(spec.masterId, spec.folder),
       engine: spec.engine,
       state: "starting",
       ready: Promise.resolve(),
@@ -203,24 +171,22 @@ export class WorkerPools {
     m.ready = (async () => {
       try {
         const name = encodePoolTag({ masterId: spec.masterId, engine: spec.engine, size: spec.size, startedAtMs: Date.now() });
-        const s = await spec.rest.createSession({ path: m.path, type: POOL_SESSION_TYPE, name, kernel: { name: spec.engine } });
+        const s = await spec.backend.start({ path: m.path, type: POOL_SESSION_TYPE, name, kernelName: spec.engine });
         if (!s.kernel) throw new Error(`the server created session ${s.id} without a kernel`);
         m.kernelId = s.kernel.id;
         m.sessionId = s.id;
         this.deps.track(m.kernelId);
-        const conn = this.deps.connect(spec.endpoint, { id: m.kernelId, name: spec.engine });
-        m.conn = conn;
+        const channel = spec.backend.connect({ id: m.kernelId, name: spec.engine });
+        m.channel = channel;
         // A pooled kernel that restarts or dies is useless (and the server would keep restarting it).
-        const onStatus = (_: unknown, status: Kernel.Status) => {
+        m.release = channel.onStatus((status) => {
           if (status === "autorestarting" || status === "restarting" || status === "dead") void this.lose(pool, m, `its kernel ${status === "dead" ? "died" : "restarted"}`);
-        };
-        conn.statusChanged.connect(onStatus);
-        m.release = () => conn.statusChanged.disconnect(onStatus);
+        });
         // The pool's own stop (drain/resize) may have happened while the session was being created.
-        if (m.state !== "starting") throw new Error("stopped while starting");
+        if (m.state !== "starting") throw new StoppedWhileStarting();
         await loadEnvironment({
-          rest: spec.rest,
-          conn,
+          backend: spec.backend,
+          channel,
           kernelId: m.kernelId,
           what: `pooled kernel (${spec.engine})`,
           language: spec.language,
@@ -229,45 +195,42 @@ export class WorkerPools {
           watchdog: spec.watchdog,
           timeoutMs: spec.startTimeoutMs,
           hidden: m.hidden,
+          envFiles: this.deps.envFiles,
         });
         if (m.state === "starting") {
           m.state = "ready";
           pool.failures = 0;
         }
       } catch (e) {
-        await this.lose(pool, m, (e as Error).message);
+        await this.lose(pool, m, e instanceof StoppedWhileStarting ? undefined : (e as Error).message);
       }
     })();
     return m;
   }
 
-  /** Removes a member that failed or died, deletes its session; never throws. */
-  private async lose(pool: Pool, m: PooledKernel, why: string): Promise<void> {
+  /** Removes a member that failed or died (`why` undefined: it was stopped), deletes its session; never throws. */
+  private async lose(pool: Pool, m: PooledKernel, why: string | undefined): Promise<void> {
     if (m.state === "failed") return;
     const wasMember = pool.members.includes(m);
     if (wasMember) pool.members.splice(pool.members.indexOf(m), 1);
-    if (why !== "stopped while starting") {
+    if (why !== undefined) {
       pool.failures++;
       pool.lastError = why;
     }
-    await this.discard(m, pool.spec.rest);
+    await this.discard(m, pool.spec.backend);
   }
 
-  private async discard(m: PooledKernel, rest: RestClient): Promise<void> {
+  private async discard(m: PooledKernel, backend: KernelBackend): Promise<void> {
     const wasStarting = m.state === "starting";
     m.state = "failed";
     m.release();
-    m.conn?.dispose();
+    m.channel?.dispose();
     // A member still creating its session is deleted by its own start once the session exists.
     if (!m.sessionId) {
       if (wasStarting) await m.ready;
       if (!m.sessionId) return;
     }
-    try {
-      await rest.deleteSession(m.sessionId);
-    } catch {
-      /* already gone */
-    }
+    await bestEffort(`delete pooled session ${m.sessionId}`, () => backend.stop(m.sessionId));
     if (m.kernelId) this.deps.forget(m.kernelId);
   }
 }

@@ -16,7 +16,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { launcherKernelSpec } from "../../kernel-extension/eg-launcher/kernelspec";
-import { LocalGateway, startLocalGateway } from "../../scripts/local-gateway";
+import { LocalGateway, startLocalGateway } from "../../harness/local-gateway";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
 import { REPO, until } from "../helpers/util";
 

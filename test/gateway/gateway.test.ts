@@ -13,9 +13,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { LocalGateway, startLocalGateway } from "../../scripts/local-gateway";
+import { LocalGateway, startLocalGateway } from "../../harness/local-gateway";
 import { processesUnder, waitForExit } from "../helpers/jupyter";
-import { allText, CellResult, NotebookKernel, openNotebook } from "../helpers/kernel";
+import { egKernels, okCell, printed } from "../helpers/cells";
+import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
 import { REPO, until } from "../helpers/util";
 import { RestClient } from "../../src/rest";
 import { gatewayInfo } from "../../src/gateway";
@@ -26,11 +27,6 @@ let rest: RestClient;
 const open: NotebookKernel[] = [];
 const figures: string[] = [];
 
-async function egKernels(): Promise<{ id: string; name: string }[]> {
-  const res = await fetch(`${gw.egUrl}api/kernels`, { headers: { Authorization: `token ${gw.egToken}` } });
-  if (!res.ok) throw new Error(`EG GET /api/kernels: ${res.status}`);
-  return (await res.json()) as { id: string; name: string }[];
-}
 
 /**
  * Closes the notebook's websocket, deletes its session and stops the client's pollers (left
@@ -53,7 +49,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   for (const nb of open.splice(0)) await close(nb);
-  await until("EG has no kernels", async () => ((await egKernels()).length === 0 ? true : undefined));
+  await until("EG has no kernels", async () => ((await egKernels(gw)).length === 0 ? true : undefined));
   await until("no kernel processes under EG", () => (processesUnder(gw.egBaseDir).filter((p) => p !== gw.egProcess.pid && p !== gw.server.pid).length === 0 ? true : undefined), 20_000);
 });
 
@@ -88,32 +84,37 @@ test("a python3 kernel runs through the gateway; both the server and EG list it;
   // kernels (EG_MIRROR_WORKING_DIRS), so a local or SSH kernel starts in EG's own folder.
   expect(env.KERNEL_WORKING_DIR).toBe(gw.server.rootDir);
   expect(cwd).toBe(fs.realpathSync(gw.egBaseDir));
-  expect((await egKernels()).map((k) => k.id)).toContain(nb.kernelId);
+  expect((await egKernels(gw)).map((k) => k.id)).toContain(nb.kernelId);
   expect((await rest.listKernels()).map((k) => k.id)).toContain(nb.kernelId);
   expect(gw.egLog()).not.toContain(gw.server.token);
   expect(gw.server.log()).not.toContain(gw.server.token);
   expect(gw.server.log()).not.toContain(gw.egToken);
 });
 
-test("a sized sense-ts kernel gets its KERNEL_CPUS/KERNEL_MEMORY, and gatewayInfo tells it runs under a gateway", async () => {
+test("a sized sense-ts kernel gets its KERNEL_CPUS/KERNEL_MEMORY and a V8 heap limit from its memory, and gatewayInfo tells it runs under a gateway", async () => {
   const nb = await openNotebook(gw.server, "sense-ts-medium");
   open.push(nb);
   const r = await nb.run(
     [
       'const sense = require("sense-tslab");',
       "const info = await sense.gatewayInfo(sense.getContext().rest);",
-      "console.log(JSON.stringify({ cpus: process.env.KERNEL_CPUS, mem: process.env.KERNEL_MEMORY, gateway: info.gateway, evidence: info.evidence, sized: info.sizedSpecs }));",
+      'const heapMiB = Math.round(require("node:v8").getHeapStatistics().heap_size_limit / 2 ** 20);',
+      "console.log(JSON.stringify({ cpus: process.env.KERNEL_CPUS, mem: process.env.KERNEL_MEMORY, heapMiB, gateway: info.gateway, evidence: info.evidence, sized: info.sizedSpecs }));",
     ].join("\n"),
   );
   expect(r.stderr).toBe("");
-  const got = JSON.parse(r.stdout.trim()) as { cpus: string; mem: string; gateway: boolean; evidence: string[]; sized: Record<string, Record<string, string>> };
+  const got = JSON.parse(r.stdout.trim()) as { cpus: string; mem: string; heapMiB: number; gateway: boolean; evidence: string[]; sized: Record<string, Record<string, string>> };
   expect(got).toEqual({
     cpus: "2",
     mem: "4096Mi",
+    heapMiB: expect.any(Number),
     gateway: true,
     evidence: ["KERNEL_GATEWAY", "process_proxy"], // this EG also serves the launcher kernelspecs
     sized: { "sense-ts": { small: "sense-ts-small", medium: "sense-ts-medium", large: "sense-ts-large" } },
   });
+  // the one limit a local kernel gets: V8's heap, 75 % of the size's 4096 MiB (NODE_OPTIONS in the sized kernelspec)
+  expect(got.heapMiB).toBeGreaterThanOrEqual(3072);
+  expect(got.heapMiB).toBeLessThan(3172);
   // From outside any kernel (a plain Node client) only the process-proxy kernelspecs tell.
   expect(await gatewayInfo(rest, {})).toMatchObject({ gateway: true, evidence: ["process_proxy"] });
   expect((await gatewayInfo(rest, { SENSE_GATEWAY: "0" })).gateway).toBe(false);
@@ -171,27 +172,13 @@ describe("workers through the gateway (master and workers are EG kernels)", () =
     return nb;
   }
 
-  /** Runs a cell that must succeed; returns its result (whose outputs keep growing). */
-  async function ok(nb: NotebookKernel, code: string): Promise<CellResult> {
-    const r = await nb.run(code);
-    if (r.status !== "ok") throw new Error(`cell failed:\n${code}\n---\n${allText(r.outputs)}`);
-    return r;
-  }
-
-  /** The JSON a cell printed after `tag `. */
-  function printed<T>(r: CellResult, tag: string): T {
-    const line = r.stdout.split("\n").find((l) => l.startsWith(`${tag} `));
-    if (!line) throw new Error(`no ${tag} line in:\n${allText(r.outputs)}`);
-    return JSON.parse(line.slice(tag.length + 1)) as T;
-  }
-
-  const egIds = async () => (await egKernels()).map((k) => k.id).sort();
+  const egIds = async () => (await egKernels(gw)).map((k) => k.id).sort();
 
   test("the README example over ZeroMQ: 3 sense-ts workers ask, the master answers, their prints arrive labelled in the launching cell", async () => {
     const nb = await master();
-    await ok(nb, ['import * as zmq from "zeromq";', "const sock = new zmq.Reply();", "await sock.bind(`tcp://${sense.networkInfo().projectIp}:*`);", "const address = sock.lastEndpoint!;"].join("\n"));
+    await okCell(nb, ['import * as zmq from "zeromq";', "const sock = new zmq.Reply();", "await sock.bind(`tcp://${sense.networkInfo().projectIp}:*`);", "const address = sock.lastEndpoint!;"].join("\n"));
     const t0 = Date.now();
-    const launch = await ok(
+    const launch = await okCell(
       nb,
       [
         "%%sense_worker -n 3 --size small --env SERVER=$address",
@@ -205,9 +192,9 @@ describe("workers through the gateway (master and workers are EG kernels)", () =
       ].join("\n"),
     );
     figures.push(`%%sense_worker -n 3 (sense-ts workers through EG): ${Date.now() - t0} ms`);
-    const answer = await ok(nb, ["for (let i = 0; i < 3; i++) {", "  const [message] = await sock.receive();", '  console.log("Received request:", message.toString());', '  await sock.send("I agree.");', "}"].join("\n"));
+    const answer = await okCell(nb, ["for (let i = 0; i < 3; i++) {", "  const [message] = await sock.receive();", '  console.log("Received request:", message.toString());', '  await sock.send("I agree.");', "}"].join("\n"));
     expect(answer.stdout.match(/Received request: Sense is so easy!/g)).toHaveLength(3);
-    await ok(nb, "%sense_await --completion --timeout 120");
+    await okCell(nb, "%sense_await --completion --timeout 120");
     const text = allText(launch.outputs);
     for (const w of ["w1", "w2", "w3"]) {
       expect(text).toContain(`[${w}] Connecting to master...\n`);
@@ -218,10 +205,10 @@ describe("workers through the gateway (master and workers are EG kernels)", () =
     expect(workers).toHaveLength(3);
     expect(await egIds()).toEqual([nb.kernelId, ...workers.map((s) => s.kernel!.id)].sort());
     const t1 = Date.now();
-    await ok(nb, "%sense_stop");
+    await okCell(nb, "%sense_stop");
     figures.push(`%sense_stop (3 sense-ts workers through EG): ${Date.now() - t1} ms`);
     expect(await egIds()).toEqual([nb.kernelId]);
-    await ok(nb, "sock.close();");
+    await okCell(nb, "sock.close();");
     expect(allText(launch.outputs) + allText(answer.outputs)).not.toContain(gw.server.token);
   });
 
@@ -229,7 +216,7 @@ describe("workers through the gateway (master and workers are EG kernels)", () =
     const nb = await master();
     const py = ["import os", "for k in ['FOO', 'SENSE_MASTER_ID', 'SENSE_DASHBOARD_ID', 'SENSE_WORKER_NAME', 'SENSE_API_URL', 'SENSE_PROJECT_HOME', 'KERNEL_GATEWAY']: print(k + '=' + os.environ.get(k, '<unset>'))"].join("\n");
     const ts = "for (const k of ['FOO', 'SENSE_MASTER_ID', 'SENSE_DASHBOARD_ID', 'SENSE_WORKER_NAME', 'KERNEL_GATEWAY']) console.log(k + '=' + (process.env[k] ?? '<unset>'));";
-    const launched = await ok(
+    const launched = await okCell(
       nb,
       [
         `const pys = await sense.launchWorkers(2, { engine: "python3", env: { FOO: "bar baz" }, code: ${JSON.stringify(py)} });`,
@@ -258,7 +245,7 @@ describe("workers through the gateway (master and workers are EG kernels)", () =
     expect((await listWorkers({ context: outside })).map((w) => [w.name, w.status])).toEqual([["w1", "idle"], ["w2", "idle"], ["w3", "idle"]]);
 
     const t0 = Date.now();
-    const stopped = await ok(
+    const stopped = await okCell(
       nb,
       [
         'const [one] = await sense.stopWorkers("w1");',
@@ -269,14 +256,14 @@ describe("workers through the gateway (master and workers are EG kernels)", () =
     figures.push(`stopWorkers(1 python3 worker through EG) + a refused stop + listWorkers: ${Date.now() - t0} ms`);
     expect(printed(stopped, "STOP")).toEqual({ one: "stopped", refused: "unknown_worker", listed: ["w2", "w3"] });
     expect(await egIds()).toEqual([nb.kernelId, got.workers[1].id, got.workers[2].id].sort());
-    await ok(nb, 'const rest = await sense.stopWorkers();\nconsole.log("REST " + JSON.stringify(rest.map((w) => w.status)));');
+    await okCell(nb, 'const rest = await sense.stopWorkers();\nconsole.log("REST " + JSON.stringify(rest.map((w) => w.status)));');
     expect(await egIds()).toEqual([nb.kernelId]);
     expect(allText(launched.outputs) + allText(stopped.outputs)).not.toContain(gw.server.token);
   });
 
   test("failing workers are reported failed: startup code that raises, and a worker whose process exits (EG restarts it; Sense deletes it)", async () => {
     const nb = await master();
-    const r = await ok(
+    const r = await okCell(
       nb,
       [
         "const [raises] = await sense.launchWorkers(1, { code: 'throw new Error(\"boom\");' });",
@@ -298,13 +285,13 @@ describe("workers through the gateway (master and workers are EG kernels)", () =
     // the exited worker is deleted (EG no longer has it); the one whose code raised stays until stopped
     await until("EG to drop the exited worker", async () => ((await egIds()).includes(got.failures[1].id) ? undefined : true));
     expect(await egIds()).toEqual([nb.kernelId, got.failures[0].id].sort());
-    await ok(nb, "await sense.stopWorkers();");
+    await okCell(nb, "await sense.stopWorkers();");
     expect(await egIds()).toEqual([nb.kernelId]);
   });
 
   test("a SIGKILLed master: its keeper removes every worker from EG and every worker process", async () => {
     const nb = await master();
-    const r = await ok(
+    const r = await okCell(
       nb,
       [
         // the watchdog off: the keeper alone (the watchdog is checked on a plain server)

@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { freePort, JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
 import { RestClient } from "../../src/rest";
-import { HubUserServer, LocalHub, startLocalHub } from "../../scripts/local-hub";
+import { HubUserServer, LocalHub, startLocalHub } from "../../harness/local-hub";
 import { buildWorkers } from "../fixtures/workers/build";
 
 let server: JupyterServer;

@@ -1,5 +1,5 @@
 /**
- * Test harness: a real Jupyter Server from the project's own .venv (see scripts/local-server.ts,
+ * Test harness: a real Jupyter Server from the project's own .venv (see harness/local-server.ts,
  * shared with the demo and the benchmarks). `stop()` always ends it and every process it started.
  */
-export * from "../../scripts/local-server";
+export * from "../../harness/local-server";

@@ -1,2 +1,2 @@
-/** Test helper: drive a real kernel cell by cell (see scripts/kernel-client.ts). */
-export * from "../../scripts/kernel-client";
+/** Test helper: drive a real kernel cell by cell (see harness/kernel-client.ts). */
+export * from "../../harness/kernel-client";

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { REPO, startJupyterServer, JupyterServer, processesUnder } from "../helpers/jupyter";
 import { allText } from "../helpers/kernel";
-import { runNotebook, NotebookReport } from "../../scripts/notebook-runner";
+import { runNotebook, NotebookReport } from "../../harness/notebook-runner";
 import { RestClient } from "../../src/rest";
 
 let server: JupyterServer;

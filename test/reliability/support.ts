@@ -1,13 +1,13 @@
 /**
  * Shared parts of the reliability suite: trial counts (CI or full), deadline polling, figures
- * (printed per file and collected for `scripts/reliability.ts`), a secret scanner fed with every
+ * (printed per file and collected for `harness/reliability.ts`), a secret scanner fed with every
  * text the suite sees, and /proc probes (kernel pid, RSS, open fds).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { REPO } from "../helpers/jupyter";
 import type { Output } from "../helpers/kernel";
-import { silenceServicesConsole } from "../../src/workers/connection";
+import { silenceServicesConsole } from "../../src/util/services-console";
 
 // The notebook clients reconnect after every master kill; their "Connection lost" chatter is noise.
 silenceServicesConsole();
@@ -20,7 +20,7 @@ export const COUNTS = FULL
   ? { killTrials: 10, soakCycles: 30, soakWorkers: 8, loadMasters: 4, loadWorkers: 8 }
   : { killTrials: 3, soakCycles: 3, soakWorkers: 8, loadMasters: 2, loadWorkers: 4 };
 
-/** Where figures are appended (one JSON object a line); `scripts/reliability.ts` prints them as a table. */
+/** Where figures are appended (one JSON object a line); `harness/reliability.ts` prints them as a table. */
 export const FIGURES_FILE = path.join(REPO, "artifacts", "reliability", "figures.jsonl");
 
 /** One measured figure. */

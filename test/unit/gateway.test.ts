@@ -1,6 +1,5 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -9,24 +8,17 @@ import { gatewayInfo, kernelSpecForSize, sizeToKernelEnv } from "../../src/gatew
 import { RestClient } from "../../src/rest";
 import { encryptConnectionInfo, listenInRange, parseLauncherArgs, parseListenerRequest, parsePortRange, selectPorts } from "../../kernel-extension/eg-launcher/protocol";
 import { launcherKernelSpec, writeSizedKernelSpecs } from "../../kernel-extension/eg-launcher/kernelspec";
+import { FakeJupyter, startFakeJupyter } from "../support/fake-jupyter";
 
-// A real loopback HTTP server stands in for Jupyter (nock 15 cannot load under Jest 30's CJS runtime).
-let server: http.Server;
+// The fake Jupyter Server of the unit tests answers the kernelspecs; anything else is a 404.
+let fake: FakeJupyter;
 let base = "";
 let specsBody: unknown;
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    if (req.url === "/api/kernelspecs") {
-      res.writeHead(200, { "Content-Type": "application/json" });
-      res.end(JSON.stringify(specsBody));
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+  fake = await startFakeJupyter({ handler: (r) => (r.url === "/api/kernelspecs" ? { status: 200, body: specsBody } : { status: 404 }) });
+  base = fake.baseUrl;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => fake.close());
 
 const spec = (name: string, extra: Record<string, unknown> = {}) => ({ name, spec: { display_name: name, language: "typescript", argv: ["node"], ...extra }, resources: {} });
 

@@ -1,31 +1,15 @@
-import * as net from "node:net";
-import * as http from "node:http";
+/**
+ * The REST client. What it sends is checked against the fake Jupyter Server (test/support);
+ * every error path is played with nock (the HTTP layer intercepted, no socket opened), and no
+ * error may show the token.
+ */
+import nock from "nock";
 import { RestError } from "../../src/errors";
 import { RestClient, isRestError, normalizeBaseUrl } from "../../src/rest";
+import { FakeJupyter, startFakeJupyter } from "../support/fake-jupyter";
 
-// A real loopback HTTP server stands in for Jupyter. (nock 15 is ESM only and cannot be loaded
-// by Jest 30's CommonJS runtime on Node 20; see the core issue note.)
-interface Reply {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
-interface Seen {
-  method: string;
-  url: string;
-  authorization?: string;
-  body: string;
-}
-let replies = new Map<string, Reply>();
-const seen: Seen[] = [];
-let server: http.Server;
-let BASE = "";
 const PREFIX = "/user/alice/";
 const TOKEN = "tok-5e3a9c1f7b2d4e6a8c0b";
-
-function route(method: string, path: string, reply: Reply): void {
-  replies.set(`${method} ${PREFIX}${path}`, reply);
-}
 
 /** Runs `fn`, expects a RestError, and checks the token shows up nowhere in it. */
 async function restError(fn: () => Promise<unknown>): Promise<RestError> {
@@ -42,67 +26,40 @@ async function restError(fn: () => Promise<unknown>): Promise<RestError> {
   return err;
 }
 
-/** A loopback port nothing listens on. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
-
-describe("RestClient", () => {
+describe("RestClient requests (fake Jupyter Server)", () => {
+  let fake: FakeJupyter;
   let client: RestClient;
+  let BASE = "";
   beforeAll(async () => {
-    server = http.createServer((req, res) => {
-      let body = "";
-      req.on("data", (c: Buffer) => (body += c.toString()));
-      req.on("end", () => {
-        const path = (req.url ?? "").split("?")[0];
-        seen.push({ method: req.method ?? "", url: req.url ?? "", authorization: req.headers.authorization, body });
-        const reply = replies.get(`${req.method} ${path}`);
-        if (!reply) {
-          res.writeHead(599).end();
-          return;
-        }
-        const text = reply.body === undefined ? "" : typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body);
-        res.writeHead(reply.status, { "Content-Type": "application/json", ...reply.headers }).end(text);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    BASE = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}${PREFIX}`;
+    fake = await startFakeJupyter({ prefix: PREFIX });
+    BASE = fake.baseUrl;
   });
-  afterAll(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  afterAll(() => fake.close());
   beforeEach(() => {
-    replies = new Map();
-    seen.length = 0;
+    fake.seen.length = 0;
+    fake.handler = () => undefined;
     client = new RestClient({ baseUrl: BASE.replace(/\/$/, ""), token: TOKEN }, { timeoutMs: 5_000 });
   });
 
   it("sends the token as an Authorization header and validates the answer", async () => {
-    route("GET", "api/kernels", { status: 200, body: [{ id: "k1", name: "python3", execution_state: "idle", extra: 1 }] });
+    fake.handler = (r) => (r.method === "GET" && r.url === `${PREFIX}api/kernels` ? { status: 200, body: [{ id: "k1", name: "python3", execution_state: "idle", extra: 1 }] } : undefined);
     const kernels = await client.listKernels();
     expect(kernels).toEqual([{ id: "k1", name: "python3", execution_state: "idle", extra: 1 }]);
-    expect(seen).toEqual([{ method: "GET", url: `${PREFIX}api/kernels`, authorization: `token ${TOKEN}`, body: "" }]);
+    expect(fake.seen.map((r) => ({ method: r.method, url: r.url, authorization: r.authorization, body: r.text }))).toEqual([{ method: "GET", url: `${PREFIX}api/kernels`, authorization: `token ${TOKEN}`, body: "" }]);
   });
 
   it("sends JSON bodies", async () => {
-    route("POST", "api/sessions", { status: 201, body: { id: "s1", path: "a", name: "n", type: "t", kernel: { id: "k1", name: "python3" } } });
+    fake.handler = (r) => (r.method === "POST" ? { status: 201, body: { id: "s1", path: "a", name: "n", type: "t", kernel: { id: "k1", name: "python3" } } } : undefined);
     const s = await client.createSession({ path: "a", type: "t", name: "n", kernel: { name: "python3" } });
     expect(s.id).toBe("s1");
-    expect(JSON.parse(seen[0].body)).toEqual({ path: "a", type: "t", name: "n", kernel: { name: "python3" } });
+    expect(fake.seen[0].body).toEqual({ path: "a", type: "t", name: "n", kernel: { name: "python3" } });
   });
 
   it("sends no Authorization header without a token", async () => {
-    route("GET", "api", { status: 200, body: { version: "2.21.0" } });
+    fake.handler = (r) => (r.url === `${PREFIX}api` ? { status: 200, body: { version: "2.21.0" } } : undefined);
     const open = new RestClient({ baseUrl: BASE, token: "" });
     await expect(open.version()).resolves.toEqual({ version: "2.21.0" });
-    expect(seen[0].authorization).toBeUndefined();
+    expect(fake.seen[0].authorization).toBeUndefined();
   });
 
   it("normalises base URLs to one trailing slash", () => {
@@ -110,19 +67,44 @@ describe("RestClient", () => {
     expect(normalizeBaseUrl("http://h:1")).toBe("http://h:1/");
     expect(client.endpoint.baseUrl).toBe(BASE);
   });
+});
 
-  it("unreachable: nothing listens on the port", async () => {
-    const port = await closedPort();
-    const c = new RestClient({ baseUrl: `http://127.0.0.1:${port}/`, token: TOKEN }, { timeoutMs: 5_000 });
-    const err = await restError(() => c.listSessions());
+describe("RestClient error paths (nock)", () => {
+  const ORIGIN = "http://127.0.0.1:18888";
+  const BASE = `${ORIGIN}${PREFIX}`;
+  let client: RestClient;
+  let server: nock.Scope;
+  beforeAll(() => {
+    if (!nock.isActive()) nock.activate();
+    nock.disableNetConnect();
+  });
+  afterAll(() => {
+    nock.cleanAll();
+    nock.enableNetConnect();
+    // Unpatch Node's http: Jest runs later test files in this process (real sockets, websockets).
+    nock.restore();
+  });
+  beforeEach(() => {
+    client = new RestClient({ baseUrl: BASE, token: TOKEN }, { timeoutMs: 5_000 });
+    server = nock(ORIGIN, { reqheaders: { authorization: `token ${TOKEN}` } });
+  });
+  afterEach(() => {
+    // every reply a test set up was asked for, and nothing more
+    expect(server.pendingMocks()).toEqual([]);
+    nock.cleanAll();
+  });
+
+  it("unreachable: the connection is refused", async () => {
+    server.get(`${PREFIX}api/sessions`).replyWithError(Object.assign(new Error(`connect ECONNREFUSED 127.0.0.1:18888 ${TOKEN}`), { code: "ECONNREFUSED" }));
+    const err = await restError(() => client.listSessions());
     expect(err.code).toBe("unreachable");
     expect(err.status).toBeUndefined();
-    expect(err.url).toBe(`http://127.0.0.1:${port}/api/sessions`);
+    expect(err.url).toBe(`${BASE}api/sessions`);
     expect(err.message).toMatch(/did not answer GET .*ECONNREFUSED/);
   });
 
   it.each([401, 403])("unauthorized: HTTP %i", async (status) => {
-    route("GET", "api/sessions", { status, body: { message: `Forbidden ${TOKEN}` } });
+    server.get(`${PREFIX}api/sessions`).reply(status, { message: `Forbidden ${TOKEN}` });
     const err = await restError(() => client.listSessions());
     expect(err.code).toBe("unauthorized");
     expect(err.status).toBe(status);
@@ -130,14 +112,14 @@ describe("RestClient", () => {
   });
 
   it("unauthorized: a redirect to a login page", async () => {
-    route("GET", "api/sessions", { status: 302, headers: { Location: `/hub/login?next=x&token=${TOKEN}` } });
+    server.get(`${PREFIX}api/sessions`).reply(302, "", { Location: `/hub/login?next=x&token=${TOKEN}` });
     const err = await restError(() => client.listSessions());
     expect(err.code).toBe("unauthorized");
     expect(err.status).toBe(302);
   });
 
   it("not_found: HTTP 404", async () => {
-    route("GET", "api/kernels/nope", { status: 404, body: { message: "Kernel does not exist: nope" } });
+    server.get(`${PREFIX}api/kernels/nope`).reply(404, { message: "Kernel does not exist: nope" });
     const err = await restError(() => client.getKernel("nope"));
     expect(err.code).toBe("not_found");
     expect(err.status).toBe(404);
@@ -146,7 +128,7 @@ describe("RestClient", () => {
   });
 
   it("bad_response: JSON of the wrong shape", async () => {
-    route("GET", "api/sessions", { status: 200, body: [{ id: 7, path: null }] });
+    server.get(`${PREFIX}api/sessions`).reply(200, [{ id: 7, path: null }]);
     const err = await restError(() => client.listSessions());
     expect(err.code).toBe("bad_response");
     expect(err.status).toBeUndefined();
@@ -154,13 +136,13 @@ describe("RestClient", () => {
   });
 
   it("bad_response: HTML instead of JSON", async () => {
-    route("GET", "api/kernelspecs", { status: 200, body: "<html>login</html>", headers: { "Content-Type": "text/html" } });
+    server.get(`${PREFIX}api/kernelspecs`).reply(200, "<html>login</html>", { "Content-Type": "text/html" });
     const err = await restError(() => client.kernelspecs());
     expect(err.code).toBe("bad_response");
   });
 
   it("http_error: HTTP 500, with the server's message and the token removed from it", async () => {
-    route("POST", "api/sessions", { status: 500, body: { message: `boom near ?token=${TOKEN}` } });
+    server.post(`${PREFIX}api/sessions`).reply(500, { message: `boom near ?token=${TOKEN}` });
     const err = await restError(() => client.createSession({ path: "a", type: "t", name: "n", kernel: { name: "python3" } }));
     expect(err.code).toBe("http_error");
     expect(err.status).toBe(500);
@@ -169,38 +151,30 @@ describe("RestClient", () => {
   });
 
   it("retries a GET answered with HTTP 500 (a kernel still starting), never a POST", async () => {
-    /** Answers `key` with `list` in turn (the last one from then on). */
-    const sequence = (key: string, list: Reply[]) => {
-      let i = 0;
-      const original = replies.get.bind(replies);
-      replies.get = (k: string) => (k === key ? list[Math.min(i++, list.length - 1)] : original(k));
-    };
-    const busy: Reply = { status: 500, body: { message: "Unhandled error" } };
     const ok = [{ id: "k1", name: "python3", execution_state: "idle" }];
-    sequence(`GET ${PREFIX}api/kernels`, [busy, busy, { status: 200, body: ok }]);
+    server.get(`${PREFIX}api/kernels`).times(2).reply(500, { message: "Unhandled error" });
+    server.get(`${PREFIX}api/kernels`).reply(200, ok);
     expect(await client.listKernels()).toEqual(ok);
-    expect(seen).toHaveLength(3);
 
-    seen.length = 0;
-    sequence(`GET ${PREFIX}api/kernels`, [busy]);
+    // three 500s in a row: the GET gives up with the last answer
+    server.get(`${PREFIX}api/kernels`).times(3).reply(500, { message: "Unhandled error" });
     expect(await restError(() => client.listKernels())).toMatchObject({ code: "http_error", status: 500 });
-    expect(seen).toHaveLength(3);
 
-    seen.length = 0;
-    route("POST", "api/sessions", { status: 500, body: {} });
+    // a POST is sent once (a retried create would start a second kernel)
+    server.post(`${PREFIX}api/sessions`).once().reply(500, {});
     await restError(() => client.createSession({ path: "a", type: "t", name: "n", kernel: { name: "python3" } }));
-    expect(seen).toHaveLength(1);
   });
 
   it("never shows a token that was passed in the path's query", async () => {
-    route("GET", "api/status", { status: 500, body: {} });
+    // a GET answered 500 is asked three times (see the retry test)
+    server.get(`${PREFIX}api/status`).query({ token: TOKEN }).times(3).reply(500, {});
     const err = await restError(() => client.raw("get", `api/status?token=${TOKEN}`));
     expect(err.code).toBe("http_error");
     expect(err.url).toBe(`${BASE}api/status?token=***`);
   });
 
   it("returns nothing for 204", async () => {
-    route("DELETE", "api/sessions/s1", { status: 204 });
+    server.delete(`${PREFIX}api/sessions/s1`).twice().reply(204);
     await expect(client.deleteSession("s1")).resolves.toBeUndefined();
     await expect(client.raw("delete", "api/sessions/s1")).resolves.toBeNull();
   });

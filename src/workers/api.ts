@@ -1,0 +1,144 @@
+/**
+ * The functional API (`launchWorkers`, `listWorkers`, ...): one default {@link Cluster} per
+ * process behind it, made on first use. Tests and tools that want their own state construct a
+ * `Cluster` instead.
+ */
+import { UsageError } from "../errors";
+import type { WorkerRecord } from "../schemas";
+import type { AwaitOptions, AwaitResult } from "./await";
+import { Cluster, LaunchWorkersOptions, PoolOptions } from "./cluster";
+import type { WorkerContextInput } from "./context-input";
+import type { WorkerOutputItem } from "./output";
+import type { PoolInfo } from "./pool";
+import type { WorkerRef } from "./records";
+import type { Worker } from "./worker";
+
+let defaultInstance: Cluster | undefined;
+
+/** The process's default cluster (the one the functional API uses). */
+export function defaultCluster(): Cluster {
+  defaultInstance ??= new Cluster();
+  return defaultInstance;
+}
+
+/**
+ * Starts `n` workers. Accepts `launchWorkers(n, options)` and `launchWorkers({ n, ...options })`.
+ * See {@link Cluster.launch}.
+ * @throws UsageError `bad_option`; WorkerError `script_not_found`, `unknown_engine`,
+ *   `launch_failed`, `timeout`; RestError (see {@link Cluster.launch}).
+ */
+export async function launchWorkers(n: number, options?: LaunchWorkersOptions): Promise<WorkerRecord[]>;
+export async function launchWorkers(options: LaunchWorkersOptions): Promise<WorkerRecord[]>;
+export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, maybeOptions: LaunchWorkersOptions = {}): Promise<WorkerRecord[]> {
+  if (typeof nOrOptions !== "number" && (nOrOptions === null || typeof nOrOptions !== "object")) {
+    throw new UsageError("launchWorkers takes a number of workers or an options object", { code: "bad_option" });
+  }
+  const opts: LaunchWorkersOptions = typeof nOrOptions === "number" ? { ...maybeOptions, n: nOrOptions } : { ...nOrOptions };
+  return defaultCluster().launch(opts);
+}
+
+/**
+ * Every live worker (one whose session exists) sharing this dashboard's master, in launch order;
+ * callable from the master or from a worker (through its `SENSE_MASTER_ID`). Stopped workers and
+ * workers deleted after their kernel restarted are not listed (the launching process still
+ * knows their final records: `awaitWorkers`, `stopWorkers` and `workerOutput` accept their ids).
+ * @throws RestError when the server cannot be asked.
+ */
+export function listWorkers(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord[]> {
+  return defaultCluster().list(options);
+}
+
+/**
+ * The master's record: its kernel (for a kernel master) or this plain Node process.
+ * @throws RestError when the server cannot be asked.
+ */
+export function getMaster(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord> {
+  return defaultCluster().master(options);
+}
+
+/**
+ * Stops workers: `stopWorkers()` stops every worker of this cluster; `stopWorkers(id, ...)`,
+ * `stopWorkers(record)` and `stopWorkers([ids])` stop those; a last `{ context }` argument says
+ * where. Idempotent. Resolves with the records, status `stopped`, when their kernels are shut down.
+ * @throws WorkerError `unknown_worker` naming the ids not in this cluster; then NOTHING is stopped.
+ *   RestError when the server fails.
+ */
+export function stopWorkers(...refs: (WorkerRef | { context?: WorkerContextInput })[]): Promise<WorkerRecord[]> {
+  let context: WorkerContextInput | undefined;
+  const last = refs[refs.length - 1];
+  if (last && typeof last === "object" && !Array.isArray(last) && !("id" in last)) {
+    context = (last as { context?: WorkerContextInput }).context;
+    refs = refs.slice(0, -1);
+  }
+  return defaultCluster().stop(refs as WorkerRef[], { context });
+}
+
+/**
+ * Waits for workers to be `running` (or, with `waitForCompletion`, for their startup code to end).
+ * `idsOrWorkers` takes ids, names, records, or nothing/empty (every worker of the cluster).
+ * Never throws on timeout: pending workers are returned in `failures` with `reason: "timeout"`.
+ * @throws WorkerError `unknown_worker` for ids not in the cluster; UsageError `bad_option` for a bad timeout.
+ */
+export function awaitWorkers(idsOrWorkers?: WorkerRef | null, options: AwaitOptions = {}): Promise<AwaitResult> {
+  return defaultCluster().await(idsOrWorkers == null ? [] : [idsOrWorkers], options);
+}
+
+/**
+ * Everything a worker launched by this process has written so far (stdout, stderr, tracebacks), as text.
+ * @throws WorkerError `unknown_worker` for a worker this process did not launch.
+ */
+export function workerOutput(ref: string | Pick<WorkerRecord, "id">): string {
+  return defaultCluster().output(ref);
+}
+
+/**
+ * The structured output of a worker launched by this process (streams, displays, errors, in order).
+ * @throws WorkerError `unknown_worker` for a worker this process did not launch.
+ */
+export function workerOutputItems(ref: string | Pick<WorkerRecord, "id">): WorkerOutputItem[] {
+  return defaultCluster().outputItems(ref);
+}
+
+/**
+ * The handle of a worker launched by this process (its channel, output, status, stop).
+ * @throws WorkerError `unknown_worker` for a worker this process did not launch.
+ */
+export function getWorker(ref: string | Pick<WorkerRecord, "id">): Worker {
+  return defaultCluster().worker(ref);
+}
+
+/**
+ * Calls `listener` with a worker's new record each time a worker launched by this process
+ * changes status (live tables use it instead of polling). Returns a function that unsubscribes.
+ */
+export function onWorkerStatus(listener: (record: WorkerRecord) => void): () => void {
+  return defaultCluster().onStatus(listener);
+}
+
+/**
+ * Keeps `n` worker kernels of an engine and size warm for this master (see {@link Cluster.setPool}).
+ * Pooled kernels are not workers (`listWorkers` does not list them) but are cleaned up like
+ * workers when the master ends.
+ * @throws UsageError `bad_option`; WorkerError `unknown_engine`; RestError. Nothing changes then.
+ */
+export function setWorkerPool(options: PoolOptions): Promise<PoolInfo> {
+  return defaultCluster().setPool(options);
+}
+
+/** The warm pools of this master: engine, size, target and how many kernels are ready or starting. */
+export function workerPools(): PoolInfo[] {
+  return defaultCluster().pools();
+}
+
+/** The running keeper's pid, if any. */
+export function keeperPid(): number | undefined {
+  return defaultCluster().keeperPid();
+}
+
+/**
+ * Ends the keeper the way a clean master exit does (closing its pipe: it deletes any session
+ * still tagged with the master, then exits) and resolves when it has exited, at most `timeoutMs`.
+ */
+export function stopKeeper(timeoutMs?: number): Promise<void> {
+  return defaultCluster().stopKeeper(timeoutMs);
+}

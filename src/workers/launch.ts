@@ -1,0 +1,107 @@
+/**
+ * Launch of one worker: a pooled kernel adopted (its session retagged, its open channel handed
+ * over) or a fresh kernel started and connected before anything runs, then the environment
+ * (bootstrap.ts), then the startup code. The all-or-nothing of a whole launch is the Cluster's.
+ */
+import { isSenseError, WorkerError } from "../errors";
+import type { OutputSink } from "../display/sink";
+import type { KernelBackend } from "./backend";
+import { EnvFileTracker, loadEnvironment } from "./bootstrap";
+import type { ResolvedContext } from "./context-input";
+import type { ResolvedEngine } from "./engine";
+import type { LaunchPlan } from "./options";
+import { workerSessionPath } from "./paths";
+import type { PooledKernel, WorkerPools } from "./pool";
+import { encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./session-tags";
+import type { Worker } from "./worker";
+
+/** What a launch needs from its cluster. */
+export interface LaunchSite {
+  backend: KernelBackend;
+  pools: WorkerPools;
+  /** Told about worker env files in flight (the keeper). */
+  envFiles?: EnvFileTracker;
+  /** Makes the handle of a new worker and registers it (its output labelled `label`, shown on `sink`). */
+  register(k: { tag: WorkerTag; kernelId: string; sessionId: string; path: string; engine: string; projectHome: string }, label: string, sink: OutputSink): Worker;
+  /** Deletes and forgets a worker whose launch failed; never throws. */
+  unregister(w: Worker): Promise<void>;
+}
+
+/** One worker's launch. */
+export interface StartArgs {
+  ctx: ResolvedContext;
+  plan: LaunchPlan;
+  engine: ResolvedEngine;
+  /** Server API path of the folder the worker starts in. */
+  folder: string;
+  index: number;
+  sink: OutputSink;
+  /** The master's part of the environment (bootstrap.ts `masterEnv`). */
+  baseEnv: Record<string, string>;
+}
+
+/**
+ * Starts one worker; resolves with its handle, `running` (startup code sent) or `idle` (none).
+ * @throws WorkerError `launch_failed`/`timeout`, RestError; the worker is deleted then.
+ */
+export async function startWorker(site: LaunchSite, a: StartArgs): Promise<Worker> {
+  const { ctx, plan } = a;
+  const tag: WorkerTag = { masterId: ctx.masterId, index: a.index, size: plan.size, startedAtMs: Date.now(), status: "starting" };
+  const sessionPath = workerSessionPath(ctx.masterId, a.index, a.folder);
+  // Pooled kernels already run the watchdog; a launch that asked for none starts its own kernels.
+  const pooled = plan.watchdog ? site.pools.take(a.engine.kernelName, plan.size, a.folder) : undefined;
+  const adopted = pooled ? await adoptPooled(site, a, tag, sessionPath, pooled) : undefined;
+  const w = adopted ?? (await startFresh(site, a, tag, sessionPath));
+  try {
+    await loadEnvironment({
+      backend: site.backend,
+      channel: w.channel!,
+      kernelId: w.kernelId,
+      what: `worker ${w.name} (${a.engine.engine})`,
+      language: a.engine.language,
+      projectHome: ctx.projectHome,
+      env: { ...plan.env, ...a.baseEnv, SENSE_DASHBOARD_ID: w.kernelId, SENSE_SESSION_ID: w.sessionId, SENSE_WORKER_NAME: w.name },
+      // An adopted kernel's watchdog started when it was pooled (same session, same master).
+      watchdog: plan.watchdog && !adopted,
+      timeoutMs: plan.startTimeoutMs,
+      hidden: w.hidden,
+      envFiles: site.envFiles,
+    });
+    if (plan.code.trim()) await w.runStartup(plan.code);
+    else await w.setStatus("idle");
+    return w;
+  } catch (e) {
+    await site.unregister(w);
+    if (isSenseError(e)) throw e;
+    throw new WorkerError("launch_failed", `worker ${w.name} failed to start: ${(e as Error).message}`);
+  }
+}
+
+/** A fresh kernel for a worker: its own session, tagged, and a channel opened before anything runs. */
+async function startFresh(site: LaunchSite, a: StartArgs, tag: WorkerTag, sessionPath: string): Promise<Worker> {
+  const session = await site.backend.start({ path: sessionPath, type: WORKER_SESSION_TYPE, name: encodeWorkerTag(tag), kernelName: a.engine.kernelName });
+  if (!session.kernel) throw new WorkerError("launch_failed", `the server created session ${session.id} without a kernel`);
+  const w = site.register({ tag, kernelId: session.kernel.id, sessionId: session.id, path: session.path, engine: session.kernel.name, projectHome: a.ctx.projectHome }, `${a.plan.label}${tag.index}`, a.sink);
+  w.attach(site.backend.connect({ id: w.kernelId, name: w.engine }));
+  return w;
+}
+
+/**
+ * A pooled kernel turned into a worker: its session becomes a worker session (tag, type, path)
+ * and its open channel is handed over. `undefined` when the pooled kernel failed meanwhile.
+ */
+async function adoptPooled(site: LaunchSite, a: StartArgs, tag: WorkerTag, sessionPath: string, m: PooledKernel): Promise<Worker | undefined> {
+  m.release();
+  await m.ready;
+  if (m.state !== "ready" || !m.channel) return undefined;
+  const w = site.register({ tag, kernelId: m.kernelId, sessionId: m.sessionId, path: sessionPath, engine: m.engine, projectHome: a.ctx.projectHome }, `${a.plan.label}${tag.index}`, a.sink);
+  for (const id of m.hidden) w.hidden.add(id);
+  w.attach(m.channel);
+  try {
+    await site.backend.retag(m.sessionId, { name: encodeWorkerTag(tag), type: WORKER_SESSION_TYPE, path: sessionPath });
+  } catch (e) {
+    await site.unregister(w);
+    throw e;
+  }
+  return w;
+}

@@ -1,0 +1,274 @@
+/**
+ * The handle of one worker this process launched: its kernel channel (opened before anything
+ * runs in the worker, so no output is lost), its output, its status machine (persisted in the
+ * session's name tag), loss detection and stop. Records (`WorkerRecord`) stay plain data; the
+ * handle is what `cluster.worker(idOrName)` returns.
+ */
+import { takeExitNote } from "../exit-note";
+import { isRestError } from "../rest";
+import type { WorkerRecord, WorkerStatus } from "../schemas";
+import { bestEffort } from "../util/best-effort";
+import type { ExecuteFuture, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel } from "./backend";
+import { deleteUntilGone } from "./cleanup";
+import { WorkerOutput } from "./output";
+import { encodeWorkerTag, WorkerTag } from "./session-tags";
+
+/** What a {@link Worker} tells its cluster. */
+export interface WorkerEvents {
+  /** The worker's status changed (after the change). Must not throw. */
+  status(record: WorkerRecord): void;
+  /** The worker ended (stopped, failed and removed): the cluster drops its channel and keeps its record. */
+  ended(worker: Worker): void;
+}
+
+/** What a {@link Worker} is made from. */
+export interface WorkerInit {
+  tag: WorkerTag;
+  kernelId: string;
+  sessionId: string;
+  path: string;
+  engine: string;
+  backend: KernelBackend;
+  output: WorkerOutput;
+  /** The master's project home, where a container entry leaves an exit note (src/exit-note.ts). */
+  projectHome?: string;
+}
+
+/** The execute request that runs a worker's startup code (sized by checkWireSize before any launch). */
+export function startupRequest(code: string): ExecuteRequest {
+  return { code, stopOnError: true };
+}
+
+/** How a kernel lifecycle status reads as a loss (its state is gone), or `undefined`. */
+function lossOf(status: string): "restarting" | "dead" | undefined {
+  if (status === "dead") return "dead";
+  if (status === "restarting" || status === "autorestarting") return "restarting";
+  return undefined;
+}
+
+/** One worker launched by this process. */
+export class Worker {
+  readonly kernelId: string;
+  readonly sessionId: string;
+  readonly path: string;
+  readonly engine: string;
+  /** `w<index>`. */
+  readonly name: string;
+  /** Everything the worker wrote, republished labelled through the launching cell's sink. */
+  readonly output: WorkerOutput;
+  /** Msg ids whose output is not the user's (the preambles). */
+  readonly hidden = new Set<string>();
+  private readonly backend: KernelBackend;
+  private readonly projectHome?: string;
+  private current: WorkerTag;
+  private why?: string;
+  private state?: string;
+  private conn?: KernelChannel;
+  private detach: (() => void)[] = [];
+  /** Serialises PATCHes so the server ends with the latest status. */
+  private patches: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  constructor(
+    init: WorkerInit,
+    private readonly events: WorkerEvents,
+  ) {
+    this.current = init.tag;
+    this.kernelId = init.kernelId;
+    this.sessionId = init.sessionId;
+    this.path = init.path;
+    this.engine = init.engine;
+    this.name = `w${init.tag.index}`;
+    this.backend = init.backend;
+    this.output = init.output;
+    this.projectHome = init.projectHome;
+  }
+
+  /** The worker's status now. */
+  get status(): WorkerStatus {
+    return this.current.status;
+  }
+
+  /** The session name tag as last set. */
+  get tag(): WorkerTag {
+    return this.current;
+  }
+
+  /** True once the worker stopped or failed. */
+  get ended(): boolean {
+    return this.current.status === "stopped" || this.current.status === "failed";
+  }
+
+  /**
+   * The open channel to the worker's kernel (shell + iopub); `undefined` once the worker ended.
+   * Remote execution sends its requests here and finds their output by `parentId`.
+   */
+  get channel(): KernelChannel | undefined {
+    return this.conn;
+  }
+
+  /** The worker's record (plain data). */
+  record(): WorkerRecord {
+    const t = this.current;
+    return {
+      id: this.kernelId,
+      name: this.name,
+      engine: this.engine,
+      size: t.size,
+      status: t.status,
+      masterId: t.masterId,
+      startedAt: new Date(t.startedAtMs).toISOString(),
+      sessionId: this.sessionId,
+      path: this.path,
+      index: t.index,
+      ...(this.state ? { executionState: this.state } : {}),
+      ...(this.why ? { reason: this.why } : {}),
+    };
+  }
+
+  /**
+   * Takes the channel to the worker's kernel: its iopub goes into the output (the hidden
+   * requests' excepted), and a restarted or dead kernel is detected.
+   */
+  attach(channel: KernelChannel): void {
+    this.conn = channel;
+    this.detach.push(
+      channel.onIopub((msg) => this.route(msg)),
+      channel.onStatus((status) => {
+        const loss = lossOf(status);
+        if (loss) void this.lost(loss);
+      }),
+    );
+  }
+
+  /**
+   * Sends the startup code: the worker is `running` until it replies, then `idle`, or `failed`
+   * when it raised. Resolves once the status is `running`.
+   */
+  async runStartup(code: string): Promise<void> {
+    const channel = this.conn;
+    if (!channel) return;
+    await this.setStatus("running");
+    const future: ExecuteFuture = channel.execute(startupRequest(code));
+    future.done.then(
+      (reply) => {
+        this.output.flushAll();
+        if (reply.status === "ok") void this.setStatus("idle");
+        else void this.setStatus("failed", `startup code raised ${reply.ename ?? "an error"}: ${reply.evalue ?? ""}`.trim());
+      },
+      () => {
+        /* cancelled: the kernel restarted or was stopped; lost()/stop() record why */
+      },
+    );
+  }
+
+  /**
+   * Sets the status and PATCHes the session name (serialised; a session gone meanwhile is fine).
+   * `stopped` and `failed` are final (a failed worker may still become stopped).
+   */
+  setStatus(status: WorkerStatus, reason?: string): Promise<void> {
+    if (this.current.status === "stopped" || (this.current.status === "failed" && status !== "stopped")) return this.patches;
+    this.current = { ...this.current, status };
+    if (reason) this.why = reason;
+    const changed = this.record();
+    this.events.status(changed);
+    const name = encodeWorkerTag(this.current);
+    this.patches = this.patches.then(async () => {
+      if (status === "stopped") return;
+      // The session is gone (stopped by someone else): the local record stays right.
+      await bestEffort(`retag session of ${this.name}`, () => this.backend.retag(this.sessionId, { name }));
+    });
+    return this.patches;
+  }
+
+  /**
+   * Stops the worker: deletes its session (a session gone already is fine) and records `stopped`.
+   * Idempotent. @throws RestError when the backend fails (then, if it is unreachable, the channel
+   * is closed all the same: a channel reconnecting to nothing would keep a plain Node master alive).
+   */
+  async stop(): Promise<void> {
+    if (this.current.status === "stopped") return;
+    this.stopping = true;
+    try {
+      await this.backend.stop(this.sessionId);
+    } catch (e) {
+      if (isRestError(e) && e.code === "unreachable") {
+        this.output.close();
+        this.conn?.dispose();
+      }
+      if (!isRestError(e) || e.code !== "not_found") throw e;
+    }
+    this.output.close();
+    await this.setStatus("stopped");
+    this.end();
+  }
+
+  /** Undoes a launch that failed before the worker was handed out: closes and deletes it. Never throws. */
+  async discard(): Promise<void> {
+    this.stopping = true;
+    this.output.close();
+    this.release();
+    await bestEffort(`delete session of ${this.name}`, () => this.backend.stop(this.sessionId));
+  }
+
+  /** Drops the channel (a disposed connection still holds ~200 KB); record and output stay. */
+  release(): void {
+    for (const d of this.detach.splice(0)) d();
+    this.conn?.dispose();
+    this.conn = undefined;
+    this.hidden.clear();
+  }
+
+  private route(msg: IopubMessage): void {
+    const c = msg.content;
+    if (msg.type === "status") {
+      this.state = String(c.execution_state);
+      if (c.execution_state === "idle") this.output.flushAll();
+      const loss = lossOf(String(c.execution_state));
+      if (loss) void this.lost(loss);
+      return;
+    }
+    if (msg.parentId && this.hidden.has(msg.parentId)) return;
+    if (msg.type === "stream") this.output.stream(c.name === "stderr" ? "stderr" : "stdout", String(c.text ?? ""));
+    else if (msg.type === "error") this.output.error(String(c.ename), String(c.evalue), Array.isArray(c.traceback) ? c.traceback.map(String) : []);
+    else if (msg.type === "display_data" || msg.type === "execute_result" || msg.type === "update_display_data") {
+      const transient = (c.transient ?? {}) as { display_id?: string };
+      this.output.display((c.data ?? {}) as Record<string, unknown>, { displayId: transient.display_id, update: msg.type === "update_display_data" });
+    }
+  }
+
+  /**
+   * The worker's kernel restarted (its process exited: the server restarts it with the same id and
+   * no state) or died. It is marked `failed` and deleted, so the server does not keep restarting a
+   * worker whose code exits again; a session deleted by someone else is recorded as `stopped`.
+   */
+  private async lost(why: "restarting" | "dead"): Promise<void> {
+    if (this.stopping || this.ended) return;
+    this.stopping = true;
+    let stillThere = true;
+    try {
+      await this.backend.getSession(this.sessionId);
+    } catch {
+      stillThere = false;
+    }
+    this.output.close();
+    if (!stillThere && why === "dead") {
+      await this.setStatus("stopped");
+    } else {
+      // Something outside the kernel (a container entry) may know why it ended, e.g. memory.
+      const note = this.projectHome ? takeExitNote(this.projectHome, this.kernelId) : undefined;
+      const plain = why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost";
+      const reason = note ? `${note.reason} (${plain})` : plain;
+      // Said where the user looks (the launching cell), not only in the record: a silent failure reads as a hang.
+      this.output.notice(`Sense: worker ${this.name} failed: ${reason}; it is being removed.`);
+      await this.setStatus("failed", reason);
+      await deleteUntilGone(this.backend, this.sessionId, this.kernelId);
+    }
+    this.end();
+  }
+
+  private end(): void {
+    this.release();
+    this.events.ended(this);
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * A fake {@link KernelBackend} for unit tests of a Cluster: sessions live in a map, each kernel
+ * is a channel the test drives (its iopub output, its lifecycle), and the preamble is played
+ * (the env file is read and deleted, as the real one does). Errors are RestErrors with the codes
+ * a real backend gives.
+ */
+import * as fs from "node:fs";
+import { RestError } from "../../src/errors";
+import type { KernelModel, KernelSpecs, SessionModel } from "../../src/schemas";
+import type { ChannelStatus, ExecuteReply, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../../src/workers/backend";
+import { openSealedEnvFile } from "../../src/workers/env-file";
+
+/** One fake kernel: what it was asked to run, and hooks to play its side. */
+export class FakeKernel implements KernelChannel {
+  readonly ready = Promise.resolve({});
+  /** Every execute request, in order (the preamble first). */
+  readonly requests: (ExecuteRequest & { msgId: string })[] = [];
+  /** The env the preamble loaded. */
+  env: Record<string, string> = {};
+  disposed = false;
+  private readonly iopub = new Set<(m: IopubMessage) => void>();
+  private readonly status = new Set<(s: KernelLifeStatus) => void>();
+  private readonly connection = new Set<(s: ChannelStatus) => void>();
+  private readonly replies = new Map<string, (r: ExecuteReply) => void>();
+  private n = 0;
+
+  constructor(
+    readonly id: string,
+    readonly name: string,
+  ) {}
+
+  execute(request: ExecuteRequest): { msgId: string; done: Promise<ExecuteReply> } {
+    const msgId = `${this.id}-msg-${this.n++}`;
+    this.requests.push({ ...request, msgId });
+    const env = readPreambleEnv(request.code);
+    if (env) {
+      this.env = env;
+      return { msgId, done: Promise.resolve({ status: "ok" }) };
+    }
+    return { msgId, done: new Promise((resolve) => this.replies.set(msgId, resolve)) };
+  }
+
+  /** Answers request `msgId` (the startup code) with `reply`. */
+  reply(msgId: string, reply: ExecuteReply): void {
+    this.replies.get(msgId)?.(reply);
+  }
+
+  /** The kernel publishes `msg` on iopub. */
+  publish(msg: IopubMessage): void {
+    for (const l of this.iopub) l(msg);
+  }
+
+  /** The kernel's lifecycle changes (`dead`, `restarting`...). */
+  lifecycle(s: KernelLifeStatus): void {
+    for (const l of this.status) l(s);
+  }
+
+  onIopub(l: (m: IopubMessage) => void): () => void {
+    this.iopub.add(l);
+    return () => this.iopub.delete(l);
+  }
+  onStatus(l: (s: KernelLifeStatus) => void): () => void {
+    this.status.add(l);
+    return () => this.status.delete(l);
+  }
+  onConnection(l: (s: ChannelStatus) => void): () => void {
+    this.connection.add(l);
+    return () => this.connection.delete(l);
+  }
+  dispose(): void {
+    this.disposed = true;
+  }
+}
+
+/** An in-memory backend: `python3` and `sense-fast` kernelspecs, sessions in a map. */
+export class FakeBackend implements KernelBackend {
+  readonly label = "fake://backend/";
+  readonly sessions = new Map<string, SessionModel>();
+  readonly kernels = new Map<string, FakeKernel>();
+  /** Every call, as `method arg` (for asserting what a cluster did). */
+  readonly calls: string[] = [];
+  private n = 0;
+
+  async kernelSpecs(): Promise<KernelSpecs> {
+    const spec = (name: string, language: string) => ({ name, spec: { display_name: name, language } });
+    return { default: "python3", kernelspecs: { python3: spec("python3", "python"), "sense-fast": spec("sense-fast", "javascript") } } as KernelSpecs;
+  }
+  async listSessions(): Promise<SessionModel[]> {
+    return [...this.sessions.values()].map((s) => ({ ...s }));
+  }
+  async getSession(id: string): Promise<SessionModel> {
+    const s = this.sessions.get(id);
+    if (!s) throw notFound(`session ${id}`);
+    return { ...s };
+  }
+  async getKernel(id: string): Promise<KernelModel> {
+    const s = [...this.sessions.values()].find((x) => x.kernel?.id === id);
+    if (!s?.kernel) throw notFound(`kernel ${id}`);
+    return { id, name: s.kernel.name, execution_state: "idle" } as KernelModel;
+  }
+  async start(r: StartRequest): Promise<SessionModel> {
+    this.calls.push(`start ${r.type}`);
+    const i = ++this.n;
+    const s = { id: `s${i}`, path: r.path, name: r.name, type: r.type, kernel: { id: `k${i}`, name: r.kernelName, execution_state: "starting" } } as SessionModel;
+    this.sessions.set(s.id, s);
+    return { ...s };
+  }
+  async retag(sessionId: string, change: SessionChange): Promise<void> {
+    this.calls.push(`retag ${sessionId}`);
+    const s = this.sessions.get(sessionId);
+    if (!s) throw notFound(`session ${sessionId}`);
+    this.sessions.set(sessionId, { ...s, ...change });
+  }
+  connect(kernel: { id: string; name: string }): KernelChannel {
+    const k = new FakeKernel(kernel.id, kernel.name);
+    this.kernels.set(kernel.id, k);
+    return k;
+  }
+  async interrupt(kernelId: string): Promise<void> {
+    this.calls.push(`interrupt ${kernelId}`);
+  }
+  async stop(sessionId: string): Promise<void> {
+    this.calls.push(`stop ${sessionId}`);
+    if (!this.sessions.delete(sessionId)) throw notFound(`session ${sessionId}`);
+  }
+  async stopKernel(kernelId: string): Promise<void> {
+    this.calls.push(`stopKernel ${kernelId}`);
+    for (const [id, s] of this.sessions) if (s.kernel?.id === kernelId) this.sessions.delete(id);
+  }
+}
+
+function notFound(what: string): RestError {
+  return new RestError("not_found", `${what}: not found (HTTP 404).`, { method: "GET", url: "fake://backend/", status: 404 });
+}
+
+/**
+ * What a kernel does with a Sense preamble: opens the sealed env file it names with the key it
+ * carries (checking the file is 0600) and deletes the file. `undefined` for any other code.
+ */
+export function readPreambleEnv(code: string): Record<string, string> | undefined {
+  const file = /p = ("[^"]+")/.exec(code);
+  const key = /base64\.b64decode\(("[^"]*")\)|Buffer\.from\(("[^"]*"), "base64"\)/.exec(code);
+  if (!file || !key) return undefined;
+  const p = JSON.parse(file[1]) as string;
+  if ((fs.statSync(p).mode & 0o777) !== 0o600) throw new Error(`env file ${p} is not 0600`);
+  const env = openSealedEnvFile(p, JSON.parse(key[1] ?? key[2]) as string);
+  fs.unlinkSync(p);
+  return env;
+}

@@ -1,0 +1,187 @@
+import { MagicRegistry } from "../../../src/magics/registry";
+import { registerBuiltins, type SenseCore } from "../../../src/magics/builtins";
+import { runCell } from "../../../src/magics/run";
+import { varsScope } from "../../../src/magics/expand";
+import { defaultRegistry } from "../../../src/magics";
+import type { WorkerRecord } from "../../../src/schemas";
+import type { MimeBundle, DisplayOptions, OutputSink } from "../../../src/display/sink";
+
+function rec(over: Partial<WorkerRecord>): WorkerRecord {
+  return { id: "id-1", name: "w1", engine: "sense-ts", size: "small", status: "starting", masterId: "m", startedAt: "2024-05-01T10:00:00Z", sessionId: "s", path: "p", index: 1, ...over };
+}
+
+async function until(cond: () => boolean, what: string, ms = 3_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
+
+function setup() {
+  const calls: Record<string, unknown[]> = {};
+  const note = (name: string, ...args: unknown[]) => ((calls[name] ??= []).push(args));
+  let listed: WorkerRecord[] = [];
+  let pools: ReturnType<SenseCore["workerPools"]> = [];
+  const core: SenseCore = {
+    install: async (pkgs, options) => {
+      note("install", pkgs, { ...options, sink: typeof options.sink, signal: undefined });
+      return { packages: pkgs, versions: { lodash: "4.17.21" }, cwd: "/proj", durationMs: 1000 };
+    },
+    launchWorkers: async (options) => {
+      note("launchWorkers", { ...options, sink: typeof options.sink });
+      return [rec({ id: "id-1" }), rec({ id: "id-2", name: "w2", index: 2 })];
+    },
+    listWorkers: async () => listed,
+    stopWorkers: async (...ids) => {
+      note("stopWorkers", ...ids);
+      return [rec({ status: "stopped" })];
+    },
+    awaitWorkers: async (ids, options) => {
+      note("awaitWorkers", ids, options);
+      return { workers: [rec({ status: "running" })], failures: [rec({ id: "id-2", name: "w2", status: "failed", reason: "timeout" })] };
+    },
+    setWorkerPool: async (options) => {
+      note("setWorkerPool", options);
+      pools = options.n ? [{ engine: options.engine ?? "sense-ts", size: options.size ?? "small", folder: "", target: options.n, ready: options.n, starting: 0 }] : [];
+      return pools[0] ?? { engine: "sense-ts", size: "small", folder: "", target: 0, ready: 0, starting: 0 };
+    },
+    workerPools: () => pools,
+    getNetwork: () => ({ publicDns: "h", projectIp: "10.0.0.1", sshPassword: "sshsecret", publicPortMapping: { 80: 8080 } }),
+    getAuth: () => ({ user: "tok123456789", password: "", source: "token", baseUrl: "http://127.0.0.1:8888/" }),
+  };
+  const registry = new MagicRegistry();
+  registerBuiltins(registry, core, { intervalMs: 1, maxMs: 5_000 });
+  const out: string[] = [];
+  const err: string[] = [];
+  const displays: { bundle: MimeBundle; options?: DisplayOptions }[] = [];
+  const sink: OutputSink = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), display: (bundle, options) => displays.push({ bundle, options }) };
+  const ctx = { sink, scope: varsScope({ msg: "hello world" }), registry };
+  return { calls, core, ctx, out, err, displays, setListed: (r: WorkerRecord[]) => (listed = r) };
+}
+
+describe("%sense_* builtins", () => {
+  test("the default registry has every builtin", () => {
+    for (const [k, n] of [["line", "sense_install"], ["cell", "sense_worker"], ["line", "sense_worker"], ["line", "sense_workers"], ["line", "sense_stop"], ["line", "sense_await"], ["line", "sense_pool"], ["line", "sense_network"], ["line", "sense_auth"], ["line", "lsmagic"], ["line", "sense_help"]] as const) {
+      expect(defaultRegistry.find(k, n)).toBeDefined();
+    }
+  });
+
+  test("%sense_pool sets a warm pool and shows the pools as a table; bad input changes nothing", async () => {
+    const s = setup();
+    expect((await runCell("%sense_pool", s.ctx)).ok).toBe(true);
+    expect(s.displays[0].bundle["text/plain"]).toMatch(/^no warm pool/);
+    expect((await runCell("%sense_pool 4 --engine sense-fast --size medium", s.ctx)).ok).toBe(true);
+    expect(s.calls.setWorkerPool).toEqual([[{ n: 4, engine: "sense-fast", size: "medium" }]]);
+    const table = s.displays[1].bundle;
+    expect(table["text/html"]).toContain("<caption");
+    expect(table["text/plain"]).toMatch(/warm worker pool\n.*engine.*size.*folder.*target.*ready.*starting/);
+    expect(table["text/plain"]).toMatch(/sense-fast\s+medium\s+\/\s+4\s+4\s+0/);
+    for (const bad of ["%sense_pool -1", "%sense_pool 2.5", "%sense_pool two", "%sense_pool 1 2", "%sense_pool 1 --size huge", "%sense_pool 1 --bogus"]) {
+      const o = await runCell(bad, s.ctx);
+      expect(o.ok).toBe(false);
+    }
+    expect(s.calls.setWorkerPool).toHaveLength(1);
+    expect(s.err.every((e) => /^UsageError: /.test(e) && !e.includes("    at "))).toBe(true);
+    expect(s.err).toHaveLength(6);
+  });
+
+  test("%sense_install maps options onto flags and arguments", async () => {
+    const s = setup();
+    const o = await runCell("%sense_install lodash zod@4 -D --registry http://r/ --flag no-audit --arg omit=dev", s.ctx);
+    expect(s.err).toEqual([]);
+    expect(o.ok).toBe(true);
+    expect(s.calls.install[0]).toEqual([["lodash", "zod@4"], { flags: ["D", "no-audit"], arguments: { omit: "dev", registry: "http://r/" }, sink: "object", signal: undefined }]);
+    expect(s.displays[0].bundle["text/plain"]).toContain("Installed lodash, zod@4 into /proj in 1.0 s");
+    expect((await runCell("%sense_install", s.ctx)).ok).toBe(false);
+    expect(s.err[0]).toMatch(/^UsageError: %sense_install: missing PKG\nusage: %sense_install \[-D\] \[-E\] \[--registry URL\] \[--flag FLAG\]\.\.\. \[--arg K=V\]\.\.\. \[--cwd DIR\] PKG\.\.\.\n$/);
+  });
+
+  test("%%sense_worker shows a live table: a placeholder, the launched workers, then status updates", async () => {
+    const s = setup();
+    s.setListed([rec({ id: "id-1", status: "running" }), rec({ id: "id-2", name: "w2", status: "starting" })]);
+    const o = await runCell("%%sense_worker -n 2 --size medium --env MSG=$msg --engine sense-js\nconsole.log(process.env.MSG)\n", s.ctx);
+    expect(s.err).toEqual([]);
+    expect(o).toMatchObject({ ok: true, value: undefined, displayed: false });
+    expect(s.calls.launchWorkers[0]).toEqual([{ n: 2, size: "medium", engine: "sense-js", env: { MSG: "hello world" }, code: "console.log(process.env.MSG)\n", sink: "object" }]);
+    const id = s.displays[0].options?.displayId;
+    expect(id).toBeDefined();
+    expect(s.displays[0]).toEqual({ bundle: expect.objectContaining({ "text/plain": "launching 2 workers..." }), options: { displayId: id } });
+    expect(s.displays[1].options).toEqual({ displayId: id, update: true });
+    expect(s.displays[1].bundle["text/plain"]).toMatch(/^2 workers · 2 starting/);
+    await until(() => s.displays.some((d) => /2 workers · 1 starting · 1 running/.test(d.bundle["text/plain"])), "a running update");
+    s.setListed([rec({ id: "id-1", status: "idle" }), rec({ id: "id-2", name: "w2", status: "failed", reason: "boom" })]);
+    await until(() => s.displays.some((d) => /1 idle · 1 failed/.test(d.bundle["text/plain"])), "a settled update");
+    expect(s.displays.slice(1).every((d) => d.options?.displayId === id && d.options?.update === true)).toBe(true);
+  });
+
+  test("%sense_worker as a line magic with --script; a failed launch updates the placeholder and fails the cell", async () => {
+    const s = setup();
+    s.setListed([rec({ id: "id-1", status: "idle" }), rec({ id: "id-2", status: "idle" })]);
+    await runCell("%sense_worker --script start.ts", s.ctx);
+    expect(s.calls.launchWorkers[0]).toEqual([{ n: 1, script: "start.ts", env: {}, sink: "object" }]);
+    s.core.launchWorkers = async () => {
+      throw new Error("no such kernelspec");
+    };
+    const o = await runCell("%sense_worker --engine nope", s.ctx);
+    expect(o.ok).toBe(false);
+    expect(s.err.join("")).toMatch(/^Error: no such kernelspec/);
+    expect(s.displays.at(-1)?.bundle["text/plain"]).toBe("launch failed (see the error below)");
+  });
+
+  test("%sense_stop, %sense_await, %sense_workers", async () => {
+    const s = setup();
+    await runCell("%sense_stop w1 'id 2'", s.ctx);
+    expect(s.calls.stopWorkers[0]).toEqual(["w1", "id 2"]);
+    await runCell("%sense_stop", s.ctx);
+    expect(s.calls.stopWorkers[1]).toEqual([]);
+    await runCell("%sense_await --completion --timeout 2.5 w1", s.ctx);
+    expect(s.calls.awaitWorkers[0]).toEqual([["w1"], { waitForCompletion: true, timeoutSeconds: 2.5 }]);
+    await runCell("%sense_await", s.ctx);
+    expect(s.calls.awaitWorkers[1]).toEqual([null, { waitForCompletion: false, timeoutSeconds: 600 }]);
+    expect(s.displays.at(-1)?.bundle["text/plain"]).toMatch(/^2 workers · 1 running · 1 failed\n[\s\S]*timeout/);
+    s.setListed([]);
+    await runCell("%sense_workers", s.ctx);
+    expect(s.displays.at(-1)?.bundle["text/plain"]).toMatch(/^no workers/);
+    expect(s.err).toEqual([]);
+  });
+
+  test("%sense_network and %sense_auth never show secrets (a token user is masked too)", async () => {
+    const s = setup();
+    await runCell("%sense_network\n%sense_auth", s.ctx);
+    const all = JSON.stringify(s.displays);
+    expect(all).not.toContain("sshsecret");
+    expect(all).not.toContain("tok123456789");
+    expect(all).not.toContain("6789");
+    expect(s.displays[1].bundle["text/plain"]).toMatch(/token\s+\*\*\*/);
+    expect(s.displays[1].bundle["text/plain"]).toContain("http://127.0.0.1:8888/");
+  });
+});
+
+describe("%%sense_worker live table from status events", () => {
+  test("updates in place on each status change, coalesces bursts, and stops following once all are stopped", async () => {
+    const s = setup();
+    const listeners = new Set<(r: WorkerRecord) => void>();
+    const core: SenseCore = { ...s.core, onWorkerStatus: (l) => (listeners.add(l), () => listeners.delete(l)) };
+    const registry = new MagicRegistry();
+    registerBuiltins(registry, core, { intervalMs: 1 });
+    const ctx = { ...s.ctx, registry };
+    expect((await runCell("%%sense_worker -n 2\nconsole.log(1)\n", ctx)).ok).toBe(true);
+    const id = s.displays[0].options?.displayId;
+    const shown = () => s.displays.length;
+    const before = shown();
+    for (const l of listeners) l(rec({ id: "id-1", status: "idle" }));
+    for (const l of listeners) l(rec({ id: "id-2", name: "w2", index: 2, status: "idle" }));
+    await until(() => shown() > before, "an update");
+    const last = s.displays[s.displays.length - 1];
+    expect(last.options).toEqual({ displayId: id, update: true });
+    expect(last.bundle["text/plain"]).toMatch(/w1 .* idle/);
+    expect(last.bundle["text/plain"]).toMatch(/w2 .* idle/);
+    // Both idle events became one update.
+    expect(shown()).toBe(before + 1);
+    for (const l of [...listeners]) l(rec({ id: "id-1", status: "stopped" }));
+    for (const l of [...listeners]) l(rec({ id: "id-2", name: "w2", index: 2, status: "stopped" }));
+    await until(() => listeners.size === 0, "unsubscribe after all stopped");
+    expect(s.displays[s.displays.length - 1].bundle["text/plain"]).toMatch(/2 workers · 2 stopped/);
+  });
+});

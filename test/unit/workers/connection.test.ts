@@ -1,0 +1,77 @@
+/**
+ * The kernel websocket client negotiates subprotocols as a browser does (src/workers/connection.ts):
+ * a server may pick one of the offered subprotocols or none. A Jupyter Server in front of
+ * Enterprise Gateway picks none; plain `ws` would fail that handshake after the server accepted it.
+ */
+import type { AddressInfo } from "node:net";
+import { WebSocketServer } from "ws";
+import { browserLikeWebSocket } from "../../../src/workers/connection";
+
+const V1 = "v1.kernel.websocket.jupyter.org";
+
+/** A websocket server on a free loopback port whose subprotocol choice is `choose`; records the request headers. */
+async function serverChoosing(choose: (offered: Set<string>) => string | false) {
+  const seen: { protocol?: string; authorization?: string }[] = [];
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, handleProtocols: (offered) => choose(offered) });
+  wss.on("connection", (socket, req) => {
+    seen.push({ protocol: req.headers["sec-websocket-protocol"], authorization: req.headers.authorization });
+    socket.send("hello");
+  });
+  await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
+  const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/api/kernels/k/channels`;
+  return { url, seen, close: () => new Promise<void>((resolve) => wss.close(() => resolve())) };
+}
+
+/** Connects and resolves with the negotiated protocol and the first message, or rejects with the handshake error. */
+function connect(url: string, protocols: string[] | undefined): Promise<{ protocol: string; first: string }> {
+  const Socket = browserLikeWebSocket({ Authorization: "token secret-test-token" });
+  const ws = new Socket(url, protocols);
+  return new Promise((resolve, reject) => {
+    ws.once("error", reject);
+    ws.once("message", (data) => {
+      resolve({ protocol: ws.protocol, first: String(data) });
+      ws.close();
+    });
+  });
+}
+
+describe("browserLikeWebSocket", () => {
+  it("accepts a server that picks no subprotocol (a gateway-backed Jupyter Server): protocol ''", async () => {
+    const srv = await serverChoosing(() => false);
+    try {
+      await expect(connect(srv.url, [V1])).resolves.toEqual({ protocol: "", first: "hello" });
+      // the offer and the token went in the request headers
+      expect(srv.seen).toEqual([{ protocol: V1, authorization: "token secret-test-token" }]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("reports the subprotocol the server picked from the offer (a plain Jupyter Server)", async () => {
+    const srv = await serverChoosing((offered) => (offered.has(V1) ? V1 : false));
+    try {
+      await expect(connect(srv.url, [V1])).resolves.toEqual({ protocol: V1, first: "hello" });
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("fails the handshake when the server picks a subprotocol that was not offered", async () => {
+    const srv = await serverChoosing(() => "v9.other");
+    try {
+      await expect(connect(srv.url, [V1])).rejects.toThrow(/subprotocol/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("offers nothing when given nothing, and then accepts no subprotocol", async () => {
+    const srv = await serverChoosing(() => false);
+    try {
+      await expect(connect(srv.url, undefined)).resolves.toEqual({ protocol: "", first: "hello" });
+      expect(srv.seen[0].protocol).toBeUndefined();
+    } finally {
+      await srv.close();
+    }
+  });
+});
