@@ -70,7 +70,8 @@ const ANSI = new RegExp(String.fromCharCode(27) + "\\[[0-9;]*[A-Za-z]", "g");
  * `text()` then says how much went), everything republished line by line.
  */
 export class WorkerOutput {
-  readonly label: string;
+  /** The label in front of every line (`w1`); a worker renamed while it starts is relabelled. */
+  label: string;
   private readonly sink: OutputSink | null;
   private readonly flushMs: number;
   private keepBytes: number;
