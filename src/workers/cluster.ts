@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { captureSink } from "../display/sink";
 import type { OutputSink } from "../display/sink";
 import { UsageError, WorkerError } from "../errors";
-import { installProcessHooks, onShutdown } from "../lifecycle";
+import { installProcessHooks, onInterrupt, onShutdown } from "../lifecycle";
 import type { RestClient } from "../rest";
 import type { WorkerRecord, WorkerSize } from "../schemas";
 import { bestEffortSync } from "../util/best-effort";
@@ -20,7 +20,7 @@ import { stopSession } from "./cleanup";
 import { ResolvedContext, resolveContext, WorkerContextInput } from "./context-input";
 import { prepareCode, resolveEngine } from "./engine";
 import { KeeperLink } from "./keeper-link";
-import { LaunchSite, startWorker } from "./launch";
+import { launchInterrupted, LaunchSite, startWorker } from "./launch";
 import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, validateLaunchOptions } from "./options";
 import { DEFAULT_ENDED_OUTPUT_KEEP_MIB, outputKeepBytes, WorkerOutput, WorkerOutputItem } from "./output";
 import { masterFolder } from "./paths";
@@ -122,9 +122,27 @@ export class Cluster {
     this.prepareMaster(ctx, plan.keeper);
     const baseEnv = masterEnv(ctx, plan.size, plan.watchdog, projectIpFor(ctx));
     const site = this.site(backend);
-    const results = await Promise.allSettled(Array.from({ length: plan.n }, (_, i) => startWorker(site, { ctx, plan, engine, folder, index: first + i, sink, baseEnv })));
+    // A kernel interrupt (or the caller's signal) stops the launch: its workers go before their code runs.
+    const interrupt = new AbortController();
+    const onAbort = () => interrupt.abort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) interrupt.abort();
+    const offInterrupt = onInterrupt(onAbort);
+    let results: PromiseSettledResult<Worker>[];
+    try {
+      results = await Promise.allSettled(Array.from({ length: plan.n }, (_, i) => startWorker(site, { ctx, plan, engine, folder, index: first + i, sink, baseEnv, signal: interrupt.signal })));
+    } finally {
+      offInterrupt();
+      options.signal?.removeEventListener("abort", onAbort);
+    }
     // Pools this launch drew from start replacements now, in the background.
     this.warm.refill();
+    if (interrupt.signal.aborted) {
+      await Promise.allSettled(results.filter((r): r is PromiseFulfilledResult<Worker> => r.status === "fulfilled").map((r) => r.value.stop()));
+      const what = `${plan.n} worker${plan.n === 1 ? "" : "s"}`;
+      sink.stderr(`Sense: launch interrupted; the ${what} it was starting were removed before running any code.\n`);
+      throw launchInterrupted(`; the ${what} it was starting were removed before running any code`);
+    }
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {
       // All or nothing: a partial cluster would leave the caller's code waiting for peers that never come.
@@ -325,6 +343,11 @@ export class Cluster {
         this.workers.set(w.kernelId, w);
         this.keeper.track(w.kernelId);
         return w;
+      },
+      reserveIndex: (masterId, atLeast) => {
+        const index = Math.max(atLeast, (this.indexFloor.get(masterId) ?? 0) + 1);
+        this.indexFloor.set(masterId, index);
+        return index;
       },
       unregister: async (w) => {
         await w.discard();

@@ -92,6 +92,8 @@ export interface LaunchOptions {
   watchdog?: boolean;
   /** Seconds to wait for each worker kernel to answer (default 120). */
   startTimeoutSeconds?: number;
+  /** Aborting it interrupts the launch (as a kernel interrupt does): its workers are removed before their code runs. */
+  signal?: AbortSignal;
   /** Alias of `script`. */
   startup_script?: string;
   /** Alias of `code`. */
@@ -100,7 +102,7 @@ export interface LaunchOptions {
 
 const KNOWN = new Set([
   "n", "size", "engine", "script", "code", "env", "maxWorkers", "sink", "label", "keeper", "watchdog", "startTimeoutSeconds",
-  "startup_script", "startup_code", "context",
+  "startup_script", "startup_code", "context", "signal",
 ]);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
