@@ -5,7 +5,11 @@
  * Targets are reported, never asserted. Everything started is stopped in `finally` blocks.
  *
  * Options: `--runs R` (default 3), `--sizes 1,4,8,16`, `--engines sense-ts,sense-fast,python3,sense-fast+pool`,
- * `--only launch,clusters,liststop,throughput,rss,scale,transpile`.
+ * `--only launch,clusters,liststop,throughput,rss,scale,transpile,remote,master`.
+ *
+ * `master`: the way a notebook user sees it — N workers launched from a `sense-ts` master kernel
+ * with no engine given (TypeScript startup code), the memory of a `sense-ts` kernel that compiled
+ * a cell, and session start → first TypeScript cell result for `sense-ts` and stock tslab 1.0.22.
  */
 import { spawnSync } from "node:child_process";
 import * as http from "node:http";
@@ -16,6 +20,8 @@ import { JupyterServer, REPO, VENV, processesUnder, startJupyterServer } from ".
 import { launchWorkers, listWorkers, setWorkerPool, stopWorkers } from "../src/workers";
 import type { LaunchWorkersOptions } from "../src/workers";
 import type { MimeBundle, OutputSink } from "../src/display/sink";
+import { openNotebook } from "../harness/kernel-client";
+import { PeerRemote, remoteBench } from "./remote";
 
 const ENGINES = ["sense-ts", "sense-fast", "python3"] as const;
 type Engine = (typeof ENGINES)[number];
@@ -29,7 +35,7 @@ function arg(name: string, dflt: string): string {
 }
 const RUNS = Number(arg("runs", "3"));
 const SIZES = arg("sizes", "1,4,8,16").split(",").map(Number);
-const ONLY = new Set(arg("only", "launch,clusters,liststop,throughput,rss,scale,transpile").split(","));
+const ONLY = new Set(arg("only", "launch,clusters,liststop,throughput,rss,scale,transpile,remote,master").split(","));
 const ENGINE_SET = new Set(arg("engines", VARIANTS.join(",")).split(","));
 
 function median(xs: number[]): number {
@@ -148,6 +154,19 @@ function pyClusters(kind: "dask" | "ipp", n: number, runs: number): number[] {
   return (JSON.parse(last) as { seconds: number[] }).seconds;
 }
 
+function pyRemote(kind: "dask-remote" | "ipp-remote", n: number, items: number): PeerRemote | undefined {
+  const r = spawnSync(path.join(VENV, "bin", "python"), [path.join(REPO, "bench", "py_clusters.py"), kind, String(n), String(RUNS), String(items)], {
+    encoding: "utf8",
+    timeout: 1_800_000,
+    env: { ...process.env, PATH: `${path.join(VENV, "bin")}:${process.env.PATH ?? ""}` },
+  });
+  if (r.status !== 0) {
+    console.error(`[bench] ${kind} failed: ${r.stderr.slice(-2000)}`);
+    return undefined;
+  }
+  return JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as PeerRemote;
+}
+
 function rssTreeKiB(rootPid: number): number {
   const children = new Map<number, number[]>();
   for (const e of fs.readdirSync("/proc")) {
@@ -185,6 +204,77 @@ function kernelPid(server: JupyterServer, kernelId: string): number | undefined 
   });
 }
 
+/** A kernelspec folder with stock tslab 1.0.22 (`tslab-stock`), for the server's JUPYTER_PATH. */
+function stockTslabSpecs(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sense-bench-specs-"));
+  const spec = path.join(dir, "kernels", "tslab-stock");
+  fs.mkdirSync(spec, { recursive: true });
+  const bin = path.join(REPO, "node_modules", "tslab", "bin", "tslab");
+  fs.writeFileSync(path.join(spec, "kernel.json"), JSON.stringify({ argv: [process.execPath, bin, "kernel", "--config-path", "{connection_file}"], display_name: "tslab (stock)", language: "typescript" }));
+  return dir;
+}
+
+/** Seconds from a sense-ts master's launchWorkers(n) (no engine, TypeScript code) to every worker's first line, measured in the master. */
+async function masterLaunch(server: JupyterServer, n: number, runs: number): Promise<number[]> {
+  const nb = await openNotebook(server, "sense-ts");
+  try {
+    const setup = await nb.run('import * as sense from "sense-tslab";\nconst warmup: number = 1;\nwarmup');
+    if (setup.status !== "ok") throw new Error(`master setup failed: ${setup.text}`);
+    const xs: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const code = [
+        `const seen${r} = new Set<string>();`,
+        `const t${r} = performance.now();`,
+        `await new Promise<void>((resolve, reject) => {`,
+        `  const sink = { stdout(t: string) { for (const m of t.matchAll(/^\\[(w\\d+)\\] first-line/gm)) seen${r}.add(m[1]); if (seen${r}.size >= ${n}) resolve(); }, stderr() {}, display() {} };`,
+        `  sense.launchWorkers(${n}, { code: 'const greeting: string = "first-line";\\nconsole.log(greeting);', sink, keeper: false }).catch(reject);`,
+        `});`,
+        `const elapsed${r} = (performance.now() - t${r}) / 1000;`,
+        `await sense.stopWorkers();`,
+        `elapsed${r}`,
+      ].join("\n");
+      const res = await nb.run(code);
+      if (res.status !== "ok" || res.result === undefined) throw new Error(`master launch failed: ${res.error?.evalue ?? res.text}`);
+      xs.push(Number(res.result));
+      await waitKernels(server, 1);
+    }
+    return xs;
+  } finally {
+    await nb.shutdown();
+    await waitNoKernels(server);
+  }
+}
+
+/** Waits until the server runs exactly `n` kernels. */
+async function waitKernels(server: JupyterServer, n: number): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until) {
+    const res = await fetch(`${server.url}api/kernels`, { headers: { Authorization: `token ${server.token}` } });
+    if (((await res.json()) as unknown[]).length === n) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the server still has other than ${n} kernels after 30 s`);
+}
+
+/** Session start → first TypeScript cell's result, seconds, a fresh kernel each run. */
+async function firstCell(server: JupyterServer, kernel: string, runs: number): Promise<number[]> {
+  const xs: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    const nb = await openNotebook(server, kernel);
+    try {
+      const res = await nb.run("const answer: number = 41;\nanswer + 1");
+      // Stock tslab prints the last expression; Sense kernels send an execute_result.
+      if (res.status !== "ok" || (res.result !== "42" && res.stdout !== "42\n")) throw new Error(`${kernel}: unexpected first cell ${JSON.stringify(res)}`);
+      xs.push((performance.now() - t0) / 1000);
+    } finally {
+      await nb.shutdown();
+      await waitNoKernels(server);
+    }
+  }
+  return xs;
+}
+
 async function main(): Promise<void> {
   // @jupyterlab/services logs websocket chatter with console.debug.
   console.debug = () => undefined;
@@ -198,7 +288,8 @@ async function main(): Promise<void> {
   // jupyter_server drops iopub output above 1 MB/s (averaged over 3 s) by default and so loses
   // bursts of worker output; --no-iopub-limit measures the pipeline without that limiter.
   const noLimit = process.argv.includes("--no-iopub-limit");
-  const server = await startJupyterServer(noLimit ? { args: ["--ServerApp.iopub_data_rate_limit=0", "--ServerApp.iopub_msg_rate_limit=0"] } : {});
+  const specs = stockTslabSpecs();
+  const server = await startJupyterServer({ env: { JUPYTER_PATH: specs }, ...(noLimit ? { args: ["--ServerApp.iopub_data_rate_limit=0", "--ServerApp.iopub_msg_rate_limit=0"] } : {}) });
   report(`server iopub rate limit: ${noLimit ? "off (--no-iopub-limit)" : "jupyter_server default (1 MB/s)"}`);
   try {
     if (ONLY.has("launch")) {
@@ -372,11 +463,56 @@ async function main(): Promise<void> {
           await waitNoKernels(server);
         }
       }
-      report("\nIdle RSS per worker (kernel process tree, median of 4 workers)");
+      // A full sense-ts kernel once it compiled a TypeScript cell (the compiler loaded).
+      const full: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const nb = await openNotebook(server, "sense-ts");
+        try {
+          await nb.run("const typed: number = 1;\ntyped + 1");
+          const pid = kernelPid(server, nb.kernelId);
+          if (pid) full.push(rssTreeKiB(pid) / 1024);
+        } finally {
+          await nb.shutdown();
+          await waitNoKernels(server);
+        }
+      }
+      if (full.length) rows.push(["sense-ts, after compiling a TS cell", `${median(full).toFixed(1)} MiB`, "(report)"]);
+      report("\nIdle RSS per worker (kernel process tree, median of 4 workers; sense-ts workers ran precompiled startup code)");
       report(table(["engine", "RSS", "target"], rows));
+    }
+    if (ONLY.has("remote")) {
+      for (const line of await remoteBench(context(server), RUNS, pyRemote, table)) report(line);
+    }
+
+    if (ONLY.has("master")) {
+      const rows: string[][] = [];
+      for (const n of SIZES.filter((x) => x >= 8)) {
+        try {
+          const xs = await masterLaunch(server, n, RUNS);
+          launch.set(`master:${n}`, median(xs));
+          console.error(`[bench] sense-ts master, no engine, n=${n}: ${xs.map((x) => x.toFixed(2)).join(", ")} s`);
+          rows.push([String(n), fmtS(median(xs)), fmtS(launch.get(`dask:${n}`)), fmtS(launch.get(`ipp:${n}`)), n === 8 ? "<= 1.0 s, < Dask" : n === 16 ? "<= 1.5 s" : ""]);
+        } catch (e) {
+          console.error(`[bench] sense-ts master n=${n} failed: ${(e as Error).message}`);
+        }
+      }
+      report("\nFrom a sense-ts master kernel, no engine given (TypeScript startup code): launch → every worker's first line, measured in the master (median)");
+      report(table(["N", "sense-ts master", "Dask LocalCluster", "ipyparallel", "target"], rows));
+      const cells: string[][] = [];
+      for (const kernel of ["sense-ts", "tslab-stock"]) {
+        try {
+          const xs = await firstCell(server, kernel, 5);
+          cells.push([kernel === "tslab-stock" ? "stock tslab 1.0.22" : kernel, fmtS(median(xs)), xs.map((x) => x.toFixed(2)).join(", ")]);
+        } catch (e) {
+          console.error(`[bench] first cell on ${kernel} failed: ${(e as Error).message}`);
+        }
+      }
+      report("\nMaster: session start → first TypeScript cell result (median of 5, a fresh kernel each)");
+      report(table(["kernel", "median", "runs"], cells));
     }
   } finally {
     await server.stop();
+    fs.rmSync(specs, { recursive: true, force: true });
   }
 
   if (ONLY.has("transpile")) {

@@ -48,9 +48,87 @@ def ipp_run(n):
         cluster.stop_cluster_sync()
 
 
+def inc(x):
+    return x + 1
+
+
+def median(xs):
+    s = sorted(xs)
+    m = len(s) // 2
+    return s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2
+
+
+def round_trips(call, warmup=20, count=200):
+    """Median seconds of one blocking call (after a warm-up)."""
+    for _ in range(warmup):
+        call()
+    xs = []
+    for _ in range(count):
+        t = time.perf_counter()
+        call()
+        xs.append(time.perf_counter() - t)
+    return median(xs)
+
+
+def dask_remote(n, runs, items):
+    """Per run: one submit(f).result() round trip (median ms, 1 worker), then map+gather of `items` on n workers."""
+    from dask.distributed import Client, LocalCluster
+
+    out = {"rt_ms": [], "map_s": []}
+    for workers, key in ((1, "rt_ms"), (n, "map_s")):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        try:
+            client = Client(cluster)
+            try:
+                client.wait_for_workers(workers)
+                for _ in range(runs):
+                    if key == "rt_ms":
+                        out[key].append(1000 * round_trips(lambda: client.submit(one_task, pure=False).result()))
+                    else:
+                        t = time.perf_counter()
+                        res = client.gather(client.map(inc, range(items), pure=False))
+                        out[key].append(time.perf_counter() - t)
+                        assert res[-1] == items
+            finally:
+                client.close()
+        finally:
+            cluster.close()
+    return out
+
+
+def ipp_remote(n, runs, items):
+    """Per run: one apply_sync(lambda: 1) round trip (median ms, one engine), then LoadBalancedView.map_sync of `items` on n engines."""
+    import ipyparallel as ipp
+
+    out = {"rt_ms": [], "map_s": []}
+    cluster = ipp.Cluster(n=n, log_level=logging.ERROR)
+    try:
+        rc = cluster.start_and_connect_sync()
+        try:
+            rc.wait_for_engines(n, timeout=120)
+            view = rc[0]
+            lb = rc.load_balanced_view()
+            for _ in range(runs):
+                out["rt_ms"].append(1000 * round_trips(lambda: view.apply_sync(lambda: 1)))
+                t = time.perf_counter()
+                res = lb.map_sync(inc, range(items))
+                out["map_s"].append(time.perf_counter() - t)
+                assert res[-1] == items
+        finally:
+            rc.close()
+    finally:
+        cluster.stop_cluster_sync()
+    return out
+
+
 def main():
     kind, n, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     logging.basicConfig(level=logging.ERROR)
+    if kind in ("dask-remote", "ipp-remote"):
+        items = int(sys.argv[4])
+        fn = dask_remote if kind == "dask-remote" else ipp_remote
+        print(json.dumps({"kind": kind, "n": n, **fn(n, runs, items)}))
+        return
     fn = {"dask": dask_run, "ipp": ipp_run}[kind]
     seconds = [fn(n) for _ in range(runs)]
     print(json.dumps({"kind": kind, "n": n, "seconds": seconds}))

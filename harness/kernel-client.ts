@@ -24,6 +24,10 @@ export interface CellResult {
   text: string;
   stdout: string;
   stderr: string;
+  /** text/plain of the cell's execute_result (its last expression), if it had one. */
+  result?: string;
+  /** The reply's ename/evalue when the cell failed. */
+  error?: { ename: string; evalue: string; traceback: string[] };
 }
 
 export interface NotebookKernel {
@@ -123,7 +127,11 @@ export async function openNotebook(server: ServerAddress, kernelName: string, pa
       };
       const reply = await future.done;
       const streams = outputs.filter((o): o is Extract<Output, { type: "stream" }> => o.type === "stream");
+      const result = outputs.find((o) => o.type === "execute_result");
+      const rc = reply.content as { ename?: string; evalue?: string; traceback?: string[] };
       return {
+        result: result && result.type === "execute_result" ? String(result.data["text/plain"]) : undefined,
+        error: reply.content.status === "error" ? { ename: String(rc.ename), evalue: String(rc.evalue), traceback: rc.traceback ?? [] } : undefined,
         status: reply.content.status as CellResult["status"],
         outputs,
         text: streams.map((s) => s.text).join(""),

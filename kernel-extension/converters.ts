@@ -112,7 +112,8 @@ export function createHealingConverterSet(options: { isJS: boolean; cwd: string;
     function drop(reason: string): void {
       if (inner) {
         resets.push({ reason, at: Date.now() });
-        options.log?.(`sense: rebuilding the ${isBrowser ? "browser" : "node"} converter (${reason})`);
+        // Closing at the end of a session is no event worth a log line.
+        if (reason !== "closed") options.log?.(`sense: rebuilding the ${isBrowser ? "browser" : "node"} converter (${reason})`);
         try {
           inner.close();
         } catch {
@@ -158,8 +159,10 @@ export function createHealingConverterSet(options: { isJS: boolean; cwd: string;
       close: () => drop("closed"),
       closeInner: () => drop("closed"),
       warm: () => void current(),
+      // Only when node_modules changed since this converter was built: an install is announced
+      // and then seen by the watchers too, and one rebuild is enough for both.
       invalidate(reason: string) {
-        if (inner) staleReason = reason;
+        if (inner && !staleReason && nodeModulesStamp(options.cwd) !== stamp) staleReason = reason;
       },
     };
   }

@@ -103,10 +103,9 @@ function compile(code: string, filename: string): vm.Script {
  * Runs one cell in this context. A cell that compiles as a script runs as one (its completion
  * value is the result); a cell that only compiles with top-level `await` is rewritten and its
  * promise awaited. `interrupted` rejects the wait for an async cell (a busy synchronous cell is
- * stopped by SIGINT through `breakOnSigint`).
+ * stopped by SIGINT through `breakOnSigint`). `filename` names the cell in stack traces.
  */
-export async function runCell(code: string, interrupted: Promise<never>): Promise<CellOutcome> {
-  const filename = `cell-${++cellNumber}.js`;
+export async function runCell(code: string, interrupted: Promise<never>, filename = `cell-${++cellNumber}.js`): Promise<CellOutcome> {
   let script: vm.Script;
   let isAsync = false;
   try {
@@ -127,6 +126,32 @@ export async function runCell(code: string, interrupted: Promise<never>): Promis
   } catch (error) {
     return { ok: false, error };
   }
+}
+
+/** One entry of an execute reply's `user_expressions` (Jupyter messaging 5.3). */
+export type UserExpressionResult =
+  | { status: "ok"; data: Record<string, unknown>; metadata: Record<string, unknown> }
+  | { status: "error"; ename: string; evalue: string; traceback: string[] };
+
+/**
+ * Evaluates an execute request's `user_expressions` after its code ran, as ipykernel does: each
+ * expression in this context, its value as a MIME bundle (`toBundle`), a throw as an error entry.
+ * Anything but a record of strings evaluates nothing.
+ */
+export function evaluateUserExpressions(expressions: unknown, toBundle: (value: unknown) => Record<string, unknown>): Record<string, UserExpressionResult> {
+  const out: Record<string, UserExpressionResult> = {};
+  if (expressions === null || typeof expressions !== "object" || Array.isArray(expressions)) return out;
+  for (const [name, expr] of Object.entries(expressions as Record<string, unknown>)) {
+    if (typeof expr !== "string") continue;
+    try {
+      out[name] = { status: "ok", data: toBundle(vm.runInThisContext(expr, { filename: "user-expression.js" })), metadata: {} };
+    } catch (e) {
+      const ename = e instanceof Error ? e.name : "Error";
+      const evalue = e instanceof Error ? e.message : util.inspect(e);
+      out[name] = { status: "error", ename, evalue, traceback: [`${ename}: ${evalue}`] };
+    }
+  }
+  return out;
 }
 
 /** `complete` when the code can run as is, `incomplete` when more input could complete it, else `invalid`. */

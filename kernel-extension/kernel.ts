@@ -1,35 +1,35 @@
 /**
  * The Sense kernels' entry point:
- * `node <package>/dist/kernel-extension/kernel.js --config-path {connection_file} [--js]`.
+ * `node <package>/dist/kernel-extension/kernel.js --config-path {connection_file} [--js]`
+ * (`sense-ts`, `sense-js`; `fast-kernel.js` starts `sense-fast` the same way).
  *
- * It builds tslab 1.0.22's kernel from its `dist` modules, as tslab's own `startKernel` does but
- * never delegating to a notebook-local tslab copy, with these changes:
- * - `%`/`%%` cells go to the magics registry (`dist/src/magics`), see magic-cells.ts;
- * - converters rebuild themselves after `npm install`, see converters.ts;
- * - `sense-tslab` resolves (run time and type-check) from any folder, and `console.log` compiles
- *   in an empty folder, see resolve.ts;
- * - `shutdown_request` (also for a restart) runs the lifecycle hooks first (stopping this master's
- *   workers), and the process exits right after, even when live sockets would keep Node running;
- * - `@jupyterlab/services`' console chatter is dropped instead of landing in a cell (src/util/services-console.ts).
+ * Every Sense kernel is the one protocol core (core.ts) with a language engine: TypeScript
+ * (ts-engine.ts: tslab's converter, loaded on the first cell that needs it), JavaScript through
+ * tslab's converter in JS mode (`--js`), or plain JavaScript with no compiler at all (sense-fast).
+ * Code the master already checked and transpiled (a worker's startup code) runs without the
+ * compiler in all of them. Magics (`%`/`%%` cells) work in all of them.
  *
- * tslab's `dist/*` is not a public API: the seams used here are checked at startup and fail loudly.
+ * A kernelspec installed `--user` points at one installed copy of this package; when the
+ * notebook's folder resolves its own `sense-tslab` (in a `node_modules` above it), that copy's
+ * kernel runs instead, as tslab does for itself: a project's own version wins.
  */
-import { createHmac } from "node:crypto";
-import { createRequire } from "node:module";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import type * as ConverterModule from "tslab/dist/converter";
-import type * as ExecutorModule from "tslab/dist/executor";
-import type * as JupyterModule from "tslab/dist/jupyter";
-import { createHealingConverterSet, HealingConverterSet, wrapTypeScriptWatchers } from "./converters";
+import type * as Zmq from "zeromq";
+import { KernelCore } from "./core";
+import type { Engine } from "./engine";
+import type { ConnectionInfo } from "./fast-wire";
 import { packageRoot, packageVersion } from "./install";
-import { createMagicExecutor, KernelCell, MagicsModule, notebookScope, openCell, RequestWriters } from "./magic-cells";
-import { hookPackageResolution, loadTslabTypeScript, overlayTslabTypeScript, prepareTypeRoots } from "./resolve";
-import { pacedPublisher } from "./iopub-pace";
-import { watchParent } from "./parent-gone";
-import { coalesceStream } from "./stream-coalesce";
+import { JsEngine } from "./js-engine";
+import type { MagicsModule } from "./magic-cells";
+import { hookPackageResolution, PACKAGE_NAME } from "./resolve";
+import { TsEngine } from "./ts-engine";
 import { enterGatewayWorkingDir } from "./working-dir";
 import { silenceServicesConsole } from "../src/util/services-console";
+
+/** Which Sense kernel to run. */
+export type KernelFlavour = "ts" | "js" | "fast";
 
 /** Command-line options of the kernel. */
 export interface KernelOptions {
@@ -56,204 +56,78 @@ export function parseKernelArgs(argv: string[]): KernelOptions {
   return { configPath: values["config-path"], jsKernel: !!values.js };
 }
 
-type Jupyter = typeof JupyterModule;
-type ZmqServerInstance = InstanceType<Jupyter["ZmqServer"]>;
-type ShellSocket = Parameters<ZmqServerInstance["handleShellMessage"]>[0];
-type HandlerInstance = InstanceType<Jupyter["JupyterHandlerImpl"]>;
-type ExecuteImpl = (req: { code: string }, writeStream: RequestWriters["writeStream"], writeDisplayData: RequestWriters["writeDisplayData"]) => Promise<unknown>;
-
-const DELIM = Buffer.from("<IDS|MSG>");
-
-/**
- * The `msg_type` of a raw shell/control message, or null when it is malformed or its signature
- * does not match `key` (then tslab's own handling reports it; nothing of ours runs for it).
- */
-export function peekMessageType(key: string, frames: Buffer[]): string | null {
-  const at = frames.findIndex((f) => f.equals(DELIM));
-  if (at < 0 || frames.length < at + 6) return null;
-  const signature = frames[at + 1].toString();
-  const parts = frames.slice(at + 2);
-  if (key) {
-    const h = createHmac("sha256", key);
-    for (const p of parts) h.update(p);
-    if (h.digest("hex") !== signature) return null;
-  }
+/** The magics registry of the package at `root`: its index, else its runner with the built-in magics. */
+export function loadMagicsRegistry(root: string, log: (line: string) => void): MagicsModule {
+  const dir = path.join(root, "dist", "src", "magics");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const load = (p: string) => require(p) as Partial<MagicsModule>;
+  let m: Partial<MagicsModule>;
   try {
-    const header = JSON.parse(parts[0].toString()) as { msg_type?: unknown };
-    return typeof header.msg_type === "string" ? header.msg_type : null;
-  } catch {
-    return null;
-  }
-}
-
-/** What {@link startSenseKernel} returns (for logs and tests). */
-export interface RunningKernel {
-  server: ZmqServerInstance;
-  converters: HealingConverterSet;
-  /** Runs the lifecycle hooks once; later calls get the same promise. */
-  shutdown(): Promise<void>;
-}
-
-/**
- * Starts the kernel and resolves once its sockets are bound.
- * @throws Error when tslab 1.0.22's internals this kernel relies on are missing.
- */
-export async function startSenseKernel(options: KernelOptions): Promise<RunningKernel> {
-  // The kernel's own stderr (the server log) — tslab redirects process.stderr.write per cell later.
-  const kernelLog = process.stderr.write.bind(process.stderr);
-  const log = (msg: string) => void kernelLog(`${msg}\n`);
-  silenceServicesConsole();
-
-  const root = packageRoot(__dirname);
-  hookPackageResolution(root);
-  try {
-    overlayTslabTypeScript(root, prepareTypeRoots());
+    m = load(dir);
   } catch (e) {
-    log(`sense: sense-tslab types will not resolve outside a folder that has them: ${(e as Error).message}`);
-  }
-  wrapTypeScriptWatchers(loadTslabTypeScript().sys);
-
-  // Loaded only now: tslab's modules must see the overlaid TypeScript.
-  const load = createRequire(__filename);
-  const { createConverter } = load("tslab/dist/converter") as typeof ConverterModule;
-  const { createExecutor } = load("tslab/dist/executor") as typeof ExecutorModule;
-  const jupyter = load("tslab/dist/jupyter") as Jupyter;
-  const { runShutdownHooks } = load(path.join(root, "dist", "src", "lifecycle")) as typeof import("../src/lifecycle");
-
-  // The registry's index when it has one; else its runner, with the built-in %sense_* magics
-  // registered by importing their module.
-  const loadRegistry = (): unknown => {
-    const dir = path.join(root, "dist", "src", "magics");
-    try {
-      return load(dir);
-    } catch (e) {
-      if ((e as { code?: string }).code !== "MODULE_NOT_FOUND" || !String((e as Error).message).includes(dir)) throw e;
-    }
+    if ((e as { code?: string }).code !== "MODULE_NOT_FOUND" || !String((e as Error).message).includes(dir)) throw e;
     try {
       load(path.join(dir, "builtins"));
-    } catch (e) {
-      log(`sense: built-in magics unavailable: ${(e as Error).message}`);
+    } catch (e2) {
+      log(`sense: built-in magics unavailable: ${(e2 as Error).message}`);
     }
-    return load(path.join(dir, "run"));
-  };
-
-  const converters = createHealingConverterSet({ isJS: options.jsKernel, cwd: process.cwd(), create: createConverter, log });
-  // The cell being run: opened for each execute request (its CellIO: sink, scope, signal, show).
-  let current: KernelCell | null = null;
-  const scope = notebookScope();
-  // tslab prints a cell's last expression with this `log`. An object goes to the cell's `show`,
-  // which displays what has a rich form (worker lists, network info, ...) and prints the rest.
-  const lastExpressionLog = (...args: unknown[]): void => {
-    if (args.length === 1 && typeof args[0] === "object" && args[0] !== null && current) {
-      try {
-        current.io.show(args[0]);
-        return;
-      } catch (e) {
-        log(`sense: rich display failed, printing as text: ${(e as Error).message}`);
-      }
-    }
-    console.log(...args);
-  };
-  const tslabExecutor = createExecutor(process.cwd(), converters, { log: lastExpressionLog, error: console.error });
-
-  let magics: MagicsModule | null = null;
-  const executor = createMagicExecutor(tslabExecutor, {
-    currentCell: () => current,
-    scope,
-    loadMagics() {
-      if (!magics) {
-        const m = loadRegistry() as Partial<MagicsModule>;
-        if (typeof m.runCell !== "function") throw new Error("dist/src/magics exports no runCell");
-        magics = m as MagicsModule;
-      }
-      return magics;
-    },
-  });
-
-  const handler: HandlerInstance = new jupyter.JupyterHandlerImpl(executor, options.jsKernel);
-  // The seam: handleExecuteImpl runs in queue order and calls executor.execute synchronously, so
-  // the writers recorded here are the ones of the request whose code the executor is given.
-  const seam = handler as unknown as { handleExecuteImpl?: ExecuteImpl };
-  const executeImpl = seam.handleExecuteImpl;
-  if (typeof executeImpl !== "function") throw new Error("tslab internals changed: JupyterHandlerImpl.handleExecuteImpl is missing (tslab 1.0.22 expected)");
-  seam.handleExecuteImpl = function (this: HandlerInstance, req, writeStream, writeDisplayData) {
-    // tslab sends every write as its own message; a print loop must not become a message flood.
-    const stream = coalesceStream(writeStream);
-    const display: typeof writeDisplayData = (data, update) => {
-      stream.flush();
-      writeDisplayData(data, update);
-    };
-    current = openCell({ writeStream: stream.write, writeDisplayData: display }, scope);
-    return executeImpl.call(this, req, stream.write, display).finally(stream.flush);
-  };
-  const kernelInfo = handler.handleKernel.bind(handler);
-  const version = packageVersion(root);
-  handler.handleKernel = () => {
-    const info = kernelInfo();
-    info.banner = `${info.banner} (Sense ${version})`;
-    return info;
-  };
-  // tslab always answers restart: false; the protocol wants the request's value echoed.
-  handler.handleShutdown = (req) => ({ restart: !!req.restart });
-
-  let hooks: Promise<void> | null = null;
-  const shutdown = () => (hooks ??= runShutdownHooks(4_000));
-  let warmed = false;
-  const warm = () => {
-    if (warmed) return;
-    warmed = true;
-    // Building the first converter takes ~1-2 s; do it after the first kernel_info reply so the
-    // client sees the kernel ready early (the first cell waits for it either way).
-    try {
-      converters.warm();
-    } catch (e) {
-      log(`sense: converter warm-up failed: ${(e as Error).message}`);
-    }
-    try {
-      const { onInstalled } = load(path.join(root, "dist", "src", "install")) as { onInstalled?: (l: () => void) => () => void };
-      onInstalled?.(() => converters.invalidate("install"));
-    } catch (e) {
-      log(`sense: install notifications unavailable: ${(e as Error).message}`);
-    }
-  };
-
-  class SenseZmqServer extends jupyter.ZmqServer {
-    override async handleShellMessage(sock: ShellSocket, ...frames: Buffer[]): Promise<void> {
-      const type = peekMessageType(this.connInfo?.key ?? "", frames);
-      if (type === "shutdown_request") await shutdown();
-      await super.handleShellMessage(sock, ...frames);
-      if (type === "kernel_info_request" && !warmed) setImmediate(warm);
-      if (type === "shutdown_request") {
-        // Sockets are closed now; anything else (a worker's websocket, a timer) must not keep
-        // the process alive until Jupyter's SIGKILL. The short delay lets ZeroMQ flush the reply.
-        setTimeout(() => process.exit(0), 50).unref();
-      }
-    }
+    m = load(path.join(dir, "run"));
   }
+  if (typeof m.runCell !== "function") throw new Error("dist/src/magics exports no runCell");
+  return m as MagicsModule;
+}
 
-  const server = new SenseZmqServer(handler, options.configPath);
-  process.on("SIGINT", () => executor.interrupt());
-  process.on("SIGTERM", () => {
-    void shutdown().finally(() => process.exit(0));
+/**
+ * The root of a `sense-tslab` installed in a `node_modules` at or above `dir` whose kernel entry
+ * exists, when it is another copy than `ownRoot`; else null.
+ */
+export function localPackageRoot(dir: string, ownRoot: string): string | null {
+  const own = fs.realpathSync(ownRoot);
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const candidate = path.join(d, "node_modules", PACKAGE_NAME);
+    if (fs.existsSync(path.join(candidate, "dist", "kernel-extension", "kernel.js"))) {
+      const real = fs.realpathSync(candidate);
+      return real === own ? null : real;
+    }
+    if (path.dirname(d) === d) return null;
+  }
+}
+
+/** What {@link startSenseKernel} returns (for tests). */
+export interface RunningKernel {
+  core: KernelCore;
+  engine: Engine;
+}
+
+/**
+ * Starts a Sense kernel of `flavour` on the connection file `configPath`; resolves once its
+ * sockets are bound.
+ * @throws Error when the connection file cannot be read or a socket cannot be bound.
+ */
+export async function startSenseKernel(configPath: string, flavour: KernelFlavour): Promise<RunningKernel> {
+  const kernelLog = process.stderr.write.bind(process.stderr);
+  const log = (line: string) => void kernelLog(`${line}\n`);
+  silenceServicesConsole();
+  const info = JSON.parse(fs.readFileSync(configPath, "utf8")) as ConnectionInfo;
+  const root = packageRoot(__dirname);
+  // `sense-tslab` and `sense-tslab/...` resolve to this package from any folder (cheap; no compiler).
+  hookPackageResolution(root);
+  const engine: Engine = flavour === "fast" ? new JsEngine(root) : new TsEngine({ isJS: flavour === "js", root, log });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const zmq = require("zeromq") as typeof Zmq;
+  const core = new KernelCore(info, zmq, engine, {
+    implementation: flavour === "fast" ? "sense-fast" : flavour === "js" ? "sense-js" : "sense-ts",
+    version: packageVersion(root),
+    root,
+    log,
+    loadMagics: () => loadMagicsRegistry(root, log),
   });
-  process.on("uncaughtException", (err) => console.error("UncaughtException:", err));
-  process.on("unhandledRejection", (reason) => console.error("UnhandledPromiseRejection:", reason));
-  await server.init();
-  // Exit when the Jupyter Server that started us is gone (SIGKILLed, say): tslab has no parent
-  // poller, so a kernel — a worker whose launch was in flight, with no watchdog yet — would
-  // otherwise outlive its server forever. Same rule as ipykernel and the fast kernel.
-  watchParent(() => void shutdown().finally(() => process.exit(0)));
-  // Serialise and pace iopub: a flood of prints is delayed, never dropped (see iopub-pace.ts).
-  const seamServer = server as unknown as { iopub?: { send(frames: (Buffer | string)[]): Promise<void> } };
-  if (seamServer.iopub) seamServer.iopub = pacedPublisher(seamServer.iopub);
-  else log("sense: tslab internals changed: no iopub socket to pace");
-  // In case no kernel_info_request comes soon (a plain ZeroMQ client), warm up anyway.
-  setTimeout(warm, 1_000).unref();
-  return { server, converters, shutdown };
+  await core.start();
+  return { core, engine };
 }
 
 /** Runs the kernel from the command line; exits 2 on bad arguments, 1 when it cannot start. */
-export function main(argv: string[] = process.argv.slice(2)): void {
+export function main(argv: string[] = process.argv.slice(2), flavour?: KernelFlavour): void {
   let options: KernelOptions;
   try {
     options = parseKernelArgs(argv);
@@ -262,9 +136,23 @@ export function main(argv: string[] = process.argv.slice(2)): void {
     process.exit(2);
   }
   // The connection file path is resolved before a gateway kernel moves to its notebook's folder.
-  options = { ...options, configPath: path.resolve(options.configPath) };
+  const configPath = path.resolve(options.configPath);
   enterGatewayWorkingDir();
-  startSenseKernel(options).catch((e: unknown) => {
+  const which: KernelFlavour = flavour ?? (options.jsKernel ? "js" : "ts");
+  let local: string | null = null;
+  try {
+    local = localPackageRoot(process.cwd(), packageRoot(__dirname));
+  } catch {
+    /* an unreadable folder above the notebook: run this copy */
+  }
+  if (local) {
+    process.stderr.write(`sense: this folder has its own sense-tslab (${local}); running its kernel\n`);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const other = require(path.join(local, "dist", "kernel-extension", "kernel.js")) as { main(argv: string[], flavour?: KernelFlavour): void };
+    other.main(["--config-path", configPath, ...(which === "js" ? ["--js"] : [])], which);
+    return;
+  }
+  startSenseKernel(configPath, which).catch((e: unknown) => {
     process.stderr.write(`sense kernel: cannot start: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exit(1);
   });

@@ -105,7 +105,43 @@ print("python", sys.version_info.major, "worker says hi")"""),
 ("code", "%sense_stop"),
 ])
 
-for name, n in [("zmq-workers", zmq), ("getting-started", gs), ("python-workers", py)]:
+pmap = nb([
+("md", """# Parallel map: Monte Carlo π on four workers
+
+Give workers work: run a cell on all of them with `%%sense_px`, move values with `push`/`pull`,
+and `map` a function over items. Each worker computes its share; results come back in order."""),
+("code", """import * as sense from "sense-tslab";
+const workers = await sense.launchWorkers(4, { engine: "sense-fast" });
+await sense.awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 120 });"""),
+("md", "The cell body runs on every worker; each one's value shows as `Out[w1]: ...`."),
+("code", """%%sense_px
+const me = process.env.SENSE_WORKER_NAME;
+console.log("ready:", me);
+me"""),
+("md", "`push` sets globals on the workers; the function `map` ships reads it there."),
+("code", "await sense.push({ samplesPerTask: 200_000 });"),
+("code", """// Runs on the workers: only its source travels, so it reads the pushed global, not a closure.
+const hits = await sense.map((task: number) => {
+  const n: number = (globalThis as any).samplesPerTask;
+  let inside = 0;
+  for (let i = 0; i < n; i++) {
+    const x = Math.random(), y = Math.random();
+    if (x * x + y * y < 1) inside++;
+  }
+  return { task, inside };
+}, Array.from({ length: 64 }, (_, i) => i));
+const total = hits.reduce((sum, h) => sum + h.inside, 0);
+console.log("tasks in order:", hits.every((h, i) => h.task === i));
+console.log("pi ≈", (4 * total / (64 * 200_000)).toFixed(3));"""),
+("md", "`execute` returns one result per worker; as a cell's last expression it renders as a table."),
+("code", """await sense.execute("samplesPerTask / 1000")"""),
+("code", """const pulled = await sense.pull("samplesPerTask");
+console.log("pulled:", pulled.join(", "));"""),
+("code", """const stopped = await sense.stopWorkers();
+console.log("stopped", stopped.length, "workers");"""),
+])
+
+for name, n in [("zmq-workers", zmq), ("getting-started", gs), ("python-workers", py), ("parallel-map", pmap)]:
     nbf.validate(n)
     nbf.write(n, f"notebooks/{name}.ipynb")
 print("ok")

@@ -34,7 +34,10 @@ export type SenseErrorCode =
   | "launch_failed"
   | "timeout"
   | "kernel_error"
-  | "interrupted";
+  | "interrupted"
+  // remote execution
+  | "remote_error"
+  | "unsupported_worker";
 
 /** Base class of every error thrown by sense-tslab. */
 export class SenseError extends Error {
@@ -111,7 +114,64 @@ export class WorkerError extends SenseError {
   }
 }
 
-const SENSE_NAMES = new Set(["SenseError", "UsageError", "ConfigError", "RestError", "InstallError", "WorkerError"]);
+/** One worker's failure inside a {@link RemoteError}. */
+export interface RemoteFailure {
+  /** The worker's name (`w2`). */
+  worker: string;
+  /** The worker's kernel id. */
+  id: string;
+  ename: string;
+  evalue: string;
+  traceback: string[];
+  /** For `map`: the index of the input item that failed. */
+  index?: number;
+}
+
+// ANSI colour codes in ipykernel tracebacks read as garbage outside a notebook's renderer.
+const ANSI = new RegExp(String.fromCharCode(27) + "\\[[0-9;]*[A-Za-z]", "g");
+
+function failureLabel(f: RemoteFailure, method: string): string {
+  return `[${f.worker}:${method}${f.index === undefined ? "" : ` item ${f.index}`}]`;
+}
+
+/**
+ * Code failed on one or more workers (`execute`, `map`, `push`, `pull`): ipyparallel's
+ * CompositeError. `results` holds every worker's result (for `map`: the results so far, in input
+ * order), `failures` one entry per failure. Printed as ipyparallel prints a CompositeError: the
+ * first traceback in full, then one line for each other failure (its `stack` is that text too, so
+ * a notebook that shows an uncaught error shows this).
+ */
+export class RemoteError extends SenseError {
+  readonly results: readonly unknown[];
+  readonly failures: readonly RemoteFailure[];
+  /** `execute`, `map`, `push` or `pull`. */
+  readonly method: string;
+
+  constructor(method: string, failures: RemoteFailure[], results: readonly unknown[], options: { of?: number } = {}) {
+    const of = options.of === undefined ? "" : ` (${failures.length} of ${options.of})`;
+    const lines = failures.map((f) => `${failureLabel(f, method)} ${f.ename}: ${f.evalue}`.replace(ANSI, ""));
+    super("remote_error", `one or more exceptions raised in: ${method}${of}\n${lines.join("\n")}`, {
+      details: { method, workers: [...new Set(failures.map((f) => f.worker))] },
+    });
+    this.name = "RemoteError";
+    this.method = method;
+    this.failures = failures;
+    this.results = results;
+    this.stack = this.render();
+  }
+
+  /** The text shown for this error: the first traceback in full, one line for each other failure. */
+  render(): string {
+    const [first, ...rest] = this.failures;
+    if (!first) return `RemoteError: ${this.message}`;
+    const tb = first.traceback.length ? first.traceback.join("\n") : `${first.ename}: ${first.evalue}`;
+    const out = [`RemoteError: one or more exceptions raised in: ${this.method}`, `${failureLabel(first, this.method)}`, tb.replace(ANSI, "").trimEnd()];
+    for (const f of rest) out.push(`${failureLabel(f, this.method)} ${f.ename}: ${f.evalue}`.replace(ANSI, ""));
+    return out.join("\n");
+  }
+}
+
+const SENSE_NAMES = new Set(["SenseError", "UsageError", "ConfigError", "RestError", "InstallError", "WorkerError", "RemoteError"]);
 
 /** True for any error thrown by any loaded copy of sense-tslab. */
 export function isSenseError(value: unknown): value is SenseError {
@@ -121,6 +181,11 @@ export function isSenseError(value: unknown): value is SenseError {
     SENSE_NAMES.has(value.name) &&
     typeof (value as { code?: unknown }).code === "string"
   );
+}
+
+/** True for a {@link RemoteError} of any loaded copy of sense-tslab. */
+export function isRemoteError(value: unknown): value is RemoteError {
+  return value instanceof RemoteError || (isSenseError(value) && value.name === "RemoteError" && Array.isArray((value as { failures?: unknown }).failures));
 }
 
 /** True for a usage error (printed short, without a stack). */

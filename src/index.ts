@@ -25,9 +25,14 @@ export type { LiveDisplay } from "./display/live";
 // Workers (issue 3): launch, list, stop, await, their output; the size table; the keeper.
 export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, onWorkerStatus, setWorkerPool, workerPools, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";
 export type { LaunchWorkersOptions, LaunchOptions, AwaitOptions, AwaitResult, WorkerContextInput, SizeSpec, WorkerOutputItem, PoolOptions, PoolInfo } from "./workers";
+// Remote execution (issue 16): run code on workers, map a function over items, move values.
+export { execute, map, push, pull } from "./remote";
+export type { ExecuteResult, ExecuteOptions, ExecuteStatus, MapOptions, RemoteOptions, TargetRef, Targets } from "./remote";
+export { renderExecuteResults, renderMapProgress } from "./display/tables";
 // Records, errors and the REST client.
 export type { WorkerRecord, WorkerStatus, WorkerSize } from "./schemas";
-export { SenseError, UsageError, ConfigError, RestError, InstallError, WorkerError, isSenseError, isUsageError } from "./errors";
+export { SenseError, UsageError, ConfigError, RestError, InstallError, WorkerError, RemoteError, isSenseError, isUsageError, isRemoteError } from "./errors";
+export type { RemoteFailure } from "./errors";
 export type { SenseErrorCode } from "./errors";
 export { RestClient } from "./rest";
 export type { ServerEndpoint } from "./rest";

@@ -159,3 +159,99 @@ export function checkAndTranspile(code: string, options: TranspileOptions = {}):
   });
   return { js: out.outputText, diagnostics };
 }
+
+/**
+ * Execute-request metadata marking code as JavaScript the master already type-checked and
+ * transpiled (a worker's startup code, remote calls): every Sense kernel runs such a cell without
+ * loading a compiler. Other kernels ignore it. Returns a fresh object each call.
+ */
+export function precompiledMetadata(): { sense: { precompiled: "javascript" } } {
+  return { sense: { precompiled: "javascript" } };
+}
+
+/** True when execute-request metadata carries {@link precompiledMetadata}. Never throws. */
+export function isPrecompiled(metadata: Record<string, unknown> | undefined): boolean {
+  const sense = metadata?.sense as { precompiled?: unknown } | null | undefined;
+  return typeof sense === "object" && sense !== null && sense.precompiled === "javascript";
+}
+
+/** Where {@link prepareRemoteCode} keeps the value of the code's last expression on the worker. */
+export const LAST_VALUE_KEY = "sense.remote.last";
+
+/** Result of {@link prepareRemoteCode}. */
+export interface RemoteCode {
+  /** The TypeScript to send to a TypeScript kernel (the last expression wrapped, see below). */
+  ts: string;
+  /** The same code as JavaScript (CommonJS, ES2022, top-level `await` kept) for JavaScript kernels. */
+  js: string;
+  /** True when the code ends in an expression whose value the worker keeps under {@link LAST_VALUE_KEY}. */
+  hasValue: boolean;
+}
+
+/** True when `sf` uses anything a JavaScript engine would not run as written (types, enums, modules, decorators...). */
+function needsEmit(ts: typeof TS, sf: TS.SourceFile): boolean {
+  const k = ts.SyntaxKind;
+  const tsOnly = new Set<TS.SyntaxKind>([
+    k.AsExpression, k.NonNullExpression, k.SatisfiesExpression, k.TypeAssertionExpression, k.InterfaceDeclaration, k.TypeAliasDeclaration,
+    k.EnumDeclaration, k.ModuleDeclaration, k.ImportEqualsDeclaration, k.ExportAssignment, k.ImportDeclaration, k.ExportDeclaration, k.Decorator,
+    k.DeclareKeyword, k.PublicKeyword, k.PrivateKeyword, k.ProtectedKeyword, k.ReadonlyKeyword, k.AbstractKeyword, k.OverrideKeyword, k.ExportKeyword,
+    k.ExpressionWithTypeArguments, k.JsxElement, k.JsxSelfClosingElement, k.JsxFragment,
+  ]);
+  const visit = (n: TS.Node): boolean => {
+    if (tsOnly.has(n.kind) || (n.kind >= k.FirstTypeNode && n.kind <= k.LastTypeNode)) return true;
+    const x = n as { type?: unknown; typeParameters?: unknown; typeArguments?: unknown; questionToken?: unknown; exclamationToken?: unknown };
+    if (x.type !== undefined || x.typeParameters !== undefined || x.typeArguments !== undefined || x.exclamationToken !== undefined) return true;
+    if (ts.isParameter(n) && x.questionToken !== undefined) return true;
+    if (ts.isClassLike(n) && n.heritageClauses?.some((h) => h.token === k.ImplementsKeyword)) return true;
+    return ts.forEachChild(n, visit) === true;
+  };
+  return visit(sf);
+}
+
+/**
+ * Prepares code that `execute` runs on JavaScript/TypeScript workers: parsed (and, when it uses
+ * TypeScript syntax, transpiled) once, here in the master, with syntax checking only. Nothing is
+ * type-checked: remote code refers to names that exist only on the workers (their startup code's
+ * globals, pushed values), which a checker here would reject. A final expression statement `e`
+ * becomes `;((globalThis as any)[Symbol.for(LAST_VALUE_KEY)] = [(e)])[0]` (the `;` guards against a previous line without one): the cell's value is
+ * unchanged, and the worker keeps it for the reply's `user_expressions` (see src/remote/runtime.ts).
+ * The wrap stays on the expression's own lines, so line numbers in worker tracebacks match the code.
+ * Plain JavaScript is sent as written (a parse, ~0.1 ms); only TypeScript syntax pays for an emit.
+ * @throws UsageError `compile_error` for a syntax error, with line and column; nothing is sent then.
+ */
+export function prepareRemoteCode(code: string, options: { fileName?: string } = {}): RemoteCode {
+  if (typeof code !== "string") throw new UsageError("code must be a string", { code: "bad_option" });
+  const ts = compiler();
+  const fileName = options.fileName ?? "remote.ts";
+  const sf = ts.createSourceFile(fileName, code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  const parseErrors = (sf as unknown as { parseDiagnostics?: TS.Diagnostic[] }).parseDiagnostics;
+  const fail = (diags: readonly TS.Diagnostic[]) => {
+    const errors = diags.map((d) => toDiagnostic(ts, d)).filter((d) => d.category === "error");
+    return new UsageError(`the code does not parse:\n${formatDiagnostics(errors)}`, { code: "compile_error", details: { diagnostics: errors } });
+  };
+  if (parseErrors?.length) throw fail(parseErrors);
+  const statements = sf.statements.filter((s) => s.kind !== ts.SyntaxKind.EmptyStatement);
+  const last = statements[statements.length - 1];
+  const key = `Symbol.for(${JSON.stringify(LAST_VALUE_KEY)})`;
+  let tsCode = code;
+  let jsCode = code;
+  let hasValue = false;
+  if (last && ts.isExpressionStatement(last)) {
+    const e = last.expression;
+    const start = e.getStart(sf);
+    const [head, expr, tail] = [code.slice(0, start), code.slice(start, e.end), code.slice(e.end)];
+    tsCode = `${head};((globalThis as any)[${key}] = [(${expr})])[0]${tail}`;
+    jsCode = `${head};(globalThis[${key}] = [(${expr})])[0]${tail}`;
+    hasValue = true;
+  }
+  if (parseErrors === undefined || needsEmit(ts, sf)) {
+    const out = ts.transpileModule(tsCode, {
+      fileName,
+      compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, esModuleInterop: true, sourceMap: false, inlineSourceMap: false },
+      reportDiagnostics: true,
+    });
+    if (out.diagnostics?.some((d) => d.category === ts.DiagnosticCategory.Error)) throw fail(out.diagnostics);
+    jsCode = out.outputText;
+  }
+  return { ts: tsCode, js: jsCode, hasValue };
+}

@@ -7,7 +7,7 @@
 import { WorkerRecord } from "../schemas";
 import { isDisplayable } from "./bundle";
 import type { MimeBundle } from "./sink";
-import { renderAuth, renderInstall, renderNetwork, renderPools, renderWorker, renderWorkers, type AuthLike, type InstallResultLike, type NetworkInfoLike, type PoolInfoLike } from "./tables";
+import { renderAuth, renderExecuteResults, renderInstall, renderNetwork, renderPools, renderWorker, renderWorkers, type AuthLike, type ExecuteResultLike, type InstallResultLike, type NetworkInfoLike, type PoolInfoLike } from "./tables";
 
 /** One display hook: which values it renders, and how. */
 export interface DisplayHook {
@@ -39,7 +39,15 @@ export function authForDisplay(auth: { user: string; password: string; source: s
     : { username: auth.user, password: auth.password, source: "SENSE_USERNAME / SENSE_PASSWORD", url: auth.baseUrl };
 }
 
+const isExecuteResult = (v: unknown) =>
+  hasKeys(v, ["worker", "id", "status", "value", "data", "durationMs"]) && typeof v.worker === "string" && typeof v.status === "string" && typeof v.durationMs === "number";
+
 const builtins: DisplayHook[] = [
+  {
+    name: "execute results",
+    matches: (v) => Array.isArray(v) && v.length > 0 && v.every(isExecuteResult),
+    render: (v) => renderExecuteResults(v as ExecuteResultLike[]),
+  },
   { name: "worker list", matches: (v) => Array.isArray(v) && v.length > 0 && v.every(isRecord), render: (v) => renderWorkers(v as WorkerRecord[]) },
   { name: "worker", matches: isRecord, render: (v) => renderWorker(v as WorkerRecord) },
   {

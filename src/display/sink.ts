@@ -78,14 +78,29 @@ export function findTslabDisplayWriter(
   return undefined;
 }
 
+/**
+ * The global a Sense kernel publishes (kernel-extension/cell-io.ts, `CURRENT_CELL_KEY`): a
+ * function returning the output of the cell running now.
+ */
+const CURRENT_CELL_KEY = Symbol.for("sense-tslab.current-cell");
+
+/** The running Sense kernel's current cell, if this process is one. */
+function senseKernelCell(): { sink: OutputSink } | undefined {
+  const f = (globalThis as Record<symbol, unknown>)[CURRENT_CELL_KEY];
+  return typeof f === "function" ? (f as () => { sink: OutputSink })() : undefined;
+}
+
 /** Injection points of {@link captureSink} (tests); defaults are the real process and module cache. */
 export interface CaptureOptions {
+  /** The Sense kernel's current cell; default: the one the kernel publishes, if any. */
+  currentCell?: () => { sink: OutputSink } | undefined;
   process?: { stdout: { write: unknown }; stderr: { write: unknown } };
   moduleCache?: Readonly<Record<string, { exports?: unknown } | undefined>>;
 }
 
 /**
- * A sink bound to the cell that is running now. Inside a tslab-based kernel it captures, at call
+ * A sink bound to the cell that is running now. Inside a Sense kernel it is the kernel's sink of
+ * that cell (the kernel attributes output to it whenever it is written). Inside stock tslab it captures, at call
  * time, `process.stdout.write`, `process.stderr.write` and tslab's display writer: tslab rebinds
  * all three to each new execute request, so output written later through this sink (timers,
  * worker output) still lands in the calling cell. Outside tslab it is a {@link consoleSink}.
@@ -93,6 +108,8 @@ export interface CaptureOptions {
  * @throws {UsageError} (from `display`) when `update` is asked for without a `displayId`.
  */
 export function captureSink(options: CaptureOptions = {}): OutputSink {
+  const kernel = options.currentCell === undefined ? senseKernelCell() : options.currentCell();
+  if (kernel) return kernel.sink;
   const proc = options.process ?? process;
   const writer = findTslabDisplayWriter(options.moduleCache);
   if (!writer) return consoleSink(proc as ConsoleStreams);

@@ -354,3 +354,54 @@ export function renderMagicList(registry: MagicListSource): MimeBundle {
   const head = `Available line magics:\n${line.join("  ") || "(none)"}\n\nAvailable cell magics:\n${cell.join("  ") || "(none)"}\n\n`;
   return { "text/plain": head + t["text/plain"], "text/html": t["text/html"] };
 }
+
+/** What {@link renderMapProgress} shows. */
+export interface MapProgressLike {
+  done: number;
+  total: number;
+  /** Items done per worker, in target order. */
+  perWorker: readonly { worker: string; done: number }[];
+  elapsedMs: number;
+  state: "running" | "done" | "failed" | "interrupted";
+}
+
+/** `map` progress: a bar with done/total, items per worker and elapsed time (text: one line). */
+export function renderMapProgress(p: MapProgressLike): MimeBundle {
+  const label = p.state === "running" ? "map" : `map ${p.state}`;
+  const bar = renderProgress(label, p.done, p.total);
+  const secs = `${(p.elapsedMs / 1000).toFixed(1)} s`;
+  const workers = p.perWorker.map((w) => `${w.worker} ${w.done}`).join(" · ");
+  return {
+    "text/plain": `${bar["text/plain"]} · ${workers} · ${secs}`,
+    "text/html": `${bar["text/html"] as string}<div><small>${escapeHtml(workers)} · ${escapeHtml(secs)}</small></div>`,
+  };
+}
+
+/** One row of {@link renderExecuteResults} (the fields of an `ExecuteResult` it shows). */
+export interface ExecuteResultLike {
+  worker: string;
+  status: string;
+  value: unknown;
+  data: Record<string, unknown>;
+  error?: { ename: string; evalue: string };
+  durationMs: number;
+}
+
+function valueText(r: ExecuteResultLike): string {
+  if (r.status !== "ok") return r.error ? `${r.error.ename}: ${r.error.evalue}` : "";
+  if (r.value === undefined) return "";
+  const text = typeof r.value === "string" ? r.value : JSON.stringify(r.value);
+  const one = text.replace(/\s*\n\s*/g, " ");
+  return one.length > 80 ? one.slice(0, 79) + "…" : one;
+}
+
+/** `execute` results: one row per worker (worker, status, value, time). */
+export function renderExecuteResults(results: readonly ExecuteResultLike[]): MimeBundle {
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  return renderTable({
+    columns: [{ label: "worker" }, { label: "status" }, { label: "value" }, { label: "time", align: "right" }],
+    rows: results.map((r) => [r.worker, r.status, valueText(r), `${r.durationMs.toFixed(1)} ms`]),
+    caption: `${results.length} worker${results.length === 1 ? "" : "s"} · ${[...counts].map(([s, n]) => `${n} ${s}`).join(" · ")}`,
+  });
+}

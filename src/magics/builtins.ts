@@ -211,6 +211,10 @@ export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magi
           "text/html": `<p>launching ${o.n} worker${o.n === 1 ? "" : "s"}&hellip;</p>`,
         });
         let records: WorkerRecord[];
+        // Status events from the start: a worker whose startup code ends within milliseconds goes
+        // idle before launchWorkers returns, and a table following only later would miss it.
+        const early = new Map<string, WorkerRecord>();
+        const stopEarly = core.onWorkerStatus?.((r) => void early.set(r.id, r)) ?? (() => undefined);
         try {
           records = await core.launchWorkers({
             n: o.n,
@@ -225,7 +229,11 @@ export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magi
         } catch (e) {
           live.update({ "text/plain": "launch failed (see the error below)", "text/html": "<p>launch failed (see the error below)</p>" });
           throw e;
+        } finally {
+          stopEarly();
         }
+        // Every status change is an event, so the latest one seen is the worker's state now.
+        records = records.map((r) => early.get(r.id) ?? r);
         live.update(renderWorkers(records));
         // Live until the workers stop: updates come from status events, also after this cell ended.
         const stop = core.onWorkerStatus

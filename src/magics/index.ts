@@ -3,6 +3,7 @@
  * this module (`dist/src/magics`) and call {@link runCell}.
  */
 import "./builtins";
+import "./remote";
 
 export { tokenize, quoteToken, literal, segmentsText } from "./tokenize";
 export type { Segment } from "./tokenize";
@@ -26,3 +27,5 @@ export type { MagicOptions, MagicTag } from "./template";
 export { registerBuiltins, builtinMagics, followWorkers, followWorkerEvents, realCore } from "./builtins";
 export type { SenseCore, FollowOptions } from "./builtins";
 export { editDistance, suggestSimilar, didYouMean } from "./suggest";
+export { remoteMagics, registerRemoteMagics, realRemoteCore, outBundle } from "./remote";
+export type { RemoteCore } from "./remote";

@@ -6,7 +6,7 @@
  * the cell; otherwise every non-empty line is a line magic `%name args` (`//` comment lines are
  * skipped); a name ending in `?` or `??` asks for help.
  */
-import { SenseError, isSenseError, isUsageError, redact, UsageError } from "../errors";
+import { SenseError, isRemoteError, isSenseError, isUsageError, redact, UsageError } from "../errors";
 import { presentValue } from "../display/present";
 import { expandArgs } from "./expand";
 import { type Magic, type MagicArgs, type MagicContext, type MagicKind, defaultRegistry, formatHelp, formatUsage, parseArgs } from "./registry";
@@ -199,6 +199,8 @@ export function formatUsageError(error: UsageError): string {
 /** How a failure is reported on stderr: usage errors short, anything else with its stack. */
 export function formatFailure(error: unknown): string {
   if (isUsageError(error)) return redact(formatUsageError(error));
+  // Remote failures read like ipyparallel's CompositeError: the first remote traceback, one line per other.
+  if (isRemoteError(error)) return redact(error.render()) + "\n";
   // Sense's own errors are expected failures with a message meant for a person: one line and
   // its code, no stack. A stack is for anything else (a bug).
   if (isSenseError(error)) return redact(`${error.name}: ${error.message} [${error.code}]`) + "\n";

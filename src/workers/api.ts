@@ -142,3 +142,11 @@ export function keeperPid(): number | undefined {
 export function stopKeeper(timeoutMs?: number): Promise<void> {
   return defaultCluster().stopKeeper(timeoutMs);
 }
+
+/**
+ * Handles of the workers this process launched for its master that can run code (running or
+ * idle), in launch order: the default targets of remote execution.
+ */
+export function runnableWorkers(options: { context?: WorkerContextInput } = {}): Worker[] {
+  return defaultCluster().runnable(options);
+}

@@ -36,9 +36,13 @@ export interface IopubMessage {
 /** An execute request's options (the Jupyter messaging protocol's `execute_request`). */
 export interface ExecuteRequest {
   code: string;
+  /** JavaScript the master already checked: a Sense kernel runs it without a compiler (src/transpile.ts precompiledMetadata). */
+  precompiled?: boolean;
   silent?: boolean;
   storeHistory?: boolean;
   stopOnError?: boolean;
+  /** Expressions the kernel evaluates after the code; their values come back in the reply (remote execution). */
+  userExpressions?: Record<string, string>;
 }
 
 /** The content of an `execute_reply`. */
@@ -48,6 +52,8 @@ export interface ExecuteReply {
   evalue?: string;
   traceback?: string[];
   execution_count?: number | null;
+  /** The values of the request's `userExpressions`, each `{ status, data, metadata }` or an error. */
+  user_expressions?: Record<string, unknown>;
 }
 
 /** One request in flight: its msg id (its iopub output carries it as `parentId`) and its reply. */

@@ -109,7 +109,8 @@ export async function loadEnvironment(a: LoadEnvironmentArgs): Promise<void> {
     let reply: ExecuteReply;
     try {
       await Promise.race([withTimeout(a.channel.ready, a.timeoutMs, `${a.what} start`), gone.promise]);
-      const pre = a.channel.execute({ code: buildPreamble(a.language, envFile, { watchdog: a.watchdog, key }), silent: true, storeHistory: false, stopOnError: true });
+      // The JS preamble is plain JavaScript (valid TypeScript too): a Sense kernel runs it without a compiler.
+      const pre = a.channel.execute({ code: buildPreamble(a.language, envFile, { watchdog: a.watchdog, key }), silent: true, storeHistory: false, stopOnError: true, precompiled: a.language === "javascript" });
       a.hidden.add(pre.msgId);
       reply = await Promise.race([withTimeout(pre.done, a.timeoutMs, `${a.what} environment setup`), gone.promise]);
     } finally {

@@ -111,7 +111,7 @@ export class Cluster {
     const sessions = await backend.listSessions();
     const folder = masterFolder(ctx, sessions);
     // Imports in the startup code resolve from the workers' folder, as they will at run time.
-    const plan = prepareCode(validated, engine.engine, engine.masterEngine, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));
+    const plan = prepareCode(validated, engine.sense, engine.masterLanguage, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));
     // Checked as it will be sent (after transpiling): over the server's websocket limit it would never run.
     checkWireSize(plan.codeSource ? `startup script ${plan.codeSource}` : "startup code", executeContent(startupRequest(plan.code)));
 
@@ -260,6 +260,14 @@ export class Cluster {
     const w = this.workers.get(id) ?? [...this.workers.values()].find((x) => x.sessionId === id || x.name === id);
     if (!w) throw new WorkerError("unknown_worker", `worker ${JSON.stringify(id)} was not launched by this process, so its output is not here`, { unknown: [id] });
     return w;
+  }
+
+  /** Handles of this process's workers for the master of `context` that can run code (running or idle), in launch order. */
+  runnable(options: { context?: WorkerContextInput } = {}): Worker[] {
+    const ctx = this.context(options.context);
+    return [...this.workers.values()]
+      .filter((w) => w.tag.masterId === ctx.masterId && w.channel !== undefined && (w.status === "running" || w.status === "idle"))
+      .sort((a, b) => a.tag.index - b.tag.index);
   }
 
   /** Everything a worker of this process wrote so far, as text. @throws WorkerError `unknown_worker`. */

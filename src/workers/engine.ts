@@ -25,6 +25,10 @@ export interface ResolvedEngine {
   language: PreambleLanguage;
   /** The kernelspec of the master, when the master is a kernel. */
   masterEngine?: string;
+  /** The master kernelspec's language, when known. */
+  masterLanguage?: string;
+  /** A Sense JavaScript/TypeScript kernel (its kernelspec says so): it runs precompiled code without a compiler. */
+  sense: boolean;
 }
 
 /**
@@ -58,20 +62,23 @@ export async function resolveEngine(backend: KernelBackend, ctx: ResolvedContext
       { engine, installed },
     );
   }
-  return { engine, kernelName: kernelSpecForSize(gatewayInfoFromSpecs(specs), engine, plan.size), language, masterEngine };
+  const sense = language === "javascript" && typeof spec.spec.metadata?.sense === "object" && spec.spec.metadata.sense !== null;
+  const masterLanguage = masterEngine && Object.hasOwn(specs.kernelspecs, masterEngine) ? specs.kernelspecs[masterEngine].spec.language : undefined;
+  return { engine, kernelName: kernelSpecForSize(gatewayInfoFromSpecs(specs), engine, plan.size), language, masterEngine, masterLanguage, sense };
 }
 
 /**
- * For the fast engine, TypeScript startup code is type-checked and transpiled once, here in the
- * master, before anything launches (the workers then need no compiler). It is TypeScript when it
- * comes from a `.ts` script, or when the master is itself a TypeScript kernel. `checkIn` is the
- * folder imports resolve from (the workers' folder).
+ * For a Sense engine, startup code is made JavaScript here in the master, once, before anything
+ * launches, and marked precompiled: no worker loads a compiler for it. TypeScript (from a `.ts`
+ * script, or from a TypeScript master) is type-checked and transpiled; JavaScript is sent as is,
+ * marked, unless it has ES module syntax (`import`/`export`), which only the kernel's converter
+ * handles. `checkIn` is the folder imports resolve from (the workers' folder).
  * @throws UsageError `compile_error` listing the errors with line and column.
  */
-export function prepareCode(plan: LaunchPlan, engine: string, masterEngine: string | undefined, checkIn: string): LaunchPlan {
-  if (engine !== FAST_ENGINE || !plan.code.trim()) return plan;
-  const typescript = plan.codeSource ? /\.(c|m)?tsx?$/.test(plan.codeSource) : masterEngine === "sense-ts";
-  if (!typescript) return plan;
+export function prepareCode(plan: LaunchPlan, sense: boolean, masterLanguage: string | undefined, checkIn: string): LaunchPlan {
+  if (!sense || !plan.code.trim()) return plan;
+  const typescript = plan.codeSource ? /\.(c|m)?tsx?$/.test(plan.codeSource) : masterLanguage === "typescript";
+  if (!typescript) return { ...plan, precompiled: !/^\s*(import|export)\b/m.test(plan.code) };
   const fileName = path.join(checkIn, plan.codeSource ? path.basename(plan.codeSource) : "__startup.ts");
-  return { ...plan, code: checkAndTranspile(plan.code, { fileName }).js };
+  return { ...plan, code: checkAndTranspile(plan.code, { fileName }).js, precompiled: true };
 }

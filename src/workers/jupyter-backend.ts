@@ -3,6 +3,7 @@
  * reached over the kernel websocket (connection.ts), so a server with a gateway behind it
  * (`--gateway-url`, Enterprise Gateway) works unchanged.
  */
+import { precompiledMetadata } from "../transpile";
 import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import type { RestClient, ServerEndpoint } from "../rest";
 import type { KernelModel, KernelSpecs, SessionModel } from "../schemas";
@@ -67,7 +68,13 @@ export class JupyterServerBackend implements KernelBackend {
 
 /** The `execute_request` content of `request`, as it goes on the wire. */
 export function executeContent(request: ExecuteRequest): KernelMessage.IExecuteRequestMsg["content"] {
-  return { code: request.code, silent: request.silent ?? false, store_history: request.storeHistory ?? !request.silent, stop_on_error: request.stopOnError ?? true };
+  return {
+    code: request.code,
+    silent: request.silent ?? false,
+    store_history: request.storeHistory ?? !request.silent,
+    stop_on_error: request.stopOnError ?? true,
+    ...(request.userExpressions ? { user_expressions: request.userExpressions, allow_stdin: false } : {}),
+  };
 }
 
 /** A {@link KernelChannel} over a `@jupyterlab/services` kernel connection. */
@@ -83,7 +90,7 @@ export function channelOf(conn: Kernel.IKernelConnection): KernelChannel {
       return conn.info;
     },
     execute(request) {
-      const future = conn.requestExecute(executeContent(request), true);
+      const future = conn.requestExecute(executeContent(request), true, request.precompiled ? precompiledMetadata() : undefined);
       return { msgId: future.msg.header.msg_id, done: future.done.then((reply: KernelMessage.IExecuteReplyMsg) => reply.content as ExecuteReply) };
     },
     onIopub: (listener) =>

@@ -116,7 +116,7 @@ export async function startWorker(site: LaunchSite, a: StartArgs): Promise<Worke
     }), a.signal);
     // The last moment to stop it: after this, the startup code runs.
     if (a.signal?.aborted) throw launchInterrupted();
-    if (plan.code.trim()) await w.runStartup(plan.code);
+    if (plan.code.trim()) await w.runStartup(plan.code, plan.precompiled === true);
     else await w.setStatus("idle");
     return w;
   } catch (e) {

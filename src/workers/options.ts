@@ -157,6 +157,8 @@ export function checkWorkerEnv(envOption: unknown): Record<string, string> {
 
 /** Options after validation. */
 export interface LaunchPlan {
+  /** The startup code is JavaScript the master checked (see engine.ts prepareCode): sent marked precompiled. */
+  precompiled?: boolean;
   n: number;
   size: WorkerSize;
   /** Requested engine after alias mapping; `undefined` = the master's own. */

@@ -11,6 +11,9 @@ import { bestEffort } from "../util/best-effort";
 import type { ExecuteFuture, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel } from "./backend";
 import { deleteUntilGone } from "./cleanup";
 import { WorkerOutput } from "./output";
+import { RouteTable } from "./channel";
+import type { ExecuteOptions, ExecuteResult } from "../remote/execute";
+import * as remote from "../remote/execute";
 import { encodeWorkerTag, WorkerTag } from "./session-tags";
 
 /** What a {@link Worker} tells its cluster. */
@@ -35,8 +38,8 @@ export interface WorkerInit {
 }
 
 /** The execute request that runs a worker's startup code (sized by checkWireSize before any launch). */
-export function startupRequest(code: string): ExecuteRequest {
-  return { code, stopOnError: true };
+export function startupRequest(code: string, precompiled = false): ExecuteRequest {
+  return { code, stopOnError: true, ...(precompiled ? { precompiled } : {}) };
 }
 
 /** How a kernel lifecycle status reads as a loss (its state is gone), or `undefined`. */
@@ -58,6 +61,8 @@ export class Worker {
   readonly output: WorkerOutput;
   /** Msg ids whose output is not the user's (the preambles). */
   readonly hidden = new Set<string>();
+  /** Requests whose iopub output a remote call takes (into its calling cell) instead of {@link output}. */
+  readonly routes = new RouteTable();
   private readonly backend: KernelBackend;
   private readonly projectHome?: string;
   private current: WorkerTag;
@@ -145,11 +150,11 @@ export class Worker {
    * Sends the startup code: the worker is `running` until it replies, then `idle`, or `failed`
    * when it raised. Resolves once the status is `running`.
    */
-  async runStartup(code: string): Promise<void> {
+  async runStartup(code: string, precompiled = false): Promise<void> {
     const channel = this.conn;
     if (!channel) return;
     await this.setStatus("running");
-    const future: ExecuteFuture = channel.execute(startupRequest(code));
+    const future: ExecuteFuture = channel.execute(startupRequest(code, precompiled));
     future.done.then(
       (reply) => {
         this.output.flushAll();
@@ -232,6 +237,27 @@ export class Worker {
     this.conn?.dispose();
     this.conn = undefined;
     this.hidden.clear();
+    this.routes.clear();
+  }
+
+  /** Interrupts what the worker's kernel runs now (its state is kept). @throws RestError when the backend fails. */
+  interrupt(): Promise<void> {
+    return this.backend.interrupt(this.kernelId);
+  }
+
+  /** The language of the worker's kernel (`language_info.name`), once it answered `kernel_info`. */
+  async language(): Promise<string | undefined> {
+    const info = (await this.conn?.ready) as { language_info?: { name?: unknown } } | undefined;
+    return typeof info?.language_info?.name === "string" ? info.language_info.name : undefined;
+  }
+
+  /**
+   * Runs `code` on this worker: `execute(code, { ...options, targets: [this] })`, its one result.
+   * @throws as `execute` does (RemoteError when the code failed, unless `raiseOnError: false`).
+   */
+  async execute(code: string, options: Omit<ExecuteOptions, "targets"> = {}): Promise<ExecuteResult> {
+    const [r] = await remote.execute(code, { ...options, targets: [this.kernelId] });
+    return r;
   }
 
   private route(msg: IopubMessage): void {
@@ -244,6 +270,11 @@ export class Worker {
       return;
     }
     if (msg.parentId && this.hidden.has(msg.parentId)) return;
+    const routed = msg.parentId ? this.routes.get(msg.parentId) : undefined;
+    if (routed) {
+      routed(msg);
+      return;
+    }
     if (msg.type === "stream") this.output.stream(c.name === "stderr" ? "stderr" : "stdout", String(c.text ?? ""));
     else if (msg.type === "error") this.output.error(String(c.ename), String(c.evalue), Array.isArray(c.traceback) ? c.traceback.map(String) : []);
     else if (msg.type === "display_data" || msg.type === "execute_result" || msg.type === "update_display_data") {

@@ -158,6 +158,16 @@ describe("sense-fast kernel", () => {
     expect((await nb.run("'still alive'")).outputs).toContainEqual(expect.objectContaining({ data: { "text/plain": "'still alive'" } }));
   });
 
+  it("runs magics, like every Sense kernel", async () => {
+    const r = await nb.run("%sense_help lsmagic");
+    expect(r.status).toBe("ok");
+    expect(r.stdout).toMatch(/List every available magic/);
+    const bad = await nb.run("%no_such_magic");
+    expect(bad.status).toBe("error");
+    expect(bad.error?.ename).toBe("UsageError");
+    expect(bad.stderr).toMatch(/^UsageError: .*no_such_magic/);
+  });
+
   it("has a small idle footprint and exits promptly on shutdown", async () => {
     const other = await openNotebook(server, FAST_KERNEL_NAME);
     let pid: number;

@@ -7,21 +7,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { KernelMessage } from "@jupyterlab/services";
 import { JupyterServer, REPO, startJupyterServer } from "../helpers/jupyter";
-import { CellResult, NotebookKernel, openNotebook } from "../helpers/kernel";
+import { NotebookKernel, openNotebook } from "../helpers/kernel";
+import { until } from "../helpers/util";
 
 let server: JupyterServer;
 let nb: NotebookKernel;
 const figures: Record<string, number> = {};
-
-// tslab aborts every request that arrives within 200 ms of a failed cell (its "stop on error"),
-// so the cell after a failure is re-sent until it is not aborted, with a deadline.
-async function runAfterError(k: NotebookKernel, code: string): Promise<CellResult> {
-  const until = Date.now() + 10_000;
-  for (;;) {
-    const r = await k.run(code);
-    if (r.status !== "abort" || Date.now() > until) return r;
-  }
-}
 
 beforeAll(async () => {
   expect(fs.existsSync(path.join(REPO, "dist", "kernel-extension", "kernel.js"))).toBe(true);
@@ -46,22 +37,27 @@ describe("sense-ts kernel, cell by cell", () => {
     figures.firstCellMs = Date.now() - t0;
     expect(r.stderr).toBe("");
     expect(r.status).toBe("ok");
-    expect(r.stdout).toBe("hello\n42\n");
+    expect(r.stdout).toBe("hello\n");
+    // The last expression is an execute_result, not printed text.
+    expect(r.result).toBe("42");
   });
 
   it("reports a type error and fails the cell", async () => {
     const r = await nb.run("const s: string = x;");
     expect(r.status).toBe("error");
-    expect(r.stderr).toMatch(/Type 'number' is not assignable to type 'string'/);
-    const next = await runAfterError(nb, "x * 2");
+    // A compile error is an error with the diagnostics' file:line:col, in the reply and on iopub.
+    expect(r.error?.ename).toBe("CompileError");
+    expect(r.error?.evalue).toMatch(/^cell-\d+\.ts:1:7 - error TS2322: Type 'number' is not assignable to type 'string'/);
+    expect(r.outputs).toContainEqual(expect.objectContaining({ type: "error", ename: "CompileError", evalue: r.error?.evalue }));
+    const next = await nb.run("x * 2");
     expect(next.status).toBe("ok");
-    expect(next.stdout).toBe("82\n");
+    expect(next.result).toBe("82");
   });
 
   it("supports top-level await", async () => {
     const r = await nb.run("const v = await Promise.resolve(5);\nv * 2");
     expect(r.status).toBe("ok");
-    expect(r.stdout).toBe("10\n");
+    expect(r.result).toBe("10");
   });
 
   it("answers complete_request and inspect_request", async () => {
@@ -91,10 +87,18 @@ describe("sense-ts kernel, cell by cell", () => {
     expect(res.status).toBe(204);
     const r = await running;
     expect(r.status).toBe("error");
-    expect(r.stderr).toMatch(/interrupted/i);
-    const next = await runAfterError(nb, "x + 100");
+    expect(r.error?.ename).toBe("KeyboardInterrupt");
+    const next = await nb.run("x + 100");
     expect(next.status).toBe("ok");
-    expect(next.stdout).toBe("141\n");
+    expect(next.result).toBe("141");
+  });
+
+  it("reports a runtime error with ename, evalue and a traceback naming the cell", async () => {
+    const r = await nb.run('function fails(): never { throw new RangeError("too far"); }\nfails();');
+    expect(r.status).toBe("error");
+    expect(r.error).toEqual(expect.objectContaining({ ename: "RangeError", evalue: "too far" }));
+    expect(r.error?.traceback.join("\n")).toMatch(/RangeError: too far\n\s+at fails \(cell-\d+\.js/);
+    expect(r.outputs.filter((o) => o.type === "error")).toHaveLength(1);
   });
 
   it("routes a magic cell to the registry (%lsmagic)", async () => {
@@ -128,13 +132,13 @@ describe("sense-ts kernel, cell by cell", () => {
     expect(r.status).toBe("error");
     expect(r.stderr).toMatch(/^UsageError: no magic named no_such_magic_here/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
-    const unknown = await runAfterError(nb, "%no_such_magic");
+    const unknown = await nb.run("%no_such_magic");
     expect(unknown.status).toBe("error");
     expect(unknown.stderr).toMatch(/^UsageError: .*no_such_magic/);
     // Nothing changed: the notebook's variables are all still there.
-    const after = await runAfterError(nb, "which + x");
+    const after = await nb.run("which + x");
     expect(after.status).toBe("ok");
-    expect(after.stdout).toBe("lsmagic41\n");
+    expect(after.result).toBe("'lsmagic41'");
   });
 
   it("keeps counting executions across magic and code cells", async () => {
@@ -162,10 +166,9 @@ describe("sense-ts kernel, cell by cell", () => {
     // Types are real: a wrong use is a compile error, not an `any`.
     const bad = await nb.run('import * as sense2 from "sense-tslab";\nconst n: number = sense2.install;');
     expect(bad.status).toBe("error");
-    expect(bad.stderr).toMatch(/is not assignable to type 'number'/);
+    expect(bad.error?.evalue).toMatch(/is not assignable to type 'number'/);
     // The lifecycle module the kernel runs at shutdown is the one cells reach.
-    const same = await runAfterError(
-      nb,
+    const same = await nb.run(
       'const lc = require("sense-tslab/dist/src/lifecycle");\nconsole.log(lc === require.cache[require.resolve("sense-tslab/dist/src/lifecycle")]?.exports, typeof lc.onShutdown);',
     );
     expect(same.status).toBe("ok");
@@ -173,20 +176,90 @@ describe("sense-ts kernel, cell by cell", () => {
   });
 });
 
+describe("stop_on_error and interrupts", () => {
+  // Cell `a` waits for `release` to exist, so the test knows b and c are queued behind it: the
+  // kernel answers comm_info at once, in order, so its reply means b and c were read.
+  async function queuedBehindFailure(stopOnError: boolean): Promise<string[]> {
+    const kernel = nb.session.kernel!;
+    const release = path.join(server.rootDir, `release-${stopOnError}-${Date.now()}`);
+    const wait = `await new Promise<void>((r) => { const t = setInterval(() => { if (require("fs").existsSync(${JSON.stringify(release)})) { clearInterval(t); r(); } }, 10); });`;
+    const a = kernel.requestExecute({ code: `${wait}\nthrow new Error("first fails");`, stop_on_error: stopOnError });
+    const b = kernel.requestExecute({ code: "1 + 1", stop_on_error: true });
+    const c = kernel.requestExecute({ code: "2 + 2", stop_on_error: true });
+    await kernel.requestCommInfo({});
+    fs.writeFileSync(release, "");
+    const replies = await Promise.all([a.done, b.done, c.done]);
+    return replies.map((r) => r.content.status);
+  }
+
+  it("with stop_on_error: true, aborts what was queued when the error happened, and only that", async () => {
+    expect(await queuedBehindFailure(true)).toEqual(["error", "aborted", "aborted"]);
+    const after = await nb.run("3 + 3");
+    expect(after.status).toBe("ok");
+    expect(after.result).toBe("6");
+  });
+
+  it("with stop_on_error: false, aborts nothing", async () => {
+    expect(await queuedBehindFailure(false)).toEqual(["error", "ok", "ok"]);
+  });
+
+  it("interrupts a cell that is still compiling: it never runs, and the kernel goes on", async () => {
+    const fresh = await openNotebook(server, "sense-ts");
+    try {
+      // A fresh kernel's first TypeScript cell builds the converter (seconds): it is compiling
+      // from its execute_input on.
+      const running = fresh.run('console.log("it ran");\nconst compiled: number = 1;');
+      await fresh.waitFor((m) => m.header.msg_type === "execute_input", 60_000);
+      const res = await fetch(`${server.url}api/kernels/${fresh.kernelId}/interrupt`, { method: "POST", headers: { Authorization: `token ${server.token}` } });
+      expect(res.status).toBe(204);
+      const r = await running;
+      expect(r.status).toBe("error");
+      expect(r.error?.ename).toBe("KeyboardInterrupt");
+      expect(r.stdout).toBe("");
+      const next = await fresh.run("1 + 2");
+      expect(next.status).toBe("ok");
+      expect(next.result).toBe("3");
+    } finally {
+      await fresh.shutdown();
+    }
+  });
+});
+
+describe("live worker tables from a sense-ts master", () => {
+  it("never miss a transition: startup code that ends within milliseconds leaves the table saying idle", async () => {
+    const r = await nb.run('%%sense_worker -n 3\nconsole.log("up " + process.env.SENSE_WORKER_NAME);');
+    expect(r.status).toBe("ok");
+    const first = r.outputs.find((o) => o.type === "display_data" && o.displayId);
+    const id = first && first.type === "display_data" ? first.displayId : undefined;
+    expect(id).toBeDefined();
+    const tables = () => r.outputs.filter((o) => (o.type === "display_data" || o.type === "update_display_data") && o.displayId === id);
+    const plain = (o: unknown) => String((o as { data: Record<string, unknown> }).data["text/plain"]);
+    // Every worker printed (its startup code is done), and the table caught up.
+    for (const w of ["w1", "w2", "w3"]) await nb.waitFor((m) => m.header.msg_type === "stream" && String((m.content as { text?: string }).text).includes(`[${w}] up ${w}`), 120_000);
+    await until("a table update saying 3 idle", () => (tables().some((o) => /3 workers · 3 idle/.test(plain(o))) ? true : undefined), 60_000);
+    expect(plain(tables().at(-1))).toMatch(/3 workers · 3 idle/);
+    // Workers of a sense-ts master with no engine are sense-ts kernels (their code came precompiled).
+    expect(plain(tables().at(-1))).toMatch(/sense-ts/);
+    const stop = await nb.run("%sense_stop");
+    expect(stop.status).toBe("ok");
+  });
+});
+
 describe("rich display hooks in the sense-ts kernel", () => {
   it("renders a cell's last expression as a table (text/html and text/plain) when a hook knows it", async () => {
     const r = await nb.run('import * as senseRich from "sense-tslab";\nsenseRich.getNetwork({ env: { SENSE_PROJECT_IP: "10.1.2.3", SENSE_SSH_PASSWORD: "s3cret-pw", SENSE_PORT1: "8080", SENSE_PUBLIC_PORT1: "31000" } })');
     expect(r.status).toBe("ok");
-    const shown = r.outputs.filter((o) => o.type === "display_data");
+    // The last expression's execute_result carries the hook's bundle.
+    const shown = r.outputs.filter((o) => o.type === "execute_result");
     expect(shown).toHaveLength(1);
-    const data = shown[0].type === "display_data" ? shown[0].data : {};
+    const data = shown[0].type === "execute_result" ? shown[0].data : {};
     expect(String(data["text/html"])).toMatch(/<table/);
     expect(String(data["text/html"])).toContain("10.1.2.3");
     expect(String(data["text/plain"])).toContain("31000");
     expect(JSON.stringify(r.outputs)).not.toContain("s3cret-pw");
-    // A value no hook knows still prints as text, as in stock tslab.
+    // A value no hook knows is an execute_result with text/plain only.
     const plain = await nb.run("({ a: 1 })");
-    expect(plain.stdout).toBe("{ a: 1 }\n");
+    expect(plain.result).toBe("{ a: 1 }");
     expect(plain.outputs.filter((o) => o.type === "display_data")).toEqual([]);
   });
 
@@ -209,7 +282,7 @@ describe("sense-js kernel", () => {
     try {
       const r = await js.run("const a = 20;\na + 22");
       expect(r.status).toBe("ok");
-      expect(r.stdout).toBe("42\n");
+      expect(r.result).toBe("42");
       const info = await js.session.kernel!.info;
       expect(info.language_info.name).toBe("javascript");
       const m = await js.run("%sense_help lsmagic");

@@ -90,4 +90,18 @@ describe("example notebooks", () => {
     expect(labelsOf(all, /squares from w2 -> 4$/)).toEqual(["w2"]);
     expect(all).toMatch(/python 3 worker says hi/);
   });
+
+  it("parallel-map.ipynb: %%sense_px, push/pull, map over four workers, the results table", async () => {
+    const report = await run("parallel-map.ipynb");
+    const all = report.cells.map((c) => allText(c.outputs)).join("\n");
+    expect(new Set(labelsOf(all, /ready: w\d/))).toEqual(new Set(["w1", "w2", "w3", "w4"]));
+    for (const w of ["w1", "w2", "w3", "w4"]) expect(all).toContain(`Out[${w}]: '${w}'`);
+    expect(all).toMatch(/tasks in order: true/);
+    const pi = Number(/pi ≈ (\d\.\d+)/.exec(all)?.[1]);
+    expect(Math.abs(pi - Math.PI)).toBeLessThan(0.02);
+    expect(all).toMatch(/map done \[#{20}\] 64\/64 100%/);
+    expect(all).toMatch(/w1\s+ok\s+200\s+[\d.]+ ms/);
+    expect(all).toMatch(/pulled: 200000, 200000, 200000, 200000/);
+    expect(all).toMatch(/stopped 4 workers/);
+  });
 });

@@ -57,7 +57,7 @@ describe("sense-fast workers with TypeScript startup code", () => {
     const before = await ids();
     const r = await nb.run('await sense.launchWorkers(1, { engine: "sense-fast", script: "bad.ts" });');
     expect(r.status).toBe("error");
-    expect(r.stderr).toMatch(/bad\.ts:1:7 - error TS2322: Type 'string' is not assignable to type 'number'/);
+    expect(r.error?.evalue).toMatch(/bad\.ts:1:7 - error TS2322: Type 'string' is not assignable to type 'number'/);
     expect(await ids()).toEqual(before);
   });
 

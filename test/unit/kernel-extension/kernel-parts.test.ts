@@ -1,18 +1,19 @@
 /**
  * The Sense kernel's own pieces, without ZeroMQ: the self-healing converter set (over fake
- * converters), magic routing and scope, the message-type peek and the argv parser.
+ * converters), magic detection and scope, error descriptions, the argv parser.
  * The real tslab seam is covered by test/integration/kernel*.test.ts.
  */
-import { createHmac } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Converter, ConvertResult, Diagnostic } from "tslab/dist/converter";
-import type { Executor } from "tslab/dist/executor";
 import { createHealingConverterSet, isTimerSlotError, nodeModulesStamp, wrapTypeScriptWatchers } from "../../../kernel-extension/converters";
-import { parseKernelArgs, peekMessageType } from "../../../kernel-extension/kernel";
+import { CompileError, describeError, KeyboardInterrupt } from "../../../kernel-extension/cell-errors";
+import { isPrecompiled, precompiledMetadata } from "../../../src/transpile";
+import { workerSession } from "../../../kernel-extension/core";
+import { localPackageRoot, parseKernelArgs } from "../../../kernel-extension/kernel";
 import { silenceServicesConsole } from "../../../src/util/services-console";
-import { createMagicExecutor, isMagicSource, MagicsModule, notebookScope, openCell, requestSink, RequestWriters } from "../../../kernel-extension/magic-cells";
+import { isMagicSource, notebookScope } from "../../../kernel-extension/magic-cells";
 
 let tmp: string;
 beforeEach(() => {
@@ -82,7 +83,16 @@ describe("healing converter set", () => {
     const f = fakeFactory([ok]);
     const set = createHealingConverterSet({ isJS: false, cwd: tmp, create: f.create });
     set.node.convert("", "1");
+    // Nothing changed in node_modules: no rebuild.
     set.invalidate("install");
+    set.node.convert("", "1");
+    expect(f.made.length).toBe(1);
+    fs.mkdirSync(path.join(tmp, "node_modules"));
+    set.invalidate("install");
+    // The watchers see the same install later: still one rebuild.
+    set.invalidate("watcher: node_modules");
+    set.node.convert("", "1");
+    set.invalidate("watcher: node_modules");
     set.node.convert("", "1");
     expect(f.made.length).toBe(2);
     expect(set.resets.map((r) => r.reason)).toEqual(["install"]);
@@ -106,6 +116,7 @@ describe("healing converter set", () => {
       calls++;
       throw new Error("Unexpected pending rebuildTimer");
     });
+    fs.mkdirSync(path.join(tmp, "node_modules"));
     expect(() => callbacks[0](path.join(tmp, "node_modules", "pkg"))).not.toThrow();
     expect(calls).toBe(1);
     set.node.convert("", "1");
@@ -124,89 +135,12 @@ describe("healing converter set", () => {
   });
 });
 
-describe("magic routing", () => {
-  const inner = (): Executor & { ran: string[] } => {
-    const ran: string[] = [];
-    return {
-      ran,
-      execute: async (src: string) => (ran.push(src), true),
-      inspect: () => undefined as unknown as ReturnType<Executor["inspect"]>,
-      complete: () => ({ start: 1, end: 2, candidates: ["x"] }),
-      reset: () => undefined,
-      interrupt: () => undefined,
-      locals: {},
-      close: () => undefined,
-    };
-  };
-  const writers = () => {
-    const out: { stream: [string, string][]; display: unknown[] } = { stream: [], display: [] };
-    const w: RequestWriters = { writeStream: (n, t) => void out.stream.push([n, t]), writeDisplayData: (d, u) => void out.display.push([d, u]) };
-    return { out, w };
-  };
-
+describe("magic cells", () => {
   it("detects magic cells by their first non-empty line", () => {
     expect(isMagicSource("\n  %lsmagic")).toBe(true);
     expect(isMagicSource("%%sense_worker\nbody")).toBe(true);
     expect(isMagicSource("const a = 1 % 2;\n%x")).toBe(false);
     expect(isMagicSource("")).toBe(false);
-  });
-
-  it("sends magic cells to runCell with the current request's sink, and code to tslab", async () => {
-    const tslab = inner();
-    const { out, w } = writers();
-    const seen: string[] = [];
-    const magics: MagicsModule = {
-      runCell: async (src, ctx) => {
-        seen.push(String(src));
-        ctx.sink.stdout("hi\n");
-        ctx.sink.display({ "text/plain": "t", "text/html": "<b>t</b>" }, { displayId: "d1" });
-        ctx.sink.display({ "text/plain": "u" }, { displayId: "d1", update: true });
-        return { ok: true, value: { n: 1 } };
-      },
-    };
-    const ex = createMagicExecutor(tslab, { loadMagics: () => magics, currentCell: () => openCell(w, notebookScope(() => ({}))), scope: notebookScope(() => ({})) });
-    expect(await ex.execute("%lsmagic")).toBe(true);
-    expect(await ex.execute("1 + 1")).toBe(true);
-    expect(seen).toEqual(["%lsmagic"]);
-    expect(tslab.ran).toEqual(["1 + 1"]);
-    expect(out.stream).toEqual([
-      ["stdout", "hi\n"],
-      ["stdout", "{ n: 1 }\n"],
-    ]);
-    expect(out.display).toEqual([
-      [{ data: { "text/plain": "t", "text/html": "<b>t</b>" }, metadata: {}, transient: { display_id: "d1" } }, false],
-      [{ data: { "text/plain": "u" }, metadata: {}, transient: { display_id: "d1" } }, true],
-    ]);
-    expect(ex.complete("%ls", 3)).toEqual({ start: 3, end: 3, candidates: [] });
-    expect(ex.complete("a", 1).candidates).toEqual(["x"]);
-  });
-
-  it("a failed magic fails the cell; a registry that cannot load says so", async () => {
-    const { out, w } = writers();
-    const failing = createMagicExecutor(inner(), { loadMagics: () => ({ runCell: async () => ({ ok: false, error: new Error("x") }) }), currentCell: () => openCell(w, notebookScope(() => ({}))) });
-    expect(await failing.execute("%x")).toBe(false);
-    const broken = createMagicExecutor(inner(), {
-      loadMagics: () => {
-        throw new Error("Cannot find module 'magics'");
-      },
-      currentCell: () => openCell(w, notebookScope(() => ({}))),
-    });
-    expect(await broken.execute("%x")).toBe(false);
-    expect(out.stream.at(-1)?.[1]).toMatch(/magics registry could not be loaded: Cannot find module/);
-  });
-
-  it("interrupt() ends a running magic with KeyboardInterrupt", async () => {
-    const { out, w } = writers();
-    let signal: AbortSignal | undefined;
-    const ex = createMagicExecutor(inner(), {
-      loadMagics: () => ({ runCell: (_s, ctx) => ((signal = ctx.signal), new Promise(() => undefined)) }),
-      currentCell: () => openCell(w, notebookScope(() => ({}))),
-    });
-    const running = ex.execute("%sleep_forever");
-    ex.interrupt();
-    expect(await running).toBe(false);
-    expect(signal?.aborted).toBe(true);
-    expect(out.stream.at(-1)).toEqual(["stderr", expect.stringMatching(/^KeyboardInterrupt: Interrupted/)]);
   });
 
   it("the notebook scope looks up variables and evaluates expressions over them only", () => {
@@ -218,28 +152,35 @@ describe("magic routing", () => {
     expect(() => scope.evaluate!("undefinedThing")).toThrow(/undefinedThing is not defined/);
   });
 
-  it("requestSink writes streams by name", () => {
-    const { out, w } = writers();
-    const sink = requestSink(w);
-    sink.stderr("e");
-    sink.display({ "text/plain": "p" });
-    expect(out.stream).toEqual([["stderr", "e"]]);
-    expect(out.display).toEqual([[{ data: { "text/plain": "p" }, metadata: {}, transient: {} }, false]]);
-  });
 });
 
 describe("kernel plumbing", () => {
-  const frames = (key: string, msgType: string) => {
-    const parts = [JSON.stringify({ msg_type: msgType, msg_id: "1" }), "{}", "{}", "{}"].map((s) => Buffer.from(s));
-    const h = createHmac("sha256", key);
-    for (const p of parts) h.update(p);
-    return [Buffer.from("id"), Buffer.from("<IDS|MSG>"), Buffer.from(h.digest("hex")), ...parts];
-  };
+  it("marks precompiled code by execute metadata", () => {
+    expect(isPrecompiled(precompiledMetadata())).toBe(true);
+    expect(isPrecompiled({ sense: { precompiled: "typescript" } })).toBe(false);
+    expect(isPrecompiled({})).toBe(false);
+    expect(isPrecompiled(undefined)).toBe(false);
+  });
 
-  it("peeks the message type of signed messages only", () => {
-    expect(peekMessageType("k", frames("k", "shutdown_request"))).toBe("shutdown_request");
-    expect(peekMessageType("k", frames("other", "shutdown_request"))).toBeNull();
-    expect(peekMessageType("k", [Buffer.from("junk")])).toBeNull();
+  it("tells worker and pooled sessions from notebooks by the session path", () => {
+    expect(workerSession("work/.sense-worker-ab12cd34-3-0f0f0f")).toBe(true);
+    expect(workerSession(".sense-pool-ab12cd34-00ff00ff")).toBe(true);
+    expect(workerSession("work/analysis.ipynb")).toBe(false);
+    expect(workerSession(undefined)).toBeUndefined();
+  });
+
+  it("prefers a sense-tslab installed above the notebook's folder over its own copy", () => {
+    const own = path.join(tmp, "own");
+    fs.mkdirSync(own);
+    const nbDir = path.join(tmp, "project", "notebooks");
+    fs.mkdirSync(nbDir, { recursive: true });
+    expect(localPackageRoot(nbDir, own)).toBeNull();
+    const local = path.join(tmp, "project", "node_modules", "sense-tslab");
+    fs.mkdirSync(path.join(local, "dist", "kernel-extension"), { recursive: true });
+    fs.writeFileSync(path.join(local, "dist", "kernel-extension", "kernel.js"), "");
+    expect(localPackageRoot(nbDir, own)).toBe(fs.realpathSync(local));
+    // The same copy (the kernelspec points into this very project) is not "another" one.
+    expect(localPackageRoot(nbDir, local)).toBeNull();
   });
 
   it("drops console.debug calls made from @jupyterlab/services only", () => {
@@ -265,5 +206,28 @@ describe("kernel plumbing", () => {
     expect(parseKernelArgs(["--config-path=/c.json", "--js"])).toEqual({ configPath: "/c.json", jsKernel: true });
     expect(() => parseKernelArgs(["--js"])).toThrow(/--config-path is required/);
     expect(() => parseKernelArgs(["--config-path", "/c", "--nope"])).toThrow(/usage: node kernel.js/);
+  });
+});
+
+describe("error descriptions", () => {
+  it("gives ename, evalue and a traceback without the kernel's frames", () => {
+    const e = new RangeError("too far");
+    e.stack = "RangeError: too far\n    at f (cell-3.js:1:7)\n    at cell-3.js:2:1\n    at runCell (/x/dist/kernel-extension/fast-exec.js:120:5)\n    at node:internal/x";
+    expect(describeError(e)).toEqual({ ename: "RangeError", evalue: "too far", traceback: ["RangeError: too far", "    at f (cell-3.js:1:7)", "    at cell-3.js:2:1"] });
+  });
+
+  it("interrupts are KeyboardInterrupt; compile errors list file:line:col; Sense errors are one line", () => {
+    expect(describeError(new KeyboardInterrupt()).ename).toBe("KeyboardInterrupt");
+    const vmInterrupt = Object.assign(new Error("Script execution was interrupted by `SIGINT`"), { code: "ERR_SCRIPT_EXECUTION_INTERRUPTED" });
+    expect(describeError(vmInterrupt).ename).toBe("KeyboardInterrupt");
+    const c = describeError(new CompileError([{ file: "cell-2.ts", line: 1, column: 7, code: 2322, message: "Type 'number' is not assignable to type 'string'." }]));
+    expect(c).toEqual({
+      ename: "CompileError",
+      evalue: "cell-2.ts:1:7 - error TS2322: Type 'number' is not assignable to type 'string'.",
+      traceback: ["cell-2.ts:1:7 - error TS2322: Type 'number' is not assignable to type 'string'."],
+    });
+    const usage = Object.assign(new Error("no magic named x"), { name: "UsageError", code: "unknown_magic" });
+    expect(describeError(usage)).toEqual({ ename: "UsageError", evalue: "no magic named x", traceback: ["UsageError: no magic named x"] });
+    expect(describeError("just a string")).toEqual({ ename: "Error", evalue: "'just a string'", traceback: ["Uncaught 'just a string'"] });
   });
 });

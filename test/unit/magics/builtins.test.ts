@@ -184,4 +184,27 @@ describe("%%sense_worker live table from status events", () => {
     await until(() => listeners.size === 0, "unsubscribe after all stopped");
     expect(s.displays[s.displays.length - 1].bundle["text/plain"]).toMatch(/2 workers · 2 stopped/);
   });
+
+  test("a worker that went idle before launchWorkers returned shows idle (no transition is missed)", async () => {
+    const s = setup();
+    const listeners = new Set<(r: WorkerRecord) => void>();
+    const launch = s.core.launchWorkers;
+    const core: SenseCore = {
+      ...s.core,
+      onWorkerStatus: (l) => (listeners.add(l), () => listeners.delete(l)),
+      // The startup code finished while the launch was still returning: idle came first.
+      launchWorkers: async (options) => {
+        const records = await launch(options);
+        for (const r of records) for (const l of [...listeners]) l({ ...r, status: "idle" });
+        return records.map((r) => ({ ...r, status: "running" as const }));
+      },
+    };
+    const registry = new MagicRegistry();
+    registerBuiltins(registry, core, { intervalMs: 1 });
+    expect((await runCell("%%sense_worker -n 2\nconsole.log(1)\n", { ...s.ctx, registry })).ok).toBe(true);
+    expect(s.displays[s.displays.length - 1].bundle["text/plain"]).toMatch(/2 workers · 2 idle/);
+    for (const l of [...listeners]) l(rec({ id: "id-1", status: "stopped" }));
+    for (const l of [...listeners]) l(rec({ id: "id-2", name: "w2", index: 2, status: "stopped" }));
+    await until(() => listeners.size === 0, "unsubscribe after all stopped");
+  });
 });

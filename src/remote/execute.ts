@@ -1,0 +1,263 @@
+/**
+ * Running code on workers: `execute` (the last expression's value back as data, output live in
+ * the calling cell, failures as one {@link RemoteError}), `push` and `pull` of named values.
+ * One request per target, sent concurrently; results always in target order.
+ */
+import { z } from "zod";
+import { captureSink, type OutputSink } from "../display/sink";
+import { RemoteError, UsageError, type RemoteFailure } from "../errors";
+import { prepareRemoteCode, type RemoteCode } from "../transpile";
+import type { WorkerContextInput } from "../workers/context-input";
+import { checkWireSize } from "../wire";
+import { watchInterrupts } from "./interrupt";
+import { runRequest, type RequestOutcome, type RequestSpec, type RequestStatus } from "./request";
+import { JS_LAST_VALUE, JS_TAKE, jsRuntimeCall, PY_LAST_VALUE, pyPush, pyValuesOf } from "./runtime";
+import { resolveTargets, type Target, type Targets } from "./targets";
+import { checkNames, fromWire, jsonExact, toWire } from "./values";
+
+/** How one worker's part of a remote call ended. */
+export const ExecuteStatus = z.enum(["ok", "error", "timeout", "aborted"]);
+export type ExecuteStatus = z.infer<typeof ExecuteStatus> & RequestStatus;
+
+/** One worker's result of {@link execute}. */
+export interface ExecuteResult {
+  /** The worker's name (`w1`). */
+  worker: string;
+  /** The worker's kernel id. */
+  id: string;
+  status: ExecuteStatus;
+  /**
+   * The last expression's value: as data when JSON carries it exactly (from JavaScript,
+   * TypeScript and Python workers alike), else its `text/plain`; `undefined` when there is none.
+   */
+  value: unknown;
+  /** The last expression's full MIME bundle (`{}` when there is none). */
+  data: Record<string, unknown>;
+  stdout: string;
+  stderr: string;
+  error?: { ename: string; evalue: string; traceback: string[] };
+  /** Send → reply, ms. */
+  durationMs: number;
+  /** The worker's execution count for this code, when it keeps one. */
+  executionCount?: number;
+}
+
+/** Options shared by every remote call. */
+export interface RemoteOptions {
+  /** Workers to run on: ids, names (`w2`), records or handles; default every running or idle worker of this master. */
+  targets?: Targets;
+  /** Where worker output is shown, labelled; default the calling cell (or the terminal). */
+  sink?: OutputSink;
+  /** Aborting it interrupts the workers still running (as interrupting the master's kernel does). */
+  signal?: AbortSignal;
+  context?: WorkerContextInput;
+}
+
+/** Options of {@link execute}. */
+export interface ExecuteOptions extends RemoteOptions {
+  /** Interrupt workers still running after this many seconds; their status is then `timeout` and their state is kept. */
+  timeoutSeconds?: number;
+  /** Reject with {@link RemoteError} when any worker failed (default); `false` resolves with the results instead. */
+  raiseOnError?: boolean;
+  /** Called with each worker's result as it arrives (before the call settles). */
+  onResult?: (result: ExecuteResult) => void;
+}
+
+const REMOTE_KEYS = ["targets", "sink", "signal", "context"];
+const MAX_TIMEOUT_S = 2_000_000; // under setTimeout's 2^31 ms
+
+/** Rejects unknown option names and bad values. @throws UsageError `bad_option`. */
+export function checkOptions(options: unknown, known: readonly string[], call: string): void {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) throw new UsageError(`${call} takes an options object`, { code: "bad_option" });
+  const unknown = Object.keys(options).filter((k) => !known.includes(k) && !REMOTE_KEYS.includes(k));
+  if (unknown.length) throw new UsageError(`${call}: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; known: ${[...known, ...REMOTE_KEYS].join(", ")}`, { code: "bad_option" });
+  const o = options as RemoteOptions;
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new UsageError(`${call}: signal must be an AbortSignal`, { code: "bad_option" });
+}
+
+/** The value of a worker's answer: data when exact, else the text it came with. */
+function valueOf(o: RequestOutcome): unknown {
+  const a = o.answer;
+  if (a && "value" in a) return a.value;
+  if (a && "inexact" in a && a.text !== undefined) return a.text;
+  const plain = o.data["text/plain"];
+  return typeof plain === "string" ? plain : undefined;
+}
+
+/** A failure entry for a target whose request did not end `ok`. */
+export function failureOf(t: Target, o: Pick<RequestOutcome, "error" | "status">): RemoteFailure {
+  const e = o.error ?? { ename: o.status === "aborted" ? "Aborted" : "Error", evalue: o.status, traceback: [] };
+  return { worker: t.name, id: t.id, ename: e.ename, evalue: e.evalue, traceback: e.traceback };
+}
+
+/** The request to send to `t` for code prepared once for all targets. */
+function executeSpec(t: Target, code: string, prepared: () => RemoteCode): RequestSpec {
+  const base = { silent: false, storeHistory: true, stopOnError: true, what: "the code" };
+  if (t.language === "python") return { ...base, code, reply: PY_LAST_VALUE };
+  const p = prepared();
+  return { ...base, code: t.language === "typescript" ? p.ts : p.js, reply: p.hasValue ? JS_LAST_VALUE : undefined };
+}
+
+/**
+ * Runs `code` on the target workers, concurrently, and resolves with one result per worker in
+ * target order. For JavaScript/TypeScript workers the code is parsed (and TypeScript transpiled)
+ * once here, so a syntax error fails before anything is sent; it is not type-checked (it may use
+ * names that exist only on the workers). Python code goes as written. Output streams into the
+ * calling cell, labelled `[w1]`; the last expression's value comes back as data.
+ *
+ * @throws UsageError `compile_error` (syntax), `bad_option` (options), `too_large` (bigger than a
+ *   websocket message may be), `unsupported_worker`; WorkerError `unknown_worker` — nothing is sent
+ *   in these cases. RemoteError `remote_error` when any worker failed, timed out or was lost (unless
+ *   `raiseOnError: false`), with every result in `.results` and each failure in `.failures`.
+ */
+export async function execute(code: string, options: ExecuteOptions = {}): Promise<ExecuteResult[]> {
+  // Captured before the first await: later the kernel's current cell may be another one.
+  const sink = options.sink ?? captureSink();
+  checkOptions(options, ["timeoutSeconds", "raiseOnError", "onResult"], "execute");
+  if (typeof code !== "string") throw new UsageError("execute: code must be a string", { code: "bad_option" });
+  const { timeoutSeconds, raiseOnError = true, onResult } = options;
+  if (timeoutSeconds !== undefined && (typeof timeoutSeconds !== "number" || !(timeoutSeconds > 0) || timeoutSeconds > MAX_TIMEOUT_S)) {
+    throw new UsageError(`execute: timeoutSeconds must be a number of seconds between 0 and ${MAX_TIMEOUT_S}, not ${JSON.stringify(timeoutSeconds)}`, { code: "bad_option" });
+  }
+  if (onResult !== undefined && typeof onResult !== "function") throw new UsageError("execute: onResult must be a function", { code: "bad_option" });
+  const targets = await resolveTargets(options.targets, options.context);
+  let prepared: RemoteCode | undefined;
+  const prepare = () => (prepared ??= prepareRemoteCode(code));
+  const specs = targets.map((t) => executeSpec(t, code, prepare));
+  for (const s of specs) checkWireSize("the code", { code: s.code });
+
+  const watch = watchInterrupts(options.signal);
+  let results: ExecuteResult[];
+  try {
+    results = await Promise.all(
+      targets.map(async (t, i) => {
+        const o = await runRequest(t.worker, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted });
+        const r: ExecuteResult = {
+          worker: t.name,
+          id: t.id,
+          status: o.status,
+          value: o.status === "ok" ? valueOf(o) : undefined,
+          data: o.data,
+          stdout: o.stdout,
+          stderr: o.stderr,
+          ...(o.error && o.status !== "ok" ? { error: o.error } : {}),
+          durationMs: o.durationMs,
+          ...(o.executionCount !== undefined ? { executionCount: o.executionCount } : {}),
+        };
+        try {
+          onResult?.(r);
+        } catch {
+          /* a broken callback must not lose the other results */
+        }
+        return r;
+      }),
+    );
+  } finally {
+    watch.dispose();
+  }
+  const failures = results.flatMap((r, i) => (r.status === "ok" ? [] : [failureOf(targets[i], r)]));
+  if (failures.length && raiseOnError) throw new RemoteError("execute", failures, results, { of: results.length });
+  return results;
+}
+
+/** Runs one internal request per target (no execution count, no execute_result); failures → RemoteError. */
+async function onEach<T>(method: string, targets: Target[], spec: (t: Target) => RequestSpec, read: (t: Target, o: RequestOutcome) => T, options: RemoteOptions, sink: OutputSink): Promise<T[]> {
+  const specs = targets.map(spec);
+  for (const s of specs) checkWireSize(s.what, { code: s.code });
+  const watch = watchInterrupts(options.signal);
+  try {
+    const outcomes = await Promise.all(targets.map((t, i) => runRequest(t.worker, specs[i], { sink, interrupted: watch.interrupted })));
+    const failures: RemoteFailure[] = [];
+    const values = outcomes.map((o, i) => {
+      if (o.status !== "ok") failures.push(failureOf(targets[i], o));
+      else if (o.answerError) failures.push(failureOf(targets[i], { status: "error", error: o.answerError }));
+      else {
+        try {
+          return read(targets[i], o);
+        } catch (e) {
+          failures.push(failureOf(targets[i], { status: "error", error: { ename: (e as Error).name, evalue: (e as Error).message, traceback: [] } }));
+        }
+      }
+      return undefined as T;
+    });
+    if (failures.length) throw new RemoteError(method, failures, values, { of: targets.length });
+    return values;
+  } finally {
+    watch.dispose();
+  }
+}
+
+/**
+ * Sets globals on the target workers: `push({ a: 1, table })`. JavaScript/TypeScript workers get
+ * structured copies (v8 serialization: Map, Set, Date, BigInt, typed arrays, Buffer); Python
+ * workers get values JSON carries exactly.
+ * @throws UsageError `bad_option` for a name that is not an identifier or a value that cannot be
+ *   sent (nothing is sent then); WorkerError `unknown_worker`; RemoteError when a worker failed to set it.
+ */
+export async function push(values: Record<string, unknown>, options: RemoteOptions = {}): Promise<void> {
+  const sink = options.sink ?? captureSink();
+  checkOptions(options, [], "push");
+  if (values === null || typeof values !== "object" || Array.isArray(values)) throw new UsageError("push takes an object of name: value", { code: "bad_option" });
+  const names = checkNames(Object.keys(values), "push");
+  const targets = await resolveTargets(options.targets, options.context);
+  let wire: string | undefined;
+  let json: string | undefined;
+  const spec = (t: Target): RequestSpec => {
+    const base = { silent: true, storeHistory: false, stopOnError: false, what: "the pushed values" };
+    if (t.language === "python") {
+      if (json === undefined) {
+        const bad = names.find((n) => !jsonExact(values[n]));
+        if (bad) throw new UsageError(`push: ${bad} cannot be sent to Python worker ${t.name}: only values JSON carries exactly (null, booleans, finite numbers, strings, arrays, plain objects)`, { code: "bad_option" });
+        json = JSON.stringify(values);
+      }
+      return { ...base, code: pyPush(json) };
+    }
+    wire ??= toWire(values, "push: a value");
+    return { ...base, code: jsRuntimeCall(`push(${JSON.stringify(wire)})`, t.language === "typescript") };
+  };
+  // Every spec is built (and checked) before anything is sent.
+  targets.forEach(spec);
+  await onEach("push", targets, spec, () => undefined, options, sink);
+}
+
+/**
+ * Reads globals from the target workers: `pull("x")` → one value per worker, in target order;
+ * `pull(["x", "y"])` → one `{ x, y }` per worker. Values come as structured data from
+ * JavaScript/TypeScript workers (as their `util.inspect` text when v8 cannot clone them) and as
+ * JSON-exact data from Python workers (else their `repr`).
+ * @throws UsageError `bad_option` for a bad name; WorkerError `unknown_worker`; RemoteError when a
+ *   worker has no such name (its ReferenceError/NameError is in `.failures`).
+ */
+export async function pull(names: string, options?: RemoteOptions): Promise<unknown[]>;
+export async function pull(names: readonly string[], options?: RemoteOptions): Promise<Record<string, unknown>[]>;
+export async function pull(names: string | readonly string[], options: RemoteOptions = {}): Promise<unknown[] | Record<string, unknown>[]> {
+  const sink = options.sink ?? captureSink();
+  checkOptions(options, [], "pull");
+  const single = typeof names === "string";
+  const list = checkNames(single ? [names] : Array.isArray(names) ? names : [names], "pull");
+  if (list.length === 0) throw new UsageError("pull: no names given", { code: "bad_option" });
+  const targets = await resolveTargets(options.targets, options.context);
+  const spec = (t: Target): RequestSpec => {
+    const base = { silent: true, storeHistory: false, stopOnError: false, what: "pull" };
+    if (t.language === "python") return { ...base, code: "", reply: pyValuesOf(list) };
+    return { ...base, code: jsRuntimeCall(`pull(${JSON.stringify(list)})`, t.language === "typescript"), reply: JS_TAKE };
+  };
+  const read = (t: Target, o: RequestOutcome): Record<string, unknown> => {
+    const a = o.answer;
+    const out: Record<string, unknown> = {};
+    if (a && "values" in a) {
+      for (const n of list) {
+        const p = a.values[n] as { value?: unknown; text?: string } | undefined;
+        out[n] = p && "value" in p ? p.value : p?.text;
+      }
+    } else if (a && "b64" in a) {
+      const got = fromWire(a.b64) as Record<string, { v?: unknown; text?: string }>;
+      for (const n of list) out[n] = got[n] && "v" in got[n] ? got[n].v : got[n]?.text;
+    } else {
+      throw new Error(`worker ${t.name} gave no values (its kernel does not return user_expressions)`);
+    }
+    return out;
+  };
+  const rows = await onEach("pull", targets, spec, read, options, sink);
+  return single ? rows.map((r) => r[list[0]]) : rows;
+}

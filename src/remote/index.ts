@@ -1,0 +1,9 @@
+/**
+ * Remote execution: give workers work. `execute` code on them, `map` a function over items,
+ * `push`/`pull` values. One core; the `%%sense_px` magic and the display hooks sit on top of it.
+ */
+export { execute, push, pull, ExecuteStatus } from "./execute";
+export type { ExecuteResult, ExecuteOptions, RemoteOptions } from "./execute";
+export type { TargetRef, Targets } from "./targets";
+export { map } from "./map";
+export type { MapOptions } from "./map";

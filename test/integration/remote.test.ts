@@ -1,0 +1,225 @@
+/**
+ * Remote execution against a real Jupyter Server with real sense-fast and python3 workers; the
+ * jest process is a plain Node master. After the suite: no session, no kernel, no process left.
+ */
+import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
+import { RestClient } from "../../src/rest";
+import { launchWorkers, stopWorkers, WorkerContextInput } from "../../src/workers";
+import { execute, map, pull, push } from "../../src/remote";
+import { isRemoteError, RemoteError } from "../../src/errors";
+import type { WorkerRecord } from "../../src/schemas";
+import { captureSink, CaptureSink, until } from "../helpers/util";
+
+let server: JupyterServer;
+let rest: RestClient;
+let context: WorkerContextInput;
+let js: WorkerRecord[];
+let py: WorkerRecord[];
+let sink: CaptureSink;
+
+beforeAll(async () => {
+  server = await startJupyterServer();
+  rest = new RestClient({ baseUrl: server.url, token: server.token });
+  context = { endpoint: { baseUrl: server.url, token: server.token }, projectHome: server.rootDir, serverRootDir: server.rootDir };
+  sink = captureSink();
+  [js, py] = await Promise.all([
+    launchWorkers({ n: 3, engine: "sense-fast", keeper: false, context, sink }),
+    launchWorkers({ n: 2, engine: "python3", keeper: false, context, sink }),
+  ]);
+});
+
+afterAll(async () => {
+  if (context) await stopWorkers({ context });
+  if (rest) expect(await rest.listSessions()).toEqual([]);
+  const marker = server?.baseDir;
+  await server?.stop();
+  if (marker) expect(processesUnder(marker)).toEqual([]);
+});
+
+async function rejection(p: Promise<unknown>): Promise<RemoteError> {
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  if (!isRemoteError(e)) throw new Error(`expected a RemoteError, got ${String(e)}`);
+  return e;
+}
+
+describe("execute", () => {
+  it("returns each worker's last value as data, in target order, from JavaScript and Python", async () => {
+    const out = captureSink();
+    const r = await execute('const who = process.env.SENSE_WORKER_NAME;\nconsole.log("hi from", who);\n({ who, n: Number(who.slice(1)) * 10, list: [1, "two", null, { deep: true }] })', {
+      targets: [js[2], js[0].name, js[1].id],
+      sink: out,
+      context,
+    });
+    expect(r.map((x) => x.worker)).toEqual([js[2].name, js[0].name, js[1].name]);
+    expect(r.map((x) => x.status)).toEqual(["ok", "ok", "ok"]);
+    expect(r[0].value).toEqual({ who: js[2].name, n: js[2].index * 10, list: [1, "two", null, { deep: true }] });
+    expect(r[1].value).toEqual({ who: js[0].name, n: js[0].index * 10, list: [1, "two", null, { deep: true }] });
+    expect(String(r[0].data["text/plain"])).toContain("deep: true");
+    expect(r[0].stdout).toBe(`hi from ${js[2].name}\n`);
+    // Streams live in the calling sink, labelled per worker.
+    for (const w of js) expect(out.out.join("")).toContain(`[${w.name}] hi from ${w.name}\n`);
+
+    const p = await execute("import os\nn = int(os.environ['SENSE_WORKER_NAME'][1:])\nprint('py', n)\n{'n': n, 'f': 0.5, 'xs': [1, 2, 3], 's': 'é'}", { targets: py, sink: out, context });
+    expect(p.map((x) => x.value)).toEqual(py.map((w) => ({ n: w.index, f: 0.5, xs: [1, 2, 3], s: "é" })));
+    expect(p[0].stdout).toBe(`py ${py[0].index}\n`);
+    // Not JSON-exact: its text/plain.
+    const t = await execute("(1, 2)", { targets: py[0], sink: out, context });
+    expect(t[0].value).toBe("(1, 2)");
+    const m = await execute("new Map([[1, 2]])", { targets: js[0], sink: out, context });
+    expect(m[0].value).toBe("Map(1) { 1 => 2 }");
+    const none = await execute("let unused = 1;", { targets: js[0], sink: out, context });
+    expect(none[0].value).toBeUndefined();
+  });
+
+  it("a failing worker among good ones: RemoteError with every result and the failures", async () => {
+    const out = captureSink();
+    const e = await rejection(
+      execute('if (process.env.SENSE_WORKER_NAME === "' + js[1].name + '") throw new RangeError("bad worker " + process.env.SENSE_WORKER_NAME);\n7', { targets: js, sink: out, context }),
+    );
+    expect(e.code).toBe("remote_error");
+    expect(e.results.map((x) => (x as { status: string }).status)).toEqual(["ok", "error", "ok"]);
+    expect(e.results.map((x) => (x as { value: unknown }).value)).toEqual([7, undefined, 7]);
+    expect(e.failures).toEqual([expect.objectContaining({ worker: js[1].name, ename: "RangeError", evalue: `bad worker ${js[1].name}` })]);
+    expect(e.render()).toMatch(new RegExp(`\\[${js[1].name}:execute\\]\\nRangeError: bad worker ${js[1].name}\\n\\s+at `));
+    // raiseOnError: false resolves with the results instead
+    const r = await execute("1 / 0\nthrow new Error('x')", { targets: js[0], raiseOnError: false, sink: out, context });
+    expect(r[0]).toMatchObject({ status: "error", error: { ename: "Error", evalue: "x" } });
+  });
+
+  it("a syntax error fails in the master before anything is sent", async () => {
+    const before = await execute("globalThis.__sent = (globalThis.__sent ?? 0) + 1", { targets: js[0], context, sink: captureSink() });
+    await expect(execute("let = = 1", { targets: js[0], context })).rejects.toMatchObject({ code: "compile_error" });
+    const after = await execute("globalThis.__sent", { targets: js[0], context, sink: captureSink() });
+    expect(after[0].value).toBe(before[0].value);
+  });
+});
+
+describe("timeouts and interrupts", () => {
+  it("a worker still running at the timeout is interrupted, its status is timeout, its state is kept", async () => {
+    const out = captureSink();
+    await execute("globalThis.kept = 41", { targets: js[0], sink: out, context });
+    await execute("kept = 41", { targets: py[0], sink: out, context });
+    const t0 = Date.now();
+    const r = await execute(
+      "for (;;) {}",
+      { targets: js[0], timeoutSeconds: 1, raiseOnError: false, sink: out, context },
+    );
+    expect(r[0].status).toBe("timeout");
+    expect(r[0].error?.ename).toBe("TimeoutError");
+    const p = await execute("import time\nwhile True: time.sleep(0.01)", { targets: py[0], timeoutSeconds: 1, raiseOnError: false, sink: out, context });
+    expect(p[0].status).toBe("timeout");
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    // Interrupted, not restarted: the state is still there.
+    expect((await execute("kept + 1", { targets: js[0], sink: out, context }))[0].value).toBe(42);
+    expect((await execute("kept + 1", { targets: py[0], sink: out, context }))[0].value).toBe(42);
+    // a timeout is a failure when raising
+    const e = await rejection(execute("for (;;) {}", { targets: [js[0], js[1]], timeoutSeconds: 1, sink: out, context }));
+    expect(e.failures).toHaveLength(2);
+    expect(e.failures.map((f) => f.ename)).toEqual(["TimeoutError", "TimeoutError"]);
+  });
+
+  it("interrupting the master (its AbortSignal) interrupts the targets while it waits", async () => {
+    const out = captureSink();
+    const ac = new AbortController();
+    // (A synchronous loop cannot print first: its output would wait for the event loop it blocks.)
+    const running = execute("console.log('spinning');\nawait new Promise(() => {})", { targets: js[1], signal: ac.signal, raiseOnError: false, sink: out, context });
+    const pyRunning = execute("import time\nprint('sleeping', flush=True)\ntime.sleep(600)", { targets: py[1], signal: ac.signal, raiseOnError: false, sink: out, context });
+    // Abort once both workers are demonstrably running the code.
+    await until("both workers to run the code", () => (/spinning/.test(out.out.join("")) && /sleeping/.test(out.out.join("")) ? true : undefined), 60_000);
+    ac.abort();
+    const [r, p] = await Promise.all([running, pyRunning]);
+    expect(r[0]).toMatchObject({ status: "error", error: { ename: "KeyboardInterrupt" } });
+    expect(p[0]).toMatchObject({ status: "error", error: { ename: "KeyboardInterrupt" } });
+    expect((await execute("1 + 1", { targets: [js[1], py[1]], sink: out, context })).map((x) => x.value)).toEqual([2, 2]);
+  });
+});
+
+describe("push and pull", () => {
+  it("moves structured values to JavaScript workers and back", async () => {
+    const values = { m: new Map<string, unknown>([["a", 1], ["b", new Set([1, 2])]]), d: new Date(86_400_000), big: 2n ** 70n, u8: new Uint8Array([1, 2, 3]), buf: Buffer.from("hi"), plain: { x: [1, "2"] } };
+    await push(values, { targets: js, context, sink: captureSink() });
+    const back = await pull(["m", "d", "big", "u8", "buf", "plain"], { targets: js, context, sink: captureSink() });
+    expect(back).toHaveLength(3);
+    for (const row of back) {
+      expect(row.m).toEqual(values.m);
+      expect(row.d).toEqual(values.d);
+      expect(row.big).toBe(2n ** 70n);
+      expect(row.u8).toEqual(values.u8);
+      expect(Buffer.isBuffer(row.buf) && (row.buf as Buffer).toString()).toBe("hi");
+      expect(row.plain).toEqual(values.plain);
+    }
+    // pushed names are globals the workers' code can use
+    const r = await execute("m.get('b').size + Number(big % 7n)", { targets: js, context, sink: captureSink() });
+    expect(r.map((x) => x.value)).toEqual(js.map(() => 2 + Number(2n ** 70n % 7n)));
+    expect(await pull("plain", { targets: js[0], context, sink: captureSink() })).toEqual([values.plain]);
+  });
+
+  it("Python workers: push and pull JSON values; a missing name is a RemoteError", async () => {
+    await push({ cfg: { rate: 0.25, names: ["a", "b"] }, n: 3 }, { targets: py, context, sink: captureSink() });
+    const r = await execute("cfg['rate'] * n", { targets: py, context, sink: captureSink() });
+    expect(r.map((x) => x.value)).toEqual([0.75, 0.75]);
+    expect(await pull(["cfg", "n"], { targets: py, context, sink: captureSink() })).toEqual([
+      { cfg: { rate: 0.25, names: ["a", "b"] }, n: 3 },
+      { cfg: { rate: 0.25, names: ["a", "b"] }, n: 3 },
+    ]);
+    const e = await rejection(pull("nope", { targets: [py[0], js[0]], context, sink: captureSink() }));
+    expect(e.failures.map((f) => [f.worker, f.ename])).toEqual([
+      [py[0].name, "NameError"],
+      [js[0].name, "ReferenceError"],
+    ]);
+    await expect(push({ m: new Map() }, { targets: py, context })).rejects.toMatchObject({ code: "bad_option" });
+    await expect(push({ "bad-name": 1 }, { targets: js, context })).rejects.toMatchObject({ code: "bad_option" });
+  });
+});
+
+describe("map", () => {
+  it("1,000 items over three workers: results in input order, structured data both ways, load-balanced", async () => {
+    const out = captureSink();
+    const items = Array.from({ length: 1000 }, (_, i) => ({ i, when: new Date(i * 1000), tags: new Set([i % 3]) }));
+    const r = await map(
+      (x: { i: number; when: Date; tags: Set<number> }, index: number) => ({ sq: BigInt(x.i) ** 2n, sec: x.when.getTime() / 1000, tag: [...x.tags][0], index, by: process.env.SENSE_WORKER_NAME }),
+      items,
+      { targets: js, sink: out, context },
+    );
+    expect(r).toHaveLength(1000);
+    r.forEach((x, i) => expect(x).toMatchObject({ sq: BigInt(i) ** 2n, sec: i, tag: i % 3, index: i }));
+    // every worker took chunks
+    expect(new Set(r.map((x) => x.by))).toEqual(new Set(js.map((w) => w.name)));
+    // progress was displayed and its last update says done
+    const final = out.displays[out.displays.length - 1];
+    expect(String(final["text/plain"])).toMatch(/^map done \[#{20}\] 1000\/1000 100%/);
+  });
+
+  it("a throwing item: RemoteError naming the index, the worker and the error", async () => {
+    const e = await rejection(
+      map((x: number) => {
+        if (x === 617) throw new TypeError(`cannot take ${x}`);
+        return x;
+      }, Array.from({ length: 1000 }, (_, i) => i), { targets: js, sink: captureSink(), context }),
+    );
+    expect(e.failures).toHaveLength(1);
+    expect(e.failures[0]).toMatchObject({ index: 617, ename: "TypeError", evalue: "cannot take 617" });
+    expect(js.map((w) => w.name)).toContain(e.failures[0].worker);
+    expect(e.message).toMatch(new RegExp(`\\[${e.failures[0].worker}:map item 617\\] TypeError: cannot take 617`));
+    // a closure that did not travel says so
+    const k = 3;
+    const c = await rejection(map((x: number) => x * k, [1, 2], { targets: js[0], sink: captureSink(), context }));
+    expect(c.failures[0]).toMatchObject({ index: 0, ename: "ReferenceError" });
+    expect(c.failures[0].evalue).toMatch(/k is not defined .*closures do not travel/);
+  });
+
+  it("async functions, require of project packages; Python targets get a clear error", async () => {
+    const r = await map(async (x: number) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const os = require("node:os") as typeof import("node:os");
+      await new Promise((res) => setTimeout(res, 1));
+      return `${x}:${typeof os.cpus().length}`;
+    }, [1, 2, 3], { targets: js, sink: captureSink(), context });
+    expect(r).toEqual(["1:number", "2:number", "3:number"]);
+    await expect(map((x: number) => x, [1], { targets: [js[0], py[0]], context })).rejects.toMatchObject({ code: "unsupported_worker" });
+    await expect(map(Math.max, [1], { targets: js, context })).rejects.toMatchObject({ code: "bad_option" });
+  });
+});

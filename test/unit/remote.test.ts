@@ -1,0 +1,162 @@
+/** Remote execution's pure parts: code preparation, values, errors, interrupts, the magic and the table. */
+import { EventEmitter } from "node:events";
+import * as vm from "node:vm";
+import { prepareRemoteCode, LAST_VALUE_KEY } from "../../src/transpile";
+import { RemoteError, isRemoteError } from "../../src/errors";
+import { checkNames, jsonExact, toWire, fromWire } from "../../src/remote/values";
+import { watchInterrupts } from "../../src/remote/interrupt";
+import { functionSource } from "../../src/remote/map";
+import { RouteTable } from "../../src/workers/channel";
+import { richBundle } from "../../src/display/hooks";
+import { MagicRegistry } from "../../src/magics/registry";
+import { executeCell, formatFailure } from "../../src/magics/run";
+import { registerRemoteMagics, RemoteCore } from "../../src/magics/remote";
+import type { ExecuteOptions, ExecuteResult } from "../../src/remote/execute";
+import { emptyScope } from "../../src/magics/expand";
+import { captureSink } from "../helpers/util";
+
+const runJs = (js: string) => {
+  const ctx = vm.createContext({});
+  const completion: unknown = vm.runInContext(js, ctx);
+  return { completion, kept: vm.runInContext(`globalThis[Symbol.for(${JSON.stringify(LAST_VALUE_KEY)})]?.[0]`, ctx) as unknown };
+};
+
+describe("prepareRemoteCode", () => {
+  it("keeps the last expression's value without changing the cell's value", () => {
+    // no `;` after `20`: the wrap (which starts with a parenthesis) must not become a call of 20
+    const p = prepareRemoteCode("var a = 20\na * 2 + 2");
+    expect(p.hasValue).toBe(true);
+    const r = runJs(p.js);
+    expect(r.completion).toBe(42);
+    expect(r.kept).toBe(42);
+  });
+
+  it("leaves plain JavaScript as written and transpiles TypeScript; no type check", () => {
+    expect(prepareRemoteCode("let x = 1;").js).toBe("let x = 1;");
+    const t = prepareRemoteCode("const n: number = onlyOnWorkers as number;\nn * 2");
+    expect(t.js).not.toMatch(/: number|as number/);
+    expect(t.ts).toMatch(/\(globalThis as any\)/);
+    expect(prepareRemoteCode("enum E { A }\nE.A").js).toMatch(/E\[E\["A"\] = 0\]/);
+  });
+
+  it("a syntax error is a compile_error with line and column", () => {
+    expect(() => prepareRemoteCode("1 +\nlet = = 2")).toThrow(expect.objectContaining({ code: "compile_error", message: expect.stringMatching(/remote\.ts:2:\d+ - error TS/) }));
+  });
+});
+
+describe("values", () => {
+  it("jsonExact accepts exactly what JSON carries unchanged", () => {
+    for (const v of [null, 1, "s", true, [1, [2]], { a: { b: [null] } }]) expect(jsonExact(v)).toBe(true);
+    const cyc: Record<string, unknown> = {};
+    cyc.self = cyc;
+    for (const v of [undefined, NaN, -0, Infinity, 1n, new Date(), new Map(), new Array(3), { f: () => 1 }, { u: undefined }, cyc, Object.assign([1], { x: 1 })]) expect(jsonExact(v)).toBe(false);
+  });
+  it("checkNames is an allowlist", () => {
+    expect(checkNames(["a", "_b2"], "push")).toEqual(["a", "_b2"]);
+    for (const bad of ["a-b", "1a", "class", "None", "x;y", "", "é"]) expect(() => checkNames([bad], "push")).toThrow(expect.objectContaining({ code: "bad_option" }));
+  });
+  it("v8 wire keeps structured data; unclonable values are a clear error", () => {
+    const v = { m: new Map([[1, new Set([2])]]), b: 5n, d: new Date(3) };
+    expect(fromWire(toWire(v, "x"))).toEqual(v);
+    expect(() => toWire({ f: () => 1 }, "push: a value")).toThrow(expect.objectContaining({ code: "bad_option", message: expect.stringMatching(/push: a value cannot be sent/) }));
+  });
+});
+
+describe("RemoteError", () => {
+  it("shows the first traceback in full and one line per other failure", () => {
+    const e = new RemoteError(
+      "execute",
+      [
+        { worker: "w2", id: "k2", ename: "ZeroDivisionError", evalue: "division by zero", traceback: ["\u001b[31mTraceback\u001b[0m", "ZeroDivisionError: division by zero"] },
+        { worker: "w3", id: "k3", ename: "NameError", evalue: "name 'x' is not defined", traceback: ["long", "trace"] },
+      ],
+      [],
+      { of: 3 },
+    );
+    expect(e.code).toBe("remote_error");
+    expect(isRemoteError(e)).toBe(true);
+    expect(e.message).toBe("one or more exceptions raised in: execute (2 of 3)\n[w2:execute] ZeroDivisionError: division by zero\n[w3:execute] NameError: name 'x' is not defined");
+    expect(e.render()).toBe("RemoteError: one or more exceptions raised in: execute\n[w2:execute]\nTraceback\nZeroDivisionError: division by zero\n[w3:execute] NameError: name 'x' is not defined");
+    expect(formatFailure(e)).toBe(e.render() + "\n");
+    expect(e.stack).toBe(e.render());
+  });
+});
+
+describe("interrupts and routes", () => {
+  it("an AbortSignal fires; SIGINT only when the process already handles it", () => {
+    const proc = new EventEmitter();
+    const ac = new AbortController();
+    const plain = watchInterrupts(ac.signal, proc as never);
+    expect(proc.listenerCount("SIGINT")).toBe(0);
+    ac.abort();
+    expect(plain.fired).toBe(true);
+    plain.dispose();
+    const kernelHandler = () => undefined;
+    proc.on("SIGINT", kernelHandler);
+    const inKernel = watchInterrupts(undefined, proc as never);
+    proc.emit("SIGINT");
+    expect(inKernel.fired).toBe(true);
+    inKernel.dispose();
+    expect(proc.listeners("SIGINT")).toEqual([kernelHandler]);
+  });
+  it("RouteTable keeps only the most recent finished routes", () => {
+    const t = new RouteTable();
+    const releases = Array.from({ length: RouteTable.KEEP_DONE + 10 }, (_, i) => t.add(`m${i}`, () => undefined));
+    const running = t.add("running", () => undefined);
+    releases.forEach((r) => r());
+    expect(t.get("m0")).toBeUndefined();
+    expect(t.get(`m${RouteTable.KEEP_DONE + 9}`)).toBeDefined();
+    expect(t.get("running")).toBeDefined();
+    running();
+  });
+  it("functionSource takes function and arrow expressions only", () => {
+    expect(functionSource((x: number) => x + 1)).toMatch(/=>/);
+    expect(() => functionSource(Math.max)).toThrow(expect.objectContaining({ code: "bad_option" }));
+    expect(() => functionSource({ m(x: number) { return x; } }.m)).toThrow(expect.objectContaining({ code: "bad_option" }));
+  });
+});
+
+const result = (worker: string, over: Partial<ExecuteResult> = {}): ExecuteResult => ({ worker, id: `k-${worker}`, status: "ok", value: 42, data: { "text/plain": "42" }, stdout: "", stderr: "", durationMs: 1.25, ...over });
+
+describe("%%sense_px and the results table", () => {
+  const setup = (answer: (code: string, o: ExecuteOptions) => Promise<ExecuteResult[]>) => {
+    const calls: [string, ExecuteOptions][] = [];
+    const core: RemoteCore = { execute: (c, o) => (calls.push([c, o]), answer(c, o)) };
+    const registry = new MagicRegistry();
+    registerRemoteMagics(registry, core);
+    const sink = captureSink();
+    return { calls, sink, run: (src: string) => executeCell(src, { sink, scope: emptyScope, registry }) };
+  };
+
+  it("passes targets, timeout and body to execute and shows Out[w] per worker", async () => {
+    const s = setup(async () => [result("w1"), result("w2", { value: undefined, data: {} })]);
+    await s.run("%%sense_px w1 w2 --timeout 2.5\n6 * 7");
+    expect(s.calls[0][0]).toBe("6 * 7");
+    expect(s.calls[0][1]).toMatchObject({ targets: ["w1", "w2"], timeoutSeconds: 2.5 });
+    expect(s.sink.displays.map((d) => d["text/plain"])).toEqual(["Out[w1]: 42"]);
+  });
+
+  it("a failure shows the good workers' values, then fails the cell", async () => {
+    const s = setup(async () => {
+      throw new RemoteError("execute", [{ worker: "w2", id: "k", ename: "E", evalue: "v", traceback: [] }], [result("w1"), result("w2", { status: "error" })]);
+    });
+    await expect(s.run("%%sense_px\nx")).rejects.toMatchObject({ code: "remote_error" });
+    expect(s.sink.displays.map((d) => d["text/plain"])).toEqual(["Out[w1]: 42"]);
+  });
+
+  it("--noblock returns at once; results are shown as they arrive", async () => {
+    let deliver!: (o: ExecuteOptions) => void;
+    const s = setup(() => new Promise((resolve) => (deliver = (opts) => (opts.onResult?.(result("w1")), opts.onResult?.(result("w2", { status: "error", value: undefined, error: { ename: "E", evalue: "boom", traceback: [] } })), resolve([])))));
+    await s.run("%%sense_px --noblock\nx");
+    expect(s.sink.displays).toEqual([]);
+    deliver(s.calls[0][1]);
+    expect(s.sink.displays.map((d) => d["text/plain"])).toEqual(["Out[w1]: 42"]);
+    expect(s.sink.err.join("")).toMatch(/\[w2:execute\]\nE: boom/);
+  });
+
+  it("ExecuteResult[] renders as a table (worker, status, value, time)", () => {
+    const b = richBundle([result("w1"), result("w2", { status: "timeout", value: undefined, error: { ename: "TimeoutError", evalue: "late", traceback: [] } })]);
+    expect(b?.["text/plain"]).toMatch(/2 workers · 1 ok · 1 timeout\nworker\s+status\s+value\s+time\n[- ]+\nw1\s+ok\s+42\s+1\.3 ms\nw2\s+timeout\s+TimeoutError: late\s+1\.3 ms/);
+    expect(b?.["text/html"]).toMatch(/<table>/);
+  });
+});
