@@ -518,7 +518,10 @@ export class KernelCore {
  */
 export function workerSession(name: string | undefined): boolean | undefined {
   if (!name) return undefined;
-  return /^\.sense-(worker|pool)-/.test(name.split("/").pop() ?? "");
+  // jupyter_server sets it to <cwd>/<session name> when a session has a name: a worker's name is
+  // its tag (`sense:...`, `sense-pool:...`), else its path's leaf (`.sense-worker-...`) counts.
+  const leaf = name.split("/").pop() ?? "";
+  return /^sense(-pool)?:/.test(leaf) || /^\.sense-(worker|pool)-/.test(leaf);
 }
 
 /** How long after kernel_info, with no cell yet and no session name, the engine warms up. */

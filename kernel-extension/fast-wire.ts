@@ -87,9 +87,9 @@ export class Codec {
   }
 
   /** Encodes a new message of type `msgType` in reply to `parent` (routed to its identities when `routed`). */
-  encode(msgType: string, content: unknown, parent: Message | null, routed: boolean, metadata: Record<string, unknown> = {}): (Buffer | string)[] {
+  encode(msgType: string, content: unknown, parent: Message | null, routed: boolean, metadata: Record<string, unknown> = {}, msgId = randomBytes(16).toString("hex")): (Buffer | string)[] {
     const header: Header = {
-      msg_id: randomBytes(16).toString("hex"),
+      msg_id: msgId,
       session: parent?.header.session ?? this.session,
       username: parent?.header.username ?? "kernel",
       msg_type: msgType,

@@ -11,14 +11,18 @@
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { inspect } from "node:util";
 import { ConfigError, redact } from "./errors";
 import { RestClient, ServerEndpoint, normalizeBaseUrl } from "./rest";
 import { ServerInfoFile } from "./schemas";
+import { jupyterRuntimeDir } from "./direct/jupyter-paths";
 
-/** Everything a Sense API call needs to know about where it runs. */
+/** Everything a Sense API call needs to know about where it runs, when a Jupyter Server serves it. */
 export interface SenseContext {
+  /** Kernels are started through a Jupyter Server (see {@link DirectContext} for the other kind). */
+  backend: "server";
   /** The Jupyter Server's base URL (with any base_url prefix) and token. */
   endpoint: ServerEndpoint;
   /** The REST client for `endpoint` (one per server and token, shared by every context). */
@@ -43,6 +47,48 @@ export interface SenseContext {
   serverPid?: number;
   /** Path of the kernel connection file found on this process's (or an ancestor's) argv. */
   connectionFile?: string;
+}
+
+/**
+ * Where a Sense API call runs when no Jupyter Server serves it (VS Code, nbconvert, papermill,
+ * nbclient, `jupyter console`, a plain Node script): Sense starts kernels itself from their
+ * kernelspecs (the direct backend, src/direct/).
+ */
+export interface DirectContext {
+  backend: "direct";
+  /** Why: `SENSE_BACKEND=direct`, or what was looked for to find a server (for error messages). */
+  why: string;
+  /** This process's own kernel id, when it runs inside (or under) a kernel. */
+  kernelId?: string;
+  /** As {@link SenseContext.dashboardId}. */
+  dashboardId: string;
+  /** As {@link SenseContext.masterId}. */
+  masterId: string;
+  /** As {@link SenseContext.isWorker}. */
+  isWorker: boolean;
+  /** `SENSE_PROJECT_HOME` ?? the working folder (the notebook's folder, for a kernel), always absolute. */
+  projectHome: string;
+  /** The Jupyter runtime folder: connection files and the direct backend's sessions. */
+  runtimeDir: string;
+  /** Path of the kernel connection file found on this process's (or an ancestor's) argv. */
+  connectionFile?: string;
+}
+
+/** Where this process runs: served by a Jupyter Server, or by kernels Sense starts itself. */
+export type RunContext = SenseContext | DirectContext;
+
+/** `SENSE_BACKEND`: which backend to use (`auto`, the default: a server when one is found). */
+export type BackendChoice = "auto" | "server" | "direct";
+
+/**
+ * Reads `SENSE_BACKEND` (an allowlist: empty, `auto`, `server`, `direct`).
+ * @throws {ConfigError} `bad_config` for anything else, naming the accepted values.
+ */
+export function backendChoice(env: NodeJS.ProcessEnv = process.env): BackendChoice {
+  const v = (env.SENSE_BACKEND ?? "").trim().toLowerCase();
+  if (v === "" || v === "auto") return "auto";
+  if (v === "server" || v === "direct") return v;
+  throw new ConfigError("bad_config", `SENSE_BACKEND must be "server", "direct" or "auto", not ${JSON.stringify(env.SENSE_BACKEND)}.`, { variable: "SENSE_BACKEND" });
 }
 
 /** Overrides for {@link discover}; every field is optional. */
@@ -93,6 +139,7 @@ export function processDashboardId(pid: number = process.pid): string {
 }
 const restClients = new Map<string, RestClient>();
 let cached: SenseContext | undefined;
+let cachedRun: RunContext | undefined;
 
 const KERNEL_FILE = /(?:^|[/=])kernel-([A-Za-z0-9][A-Za-z0-9_-]*)\.json$/;
 // A process tree deeper than this is a loop or something we do not understand.
@@ -163,6 +210,7 @@ export function discover(options: DiscoverOptions = {}): SenseContext {
   const projectHome = path.resolve(cwd, options.projectHome ?? nonEmpty(env.SENSE_PROJECT_HOME) ?? serverRootDir ?? cwd);
 
   const ctx: SenseContext = {
+    backend: "server",
     endpoint,
     rest: restClientFor(endpoint),
     source,
@@ -188,9 +236,75 @@ export function getContext(): SenseContext {
   return cached;
 }
 
-/** Forgets the cached context and REST clients (tests, or after changing `SENSE_*` variables). */
+/**
+ * Finds where this process runs, whichever backend serves it: with `SENSE_BACKEND` unset or
+ * `auto`, the Jupyter Server {@link discover} finds, else (none found) the direct backend;
+ * `server` only a server (throwing as {@link discover}); `direct` never a server.
+ * @throws {ConfigError} `bad_config` for a bad `SENSE_BACKEND` or a malformed server URL;
+ *   `not_configured` with `SENSE_BACKEND=server` and no server found.
+ */
+export function discoverRun(options: DiscoverOptions = {}): RunContext {
+  const env = options.env ?? process.env;
+  const choice = backendChoice(env);
+  let why = "SENSE_BACKEND=direct";
+  if (choice !== "direct") {
+    try {
+      return discover(options);
+    } catch (e) {
+      if (choice === "server" || !(e instanceof ConfigError) || e.code !== "not_configured") throw e;
+      why = `no Jupyter Server was found (${e.message})`;
+    }
+  }
+  const procRoot = options.procRoot ?? "/proc";
+  const pid = options.pid ?? process.pid;
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const kernel = findKernelProcess(procRoot, pid);
+  const kernelId = options.kernelId ?? nonEmpty(env.SENSE_KERNEL_ID) ?? kernel?.kernelId;
+  const dashboardId = nonEmpty(env.SENSE_DASHBOARD_ID) ?? kernelId ?? processDashboardId(pid);
+  const master = nonEmpty(env.SENSE_MASTER_ID);
+  return {
+    backend: "direct",
+    why,
+    kernelId,
+    dashboardId,
+    masterId: master ?? dashboardId,
+    isWorker: master !== undefined && master !== dashboardId,
+    projectHome: path.resolve(cwd, options.projectHome ?? nonEmpty(env.SENSE_PROJECT_HOME) ?? cwd),
+    // A worker uses its master's folder (SENSE_RUNTIME_DIR), so they share one session store.
+    runtimeDir: nonEmpty(env.SENSE_RUNTIME_DIR) ?? jupyterRuntimeDir({ env, home: os.homedir(), procRoot }),
+    connectionFile: kernel?.connectionFile ?? ownConnectionFile(procRoot, pid),
+  };
+}
+
+/**
+ * The connection file on this process's own argv (`--config-path F`, `-f F`), whatever its name:
+ * nbclient, papermill and VS Code name it `/tmp/tmp<random>.json`, not `kernel-<id>.json`.
+ */
+function ownConnectionFile(procRoot: string, pid: number): string | undefined {
+  let argv: string[];
+  try {
+    argv = fs.readFileSync(path.join(procRoot, String(pid), "cmdline"), "utf8").split("\0");
+  } catch {
+    return undefined;
+  }
+  const at = argv.findIndex((a) => a === "--config-path" || a === "-f" || a === "--connection-file");
+  const file = at >= 0 ? argv[at + 1] : undefined;
+  return file && file.endsWith(".json") && path.isAbsolute(file) ? file : undefined;
+}
+
+/**
+ * The {@link discoverRun} context of this process, discovered once and cached.
+ * @throws {ConfigError} as {@link discoverRun} (nothing is cached then).
+ */
+export function getRunContext(): RunContext {
+  cachedRun ??= discoverRun();
+  return cachedRun;
+}
+
+/** Forgets the cached contexts and REST clients (tests, or after changing `SENSE_*` variables). */
 export function resetContext(): void {
   cached = undefined;
+  cachedRun = undefined;
   restClients.clear();
 }
 

@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { inspect } from "node:util";
 import { InstallError, UsageError, redact } from "./errors";
-import { getContext } from "./context";
+import { getRunContext } from "./context";
 import type { OutputSink } from "./display/sink";
 
 /** Values of {@link InstallOptions.arguments}: `--key=value`, or `-k value` for one-letter keys. */
@@ -24,7 +24,7 @@ export interface InstallOptions {
   flags?: readonly string[];
   /** npm arguments: `{ registry: URL, omit: "dev", w: "pkg" }` → `--registry=URL --omit=dev -w pkg`. */
   arguments?: Readonly<Record<string, InstallArgumentValue>>;
-  /** Folder to install into (default: the project home, `getContext().projectHome`). */
+  /** Folder to install into (default: the project home, `getRunContext().projectHome`). */
   cwd?: string;
   /** Where npm's output goes while it runs (default: this process's stdout/stderr, captured at call time). */
   sink?: OutputSink;
@@ -277,7 +277,7 @@ export async function install(pkgs: string | readonly string[], options: Install
   if (packages.length === 0) throw new InstallError("bad_package", "install() needs at least one package.", {});
   const names = packages.map((p) => validatePackageSpec(p));
   const argv = npmInstallArgv(packages, options.flags, options.arguments);
-  const cwd = path.resolve(options.cwd ?? getContext().projectHome);
+  const cwd = path.resolve(options.cwd ?? getRunContext().projectHome);
   if (!isDirectory(cwd)) {
     throw new InstallError("install_failed", `Cannot install into ${cwd}: it is not an existing folder.`, { cwd });
   }

@@ -116,3 +116,24 @@ export interface KernelBackend {
   /** Stops a kernel directly (when its session cannot be deleted, e.g. mid auto-restart). */
   stopKernel(kernelId: string): Promise<void>;
 }
+
+/** The content of an `execute_request` (messaging protocol 5.3). */
+export interface ExecuteRequestContent {
+  code: string;
+  silent: boolean;
+  store_history: boolean;
+  stop_on_error: boolean;
+  user_expressions?: Record<string, string>;
+  allow_stdin?: boolean;
+}
+
+/** The `execute_request` content of `request`, as it goes on the wire. */
+export function executeContent(request: ExecuteRequest): ExecuteRequestContent {
+  return {
+    code: request.code,
+    silent: request.silent ?? false,
+    store_history: request.storeHistory ?? !request.silent,
+    stop_on_error: request.stopOnError ?? true,
+    ...(request.userExpressions ? { user_expressions: request.userExpressions, allow_stdin: false } : {}),
+  };
+}

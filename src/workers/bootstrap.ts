@@ -28,8 +28,8 @@ export function masterEnv(ctx: ResolvedContext, sizeName: WorkerSize, watchdog: 
     SENSE_MASTER_KIND: ctx.kernelId && !ctx.isWorker ? "kernel" : "process",
     SENSE_MASTER_PID: String(process.pid),
     SENSE_MASTER_HOST: os.hostname(),
-    SENSE_API_URL: ctx.endpoint.baseUrl,
-    SENSE_API_TOKEN: ctx.endpoint.token,
+    // How the worker reaches the cluster: the server's API, or the direct backend's session store.
+    ...(ctx.backend === "server" ? { SENSE_API_URL: ctx.endpoint.baseUrl, SENSE_API_TOKEN: ctx.endpoint.token } : { SENSE_BACKEND: "direct", SENSE_RUNTIME_DIR: ctx.runtimeDir }),
     SENSE_PROJECT_HOME: ctx.projectHome,
     SENSE_PROJECT_IP: projectIp,
     SENSE_WORKER_SIZE: sizeName,
@@ -131,7 +131,8 @@ export async function loadEnvironment(a: LoadEnvironmentArgs): Promise<void> {
 /** The address workers reach the master's project at (loopback when the network cannot tell). */
 export function projectIpFor(ctx: ResolvedContext): string {
   try {
-    return getNetwork({ baseUrl: ctx.endpoint.baseUrl }).projectIp;
+    // Direct workers run on this host: they reach the master on loopback unless SENSE_PROJECT_IP says otherwise.
+    return getNetwork({ baseUrl: ctx.backend === "server" ? ctx.endpoint.baseUrl : "http://127.0.0.1/" }).projectIp;
   } catch {
     return "127.0.0.1";
   }

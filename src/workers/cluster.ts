@@ -15,10 +15,13 @@ import type { WorkerRecord, WorkerSize } from "../schemas";
 import { bestEffortSync } from "../util/best-effort";
 import { AwaitOptions, AwaitResult, awaitRecords } from "./await";
 import type { KernelBackend } from "./backend";
+import { executeContent } from "./backend";
 import { EnvFileTracker, masterEnv, projectIpFor } from "./bootstrap";
 import { stopSession } from "./cleanup";
 import { ResolvedContext, resolveContext, WorkerContextInput } from "./context-input";
 import { prepareCode, resolveEngine } from "./engine";
+import { DirectBackend } from "../direct/direct-backend";
+import { SessionStore } from "../direct/session-store";
 import { KeeperLink } from "./keeper-link";
 import { launchInterrupted, LaunchSite, startWorker } from "./launch";
 import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, validateLaunchOptions } from "./options";
@@ -29,7 +32,7 @@ import { clusterRecords, flattenRefs, LocalRecords, masterRecord, pickRecords, W
 import { decodeWorkerTag } from "./session-tags";
 import { startupRequest, Worker } from "./worker";
 import { checkWireSize } from "../wire";
-import { executeContent, JupyterServerBackend } from "./jupyter-backend";
+import { JupyterServerBackend } from "./jupyter-backend";
 
 /** `launchWorkers` options plus an explicit context. */
 export type LaunchWorkersOptions = LaunchOptions & { context?: WorkerContextInput };
@@ -80,6 +83,8 @@ export class Cluster {
   /** The highest index handed out per master id: indexes are never reused, even for failed launches. */
   private readonly indexFloor = new Map<string, number>();
   private readonly backends = new WeakMap<RestClient, KernelBackend>();
+  /** Direct backends by runtime folder and project home (one session store each). */
+  private readonly directBackends = new Map<string, DirectBackend>();
   private readonly keeper = new KeeperLink();
   private readonly warm: WorkerPools;
   private readonly hooks: ShutdownHooks;
@@ -301,6 +306,7 @@ export class Cluster {
     const live = [...this.workers.values()].filter((w) => w.status !== "stopped");
     await Promise.allSettled([...live.map((w) => w.stop()), this.warm.drainAll()]);
     await this.keeper.stop(2_000);
+    for (const d of this.directBackends.values()) d.close();
   }
 
   private context(input: WorkerContextInput | undefined): ResolvedContext {
@@ -311,6 +317,15 @@ export class Cluster {
     const b = this.options.backend;
     if (typeof b === "function") return b(ctx);
     if (b) return b;
+    if (ctx.backend === "direct") {
+      const key = `${ctx.runtimeDir}\u0000${ctx.projectHome}`;
+      let direct = this.directBackends.get(key);
+      if (!direct) {
+        direct = new DirectBackend({ root: ctx.projectHome, runtimeDir: ctx.runtimeDir });
+        this.directBackends.set(key, direct);
+      }
+      return direct;
+    }
     let backend = this.backends.get(ctx.rest);
     if (!backend) {
       backend = new JupyterServerBackend(ctx.rest);
@@ -326,8 +341,17 @@ export class Cluster {
       this.hooks.onShutdown(() => this.shutdown());
       if (!ctx.kernelId) this.hooks.installProcessHooks();
     }
+    // A kernel master (its connection file on its argv) is entered in the store, as a notebook's session is on a server.
+    if (ctx.backend === "direct" && ctx.connectionFile && !ctx.isWorker) {
+      const direct = this.backendFor(ctx);
+      if (direct instanceof DirectBackend) direct.registerMaster(ctx.masterId, ctx.connectionFile);
+    }
     if (keeper && !ctx.isWorker) {
-      this.keeper.ensure({ baseUrl: ctx.endpoint.baseUrl, token: ctx.endpoint.token, masterId: ctx.masterId, masterPid: process.pid });
+      this.keeper.ensure(
+        ctx.backend === "server"
+          ? { baseUrl: ctx.endpoint.baseUrl, token: ctx.endpoint.token, masterId: ctx.masterId, masterPid: process.pid }
+          : { baseUrl: "", token: "", sessionStore: new SessionStore(ctx.runtimeDir).dir, masterId: ctx.masterId, masterPid: process.pid },
+      );
     }
   }
 

@@ -8,7 +8,8 @@ import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import type { RestClient, ServerEndpoint } from "../rest";
 import type { KernelModel, KernelSpecs, SessionModel } from "../schemas";
 import { bestEffortSync } from "../util/best-effort";
-import type { ChannelStatus, ExecuteReply, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "./backend";
+import type { ChannelStatus, ExecuteReply, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "./backend";
+import { executeContent } from "./backend";
 import { connectKernel } from "./connection";
 
 /** Opens a `@jupyterlab/services` kernel connection (tests pass one that plays the kernel). */
@@ -66,16 +67,6 @@ export class JupyterServerBackend implements KernelBackend {
   }
 }
 
-/** The `execute_request` content of `request`, as it goes on the wire. */
-export function executeContent(request: ExecuteRequest): KernelMessage.IExecuteRequestMsg["content"] {
-  return {
-    code: request.code,
-    silent: request.silent ?? false,
-    store_history: request.storeHistory ?? !request.silent,
-    stop_on_error: request.stopOnError ?? true,
-    ...(request.userExpressions ? { user_expressions: request.userExpressions, allow_stdin: false } : {}),
-  };
-}
 
 /** A {@link KernelChannel} over a `@jupyterlab/services` kernel connection. */
 export function channelOf(conn: Kernel.IKernelConnection): KernelChannel {

@@ -30,6 +30,12 @@ export interface KeeperConfig {
   masterPid: number;
   /** Poll interval for the master pid, ms (default 100). */
   pollMs?: number;
+  /**
+   * The direct backend's session store folder (direct/session-store.ts), when the master started
+   * its kernels itself: then there is no server to ask (`baseUrl` is empty) and the keeper ends
+   * the workers' process groups and removes their session files.
+   */
+  sessionStore?: string;
 }
 
 /** Pids of live processes whose argv holds `kernel-<id>.json` for one of `kernelIds`. Linux `/proc`. */
@@ -64,8 +70,47 @@ async function call(cfg: KeeperConfig, method: string, path: string, timeoutMs: 
   });
 }
 
+/**
+ * The direct backend's cleanup: every session in the store tagged for the master (or one of its
+ * tracked kernels) has its process group killed and its session and connection files removed.
+ * Reads the store's JSON by hand: the keeper must not load zod to start fast.
+ */
+function cleanUpDirect(store: string, masterId: string, workerIds: Set<string>): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(store);
+  } catch {
+    names = [];
+  }
+  for (const n of names) {
+    if (!n.endsWith(".json") || n.startsWith(".")) continue;
+    const file = `${store}/${n}`;
+    let s: { name?: unknown; pid?: unknown; connectionFile?: unknown; kernel?: { id?: unknown } };
+    try {
+      s = JSON.parse(fs.readFileSync(file, "utf8")) as typeof s;
+    } catch {
+      continue;
+    }
+    const kernelId = typeof s.kernel?.id === "string" ? s.kernel.id : undefined;
+    if (!taggedFor(s.name, masterId) && !(kernelId && workerIds.has(kernelId))) continue;
+    if (kernelId) workerIds.add(kernelId);
+    if (typeof s.pid === "number" && Number.isInteger(s.pid) && s.pid > 1) {
+      try {
+        process.kill(-s.pid, "SIGKILL");
+      } catch {
+        /* the group is gone */
+      }
+    }
+    // The connection file holds the kernel's key: it must not outlive the kernel.
+    if (typeof s.connectionFile === "string" && /\/kernel-[A-Za-z0-9-]+\.json$/.test(s.connectionFile)) fs.rmSync(s.connectionFile, { force: true });
+    fs.rmSync(file, { force: true });
+  }
+  killAll(kernelProcesses(workerIds));
+}
+
 /** Deletes the master's worker sessions; when the server cannot be reached, kills the worker kernel processes. */
 export async function cleanUp(cfg: KeeperConfig, workerIds: Set<string>): Promise<void> {
+  if (cfg.sessionStore) return cleanUpDirect(cfg.sessionStore, cfg.masterId, workerIds);
   let sessions: { id: string; name?: string; kernel?: { id?: string } | null }[] | undefined;
   try {
     let res = await call(cfg, "GET", "api/sessions", 3_000);

@@ -53,6 +53,23 @@ function pythonPreamble(p: string, k: string, watchdog: boolean): string {
     if not ${watchdog ? "True" : "False"} or env.get("SENSE_WATCHDOG") == "0":
         return
     import socket, threading, time, urllib.error, urllib.request
+    if env.get("SENSE_BACKEND") == "direct":
+        # No server to ask or to tell: the master started this kernel, so its pid is the whole truth.
+        master_pid = int(env.get("SENSE_MASTER_PID") or 0)
+        interval = int(env.get("SENSE_WATCHDOG_INTERVAL_MS") or 1000) / 1000.0
+
+        def watch_direct():
+            while master_pid:
+                time.sleep(interval)
+                try:
+                    os.kill(master_pid, 0)
+                except ProcessLookupError:
+                    os._exit(0)
+                except PermissionError:
+                    pass
+
+        threading.Thread(target=watch_direct, name="sense-watchdog", daemon=True).start()
+        return
     base = env["SENSE_API_URL"]
     headers = {"Authorization": "token " + env["SENSE_API_TOKEN"]} if env.get("SENSE_API_TOKEN") else {}
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

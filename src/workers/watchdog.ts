@@ -37,6 +37,8 @@ export interface WatchdogData {
   intervalMs: number;
   /** How long the server gets to shut the kernel down after the session delete. */
   graceMs: number;
+  /** No Jupyter Server (the direct backend): the master started this kernel, so it just ends with it. */
+  direct?: boolean;
 }
 
 /** Default of {@link WatchdogData.graceMs}: jupyter_client's shutdown waits ~5 s before it kills. */
@@ -49,13 +51,14 @@ export const WATCHDOG_GRACE_MS = 3_000;
 export const WATCHDOG_THREAD_SOURCE = `"use strict";
 const { workerData } = require("worker_threads");
 const d = workerData;
-const base = new URL(d.baseUrl);
-const http = require(base.protocol === "https:" ? "https" : "http");
+const base = d.baseUrl ? new URL(d.baseUrl) : null;
+const http = require(base && base.protocol === "https:" ? "https" : "http");
 const headers = d.token ? { Authorization: "token " + d.token } : {};
 const alive = (pid) => {
   try { process.kill(pid, 0); return true; } catch (e) { return !(e && e.code === "ESRCH"); }
 };
 const call = (method, path) => new Promise((resolve) => {
+  if (!base) return resolve(0);
   const req = http.request(new URL(path, base), { method, headers, timeout: 5000 }, (res) => { res.resume(); resolve(res.statusCode); });
   req.on("error", () => resolve(0));
   req.on("timeout", () => req.destroy());
@@ -78,6 +81,12 @@ const timer = setInterval(async () => {
     }
     let gone = d.masterPid > 0 && d.sameHost && !alive(d.masterPid);
     if (!gone && d.masterKind === "kernel") gone = (await call("GET", "api/kernels/" + encodeURIComponent(d.masterId))) === 404;
+    if (gone && d.direct) {
+      ending = true;
+      clearInterval(timer);
+      end();
+      return;
+    }
     if (gone) {
       ending = true;
       clearInterval(timer);
@@ -99,7 +108,7 @@ export function watchdogStarter(): string {
   return `(function () {
     const { Worker } = require("worker_threads");
     const data = {
-      baseUrl: env.SENSE_API_URL,
+      baseUrl: env.SENSE_API_URL || "",
       token: env.SENSE_API_TOKEN || "",
       masterId: env.SENSE_MASTER_ID || "",
       masterKind: env.SENSE_MASTER_KIND || "",
@@ -109,6 +118,7 @@ export function watchdogStarter(): string {
       serverPid: Number(process.env.JPY_PARENT_PID || 0),
       intervalMs: Number(env.SENSE_WATCHDOG_INTERVAL_MS || 1000),
       graceMs: ${WATCHDOG_GRACE_MS},
+      direct: env.SENSE_BACKEND === "direct",
     };
     const w = new Worker(${JSON.stringify(WATCHDOG_THREAD_SOURCE)}, { eval: true, workerData: data, env: {}, stdout: true, stderr: true });
     w.on("error", function () { /* a failed watchdog must not break the kernel; the keeper still runs */ });

@@ -165,6 +165,8 @@ describe("kernel plumbing", () => {
   it("tells worker and pooled sessions from notebooks by the session path", () => {
     expect(workerSession("work/.sense-worker-ab12cd34-3-0f0f0f")).toBe(true);
     expect(workerSession(".sense-pool-ab12cd34-00ff00ff")).toBe(true);
+    expect(workerSession("/srv/project/work/sense:k-1:3:small:1700000000000:starting")).toBe(true);
+    expect(workerSession("/srv/project/sense-pool:k-1:sense-ts:small:1700000000000")).toBe(true);
     expect(workerSession("work/analysis.ipynb")).toBe(false);
     expect(workerSession(undefined)).toBeUndefined();
   });

@@ -4,6 +4,7 @@
  * session already gone at stop (fine), a server gone at stop (a clear error), a master kernel
  * the server no longer knows (its engine is not needed). The kernel side is a fake connection.
  */
+import { serverRest } from "../../../src/workers/context-input";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -56,7 +57,7 @@ describe("Jupyter Server backend error paths (nock)", () => {
   beforeEach(() => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), "sense-nock-"));
     context = { endpoint: { baseUrl: `${ORIGIN}/`, token: TOKEN }, projectHome: home, dashboardId: "process-2-nock", masterId: "process-2-nock" };
-    cluster = new Cluster({ backend: (ctx) => new JupyterServerBackend(ctx.rest, { connect: fakeConnector() }), hooks: { onShutdown: () => () => undefined, installProcessHooks: () => undefined } });
+    cluster = new Cluster({ backend: (ctx) => new JupyterServerBackend(serverRest(ctx), { connect: fakeConnector() }), hooks: { onShutdown: () => () => undefined, installProcessHooks: () => undefined } });
     server = nock(ORIGIN, { reqheaders: { authorization: `token ${TOKEN}` } });
   });
   afterEach(() => {

@@ -4,6 +4,7 @@
  * results, the size table, gateway-sized kernelspecs and the warm pool. The kernel side is a
  * fake connection that plays the preamble (reads and deletes the env file).
  */
+import { serverRest } from "../../../src/workers/context-input";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -68,7 +69,7 @@ describe("launchWorkers against a faked server", () => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), "sense-unit-"));
     fs.writeFileSync(path.join(home, "start.py"), "print(1)\n");
     context = { endpoint: { baseUrl: BASE, token: TOKEN }, projectHome: home, serverRootDir: home, dashboardId: "process-1-unit", masterId: "process-1-unit" };
-    cluster = new Cluster({ backend: (ctx) => new JupyterServerBackend(ctx.rest, { connect: fakeConnector(envs) }), hooks: noHooks });
+    cluster = new Cluster({ backend: (ctx) => new JupyterServerBackend(serverRest(ctx), { connect: fakeConnector(envs) }), hooks: noHooks });
   });
   afterEach(async () => {
     // a failed pool test must not leave pooled kernels for the next test to adopt

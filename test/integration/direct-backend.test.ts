@@ -1,0 +1,57 @@
+/**
+ * The workers layer on the direct backend: a Cluster starting real kernels from the project's
+ * kernelspecs with no Jupyter Server, their output, listing, stop.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { DirectBackend } from "../../src/direct/direct-backend";
+import { Cluster } from "../../src/workers/cluster";
+import { captureSink, REPO, until } from "../helpers/util";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-direct-cluster-"));
+const home = path.join(tmp, "project");
+fs.mkdirSync(home);
+const paths = { env: { SENSE_JUPYTER_PREFIX: path.join(REPO, ".venv"), JUPYTER_DATA_DIR: path.join(tmp, "data") }, home: tmp, procRoot: "/proc" };
+const backend = new DirectBackend({ root: home, runtimeDir: path.join(tmp, "runtime"), paths, stdio: "ignore" });
+const cluster = new Cluster({
+  backend,
+  context: { endpoint: { baseUrl: "http://127.0.0.1:9/", token: "" }, projectHome: home, dashboardId: "process-direct-test", masterId: "process-direct-test" },
+  hooks: { onShutdown: () => () => undefined, installProcessHooks: () => undefined },
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+afterAll(async () => {
+  await cluster.shutdown();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test.each([
+  ["python3", "import os\nprint('hello from', os.environ['SENSE_WORKER_NAME'], os.environ['GREETING'])"],
+  ["sense-fast", "console.log('hello from', process.env.SENSE_WORKER_NAME, process.env.GREETING);"],
+])("%s workers launched with no server print labelled output, are listed, and stop with nothing left", async (engine, code) => {
+  const sink = captureSink();
+  const launched = await cluster.launch({ n: 2, engine, code, env: { GREETING: "hi" }, sink, keeper: false });
+  // A short startup code may already have finished when the launch resolves.
+  for (const r of launched) expect(["running", "idle"]).toContain(r.status);
+  const names = launched.map((r) => r.name);
+  await until("both workers printed", () => (names.every((n) => sink.out.join("").includes(`hello from ${n} hi`)) ? true : undefined), 60_000);
+  await until("both idle", async () => ((await cluster.list()).filter((r) => launched.some((l) => l.id === r.id)).every((r) => r.status === "idle") ? true : undefined), 60_000);
+  const sessions = backend.store.list().filter((s) => launched.some((l) => l.id === s.kernel.id));
+  expect(sessions).toHaveLength(2);
+  const pids = sessions.map((s) => s.pid);
+  expect(pids.every(alive)).toBe(true);
+  const stopped = await cluster.stop(launched.map((r) => r.id));
+  expect(stopped.map((r) => r.status)).toEqual(["stopped", "stopped"]);
+  expect(pids.some(alive)).toBe(false);
+  expect(backend.store.list().filter((s) => launched.some((l) => l.id === s.kernel.id))).toEqual([]);
+  expect(sessions.some((s) => fs.existsSync(s.connectionFile))).toBe(false);
+});

@@ -1,0 +1,115 @@
+/**
+ * A plain Node master with no Jupyter Server anywhere (the direct backend chosen automatically):
+ * it launches, lists and stops workers, and the three cleanup layers hold: SIGTERM (hooks), the
+ * keeper alone after a SIGKILL, and the workers' own watch of their master alone.
+ */
+import { ChildProcess, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { SessionStore } from "../../src/direct/session-store";
+import { buildWorkers } from "../fixtures/workers/build";
+import { REPO, until } from "../helpers/util";
+
+const MASTER = path.join(__dirname, "..", "fixtures", "workers", "master.js");
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-direct-master-"));
+const runtimeDir = path.join(tmp, "runtime");
+const home = path.join(tmp, "project");
+fs.mkdirSync(home);
+const store = new SessionStore(runtimeDir);
+const children: ChildProcess[] = [];
+const figures: string[] = [];
+let built: ReturnType<typeof buildWorkers>;
+
+/** A live process (a zombie waiting for init to reap it has ended). */
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(() => {
+  built = buildWorkers();
+});
+
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  // Whatever a failed test left: its kernels' groups go, so nothing outlives the suite.
+  for (const s of store.list()) {
+    try {
+      process.kill(-s.pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+    store.remove(s.id);
+  }
+});
+
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+  if (figures.length) console.log(figures.join("\n"));
+});
+
+async function startMaster(env: Record<string, string>): Promise<{ child: ChildProcess; ids: string[]; keeperPid: number | null; out: () => string }> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  // No server can be found: no SENSE_*/JUPYTER* variables, no JupyterHub, not inside a kernel.
+  for (const k of Object.keys(childEnv)) if (k.startsWith("SENSE_") || k.startsWith("JUPYTER") || k.startsWith("JPY_")) delete childEnv[k];
+  Object.assign(childEnv, { JUPYTER_PATH: path.join(REPO, ".venv", "share", "jupyter"), JUPYTER_RUNTIME_DIR: runtimeDir, SENSE_PROJECT_HOME: home, SENSE_KEEPER_SCRIPT: built.keeper, ...env });
+  const child = spawn(process.execPath, [MASTER, built.index], { env: childEnv, cwd: home, stdio: ["pipe", "pipe", "pipe"] });
+  children.push(child);
+  let out = "";
+  let err = "";
+  child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  const line = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /^(READY|FAILED) .*$/m.exec(out);
+      if (m) resolve(m[0]);
+    });
+    child.on("exit", (code) => reject(new Error(`master exited (${code}) before READY:\n${out}\n${err}`)));
+  });
+  if (!line.startsWith("READY ")) throw new Error(`master failed: ${line}\n${err}`);
+  const data = JSON.parse(line.slice("READY ".length)) as { ids: string[]; keeperPid: number | null; failures: number };
+  expect(data.failures).toBe(0);
+  return { child, ids: data.ids, keeperPid: data.keeperPid, out: () => out };
+}
+
+const workerPids = (ids: string[]) => store.list().filter((s) => ids.includes(s.kernel.id)).map((s) => s.pid);
+
+it("a plain Node master with no server launches workers itself; SIGTERM (hooks alone) stops them", async () => {
+  const m = await startMaster({ SENSE_KEEPER: "0", SENSE_WATCHDOG: "0", MASTER_WORKERS: "2", MASTER_ENGINE: "python3" });
+  expect(m.ids).toHaveLength(2);
+  const pids = workerPids(m.ids);
+  expect(pids).toHaveLength(2);
+  expect(pids.every(alive)).toBe(true);
+  // The workers' output reached the master's terminal, labelled.
+  await until("labelled output", () => (/\[w1\] worker up/.test(m.out()) && /\[w2\] worker up/.test(m.out()) ? true : undefined), 30_000);
+  m.child.kill("SIGTERM");
+  await until("workers gone after SIGTERM", () => (pids.some(alive) || workerPids(m.ids).length ? undefined : true), 15_000);
+});
+
+it("the keeper alone: a SIGKILLed master's workers are gone within 2 s, with their session and connection files", async () => {
+  const m = await startMaster({ SENSE_WATCHDOG: "0", MASTER_WORKERS: "2", MASTER_ENGINE: "sense-fast", MASTER_CODE: "console.log('worker up')" });
+  expect(m.keeperPid).toEqual(expect.any(Number));
+  const sessions = store.list().filter((s) => m.ids.includes(s.kernel.id));
+  expect(sessions).toHaveLength(2);
+  const t0 = Date.now();
+  m.child.kill("SIGKILL");
+  await until("workers, sessions and connection files gone", () => (sessions.some((s) => alive(s.pid) || fs.existsSync(s.connectionFile)) || workerPids(m.ids).length ? undefined : true), 10_000);
+  const ms = Date.now() - t0;
+  figures.push(`direct backend: master SIGKILL -> zero workers (keeper alone, 2 sense-fast): ${ms} ms`);
+  expect(ms).toBeLessThan(2_000);
+});
+
+it.each(["python3", "sense-fast"])("the workers' own watch alone (no keeper): %s workers of a SIGKILLed master end themselves", async (engine) => {
+  const m = await startMaster({ SENSE_KEEPER: "0", MASTER_WORKERS: "2", MASTER_ENGINE: engine, MASTER_CODE: engine === "python3" ? "print('worker up')" : "console.log('worker up')" });
+  const pids = workerPids(m.ids);
+  expect(pids).toHaveLength(2);
+  const t0 = Date.now();
+  m.child.kill("SIGKILL");
+  await until("workers exited", () => (pids.some(alive) ? undefined : true), 30_000);
+  figures.push(`direct backend: master SIGKILL -> ${engine} workers exited (their own parent watch alone): ${Date.now() - t0} ms`);
+});
