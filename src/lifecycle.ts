@@ -27,6 +27,18 @@ export async function runShutdownHooks(timeoutMs = 5_000): Promise<void> {
 }
 
 /**
+ * Calls `listener` each time this process is interrupted while it is registered: SIGINT, which is
+ * how a Jupyter Server interrupts a kernel (`interrupt_mode: "signal"`, every Sense kernel). Only
+ * when something handles SIGINT already (a kernel; a plain master after {@link installProcessHooks}):
+ * a listener of ours alone would keep Ctrl-C from ending a process. Returns the unregister function.
+ */
+export function onInterrupt(listener: () => void): () => void {
+  if (process.listenerCount("SIGINT") === 0) return () => undefined;
+  process.on("SIGINT", listener);
+  return () => void process.off("SIGINT", listener);
+}
+
+/**
  * For a plain Node master: run the hooks on SIGINT/SIGTERM (then exit with the usual code) and
  * on `beforeExit`. Inside a kernel the kernel itself calls {@link runShutdownHooks}; this is a no-op there
  * when `insideKernel` is true.

@@ -39,6 +39,7 @@ export interface SenseCore {
     code?: string;
     env?: Record<string, string>;
     sink?: OutputSink;
+    signal?: AbortSignal;
   }): Promise<WorkerRecord[]>;
   listWorkers(): Promise<WorkerRecord[]>;
   stopWorkers(...ids: string[]): Promise<WorkerRecord[]>;
@@ -223,6 +224,7 @@ export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magi
             ...(args.body.trim() !== "" ? { code: args.body } : {}),
             env: o.env,
             sink: ctx.sink,
+            signal: ctx.signal,
           });
         } catch (e) {
           live.update({ "text/plain": "launch failed (see the error below)", "text/html": "<p>launch failed (see the error below)</p>" });

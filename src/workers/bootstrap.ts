@@ -1,13 +1,11 @@
 /**
  * Env bootstrap: the steps every worker kernel goes through before the user's code runs, whether
  * it was started for a launch or taken from the warm pool. The master's part of the environment
- * is built here ({@link masterEnv}); it reaches the kernel in a fresh 0600 file that the silent
- * preamble (preamble.ts) reads, deletes, and then starts the watchdog.
+ * is built here ({@link masterEnv}); it reaches the kernel in a fresh sealed 0600 file (env-file.ts)
+ * that the silent preamble (preamble.ts) reads with its one-time key, deletes, and then starts the watchdog.
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
 import { isSenseError, WorkerError } from "../errors";
 import { getNetwork } from "../network";
 import { isRestError } from "../rest";
@@ -16,17 +14,8 @@ import { withTimeout } from "../util/timing";
 import type { ExecuteReply, KernelBackend, KernelChannel } from "./backend";
 import type { ResolvedContext } from "./context-input";
 import { SIZES } from "./options";
+import { writeSealedEnvFile } from "./env-file";
 import { buildPreamble, PreambleLanguage } from "./preamble";
-
-/** Writes the worker's env to a fresh 0600 file under `<projectHome>/.sense/`; returns its path. */
-export function writeEnvFile(projectHome: string, env: Record<string, string>): string {
-  const dir = path.join(projectHome, ".sense");
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = path.join(dir, `env-${randomBytes(12).toString("hex")}.json`);
-  // "wx": never follow or reuse an existing file; the mode applies at creation.
-  fs.writeFileSync(file, JSON.stringify(env), { mode: 0o600, flag: "wx" });
-  return file;
-}
 
 /**
  * The master's part of every worker's environment (the same for pooled kernels and fresh ones).
@@ -96,23 +85,32 @@ export interface LoadEnvironmentArgs {
   timeoutMs: number;
   /** The preamble's msg id is added here, so its (empty) output is not shown as the user's. */
   hidden: Set<string>;
+  /** Told about the env file before it exists and once it is gone (the keeper removes it if this process dies between). */
+  envFiles?: EnvFileTracker;
+}
+
+/** Who learns about worker env files in flight (the keeper link). */
+export interface EnvFileTracker {
+  track(file: string): void;
+  forget(file: string): void;
 }
 
 /**
  * Waits until the kernel answers (kernel_info), then runs the preamble that loads `env` from a
- * fresh 0600 file (deleted by the preamble, or here if it never ran).
+ * fresh sealed 0600 file (deleted by the preamble, or here if it never ran, or by the keeper if
+ * this process dies first); its key travels in the preamble only.
  * @throws WorkerError `timeout` (kernel or preamble too slow), `launch_failed` (the preamble
  *   raised, or the kernel vanished), RestError `unreachable` when the server went away.
  */
 export async function loadEnvironment(a: LoadEnvironmentArgs): Promise<void> {
-  const envFile = writeEnvFile(a.projectHome, a.env);
+  const { file: envFile, key } = writeSealedEnvFile(a.projectHome, a.env, { beforeWrite: (f) => a.envFiles?.track(f) });
   try {
     const gone = serverGone(a.backend, a.channel, a.kernelId);
     let reply: ExecuteReply;
     try {
       await Promise.race([withTimeout(a.channel.ready, a.timeoutMs, `${a.what} start`), gone.promise]);
       // The JS preamble is plain JavaScript (valid TypeScript too): a Sense kernel runs it without a compiler.
-      const pre = a.channel.execute({ code: buildPreamble(a.language, envFile, { watchdog: a.watchdog }), silent: true, storeHistory: false, stopOnError: true, precompiled: a.language === "javascript" });
+      const pre = a.channel.execute({ code: buildPreamble(a.language, envFile, { watchdog: a.watchdog, key }), silent: true, storeHistory: false, stopOnError: true, precompiled: a.language === "javascript" });
       a.hidden.add(pre.msgId);
       reply = await Promise.race([withTimeout(pre.done, a.timeoutMs, `${a.what} environment setup`), gone.promise]);
     } finally {
@@ -126,6 +124,7 @@ export async function loadEnvironment(a: LoadEnvironmentArgs): Promise<void> {
     throw new WorkerError("launch_failed", `${a.what} failed to start: ${(e as Error).message}`);
   } finally {
     fs.rmSync(envFile, { force: true });
+    a.envFiles?.forget(envFile);
   }
 }
 

@@ -9,23 +9,23 @@ import * as path from "node:path";
 import { captureSink } from "../display/sink";
 import type { OutputSink } from "../display/sink";
 import { UsageError, WorkerError } from "../errors";
-import { installProcessHooks, onShutdown } from "../lifecycle";
+import { installProcessHooks, onInterrupt, onShutdown } from "../lifecycle";
 import type { RestClient } from "../rest";
 import type { WorkerRecord, WorkerSize } from "../schemas";
 import { bestEffortSync } from "../util/best-effort";
 import { AwaitOptions, AwaitResult, awaitRecords } from "./await";
 import type { KernelBackend } from "./backend";
 import { executeContent } from "./backend";
-import { masterEnv, projectIpFor } from "./bootstrap";
+import { EnvFileTracker, masterEnv, projectIpFor } from "./bootstrap";
 import { stopSession } from "./cleanup";
 import { ResolvedContext, resolveContext, WorkerContextInput } from "./context-input";
 import { prepareCode, resolveEngine } from "./engine";
 import { DirectBackend } from "../direct/direct-backend";
 import { SessionStore } from "../direct/session-store";
 import { KeeperLink } from "./keeper-link";
-import { LaunchSite, startWorker } from "./launch";
+import { launchInterrupted, LaunchSite, startWorker } from "./launch";
 import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, validateLaunchOptions } from "./options";
-import { WorkerOutput, WorkerOutputItem } from "./output";
+import { DEFAULT_ENDED_OUTPUT_KEEP_MIB, outputKeepBytes, WorkerOutput, WorkerOutputItem } from "./output";
 import { masterFolder } from "./paths";
 import { PoolInfo, WorkerPools } from "./pool";
 import { clusterRecords, flattenRefs, LocalRecords, masterRecord, pickRecords, WorkerRef } from "./records";
@@ -92,7 +92,7 @@ export class Cluster {
 
   constructor(private readonly options: ClusterOptions = {}) {
     this.hooks = options.hooks ?? { onShutdown, installProcessHooks: () => installProcessHooks() };
-    this.warm = new WorkerPools({ track: (id) => this.keeper.track(id), forget: (id) => this.keeper.forget(id) });
+    this.warm = new WorkerPools({ track: (id) => this.keeper.track(id), forget: (id) => this.keeper.forget(id), envFiles: this.envFiles() });
   }
 
   /**
@@ -127,9 +127,27 @@ export class Cluster {
     this.prepareMaster(ctx, plan.keeper);
     const baseEnv = masterEnv(ctx, plan.size, plan.watchdog, projectIpFor(ctx));
     const site = this.site(backend);
-    const results = await Promise.allSettled(Array.from({ length: plan.n }, (_, i) => startWorker(site, { ctx, plan, engine, folder, index: first + i, sink, baseEnv })));
+    // A kernel interrupt (or the caller's signal) stops the launch: its workers go before their code runs.
+    const interrupt = new AbortController();
+    const onAbort = () => interrupt.abort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) interrupt.abort();
+    const offInterrupt = onInterrupt(onAbort);
+    let results: PromiseSettledResult<Worker>[];
+    try {
+      results = await Promise.allSettled(Array.from({ length: plan.n }, (_, i) => startWorker(site, { ctx, plan, engine, folder, index: first + i, sink, baseEnv, signal: interrupt.signal })));
+    } finally {
+      offInterrupt();
+      options.signal?.removeEventListener("abort", onAbort);
+    }
     // Pools this launch drew from start replacements now, in the background.
     this.warm.refill();
+    if (interrupt.signal.aborted) {
+      await Promise.allSettled(results.filter((r): r is PromiseFulfilledResult<Worker> => r.status === "fulfilled").map((r) => r.value.stop()));
+      const what = `${plan.n} worker${plan.n === 1 ? "" : "s"}`;
+      sink.stderr(`Sense: launch interrupted; the ${what} it was starting were removed before running any code.\n`);
+      throw launchInterrupted(`; the ${what} it was starting were removed before running any code`);
+    }
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {
       // All or nothing: a partial cluster would leave the caller's code waiting for peers that never come.
@@ -351,11 +369,17 @@ export class Cluster {
     return {
       backend,
       pools: this.warm,
+      envFiles: this.envFiles(),
       register: (k, label, sink: OutputSink) => {
         const w = new Worker({ ...k, backend, output: new WorkerOutput({ label, sink }) }, { status: (r) => this.emit(r), ended: (x) => this.retire(x) });
         this.workers.set(w.kernelId, w);
         this.keeper.track(w.kernelId);
         return w;
+      },
+      reserveIndex: (masterId, atLeast) => {
+        const index = Math.max(atLeast, (this.indexFloor.get(masterId) ?? 0) + 1);
+        this.indexFloor.set(masterId, index);
+        return index;
       },
       unregister: async (w) => {
         await w.discard();
@@ -365,15 +389,46 @@ export class Cluster {
     };
   }
 
+  private envFiles(): EnvFileTracker {
+    return { track: (f) => this.keeper.trackEnvFile(f), forget: (f) => this.keeper.forgetEnvFile(f) };
+  }
+
   private emit(record: WorkerRecord): void {
     for (const l of this.statusListeners) bestEffortSync("worker status listener", () => l(record));
   }
 
-  /** An ended worker: its record and output stay, for the last {@link RETIRED_KEPT} ended workers. */
+  /**
+   * An ended worker: its record stays, for the last {@link RETIRED_KEPT} ended workers, and its
+   * output within the ended workers' budget (`SENSE_ENDED_OUTPUT_MIB`, see {@link limitEndedOutput}).
+   */
   private retire(w: Worker): void {
     this.keeper.forget(w.kernelId);
     if (this.retired.includes(w.kernelId)) return;
     this.retired.push(w.kernelId);
     while (this.retired.length > RETIRED_KEPT) this.workers.delete(this.retired.shift()!);
+    let budget: number;
+    try {
+      budget = outputKeepBytes("SENSE_ENDED_OUTPUT_MIB");
+    } catch {
+      budget = DEFAULT_ENDED_OUTPUT_KEEP_MIB * 1024 * 1024; // a bad setting must not break a stop
+    }
+    limitEndedOutput(this.retired.map((id) => this.workers.get(id)?.output).filter((o): o is WorkerOutput => !!o), budget);
+  }
+}
+
+/**
+ * Ended workers' output, all together, is kept within `budget` bytes (`SENSE_ENDED_OUTPUT_MIB`,
+ * 16 MiB by default): the newest ended workers keep theirs, older ones' is dropped (their records
+ * stay, and `workerOutput` says the output went). `outputs` are oldest first.
+ */
+export function limitEndedOutput(outputs: WorkerOutput[], budget: number): void {
+  let left = budget;
+  for (let i = outputs.length - 1; i >= 0; i--) {
+    const o = outputs[i];
+    if (o.bytes <= left) left -= o.bytes;
+    else if (left > 0) {
+      o.limit(left);
+      left = 0;
+    } else if (o.bytes > 0) o.discard("the worker ended, and the output of newer ended workers is kept instead (SENSE_ENDED_OUTPUT_MIB)");
   }
 }

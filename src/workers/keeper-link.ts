@@ -63,6 +63,16 @@ export class KeeperLink {
     this.send({ forget: kernelId });
   }
 
+  /** Tells the keeper about a worker env file about to be written: it removes it if this process dies before it is gone. */
+  trackEnvFile(file: string): void {
+    this.send({ envFile: file });
+  }
+
+  /** Tells the keeper an env file is gone. */
+  forgetEnvFile(file: string): void {
+    this.send({ forgetEnvFile: file });
+  }
+
   /** The running keeper's pid, if any. */
   pid(): number | undefined {
     return this.keeper?.alive ? this.keeper.child.pid : undefined;

@@ -7,7 +7,9 @@
  * Protocol: the master spawns `node keeper.js` detached with a stdin pipe and writes
  * newline-delimited JSON to it: first a {@link KeeperConfig} (it holds the token, which is why it
  * travels on the pipe, never in argv or env), then `{"worker": "<kernel id>"}` for each worker it
- * starts and `{"forget": "<kernel id>"}` for each it stopped. The master dying closes the pipe (an
+ * starts and `{"forget": "<kernel id>"}` for each it stopped, `{"envFile": "<path>"}` for each
+ * worker env file it wrote and `{"forgetEnvFile": "<path>"}` once that file is gone (the keeper
+ * removes those still there when the master dies). The master dying closes the pipe (an
  * instant signal); a `kill(pid, 0)` poll every `pollMs` is the backstop. If the Jupyter Server is
  * gone too, the keeper kills the local worker kernel processes itself (tslab kernels outlive a
  * SIGKILLed server), finding them by the `kernel-<id>.json` connection file on their argv.
@@ -144,6 +146,18 @@ export async function cleanUp(cfg: KeeperConfig, workerIds: Set<string>): Promis
   killAll(kernelProcesses(workerIds));
 }
 
+/** Removes worker env files (sealed, see env-file.ts) a dead master wrote; only files named so. */
+function removeFiles(files: Iterable<string>): void {
+  for (const f of files) {
+    if (!/[\\/]env-[0-9a-f]{8}-\d+-[0-9a-f]{24}\.sealed$/.test(f)) continue;
+    try {
+      fs.rmSync(f, { force: true });
+    } catch {
+      /* gone, or not ours to remove */
+    }
+  }
+}
+
 function killAll(pids: number[]): void {
   for (const pid of pids) {
     try {
@@ -158,6 +172,7 @@ function killAll(pids: number[]): void {
 export function runKeeper(input: NodeJS.ReadableStream = process.stdin): void {
   let cfg: KeeperConfig | undefined;
   const workers = new Set<string>();
+  const envFiles = new Set<string>();
   let buffer = "";
   let done = false;
   let timer: NodeJS.Timeout | undefined;
@@ -166,6 +181,8 @@ export function runKeeper(input: NodeJS.ReadableStream = process.stdin): void {
     if (done) return;
     done = true;
     if (timer) clearInterval(timer);
+    // First, before any network call: env files of launches the master did not finish.
+    removeFiles(envFiles);
     if (cfg) await cleanUp(cfg, workers);
     process.exit(0);
   };
@@ -191,6 +208,8 @@ export function runKeeper(input: NodeJS.ReadableStream = process.stdin): void {
         }, c.pollMs ?? 100);
       } else if (typeof msg.worker === "string") workers.add(msg.worker);
       else if (typeof msg.forget === "string") workers.delete(msg.forget);
+      else if (typeof msg.envFile === "string") envFiles.add(msg.envFile);
+      else if (typeof msg.forgetEnvFile === "string") envFiles.delete(msg.forgetEnvFile);
     }
   });
   // The master's end of the pipe closes when the master exits, however it exits.

@@ -6,23 +6,27 @@
 import { isSenseError, WorkerError } from "../errors";
 import type { OutputSink } from "../display/sink";
 import type { KernelBackend } from "./backend";
-import { loadEnvironment } from "./bootstrap";
+import { EnvFileTracker, loadEnvironment } from "./bootstrap";
 import type { ResolvedContext } from "./context-input";
 import type { ResolvedEngine } from "./engine";
 import type { LaunchPlan } from "./options";
 import { workerSessionPath } from "./paths";
 import type { PooledKernel, WorkerPools } from "./pool";
-import { encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./session-tags";
+import { decodeWorkerTag, encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./session-tags";
 import type { Worker } from "./worker";
 
 /** What a launch needs from its cluster. */
 export interface LaunchSite {
   backend: KernelBackend;
   pools: WorkerPools;
+  /** Told about worker env files in flight (the keeper). */
+  envFiles?: EnvFileTracker;
   /** Makes the handle of a new worker and registers it (its output labelled `label`, shown on `sink`). */
   register(k: { tag: WorkerTag; kernelId: string; sessionId: string; path: string; engine: string; projectHome: string }, label: string, sink: OutputSink): Worker;
   /** Deletes and forgets a worker whose launch failed; never throws. */
   unregister(w: Worker): Promise<void>;
+  /** An index of `masterId` above every one this process handed out and at least `atLeast`, now taken. */
+  reserveIndex(masterId: string, atLeast: number): number;
 }
 
 /** One worker's launch. */
@@ -36,6 +40,49 @@ export interface StartArgs {
   sink: OutputSink;
   /** The master's part of the environment (bootstrap.ts `masterEnv`). */
   baseEnv: Record<string, string>;
+  /** Aborted when the launch is interrupted: the worker is removed before its code runs. */
+  signal?: AbortSignal;
+}
+
+/** The error of an interrupted launch (the launch's `signal` was aborted). */
+export function launchInterrupted(detail = ""): WorkerError {
+  return new WorkerError("interrupted", `the launch was interrupted${detail}`);
+}
+
+/** Rejects with {@link launchInterrupted} when `signal` aborts first; `p` itself goes on (its result is dropped). */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(launchInterrupted());
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(launchInterrupted());
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([p, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
+}
+
+/**
+ * Makes the worker's index (its name `w<index>`) unique in its cluster, even when other processes
+ * of the cluster (the master and its workers) launch at the same moment: its session exists with
+ * the tag already, so it reads the cluster's sessions, and on a clash takes a new index above all
+ * it saw and checks again. Whoever sees a clash yields, so two sessions never both keep an index:
+ * of two clashing launches at least the later reader sees the other. Clashing sessions are ranked
+ * by session id, so workers yielding together pick different indices.
+ * @throws WorkerError `launch_failed` when no unique index was found in 20 rounds; RestError.
+ */
+export async function claimUniqueIndex(site: LaunchSite, w: Worker, masterId: string, label: string): Promise<void> {
+  for (let round = 0; round < 20; round++) {
+    const others = (await site.backend.listSessions())
+      .filter((s) => s.id !== w.sessionId)
+      .map((s) => ({ id: s.id, tag: decodeWorkerTag(s.name) }))
+      .filter((o): o is { id: string; tag: WorkerTag } => o.tag?.masterId === masterId);
+    const clash = others.filter((o) => o.tag.index === w.tag.index);
+    if (!clash.length) return;
+    const rank = [...clash.map((c) => c.id), w.sessionId].sort().indexOf(w.sessionId);
+    const index = site.reserveIndex(masterId, Math.max(w.tag.index, ...others.map((o) => o.tag.index)) + 1 + rank);
+    await w.renumber(index, label);
+  }
+  throw new WorkerError("launch_failed", `worker ${w.name} found no unique name in its cluster (too many concurrent launches)`);
 }
 
 /**
@@ -51,7 +98,9 @@ export async function startWorker(site: LaunchSite, a: StartArgs): Promise<Worke
   const adopted = pooled ? await adoptPooled(site, a, tag, sessionPath, pooled) : undefined;
   const w = adopted ?? (await startFresh(site, a, tag, sessionPath));
   try {
-    await loadEnvironment({
+    if (a.signal?.aborted) throw launchInterrupted();
+    await unlessAborted(claimUniqueIndex(site, w, ctx.masterId, plan.label), a.signal);
+    await unlessAborted(loadEnvironment({
       backend: site.backend,
       channel: w.channel!,
       kernelId: w.kernelId,
@@ -63,7 +112,10 @@ export async function startWorker(site: LaunchSite, a: StartArgs): Promise<Worke
       watchdog: plan.watchdog && !adopted,
       timeoutMs: plan.startTimeoutMs,
       hidden: w.hidden,
-    });
+      envFiles: site.envFiles,
+    }), a.signal);
+    // The last moment to stop it: after this, the startup code runs.
+    if (a.signal?.aborted) throw launchInterrupted();
     if (plan.code.trim()) await w.runStartup(plan.code, plan.precompiled === true);
     else await w.setStatus("idle");
     return w;

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { ConfigError, UsageError, WorkerError } from "../errors";
 import type { OutputSink } from "../display/sink";
 import { isInside } from "../paths";
+import { outputKeepBytes } from "./output";
 import { WorkerSize } from "../schemas";
 import { MAX_TIMER_MS } from "../util/timing";
 
@@ -91,6 +92,8 @@ export interface LaunchOptions {
   watchdog?: boolean;
   /** Seconds to wait for each worker kernel to answer (default 120). */
   startTimeoutSeconds?: number;
+  /** Aborting it interrupts the launch (as a kernel interrupt does): its workers are removed before their code runs. */
+  signal?: AbortSignal;
   /** Alias of `script`. */
   startup_script?: string;
   /** Alias of `code`. */
@@ -99,7 +102,7 @@ export interface LaunchOptions {
 
 const KNOWN = new Set([
   "n", "size", "engine", "script", "code", "env", "maxWorkers", "sink", "label", "keeper", "watchdog", "startTimeoutSeconds",
-  "startup_script", "startup_code", "context",
+  "startup_script", "startup_code", "context", "signal",
 ]);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -169,6 +172,8 @@ export interface LaunchPlan {
   keeper: boolean;
   watchdog: boolean;
   startTimeoutMs: number;
+  /** Output kept per worker, bytes (`SENSE_WORKER_OUTPUT_MIB`). */
+  outputKeepBytes: number;
 }
 
 /**
@@ -206,7 +211,7 @@ function bad(message: string, details?: Record<string, unknown>): UsageError {
  * Checks every option that can be checked without the server; reads the script.
  * @throws UsageError `bad_option` for a bad `n`, size, env, label, unknown option or a script path
  * outside the project home; WorkerError `script_not_found` for a script that does not exist;
- * ConfigError `bad_config` for a malformed `SENSE_MAX_WORKERS`, `SENSE_KEEPER` or `SENSE_WATCHDOG`.
+ * ConfigError `bad_config` for a malformed `SENSE_MAX_WORKERS`, `SENSE_KEEPER`, `SENSE_WATCHDOG` or `SENSE_WORKER_OUTPUT_MIB`.
  */
 export function validateLaunchOptions(options: LaunchOptions, projectHome: string): LaunchPlan {
   if (options === null || typeof options !== "object" || Array.isArray(options)) throw bad("launchWorkers options must be an object");
@@ -259,6 +264,8 @@ export function validateLaunchOptions(options: LaunchOptions, projectHome: strin
     keeper: options.keeper ?? envSwitch("SENSE_KEEPER"),
     watchdog: options.watchdog ?? envSwitch("SENSE_WATCHDOG"),
     startTimeoutMs,
+    // Read now: a malformed setting must fail before anything starts.
+    outputKeepBytes: outputKeepBytes(),
   };
 }
 

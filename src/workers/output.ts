@@ -1,7 +1,8 @@
 /**
  * Worker output multiplexed into the master: every stream, error and rich output of a worker is
- * kept (for {@link WorkerOutput.text}) and republished through the master's sink, labelled by
- * worker. Streams are coalesced by line: a partial line waits for its newline, for the worker to
+ * republished through the master's sink, labelled by worker, and the last part of it is kept (for
+ * {@link WorkerOutput.text}; a ring of `SENSE_WORKER_OUTPUT_MIB`, 4 MiB by default: a worker
+ * printing without end must not grow the master without end). Streams are coalesced by line: a partial line waits for its newline, for the worker to
  * go idle, or for `flushMs`, whichever comes first, so lines of two workers never interleave
  * mid-line and each worker's output stays in order.
  *
@@ -12,6 +13,7 @@
  */
 import { escapeHtml } from "../display/bundle";
 import type { MimeBundle, OutputSink } from "../display/sink";
+import { ConfigError } from "../errors";
 
 /** One output of a worker, as kept by the master. */
 export type WorkerOutputItem =
@@ -27,17 +29,57 @@ export interface WorkerOutputOptions {
   sink: OutputSink | null;
   /** Longest time a partial line waits for its newline, in ms (default 50). */
   flushMs?: number;
+  /** How much output is kept, in bytes (UTF-8): the last ones (default {@link outputKeepBytes}). */
+  keepBytes?: number;
+}
+
+const MIB = 1024 * 1024;
+/** Default of `SENSE_WORKER_OUTPUT_MIB`: the output kept per worker, MiB. */
+export const DEFAULT_OUTPUT_KEEP_MIB = 4;
+/** Default of `SENSE_ENDED_OUTPUT_MIB`: the output kept for all ended workers together, MiB. */
+export const DEFAULT_ENDED_OUTPUT_KEEP_MIB = 16;
+// Consecutive stream chunks are merged up to this size, so the ring drops whole items (cheap, and
+// a slice of a huge merged string would keep all of it alive).
+const MERGE_LIMIT = 64 * 1024;
+
+/**
+ * A MiB setting from the environment (`SENSE_WORKER_OUTPUT_MIB`, `SENSE_ENDED_OUTPUT_MIB`) in
+ * bytes: unset or empty = `fallbackMiB`; a positive number (fractions allowed) otherwise.
+ * @throws ConfigError `bad_config` for anything else.
+ */
+export function outputKeepBytes(name: "SENSE_WORKER_OUTPUT_MIB" | "SENSE_ENDED_OUTPUT_MIB" = "SENSE_WORKER_OUTPUT_MIB", env: NodeJS.ProcessEnv = process.env): number {
+  const fallback = name === "SENSE_WORKER_OUTPUT_MIB" ? DEFAULT_OUTPUT_KEEP_MIB : DEFAULT_ENDED_OUTPUT_KEEP_MIB;
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback * MIB;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) throw new ConfigError("bad_config", `${name} must be a positive number of MiB, not ${JSON.stringify(raw)}`, { variable: name });
+  return Math.round(v * MIB);
+}
+
+function itemBytes(i: WorkerOutputItem): number {
+  if (i.type === "stream") return Buffer.byteLength(i.text);
+  if (i.type === "error") return Buffer.byteLength(i.ename) + Buffer.byteLength(i.evalue) + i.traceback.reduce((n, t) => n + Buffer.byteLength(t), 0);
+  return Buffer.byteLength(JSON.stringify(i.data) ?? "");
 }
 
 // ANSI colour codes in ipykernel tracebacks would show as garbage in a terminal-less master.
 const ANSI = new RegExp(String.fromCharCode(27) + "\\[[0-9;]*[A-Za-z]", "g");
 
-/** The output of one worker: kept in full, republished line by line. */
+/**
+ * The output of one worker: the last `keepBytes` kept (a ring: the oldest output goes first, and
+ * `text()` then says how much went), everything republished line by line.
+ */
 export class WorkerOutput {
-  readonly label: string;
+  /** The label in front of every line (`w1`); a worker renamed while it starts is relabelled. */
+  label: string;
   private readonly sink: OutputSink | null;
   private readonly flushMs: number;
-  private readonly items: WorkerOutputItem[] = [];
+  private keepBytes: number;
+  private items: WorkerOutputItem[] = [];
+  private sizes: number[] = [];
+  private keptBytes = 0;
+  private dropped = 0;
+  private discardedWhy: string | undefined;
   private readonly pending: Record<"stdout" | "stderr", string> = { stdout: "", stderr: "" };
   private timer: NodeJS.Timeout | undefined;
 
@@ -45,6 +87,34 @@ export class WorkerOutput {
     this.label = options.label;
     this.sink = options.sink;
     this.flushMs = options.flushMs ?? 50;
+    this.keepBytes = options.keepBytes ?? outputKeepBytes();
+  }
+
+  /** Bytes of output dropped so far (the oldest first); 0 when everything is kept. */
+  get droppedBytes(): number {
+    this.trim();
+    return this.dropped;
+  }
+
+  /** Bytes of output kept now. */
+  get bytes(): number {
+    this.trim();
+    return this.keptBytes;
+  }
+
+  /** Keeps at most `bytes` from now on (ended workers keep less), dropping the oldest output now. */
+  limit(bytes: number): void {
+    this.keepBytes = Math.min(this.keepBytes, bytes);
+    this.trim();
+  }
+
+  /** Drops all kept output; `text()` then says `why` (the record of an ended worker outlives its output). */
+  discard(why: string): void {
+    this.dropped += this.keptBytes;
+    this.items = [];
+    this.sizes = [];
+    this.keptBytes = 0;
+    this.discardedWhy = why;
   }
 
   /** Takes a stream chunk; complete lines go out at once, a partial line after at most `flushMs`. */
@@ -98,15 +168,24 @@ export class WorkerOutput {
     this.flush("stderr");
   }
 
-  /** Everything the worker wrote so far (streams and error text, in order). */
+  /**
+   * What the worker wrote (streams and error text, in order): everything, or the last part, then
+   * starting with a line `[Sense: ... dropped ...]` saying how much is missing and why.
+   */
   text(): string {
-    return this.items
+    this.trim();
+    const body = this.items
       .map((i) => (i.type === "stream" ? i.text : i.type === "error" ? (i.traceback.length ? i.traceback.join("\n").replace(ANSI, "") : `${i.ename}: ${i.evalue}`) + "\n" : ""))
       .join("");
+    if (!this.dropped) return body;
+    const mib = (b: number) => `${(b / MIB).toFixed(1)} MiB`;
+    const why = this.discardedWhy ?? `only the last ${mib(this.keepBytes)} of a worker's output are kept (SENSE_WORKER_OUTPUT_MIB)`;
+    return `[Sense: output truncated: the first ${mib(this.dropped)} were dropped; ${why}]\n${body}`;
   }
 
   /** Every output item so far, in order (a copy). */
   list(): WorkerOutputItem[] {
+    this.trim();
     return [...this.items];
   }
 
@@ -118,10 +197,55 @@ export class WorkerOutput {
   }
 
   private keep(item: WorkerOutputItem): void {
-    // consecutive chunks of one stream are merged so the kept list stays small
-    const last = this.items[this.items.length - 1];
-    if (item.type === "stream" && last?.type === "stream" && last.name === item.name) last.text += item.text;
-    else this.items.push(item);
+    if (this.discardedWhy) {
+      this.dropped += itemBytes(item);
+      return;
+    }
+    const size = itemBytes(item);
+    this.keptBytes += size;
+    // consecutive chunks of one stream are merged (up to MERGE_LIMIT) so the kept list stays small
+    const n = this.items.length;
+    const last = this.items[n - 1];
+    if (item.type === "stream" && last?.type === "stream" && last.name === item.name && this.sizes[n - 1] + size <= MERGE_LIMIT) {
+      last.text += item.text;
+      this.sizes[n - 1] += size;
+    } else {
+      this.items.push(item);
+      this.sizes.push(size);
+    }
+    this.trim(false);
+  }
+
+  /**
+   * Drops the oldest items until the kept output fits `keepBytes`. From `keep`, only once it is an
+   * eighth over (at least 64 KiB): dropping in batches keeps a flood of tiny items linear.
+   */
+  private trim(force = true): void {
+    if (this.keptBytes <= this.keepBytes) return;
+    if (!force && this.keptBytes <= this.keepBytes + Math.max(MERGE_LIMIT, this.keepBytes / 8)) return;
+    let cut = 0;
+    while (cut < this.items.length && this.keptBytes > this.keepBytes) {
+      const size = this.sizes[cut];
+      const item = this.items[cut];
+      const over = this.keptBytes - this.keepBytes;
+      if (item.type === "stream" && size > over && cut === this.items.length - 1) {
+        // One item bigger than the whole ring: keep its end, as a copy (a slice would pin the original).
+        const tail = Buffer.from(item.text, "utf8").subarray(over).toString("utf8");
+        this.items[cut] = { ...item, text: tail };
+        const tailSize = Buffer.byteLength(tail);
+        this.dropped += size - tailSize;
+        this.keptBytes -= size - tailSize;
+        this.sizes[cut] = tailSize;
+        break;
+      }
+      this.keptBytes -= size;
+      this.dropped += size;
+      cut++;
+    }
+    if (cut) {
+      this.items.splice(0, cut);
+      this.sizes.splice(0, cut);
+    }
   }
 
   private flush(name: "stdout" | "stderr"): void {

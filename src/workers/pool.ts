@@ -14,7 +14,7 @@
 import { WorkerSize } from "../schemas";
 import { bestEffort } from "../util/best-effort";
 import type { KernelBackend, KernelChannel } from "./backend";
-import { loadEnvironment } from "./bootstrap";
+import { EnvFileTracker, loadEnvironment } from "./bootstrap";
 import { poolSessionPath } from "./paths";
 import type { PreambleLanguage } from "./preamble";
 import { encodePoolTag, POOL_SESSION_TYPE } from "./session-tags";
@@ -68,6 +68,8 @@ export interface PoolInfo {
 export interface PoolDeps {
   track(kernelId: string): void;
   forget(kernelId: string): void;
+  /** Told about worker env files in flight (the keeper). */
+  envFiles?: EnvFileTracker;
 }
 
 interface Pool {
@@ -193,6 +195,7 @@ export class WorkerPools {
           watchdog: spec.watchdog,
           timeoutMs: spec.startTimeoutMs,
           hidden: m.hidden,
+          envFiles: this.deps.envFiles,
         });
         if (m.state === "starting") {
           m.state = "ready";

@@ -1,14 +1,20 @@
 /**
  * The code run in a worker before anything of the user's: it loads the worker's environment from
- * a 0600 file the master wrote (the Jupyter REST API takes no env, and a token must never travel
- * in code or session names), deletes the file, and starts the worker-side watchdog (cleanup layer 3).
+ * a sealed 0600 file the master wrote (env-file.ts: the Jupyter REST API takes no env, and a token
+ * must never travel in code or session names; the code carries only the file's one-time key),
+ * deletes the file, and starts the worker-side watchdog (cleanup layer 3).
  *
  * The watchdog polls every `SENSE_WATCHDOG_INTERVAL_MS` (default 1000): when the master is gone it
- * deletes its own session (`DELETE /api/sessions/<SENSE_SESSION_ID>`). "Gone" means: the master
- * process no longer exists (when `SENSE_MASTER_HOST` is this host), or, for a kernel master,
- * `GET /api/kernels/<SENSE_MASTER_ID>` answers 404. JS/TS workers also exit when the Jupyter Server
- * that started them is gone, because tslab (unlike ipykernel) has no parent poller.
+ * deletes its own session (`DELETE /api/sessions/<SENSE_SESSION_ID>`) and, if its process is still
+ * there {@link WATCHDOG_GRACE_MS} later, ends it. "Gone" means: the master process no longer exists
+ * (when `SENSE_MASTER_HOST` is this host), or, for a kernel master, `GET /api/kernels/<SENSE_MASTER_ID>`
+ * answers 404. It runs beside the user's code, however busy: a Python thread (the interpreter
+ * switches threads every 5 ms even in `while True: pass`), a worker thread in JavaScript kernels
+ * (watchdog.ts). JS/TS workers also exit when the Jupyter Server that started them is gone, because
+ * tslab (unlike ipykernel) has no parent poller.
  */
+
+import { WATCHDOG_GRACE_MS, watchdogStarter } from "./watchdog";
 
 /** Kernel languages the preamble exists for. */
 export type PreambleLanguage = "python" | "javascript";
@@ -22,23 +28,27 @@ export function preambleLanguage(kernelLanguage: string | undefined): PreambleLa
 }
 
 /**
- * The preamble source for `language`, reading `envFile`. The file path is the only value embedded,
- * as a JSON string literal (valid in Python and JS), so nothing can break out of the literal.
+ * The preamble source for `language`, reading the sealed `envFile` with `key` (base64, see
+ * env-file.ts). The path and the key are the only values embedded, as JSON string literals (valid
+ * in Python and JS), so nothing can break out of a literal.
  * `watchdog: false` leaves the watchdog out (tests of the keeper alone).
  */
-export function buildPreamble(language: PreambleLanguage, envFile: string, options: { watchdog?: boolean } = {}): string {
+export function buildPreamble(language: PreambleLanguage, envFile: string, options: { watchdog?: boolean; key: string }): string {
   const p = JSON.stringify(envFile);
+  const k = JSON.stringify(options.key);
   const watchdog = options.watchdog !== false;
-  return language === "python" ? pythonPreamble(p, watchdog) : jsPreamble(p, watchdog);
+  return language === "python" ? pythonPreamble(p, k, watchdog) : jsPreamble(p, k, watchdog);
 }
 
-function pythonPreamble(p: string, watchdog: boolean): string {
+function pythonPreamble(p: string, k: string, watchdog: boolean): string {
   return `def __sense_preamble():
-    import json, os
+    import base64, json, os
     p = ${p}
-    with open(p, "r", encoding="utf-8") as f:
-        env = json.load(f)
+    with open(p, "rb") as f:
+        sealed = f.read()
     os.unlink(p)
+    pad = base64.b64decode(${k})
+    env = json.loads((int.from_bytes(sealed, "big") ^ int.from_bytes(pad, "big")).to_bytes(len(sealed), "big").decode("utf-8"))
     os.environ.update(env)
     if not ${watchdog ? "True" : "False"} or env.get("SENSE_WATCHDOG") == "0":
         return
@@ -94,7 +104,9 @@ function pythonPreamble(p: string, watchdog: boolean): string {
                     opener.open(urllib.request.Request(base + "api/sessions/" + session_id, method="DELETE", headers=headers), timeout=30).close()
                 except Exception:
                     pass
-                return
+                # The server shuts the kernel down; if it is still here after the grace, end it.
+                time.sleep(${WATCHDOG_GRACE_MS / 1000})
+                os._exit(0)
 
     threading.Thread(target=watch, name="sense-watchdog", daemon=True).start()
 
@@ -104,60 +116,20 @@ del __sense_preamble
 }
 
 // Valid as both JavaScript and (non-strict) TypeScript: no annotations, modules through require.
-function jsPreamble(p: string, watchdog: boolean): string {
+// The watchdog is a worker thread (watchdog.ts): a timer here would never fire while user code spins.
+function jsPreamble(p: string, k: string, watchdog: boolean): string {
   return `(function () {
   const fs = require("fs");
   const os = require("os");
   const p = ${p};
-  const env = JSON.parse(fs.readFileSync(p, "utf8"));
+  const sealed = fs.readFileSync(p);
   fs.unlinkSync(p);
+  const pad = Buffer.from(${k}, "base64");
+  for (let i = 0; i < sealed.length; i++) sealed[i] ^= pad[i];
+  const env = JSON.parse(sealed.toString("utf8"));
   Object.assign(process.env, env);
   if (!${watchdog ? "true" : "false"} || env.SENSE_WATCHDOG === "0") return;
-  if (env.SENSE_BACKEND === "direct") {
-    // No server to ask or to tell: the master started this kernel, so its pid is the whole truth.
-    const mp = Number(env.SENSE_MASTER_PID || 0);
-    const t = setInterval(function () {
-      try { process.kill(mp, 0); } catch (e) { if (e && e.code === "ESRCH") process.exit(0); }
-    }, Number(env.SENSE_WATCHDOG_INTERVAL_MS || 1000));
-    t.unref();
-    return;
-  }
-  const base = new URL(env.SENSE_API_URL);
-  const http = require(base.protocol === "https:" ? "https" : "http");
-  const headers = env.SENSE_API_TOKEN ? { Authorization: "token " + env.SENSE_API_TOKEN } : {};
-  const masterPid = Number(env.SENSE_MASTER_PID || 0);
-  const sameHost = env.SENSE_MASTER_HOST === os.hostname();
-  const serverPid = Number(process.env.JPY_PARENT_PID || 0);
-  const interval = Number(env.SENSE_WATCHDOG_INTERVAL_MS || 1000);
-  const alive = function (pid) {
-    try { process.kill(pid, 0); return true; } catch (e) { return !(e && e.code === "ESRCH"); }
-  };
-  const call = function (method, path) {
-    return new Promise(function (resolve) {
-      const req = http.request(new URL(path, base), { method: method, headers: headers, timeout: 5000 }, function (res) {
-        res.resume();
-        resolve(res.statusCode);
-      });
-      req.on("error", function () { resolve(0); });
-      req.on("timeout", function () { req.destroy(); });
-      req.end();
-    });
-  };
-  let busy = false;
-  const timer = setInterval(function () {
-    if (busy) return;
-    busy = true;
-    (async function () {
-      if (serverPid && !alive(serverPid)) process.exit(0);
-      let gone = masterPid > 0 && sameHost && !alive(masterPid);
-      if (!gone && env.SENSE_MASTER_KIND === "kernel") gone = (await call("GET", "api/kernels/" + encodeURIComponent(env.SENSE_MASTER_ID))) === 404;
-      if (gone) {
-        clearInterval(timer);
-        await call("DELETE", "api/sessions/" + encodeURIComponent(env.SENSE_SESSION_ID));
-      }
-    })().finally(function () { busy = false; });
-  }, interval);
-  timer.unref();
+  ${watchdogStarter()}
 })();
 `;
 }

@@ -56,7 +56,7 @@ export class Worker {
   readonly path: string;
   readonly engine: string;
   /** `w<index>`. */
-  readonly name: string;
+  name: string;
   /** Everything the worker wrote, republished labelled through the launching cell's sink. */
   readonly output: WorkerOutput;
   /** Msg ids whose output is not the user's (the preambles). */
@@ -165,6 +165,21 @@ export class Worker {
         /* cancelled: the kernel restarted or was stopped; lost()/stop() record why */
       },
     );
+  }
+
+  /**
+   * Gives the worker another index (and so name, `w<index>`, and output label `<label><index>`)
+   * while it starts, before its environment is loaded, and retags its session at once.
+   * @throws RestError when the server refuses the retag.
+   */
+  async renumber(index: number, label: string): Promise<void> {
+    this.current = { ...this.current, index };
+    this.name = `w${index}`;
+    this.output.label = `${label}${index}`;
+    const name = encodeWorkerTag(this.current);
+    const retag = this.patches.then(() => this.backend.retag(this.sessionId, { name }));
+    this.patches = retag.catch(() => undefined);
+    await retag;
   }
 
   /**

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import { RestError } from "../../src/errors";
 import type { KernelModel, KernelSpecs, SessionModel } from "../../src/schemas";
 import type { ChannelStatus, ExecuteReply, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../../src/workers/backend";
+import { openSealedEnvFile } from "../../src/workers/env-file";
 
 /** One fake kernel: what it was asked to run, and hooks to play its side. */
 export class FakeKernel implements KernelChannel {
@@ -31,11 +32,9 @@ export class FakeKernel implements KernelChannel {
   execute(request: ExecuteRequest): { msgId: string; done: Promise<ExecuteReply> } {
     const msgId = `${this.id}-msg-${this.n++}`;
     this.requests.push({ ...request, msgId });
-    const preamble = /p = ("[^"]+")/.exec(request.code);
-    if (preamble) {
-      const file = JSON.parse(preamble[1]) as string;
-      this.env = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
-      fs.unlinkSync(file);
+    const env = readPreambleEnv(request.code);
+    if (env) {
+      this.env = env;
       return { msgId, done: Promise.resolve({ status: "ok" }) };
     }
     return { msgId, done: new Promise((resolve) => this.replies.set(msgId, resolve)) };
@@ -132,4 +131,19 @@ export class FakeBackend implements KernelBackend {
 
 function notFound(what: string): RestError {
   return new RestError("not_found", `${what}: not found (HTTP 404).`, { method: "GET", url: "fake://backend/", status: 404 });
+}
+
+/**
+ * What a kernel does with a Sense preamble: opens the sealed env file it names with the key it
+ * carries (checking the file is 0600) and deletes the file. `undefined` for any other code.
+ */
+export function readPreambleEnv(code: string): Record<string, string> | undefined {
+  const file = /p = ("[^"]+")/.exec(code);
+  const key = /base64\.b64decode\(("[^"]*")\)|Buffer\.from\(("[^"]*"), "base64"\)/.exec(code);
+  if (!file || !key) return undefined;
+  const p = JSON.parse(file[1]) as string;
+  if ((fs.statSync(p).mode & 0o777) !== 0o600) throw new Error(`env file ${p} is not 0600`);
+  const env = openSealedEnvFile(p, JSON.parse(key[1] ?? key[2]) as string);
+  fs.unlinkSync(p);
+  return env;
 }

@@ -68,7 +68,8 @@ describe("Jupyter Server backend error paths (nock)", () => {
 
   it("a session create refused with HTTP 500 fails the launch with http_error and deletes what started", async () => {
     server.get("/api/kernelspecs").reply(200, specs);
-    server.get("/api/sessions").reply(200, []);
+    // The launch's own listing, then each started worker's check that its name is unique.
+    server.get("/api/sessions").twice().reply(200, []);
     let posts = 0;
     server
       .post("/api/sessions")
@@ -82,7 +83,7 @@ describe("Jupyter Server backend error paths (nock)", () => {
 
   it("stop: a session already gone (404) counts as stopped; a server gone is a RestError unreachable", async () => {
     server.get("/api/kernelspecs").reply(200, specs);
-    server.get("/api/sessions").reply(200, []);
+    server.get("/api/sessions").times(3).reply(200, []);
     server.post("/api/sessions").twice().reply(201, (_uri, body) => session(Number((body as { name: string }).name.split(":")[2]), body as { path: string; name: string; type: string }));
     server.patch(/\/api\/sessions\/s\d/).twice().reply(200, (uri, body) => ({ ...session(Number(uri.slice(-1)), { path: "p", name: "n", type: "sense-worker" }), ...(body as object) }));
     const [w1, w2] = await cluster.launch({ n: 2, engine: "python3", keeper: false, sink, context });
@@ -100,7 +101,7 @@ describe("Jupyter Server backend error paths (nock)", () => {
   it("a master kernel the server answers 404 for: the launch goes on with the engine asked for", async () => {
     server.get("/api/kernelspecs").reply(200, specs);
     server.get("/api/kernels/gone-kernel").reply(404, { message: "Kernel does not exist" });
-    server.get("/api/sessions").reply(200, []);
+    server.get("/api/sessions").twice().reply(200, []);
     server.post("/api/sessions").reply(201, (_uri, body) => session(1, body as { path: string; name: string; type: string }));
     server.patch("/api/sessions/s1").reply(200, (_uri, body) => ({ ...session(1, { path: "p", name: "n", type: "sense-worker" }), ...(body as object) }));
     const [w] = await cluster.launch({ n: 1, engine: "python3", keeper: false, sink, context: { ...context, kernelId: "gone-kernel", dashboardId: "gone-kernel", masterId: "gone-kernel" } });

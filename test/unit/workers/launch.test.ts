@@ -12,6 +12,7 @@ import type { Kernel } from "@jupyterlab/services";
 import { Cluster, configureSizes, decodeWorkerTag, JupyterServerBackend, SIZES, WorkerContextInput } from "../../../src/workers";
 import type { MimeBundle, OutputSink } from "../../../src/display/sink";
 import { FakeJupyter, startFakeJupyter } from "../../support/fake-jupyter";
+import { readPreambleEnv } from "../../support/fake-backend";
 
 const TOKEN = "unit-secret-token";
 
@@ -32,13 +33,8 @@ function fakeConnector(envs: Record<string, Record<string, string>>) {
       dispose: () => undefined,
       requestExecute: (content: { code: string }) => {
         const msgId = `${model.id}-${n++}`;
-        const m = /p = ("[^"]+")/.exec(content.code);
-        if (m) {
-          const file = JSON.parse(m[1]) as string;
-          envs[model.id] = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
-          expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-          fs.unlinkSync(file);
-        }
+        const env = readPreambleEnv(content.code);
+        if (env) envs[model.id] = env;
         return { msg: { header: { msg_id: msgId } }, done: Promise.resolve({ content: { status: "ok" } }) };
       },
     } as unknown as Kernel.IKernelConnection;
