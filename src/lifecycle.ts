@@ -48,7 +48,13 @@ export function installProcessHooks(options: { insideKernel?: boolean } = {}): v
   installed = true;
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {
-      void runShutdownHooks().finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
+      // Held until the hooks end: their deadline timers are unref'd, and a process whose loop
+      // empties mid-shutdown would exit 0 instead of with the signal's code.
+      const hold = setInterval(() => undefined, 60_000);
+      void runShutdownHooks().finally(() => {
+        clearInterval(hold);
+        process.exit(sig === "SIGINT" ? 130 : 143);
+      });
     });
   }
   process.once("beforeExit", () => {
