@@ -105,8 +105,8 @@ function expectNoSecretsInInspect(kernelId: string): void {
 
 const limitsProbe = [
   'const fs = require("fs");',
-  'const r = (f) => { try { return fs.readFileSync(f, "utf8").trim(); } catch { return null; } };',
-  'console.log("LIMITS " + JSON.stringify({ quota: r("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") ?? r("/sys/fs/cgroup/cpu.max"), period: r("/sys/fs/cgroup/cpu/cpu.cfs_period_us"), memory: r("/sys/fs/cgroup/memory/memory.limit_in_bytes") ?? r("/sys/fs/cgroup/memory.max"), swap: r("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"), heapMiB: Math.round(require("v8").getHeapStatistics().heap_size_limit / 2 ** 20), uid: process.getuid(), token: process.env.SENSE_API_TOKEN ? "set" : "unset", cpus: process.env.KERNEL_CPUS, mem: process.env.KERNEL_MEMORY }));',
+  'const r = (f: string) => { try { return fs.readFileSync(f, "utf8").trim(); } catch { return null; } };',
+  'console.log("LIMITS " + JSON.stringify({ quota: r("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") ?? r("/sys/fs/cgroup/cpu.max"), period: r("/sys/fs/cgroup/cpu/cpu.cfs_period_us"), memory: r("/sys/fs/cgroup/memory/memory.limit_in_bytes") ?? r("/sys/fs/cgroup/memory.max"), swap: r("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"), heapMiB: Math.round(require("v8").getHeapStatistics().heap_size_limit / 2 ** 20), uid: process.getuid?.(), token: process.env.SENSE_API_TOKEN ? "set" : "unset", cpus: process.env.KERNEL_CPUS, mem: process.env.KERNEL_MEMORY }));',
 ].join("\n");
 
 test("each size is a real container limit: CPU quota, memory limit and V8 heap seen from inside the worker; no secret in docker inspect", async () => {
