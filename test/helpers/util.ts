@@ -67,3 +67,13 @@ export function pyRunNode(script: string): string {
   ].join("\n");
 }
 
+
+/** Whether `pid` is a live process (a zombie waiting for init to reap it has ended). Linux /proc. */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}

@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { DirectBackend } from "../../src/direct/direct-backend";
 import { Cluster } from "../../src/workers/cluster";
-import { captureSink, REPO, until } from "../helpers/util";
+import { captureSink, processAlive, REPO, until } from "../helpers/util";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-direct-cluster-"));
 const home = path.join(tmp, "project");
@@ -19,15 +19,6 @@ const cluster = new Cluster({
   context: { endpoint: { baseUrl: "http://127.0.0.1:9/", token: "" }, projectHome: home, dashboardId: "process-direct-test", masterId: "process-direct-test" },
   hooks: { onShutdown: () => () => undefined, installProcessHooks: () => undefined },
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 afterAll(async () => {
   await cluster.shutdown();
@@ -48,10 +39,10 @@ test.each([
   const sessions = backend.store.list().filter((s) => launched.some((l) => l.id === s.kernel.id));
   expect(sessions).toHaveLength(2);
   const pids = sessions.map((s) => s.pid);
-  expect(pids.every(alive)).toBe(true);
+  expect(pids.every(processAlive)).toBe(true);
   const stopped = await cluster.stop(launched.map((r) => r.id));
   expect(stopped.map((r) => r.status)).toEqual(["stopped", "stopped"]);
-  expect(pids.some(alive)).toBe(false);
+  expect(pids.some(processAlive)).toBe(false);
   expect(backend.store.list().filter((s) => launched.some((l) => l.id === s.kernel.id))).toEqual([]);
   expect(sessions.some((s) => fs.existsSync(s.connectionFile))).toBe(false);
 });

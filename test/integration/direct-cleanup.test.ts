@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SessionStore } from "../../src/direct/session-store";
 import { buildWorkers } from "../fixtures/workers/build";
-import { REPO, until } from "../helpers/util";
+import { REPO, until, processAlive } from "../helpers/util";
 
 const MASTER = path.join(__dirname, "..", "fixtures", "workers", "master.js");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-direct-master-"));
@@ -20,16 +20,6 @@ const store = new SessionStore(runtimeDir);
 const children: ChildProcess[] = [];
 const figures: string[] = [];
 let built: ReturnType<typeof buildWorkers>;
-
-/** A live process (a zombie waiting for init to reap it has ended). */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(() => {
   built = buildWorkers();
@@ -84,11 +74,11 @@ it("a plain Node master with no server launches workers itself; SIGTERM (hooks a
   expect(m.ids).toHaveLength(2);
   const pids = workerPids(m.ids);
   expect(pids).toHaveLength(2);
-  expect(pids.every(alive)).toBe(true);
+  expect(pids.every(processAlive)).toBe(true);
   // The workers' output reached the master's terminal, labelled.
   await until("labelled output", () => (/\[w1\] worker up/.test(m.out()) && /\[w2\] worker up/.test(m.out()) ? true : undefined), 30_000);
   m.child.kill("SIGTERM");
-  await until("workers gone after SIGTERM", () => (pids.some(alive) || workerPids(m.ids).length ? undefined : true), 15_000);
+  await until("workers gone after SIGTERM", () => (pids.some(processAlive) || workerPids(m.ids).length ? undefined : true), 15_000);
 });
 
 it("the keeper alone: a SIGKILLed master's workers are gone within 2 s, with their session and connection files", async () => {
@@ -98,7 +88,7 @@ it("the keeper alone: a SIGKILLed master's workers are gone within 2 s, with the
   expect(sessions).toHaveLength(2);
   const t0 = Date.now();
   m.child.kill("SIGKILL");
-  await until("workers, sessions and connection files gone", () => (sessions.some((s) => alive(s.pid) || fs.existsSync(s.connectionFile)) || workerPids(m.ids).length ? undefined : true), 10_000);
+  await until("workers, sessions and connection files gone", () => (sessions.some((s) => processAlive(s.pid) || fs.existsSync(s.connectionFile)) || workerPids(m.ids).length ? undefined : true), 10_000);
   const ms = Date.now() - t0;
   figures.push(`direct backend: master SIGKILL -> zero workers (keeper alone, 2 sense-fast): ${ms} ms`);
   expect(ms).toBeLessThan(2_000);
@@ -110,6 +100,6 @@ it.each(["python3", "sense-fast"])("the workers' own watch alone (no keeper): %s
   expect(pids).toHaveLength(2);
   const t0 = Date.now();
   m.child.kill("SIGKILL");
-  await until("workers exited", () => (pids.some(alive) ? undefined : true), 30_000);
+  await until("workers exited", () => (pids.some(processAlive) ? undefined : true), 30_000);
   figures.push(`direct backend: master SIGKILL -> ${engine} workers exited (their own parent watch alone): ${Date.now() - t0} ms`);
 });

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { DirectKernel, expectOk } from "../../src/direct/kernel";
 import type { PathEnv } from "../../src/direct/jupyter-paths";
 import { isSenseError } from "../../src/errors";
-import { REPO } from "../helpers/util";
+import { REPO, processAlive } from "../helpers/util";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-direct-"));
 const runtimeDir = path.join(tmp, "runtime");
@@ -32,15 +32,6 @@ function resultText(o: { iopub: { header: { msg_type: string }; content: Record<
   return r ? String((r.content.data as Record<string, unknown>)["text/plain"]) : undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 afterAll(async () => {
   await Promise.all(started.map((k) => k.kill()));
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -59,7 +50,7 @@ test.each(["python3", "sense-fast"])("%s: started from its kernelspec, runs code
   expect(resultText(o)).toBe("42");
   const pid = k.pid;
   await k.shutdown();
-  expect(alive(pid)).toBe(false);
+  expect(processAlive(pid)).toBe(false);
   expect(fs.existsSync(k.connectionFile)).toBe(false);
 });
 
