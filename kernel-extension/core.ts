@@ -20,6 +20,7 @@ import type { CellOutcome, Engine } from "./engine";
 import { Codec, ConnectionInfo, Message, SendQueue } from "./fast-wire";
 import { frameBytes, Pacer, paceLimits } from "./iopub-pace";
 import { StreamCoalescer } from "./stream-coalesce";
+import { LateOutput } from "./late-output";
 import { isMagicSource, type MagicsModule } from "./magic-cells";
 import { watchParent } from "./parent-gone";
 import { evaluateUserExpressions } from "./fast-exec";
@@ -33,6 +34,12 @@ type StreamName = "stdout" | "stderr";
 /** Output state of one execute request; lives as long as code started by that cell can write. */
 class CellContext {
   readonly abort = new AbortController();
+  /** Set when the cell's reply is due: output from now on is late. */
+  done = false;
+  /** Holders of this cell's sink that may write after it finished (launched workers). */
+  holds = 0;
+  /** Where late output goes, when the cell ended with holders (late-output.ts). */
+  late: LateOutput | null = null;
   constructor(
     readonly parent: Message,
     readonly executionCount: number,
@@ -81,6 +88,10 @@ export class KernelCore {
   private readonly pacer = new Pacer(paceLimits());
   private readonly history: HistoryEntry[] = [];
   private magics: MagicsModule | null = null;
+  /** Late displays still written to. */
+  private readonly lateOutputs = new Set<LateOutput>();
+  /** Updates of finished cells' displays sent while no cell ran (no recorder saw them): replayed under the next cell. */
+  private readonly unseenUpdates = new Map<string, { content: unknown; owner: Message }>();
   private warmTimer: NodeJS.Timeout | null = null;
   private workerCode = false;
 
@@ -119,6 +130,10 @@ export class KernelCore {
       this.options.log(text.replace(/\n$/, ""));
       return;
     }
+    if (ctx.done && ctx.late) {
+      ctx.late.append(text);
+      return;
+    }
     // Coalesced per cell (stream-coalesce.ts): the first write of a turn of the event loop at once.
     this.streams.write(ctx, name, text);
   }
@@ -127,7 +142,46 @@ export class KernelCore {
   private displayMessage(ctx: CellContext | null, msg: DisplayMessage, update: boolean): void {
     if (ctx) this.flush(ctx);
     const content = { data: msg.data, metadata: msg.metadata ?? {}, transient: msg.transient ?? {} };
+    const displayId = msg.transient?.display_id;
+    if (ctx?.done && update && displayId) return this.lateUpdate(ctx, displayId, content);
+    if (ctx?.done && ctx.late && !update) {
+      // A new display after the cell ended can only be recorded inside the cell's late display.
+      const text = typeof msg.data["text/plain"] === "string" ? msg.data["text/plain"] : `(a display of ${Object.keys(msg.data).join(", ")})`;
+      return ctx.late.append(text.endsWith("\n") ? text : text + "\n");
+    }
     void this.publish(update ? "update_display_data" : "display_data", content, ctx?.parent ?? null);
+  }
+
+  /**
+   * An update of a display that a finished cell showed. It goes under the cell running now, as
+   * recorders (nbclient) keep only that cell's messages and apply updates by display id; with no
+   * cell running, under the cell that owns it (JupyterLab routes it by id all the same), and it
+   * is sent again under the next cell so recorders get the final state too.
+   */
+  private lateUpdate(owner: CellContext, displayId: string, content: unknown): void {
+    const running = this.running;
+    if (running) this.unseenUpdates.delete(displayId);
+    else this.unseenUpdates.set(displayId, { content, owner: owner.parent });
+    void this.publish("update_display_data", content, running?.parent ?? owner.parent);
+  }
+
+  /** Opens the late display of `ctx` (it ends with holders of its sink): shown now, updated later. */
+  private openLate(ctx: CellContext): void {
+    const displayId = `sense-late-${ctx.parent.header.msg_id}`;
+    const transient = { display_id: displayId };
+    const late = new LateOutput(displayId, (bundle) => this.lateUpdate(ctx, displayId, { data: bundle, metadata: {}, transient }));
+    ctx.late = late;
+    this.lateOutputs.add(late);
+    void this.publish("display_data", { data: LateOutput.empty(), metadata: {}, transient }, ctx.parent);
+  }
+
+  /** Sends what finished cells' displays gathered, under `req` (a cell starts or ends). */
+  private catchUpLate(req: Message): void {
+    for (const late of this.lateOutputs) late.flush();
+    for (const [displayId, u] of [...this.unseenUpdates]) {
+      this.unseenUpdates.delete(displayId);
+      void this.publish("update_display_data", u.content, req);
+    }
   }
 
   /** A sink writing to `ctx`, whenever it is written. */
@@ -135,6 +189,21 @@ export class KernelCore {
     return {
       stdout: (text) => this.write("stdout", text, ctx),
       stderr: (text) => this.write("stderr", text, ctx),
+      retain: () => {
+        if (!ctx) return () => undefined;
+        ctx.holds++;
+        let held = true;
+        return () => {
+          if (!held) return;
+          held = false;
+          ctx.holds--;
+          if (ctx.holds === 0 && ctx.late) {
+            ctx.late.flush();
+            ctx.late.close();
+            this.lateOutputs.delete(ctx.late);
+          }
+        };
+      },
       display: (bundle: MimeBundle, options = {}) =>
         this.displayMessage(ctx, { data: { ...bundle }, metadata: {}, transient: options.displayId ? { display_id: options.displayId } : {} }, !!(options.update && options.displayId)),
     };
@@ -263,9 +332,14 @@ export class KernelCore {
     const ctx = new CellContext(req, count);
     this.lastCell = ctx;
     this.running = ctx;
+    if (!silent) this.catchUpLate(req);
     const outcome = await this.cells.run(ctx, () => this.runCode(code, this.cellIO(ctx), precompiled));
-    this.running = null;
     this.flush(ctx);
+    // Before the idle: a recorder takes the latest state of earlier cells' displays with this cell.
+    if (!silent) this.catchUpLate(req);
+    this.running = null;
+    ctx.done = true;
+    if (ctx.holds > 0 && !silent) this.openLate(ctx);
     if (outcome.ok) {
       if (outcome.value !== undefined && !silent) {
         let data: MimeBundle;

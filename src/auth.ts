@@ -5,7 +5,7 @@
  */
 import { inspect } from "node:util";
 import { ConfigError } from "./errors";
-import { DiscoverOptions, SenseContext, discover, getContext } from "./context";
+import { DiscoverOptions, SenseContext, discover, getContext, getRunContext } from "./context";
 
 /** Where the credentials came from. */
 export type AuthSource = "credentials" | "token";
@@ -62,17 +62,29 @@ export class SenseAuth {
   }
 }
 
+/** This process's server context; a kernel started with no server has no REST API to authenticate to. */
+function serverContext(): SenseContext {
+  const run = getRunContext();
+  if (run.backend === "server") return getContext();
+  throw new ConfigError(
+    "not_configured",
+    `No Jupyter Server serves this process, so there are no REST API credentials (${run.why}). ` +
+      "Workers and installs work without one; to use a server's API, set SENSE_API_URL and SENSE_API_TOKEN.",
+  );
+}
+
 /**
  * Returns credentials for the Jupyter Server REST API: `SENSE_USERNAME` + `SENSE_PASSWORD` when
  * both are set (`source: "credentials"`, Basic auth), else the project token (`SENSE_API_TOKEN`,
  * else the discovered server's token) as `user` with an empty password (`source: "token"`).
  *
  * @throws {ConfigError} `not_configured` when there is neither a username/password pair nor a
- *   token, or no server can be discovered; `bad_config` from discovery for a malformed URL.
+ *   token, or no server can be discovered (also when this kernel runs with no server, headless:
+ *   the message says so); `bad_config` from discovery for a malformed URL.
  */
 export function getAuth(options: AuthOptions = {}): SenseAuth {
   const env = options.env ?? process.env;
-  const ctx = options.context ?? (options.env || options.discover ? discover({ ...options.discover, env }) : getContext());
+  const ctx = options.context ?? (options.env || options.discover ? discover({ ...options.discover, env }) : serverContext());
   const baseUrl = ctx.endpoint.baseUrl;
   if (env.SENSE_USERNAME && env.SENSE_PASSWORD) {
     return new SenseAuth({ user: env.SENSE_USERNAME, password: env.SENSE_PASSWORD, source: "credentials", baseUrl });

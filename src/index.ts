@@ -2,8 +2,8 @@
  * The public API of sense-tslab: `import * as sense from "sense-tslab"`.
  * Explicit named exports only; everything not listed here is internal.
  */
-export { discover, getContext, resetContext } from "./context";
-export type { SenseContext, DiscoverOptions } from "./context";
+export { discover, discoverRun, getContext, getRunContext, resetContext } from "./context";
+export type { SenseContext, DirectContext, RunContext, DiscoverOptions } from "./context";
 export { getAuth, SenseAuth } from "./auth";
 export type { AuthOptions, AuthSource } from "./auth";
 export { getNetwork, networkInfo, NetworkInfo } from "./network";

@@ -226,6 +226,8 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
   const statusListeners = new Set<(s: KernelLifeStatus) => void>();
   const connectionListeners = new Set<(s: ChannelStatus) => void>();
   let disposed = false;
+  let dispose: () => void = () => undefined;
+  const gone = new Promise<void>((resolve) => (dispose = resolve));
   client.onIopub((m) => {
     if (m.header.msg_type !== "status") return;
     const state = (m.content as { execution_state?: string }).execution_state;
@@ -243,14 +245,22 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
     ready,
     execute(request) {
       const msgId = randomUUID();
-      const done = client
-        .request(
-          "shell",
-          "execute_request",
-          { user_expressions: {}, allow_stdin: false, ...executeContent(request) },
-          { msgId, timeoutMs: 2 ** 31 - 1 },
-        )
-        .then((reply) => reply.content as unknown as ExecuteReply);
+      // Done when the reply and the request's idle have both come, as a server's future is: iopub
+      // output can arrive after the shell reply, and a caller taking "done" as "all output is in"
+      // would lose it. A kernel that ends (or a channel disposed) before its idle ends the wait.
+      let idle: () => void = () => undefined;
+      const idled = new Promise<void>((resolve) => (idle = resolve));
+      const off = client.onIopub((m) => {
+        if ((m.parent as { msg_id?: string }).msg_id !== msgId || m.header.msg_type !== "status") return;
+        if ((m.content as { execution_state?: string }).execution_state === "idle") idle();
+      });
+      const reply = client.request("shell", "execute_request", { user_expressions: {}, allow_stdin: false, ...executeContent(request) }, { msgId, timeoutMs: 2 ** 31 - 1 });
+      const done = reply
+        .then(async (r) => {
+          await Promise.race([idled, launched.exited, gone]);
+          return r.content as unknown as ExecuteReply;
+        })
+        .finally(off);
       return { msgId, done };
     },
     onIopub(listener) {
@@ -270,6 +280,7 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
     },
     dispose() {
       disposed = true;
+      dispose();
       statusListeners.clear();
       connectionListeners.clear();
       client.close();

@@ -21,6 +21,13 @@ export interface OutputSink {
   stdout(text: string): void;
   stderr(text: string): void;
   display(bundle: MimeBundle, options?: DisplayOptions): void;
+  /**
+   * Says that output may still come after the calling cell finished (a launched worker's), until
+   * the returned release is called. A Sense kernel then ends the cell with a display that later
+   * output updates in place, so front ends that record only the running cell's messages (nbclient,
+   * papermill, nbconvert, VS Code) store it too. Sinks with no cells (a terminal) leave it out.
+   */
+  retain?(): () => void;
 }
 
 /** Something text can be written to (`process.stdout` fits). */

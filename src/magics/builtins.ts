@@ -4,6 +4,7 @@
  * registers them elsewhere, over any implementation of {@link SenseCore} (tests use fakes).
  */
 import { getAuth } from "../auth";
+import { getRunContext } from "../context";
 import { install } from "../install";
 import { getNetwork } from "../network";
 import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, setWorkerPool, stopWorkers, workerPools } from "../workers";
@@ -18,6 +19,7 @@ import {
   type NetworkInfoLike,
   type PoolInfoLike,
   renderAuth,
+  renderKeyValues,
   renderPools,
   renderInstall,
   renderNetwork,
@@ -52,6 +54,8 @@ export interface SenseCore {
   workerPools(): PoolInfoLike[];
   getNetwork(): NetworkInfoLike;
   getAuth(): { user: string; password: string; source: string; baseUrl?: string };
+  /** Which backend serves this process (`direct`: no Jupyter Server) and why; without it, a server is assumed. */
+  runBackend?(): { backend: "server" | "direct"; why?: string };
   /** Status changes of workers launched by this process; without it, live tables poll `listWorkers`. */
   onWorkerStatus?(listener: (record: WorkerRecord) => void): () => void;
 }
@@ -67,6 +71,10 @@ export const realCore: SenseCore = {
   workerPools: () => workerPools(),
   getNetwork: () => getNetwork(),
   getAuth: () => getAuth(),
+  runBackend: () => {
+    const run = getRunContext();
+    return run.backend === "direct" ? { backend: "direct", why: run.why } : { backend: "server" };
+  },
   onWorkerStatus: (listener) => onWorkerStatus(listener),
 };
 
@@ -106,6 +114,13 @@ export function followWorkerEvents(
   unsubscribe = subscribe((r) => {
     if (!current.has(r.id)) return;
     current.set(r.id, r);
+    // The final state goes out at once, while the cell that stopped the workers still runs (a
+    // recorder such as nbclient keeps only what arrives under a running cell).
+    if ([...current.values()].every((x) => x.status === "stopped" || x.status === "failed")) {
+      if (timer) clearTimeout(timer);
+      render();
+      return;
+    }
     // Coalesce bursts (three workers going idle at once) into one update.
     if (!timer) {
       timer = setTimeout(render, delay);
@@ -305,7 +320,12 @@ export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magi
       kinds: ["line"],
       summary: "Show where the REST API credentials come from (secrets masked).",
       options: [],
-      run: () => shown(renderAuth(authForDisplay(core.getAuth()))),
+      run: () => {
+        const run = core.runBackend?.();
+        // Headless (nbconvert, papermill, VS Code): no server, so no credentials; that is an answer, not an error.
+        if (run?.backend === "direct") return shown(renderKeyValues([["backend", "direct (no Jupyter Server)"], ["why", run.why ?? ""], ["credentials", "none: there is no REST API here"]], "credentials"));
+        return shown(renderAuth(authForDisplay(core.getAuth())));
+      },
     }),
   ];
 }

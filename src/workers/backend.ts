@@ -77,7 +77,7 @@ export type ChannelStatus = "connected" | "connecting" | "disconnected";
  * until the caller does, so a listener attached right after `connect` sees all output.
  */
 export interface KernelChannel {
-  /** Resolves when the kernel answered `kernel_info` (it is ready for requests). */
+  /** Resolves with the `kernel_info` reply's content when the kernel answered it (it is ready for requests). */
   readonly ready: Promise<unknown>;
   /** Sends an `execute_request`. */
   execute(request: ExecuteRequest): ExecuteFuture;

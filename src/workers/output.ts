@@ -82,12 +82,15 @@ export class WorkerOutput {
   private discardedWhy: string | undefined;
   private readonly pending: Record<"stdout" | "stderr", string> = { stdout: "", stderr: "" };
   private timer: NodeJS.Timeout | undefined;
+  private releaseSink: (() => void) | undefined;
 
   constructor(options: WorkerOutputOptions) {
     this.label = options.label;
     this.sink = options.sink;
     this.flushMs = options.flushMs ?? 50;
     this.keepBytes = options.keepBytes ?? outputKeepBytes();
+    // Until settle(): the launching cell keeps a place for what the worker prints after it ends.
+    this.releaseSink = this.sink?.retain?.();
   }
 
   /** Bytes of output dropped so far (the oldest first); 0 when everything is kept. */
@@ -189,11 +192,21 @@ export class WorkerOutput {
     return [...this.items];
   }
 
-  /** Flushes and stops the flush timer. */
+  /**
+   * Says the worker is past its startup code: the sink is released (its cell stops keeping a
+   * place for late output), while output still goes to it. Idempotent.
+   */
+  settle(): void {
+    this.releaseSink?.();
+    this.releaseSink = undefined;
+  }
+
+  /** Flushes, stops the flush timer and releases the sink (nothing more will be written). */
   close(): void {
     this.flushAll();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.settle();
   }
 
   private keep(item: WorkerOutputItem): void {

@@ -190,6 +190,8 @@ export class Worker {
     if (this.current.status === "stopped" || (this.current.status === "failed" && status !== "stopped")) return this.patches;
     this.current = { ...this.current, status };
     if (reason) this.why = reason;
+    // Past its startup code a worker rarely prints on its own: the launching cell stops keeping a place.
+    if (status !== "running") this.output.settle();
     const changed = this.record();
     this.events.status(changed);
     const name = encodeWorkerTag(this.current);
