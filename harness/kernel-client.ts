@@ -174,4 +174,25 @@ export function allText(outputs: Output[]): string {
     .join("");
 }
 
+/**
+ * The text a notebook front end shows for a cell with these outputs: streams as they came, each
+ * display at its place with its latest content (an update replaces the display of its id in place;
+ * late worker output arrives that way, kernel-extension/late-output.ts), errors as `ename: evalue`.
+ */
+export function shownText(outputs: Output[]): string {
+  const latest = new Map<string, string>();
+  for (const o of outputs) if (o.type !== "stream" && o.type !== "error" && o.displayId) latest.set(o.displayId, String(o.data["text/plain"] ?? ""));
+  const parts: string[] = [];
+  for (const o of outputs) {
+    if (o.type === "stream") parts.push(o.text);
+    else if (o.type === "error") parts.push(`${o.ename}: ${o.evalue}\n`);
+    else if (o.type === "update_display_data") continue;
+    else {
+      const text = o.displayId ? (latest.get(o.displayId) ?? "") : String(o.data["text/plain"] ?? "");
+      parts.push(text === "" || text.endsWith("\n") ? text : text + "\n");
+    }
+  }
+  return parts.join("");
+}
+
 export { toOutput };

@@ -144,11 +144,8 @@ export class KernelCore {
     const content = { data: msg.data, metadata: msg.metadata ?? {}, transient: msg.transient ?? {} };
     const displayId = msg.transient?.display_id;
     if (ctx?.done && update && displayId) return this.lateUpdate(ctx, displayId, content);
-    if (ctx?.done && ctx.late && !update) {
-      // A new display after the cell ended can only be recorded inside the cell's late display.
-      const text = typeof msg.data["text/plain"] === "string" ? msg.data["text/plain"] : `(a display of ${Object.keys(msg.data).join(", ")})`;
-      return ctx.late.append(text.endsWith("\n") ? text : text + "\n");
-    }
+    // A new display after the cell ended can only be recorded inside the cell's late display.
+    if (ctx?.done && ctx.late && !update) return ctx.late.appendDisplay(msg.data);
     void this.publish(update ? "update_display_data" : "display_data", content, ctx?.parent ?? null);
   }
 

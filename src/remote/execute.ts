@@ -95,7 +95,7 @@ function executeSpec(t: Target, code: string, prepared: () => RemoteCode): Reque
   const base = { silent: false, storeHistory: true, stopOnError: true, what: "the code" };
   if (t.language === "python") return { ...base, code, reply: PY_LAST_VALUE };
   const p = prepared();
-  return { ...base, code: t.language === "typescript" ? p.ts : p.js, reply: p.hasValue ? JS_LAST_VALUE : undefined };
+  return { ...base, code: t.language === "typescript" ? p.ts : p.js, reply: p.hasValue ? JS_LAST_VALUE : undefined, precompiled: t.precompiled };
 }
 
 /**
@@ -213,7 +213,7 @@ export async function push(values: Record<string, unknown>, options: RemoteOptio
       return { ...base, code: pyPush(json) };
     }
     wire ??= toWire(values, "push: a value");
-    return { ...base, code: jsRuntimeCall(`push(${JSON.stringify(wire)})`, t.language === "typescript") };
+    return { ...base, code: jsRuntimeCall(`push(${JSON.stringify(wire)})`, t.language === "typescript"), precompiled: t.precompiled };
   };
   // Every spec is built (and checked) before anything is sent.
   targets.forEach(spec);
@@ -240,7 +240,7 @@ export async function pull(names: string | readonly string[], options: RemoteOpt
   const spec = (t: Target): RequestSpec => {
     const base = { silent: true, storeHistory: false, stopOnError: false, what: "pull" };
     if (t.language === "python") return { ...base, code: "", reply: pyValuesOf(list) };
-    return { ...base, code: jsRuntimeCall(`pull(${JSON.stringify(list)})`, t.language === "typescript"), reply: JS_TAKE };
+    return { ...base, code: jsRuntimeCall(`pull(${JSON.stringify(list)})`, t.language === "typescript"), reply: JS_TAKE, precompiled: t.precompiled };
   };
   const read = (t: Target, o: RequestOutcome): Record<string, unknown> => {
     const a = o.answer;

@@ -154,7 +154,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   const stop = () => failures.length > 0 || watch.fired;
 
   const defs = targets.map((t) =>
-    runRequest(t.worker, { code: jsRuntimeCall(`def(${JSON.stringify(id)}, ${JSON.stringify(src)})`, t.language === "typescript"), silent: true, storeHistory: false, stopOnError: true, what: "map's function" }, control),
+    runRequest(t.worker, { code: jsRuntimeCall(`def(${JSON.stringify(id)}, ${JSON.stringify(src)})`, t.language === "typescript"), silent: true, storeHistory: false, stopOnError: true, what: "map's function", precompiled: t.precompiled }, control),
   );
   const slot = async (t: Target, def: ReturnType<typeof runRequest>): Promise<void> => {
     for (;;) {
@@ -162,7 +162,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
       const chunk = queue.shift();
       if (!chunk) return;
       const call = jsAwaitRuntime(`run(${JSON.stringify(id)}, ${JSON.stringify(chunk.data)}, ${chunk.start})`);
-      const o = await runRequest(t.worker, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE, what: `map chunk at item ${chunk.start}` }, control);
+      const o = await runRequest(t.worker, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control);
       if (o.status !== "ok" || o.answerError || !o.answer || !("b64" in o.answer)) {
         const d = await def;
         // A function that failed to load explains every chunk after it.

@@ -21,6 +21,8 @@ export interface RequestSpec {
   reply?: string;
   /** Shown in a size error: `the code`, `map chunk 3`. */
   what: string;
+  /** JavaScript the master prepared for a Sense kernel (the target's `precompiled`). */
+  precompiled?: boolean;
 }
 
 /** How a request ended. */
@@ -71,6 +73,7 @@ const wait = (ms: number) => new Promise<"late">((resolve) => setTimeout(() => r
 export async function runRequest(worker: Worker, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
   const request: ExecuteRequest = {
     code: spec.code,
+    ...(spec.precompiled ? { precompiled: true } : {}),
     silent: spec.silent,
     storeHistory: spec.storeHistory,
     stopOnError: spec.stopOnError,

@@ -16,12 +16,20 @@ export type Targets = TargetRef | readonly TargetRef[];
 /** The language code for a worker is prepared in. */
 export type TargetLanguage = "python" | "javascript" | "typescript";
 
+/** kernel_info `implementation` of the Sense kernels (kernel-extension/core.ts): they honour the precompiled mark. */
+const SENSE_KERNELS = new Set(["sense-ts", "sense-js", "sense-fast"]);
+
 /** A resolved target. */
 export interface Target {
   worker: Worker;
   name: string;
   id: string;
   language: TargetLanguage;
+  /**
+   * JavaScript goes with the precompiled mark (src/transpile.ts): a Sense TypeScript kernel then
+   * runs it without loading its compiler; the master transpiled it once for every worker.
+   */
+  precompiled: boolean;
 }
 
 function refId(r: unknown): string {
@@ -60,12 +68,16 @@ export async function resolveTargets(targets: Targets | undefined, context?: Wor
   for (const worker of workers) {
     if (seen.has(worker.kernelId)) continue;
     seen.add(worker.kernelId);
-    const name = await worker.language();
+    const info = await worker.kernelInfo();
+    const name = info.language;
     const language = targetLanguage(name);
     if (!language) {
       throw new UsageError(`worker ${worker.name} runs ${name ?? "an unknown language"}; remote code runs on Python and JavaScript/TypeScript workers`, { code: "unsupported_worker" });
     }
-    out.push({ worker, name: worker.name, id: worker.kernelId, language });
+    // A Sense kernel takes the master's JavaScript as is; any other TypeScript kernel gets TypeScript.
+    const sense = SENSE_KERNELS.has(info.implementation ?? "");
+    const precompiled = sense && language === "typescript";
+    out.push({ worker, name: worker.name, id: worker.kernelId, language: precompiled ? "javascript" : language, precompiled });
   }
   return out;
 }

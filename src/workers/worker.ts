@@ -249,8 +249,16 @@ export class Worker {
 
   /** The language of the worker's kernel (`language_info.name`), once it answered `kernel_info`. */
   async language(): Promise<string | undefined> {
-    const info = (await this.conn?.ready) as { language_info?: { name?: unknown } } | undefined;
-    return typeof info?.language_info?.name === "string" ? info.language_info.name : undefined;
+    return (await this.kernelInfo()).language;
+  }
+
+  /** The kernel's `language_info.name` and `implementation` (from its kernel_info reply), where it said them. */
+  async kernelInfo(): Promise<{ language?: string; implementation?: string }> {
+    const info = (await this.conn?.ready) as { language_info?: { name?: unknown }; implementation?: unknown } | undefined;
+    return {
+      language: typeof info?.language_info?.name === "string" ? info.language_info.name : undefined,
+      implementation: typeof info?.implementation === "string" ? info.implementation : undefined,
+    };
   }
 
   /**

@@ -7,6 +7,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { DirectKernel, expectOk } from "../../src/direct/kernel";
 import { SessionStore } from "../../src/direct/session-store";
 import { buildWorkers } from "../fixtures/workers/build";
 import { REPO, until, processAlive } from "../helpers/util";
@@ -102,4 +103,71 @@ it.each(["python3", "sense-fast"])("the workers' own watch alone (no keeper): %s
   m.child.kill("SIGKILL");
   await until("workers exited", () => (pids.some(processAlive) ? undefined : true), 30_000);
   figures.push(`direct backend: master SIGKILL -> ${engine} workers exited (their own parent watch alone): ${Date.now() - t0} ms`);
+});
+
+/** A sense-ts master kernel started from its kernelspec with no server, as nbclient, papermill or VS Code start one. */
+async function startMasterKernel(): Promise<DirectKernel> {
+  const env: Record<string, string> = { JUPYTER_PATH: path.join(REPO, ".venv", "share", "jupyter"), JUPYTER_RUNTIME_DIR: runtimeDir, SENSE_PROJECT_HOME: home, SENSE_KEEPER_SCRIPT: built.keeper };
+  const paths = { env: { ...env, JUPYTER_DATA_DIR: path.join(tmp, "data") }, home: tmp, procRoot: "/proc" };
+  return DirectKernel.start("sense-ts", { cwd: home, runtimeDir, paths, env, stdio: "ignore" });
+}
+
+/** Ms from now until none of the store's sessions of `masterId` (or their processes, or connection files) is left; throws after 10 s. */
+async function directCleanupTime(masterId: string, known: ReturnType<SessionStore["list"]>): Promise<number> {
+  const t0 = Date.now();
+  const mine = () => store.list().filter((s) => s.name.startsWith(`sense:${masterId}:`));
+  await until("zero worker sessions, processes and connection files", () => (mine().length || known.some((s) => processAlive(s.pid) || fs.existsSync(s.connectionFile)) ? undefined : true), 10_000);
+  return Date.now() - t0;
+}
+
+describe("a sense-ts master kernel with no server, SIGKILLed (the keeper alone)", () => {
+  const TRIALS = 3;
+  const launchCell = (n: number, code: string) =>
+    `import * as sense from "sense-tslab";\nconst ws = await sense.launchWorkers(${n}, { engine: "sense-fast", code: ${JSON.stringify(code)} });\nconsole.log("IDS " + JSON.stringify(ws.map((w) => w.id)) + " MASTER " + (await sense.getMaster()).id);`;
+
+  it(`after launch, ${TRIALS} trials: every worker is gone within 2 s`, async () => {
+    const times: number[] = [];
+    for (let t = 0; t < TRIALS; t++) {
+      const k = await startMasterKernel();
+      const o = expectOk(await k.execute(launchCell(2, "setInterval(() => undefined, 1000); console.log('up')")));
+      const text = o.iopub.filter((m) => m.header.msg_type === "stream").map((m) => String(m.content.text)).join("");
+      const m = /IDS (\[.*\]) MASTER (\S+)/.exec(text);
+      if (!m) throw new Error(`no IDS line in:\n${text}`);
+      const ids = JSON.parse(m[1]) as string[];
+      const known = store.list().filter((s) => ids.includes(s.kernel.id));
+      expect(known).toHaveLength(2);
+      expect(known.every((s) => processAlive(s.pid))).toBe(true);
+      process.kill(k.pid, "SIGKILL");
+      times.push(await directCleanupTime(m[2], known));
+      await k.kill();
+    }
+    figures.push(`direct backend: sense-ts master kernel SIGKILL after launch (2 sense-fast) -> zero workers, ${TRIALS} trials: ${times.join(", ")} ms`);
+    for (const ms of times) expect(ms).toBeLessThanOrEqual(2_000);
+  });
+
+  it(`mid-launch, ${TRIALS} trials: workers whose start was in flight go too`, async () => {
+    const times: number[] = [];
+    for (let t = 0; t < TRIALS; t++) {
+      const k = await startMasterKernel();
+      const before = new Set(store.list().map((s) => s.id));
+      const running = k.execute(launchCell(4, "console.log('up')"));
+      running.catch(() => undefined);
+      // Killed once the first worker's session exists: the others are being started right now.
+      const first = await until("a first worker session", () => store.list().find((s) => !before.has(s.id) && s.type === "sense-worker"), 60_000);
+      const masterId = first.name.split(":")[1];
+      process.kill(k.pid, "SIGKILL");
+      const known = store.list().filter((s) => !before.has(s.id) && s.pid !== k.pid);
+      times.push(await directCleanupTime(masterId, known));
+      // A start in flight at the kill must not land a kernel after the sweep: watch a while.
+      const watchUntil = Date.now() + 2_000;
+      await until("the quiet period", () => {
+        const late = store.list().filter((s) => !before.has(s.id) && s.pid !== k.pid);
+        if (late.length) throw new Error(`worker session(s) ${late.map((s) => s.kernel.id).join(", ")} appeared after the cleanup`);
+        return Date.now() >= watchUntil ? true : undefined;
+      }, 5_000, 100);
+      await k.kill();
+    }
+    figures.push(`direct backend: sense-ts master kernel SIGKILL mid-launch (4 sense-fast) -> zero workers, ${TRIALS} trials: ${times.join(", ")} ms`);
+    for (const ms of times) expect(ms).toBeLessThanOrEqual(2_000);
+  });
 });

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { KernelMessage } from "@jupyterlab/services";
 import { JupyterServer, REPO, startJupyterServer } from "../helpers/jupyter";
-import { NotebookKernel, openNotebook } from "../helpers/kernel";
+import { NotebookKernel, openNotebook, shownText } from "../helpers/kernel";
 import { until } from "../helpers/util";
 
 let server: JupyterServer;
@@ -235,7 +235,8 @@ describe("live worker tables from a sense-ts master", () => {
     const tables = () => r.outputs.filter((o) => (o.type === "display_data" || o.type === "update_display_data") && o.displayId === id);
     const plain = (o: unknown) => String((o as { data: Record<string, unknown> }).data["text/plain"]);
     // Every worker printed (its startup code is done), and the table caught up.
-    for (const w of ["w1", "w2", "w3"]) await nb.waitFor((m) => m.header.msg_type === "stream" && String((m.content as { text?: string }).text).includes(`[${w}] up ${w}`), 120_000);
+    // (in the cell, as streams or, after the cell ended, in its late display)
+    await until("every worker's line in the launching cell", () => (["w1", "w2", "w3"].every((w) => shownText(r.outputs).includes(`[${w}] up ${w}\n`)) ? true : undefined), 120_000);
     await until("a table update saying 3 idle", () => (tables().some((o) => /3 workers · 3 idle/.test(plain(o))) ? true : undefined), 60_000);
     expect(plain(tables().at(-1))).toMatch(/3 workers · 3 idle/);
     // Workers of a sense-ts master with no engine are sense-ts kernels (their code came precompiled).
