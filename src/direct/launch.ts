@@ -94,7 +94,9 @@ export async function launchKernel(spec: DiskKernelSpec, options: LaunchKernelOp
   const argv = spec.spec.argv.map((a) => a.replace(/\{([A-Za-z0-9_]+)\}/g, (whole, k: string) => ns[k] ?? whole));
   // As jupyter_client: a bare `python`/`python3` means the environment's own Python.
   if (/^python(\d(\.\d+)?)?$/.test(argv[0]) && prefix && fs.existsSync(path.join(prefix, "bin", "python"))) argv[0] = path.join(prefix, "bin", "python");
-  const base: NodeJS.ProcessEnv = { ...process.env, ...options.env, JPY_PARENT_PID: String(process.pid) };
+  // ipykernel's debugger (debugpy) prints a frozen-modules notice into the first cell's output of
+  // a CPython kernel; ipykernel's own kernelspec install sets this to silence it, so do we (unless set).
+  const base: NodeJS.ProcessEnv = { PYDEVD_DISABLE_FILE_VALIDATION: "1", ...process.env, ...options.env, JPY_PARENT_PID: String(process.pid) };
   const specEnv = Object.fromEntries(Object.entries(spec.spec.env ?? {}).map(([k, v]) => [k, substituteEnvTemplate(v, base)]));
   const env = { ...base, ...specEnv };
 

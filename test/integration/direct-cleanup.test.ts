@@ -70,6 +70,17 @@ async function startMaster(env: Record<string, string>): Promise<{ child: ChildP
 
 const workerPids = (ids: string[]) => store.list().filter((s) => ids.includes(s.kernel.id)).map((s) => s.pid);
 
+it("a plain Node script with no server launches, lists and stops workers, and ends with nothing left", async () => {
+  const m = await startMaster({ MASTER_WORKERS: "2", MASTER_ENGINE: "python3", MASTER_THEN_STOP: "1" });
+  const code = await new Promise<number | null>((resolve) => (m.child.exitCode !== null ? resolve(m.child.exitCode) : m.child.once("exit", resolve)));
+  expect(code).toBe(0);
+  expect(m.out()).toContain('LISTED [["w1","idle"],["w2","idle"]]');
+  expect(m.out()).toContain('STOPPED [["w1","stopped"],["w2","stopped"]]');
+  expect(m.out()).toContain("[w1] worker up\n");
+  expect(m.out()).toContain("[w2] worker up\n");
+  expect(store.list().filter((s) => m.ids.includes(s.kernel.id))).toEqual([]);
+});
+
 it("a plain Node master with no server launches workers itself; SIGTERM (hooks alone) stops them", async () => {
   const m = await startMaster({ SENSE_KEEPER: "0", SENSE_WATCHDOG: "0", MASTER_WORKERS: "2", MASTER_ENGINE: "python3" });
   expect(m.ids).toHaveLength(2);

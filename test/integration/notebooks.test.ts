@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { REPO, startJupyterServer, JupyterServer, processesUnder } from "../helpers/jupyter";
-import { allText } from "../helpers/kernel";
+import { allText, shownText } from "../helpers/kernel";
 import { runNotebook, NotebookReport } from "../../harness/notebook-runner";
 import { RestClient } from "../../src/rest";
 
@@ -60,10 +60,15 @@ describe("example notebooks", () => {
     // The %%sense_worker cell's live table was updated in place after that cell had finished.
     const workerCell = report.cells.find((c) => c.source.startsWith("%%sense_worker"));
     const late = workerCell ? workerCell.outputs.slice(workerCell.outputsAtReply) : [];
-    const updates = late.filter((o) => o.type === "update_display_data");
-    expect(updates.length).toBeGreaterThan(0);
     const first = workerCell?.outputs.find((o) => o.type === "display_data");
-    expect(updates.every((u) => u.type === "update_display_data" && first?.type === "display_data" && u.displayId === first.displayId)).toBe(true);
+    const tableId = first?.type === "display_data" ? first.displayId : undefined;
+    expect(tableId).toBeDefined();
+    const updates = late.filter((o) => o.type === "update_display_data" && o.displayId === tableId);
+    expect(updates.length).toBeGreaterThan(0);
+    // What the workers printed after the cell ended is in that cell, in its late display, labelled.
+    const shown = shownText(workerCell?.outputs ?? []);
+    expect(new Set(labelsOf(shown, /Received reply: I agree\./))).toEqual(new Set(["w1", "w2", "w3"]));
+    expect(late.filter((o) => o.type === "update_display_data").every((u) => u.type === "update_display_data" && (u.displayId === tableId || /^sense-late-/.test(u.displayId ?? "")))).toBe(true);
     const text = (o: (typeof updates)[number]) => (o.type === "update_display_data" ? String(o.data["text/plain"]) : "");
     expect(updates.some((u) => /3 workers · 3 idle/.test(text(u)))).toBe(true);
     expect(text(updates[updates.length - 1])).toMatch(/3 workers · 3 stopped/);
