@@ -23,7 +23,7 @@ npx jest --ci --forceExit --json --outputFile=artifacts/jest.json "$@" || status
 node build/harness/reliability.js --table || true
 # Workers in real containers (test/containers, docs/scale-out.md): needs root for apt-get, dockerd
 # and debootstrap, as CI has; sets up and removes its own engine state. 1.7-1.9 min on a quiet
-# machine, 4-6 min while other work runs (first run on a machine: + apt-get and debootstrap, ~2 min).
+# machine, 2-6 min while other work runs (first run on a machine: + apt-get and debootstrap, ~2 min).
 # Part of the exit status.
 if [ "$(id -u)" = 0 ]; then
   SENSE_SETUP_DONE=1 bash scripts/test-containers.sh || status=$?
