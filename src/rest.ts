@@ -27,12 +27,22 @@ export interface ServerEndpoint {
 
 /** Options for {@link RestClient}. */
 export interface RestClientOptions {
-  /** Per-request timeout in milliseconds (default 30 000). */
+  /** Per-request timeout in milliseconds (default 30 000); a request may set its own ({@link RequestOptions}). */
   timeoutMs?: number;
   /** An axios instance to use instead of a new one (tests inject their own). */
   axiosInstance?: AxiosInstance;
   /** Waits before retrying a GET that got HTTP 500 (default `[50, 200]`: two retries). */
   getRetryDelaysMs?: readonly number[];
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  /**
+   * This request's timeout in milliseconds instead of the client's. A request the server answers
+   * only when something slow is done sets it from that thing's own deadline: `POST /api/sessions`
+   * answers when the kernel runs, which behind a gateway means its container or pod started.
+   */
+  timeoutMs?: number;
 }
 
 /** The body of `POST /api/sessions`. */
@@ -57,15 +67,17 @@ export class RestClient {
   readonly endpoint: ServerEndpoint;
   readonly http: AxiosInstance;
   private readonly getRetryDelaysMs: readonly number[];
+  private readonly timeoutMs: number;
 
   constructor(endpoint: ServerEndpoint, options: RestClientOptions = {}) {
     this.endpoint = { baseUrl: normalizeBaseUrl(endpoint.baseUrl), token: endpoint.token };
     this.getRetryDelaysMs = options.getRetryDelaysMs ?? [50, 200];
+    this.timeoutMs = options.timeoutMs ?? 30_000;
     this.http =
       options.axiosInstance ??
       axios.create({
         baseURL: this.endpoint.baseUrl,
-        timeout: options.timeoutMs ?? 30_000,
+        timeout: this.timeoutMs,
         headers: endpoint.token ? { Authorization: `token ${endpoint.token}` } : {},
         // Jupyter answers JSON; we validate status ourselves so every failure gets a code.
         validateStatus: () => true,
@@ -76,8 +88,8 @@ export class RestClient {
   }
 
   /** Sends one request and validates the JSON answer with `schema`. */
-  async request<S extends z.ZodType>(method: Method, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
-    const data = await this.raw(method, path, body);
+  async request<S extends z.ZodType>(method: Method, path: string, schema: S, body?: unknown, options: RequestOptions = {}): Promise<z.infer<S>> {
+    const data = await this.raw(method, path, body, options);
     const parsed = schema.safeParse(data);
     if (!parsed.success) {
       throw new RestError("bad_response", `${method.toUpperCase()} ${this.displayUrl(path)} answered something that is not a valid Jupyter response: ${z.prettifyError(parsed.error)}`, {
@@ -94,21 +106,31 @@ export class RestClient {
    * `GET /api/kernels` and `/api/sessions` with 500 while a kernel is still starting (its model has no
    * `last_activity` yet), which happens whenever workers are launched concurrently.
    */
-  async raw(method: Method, path: string, body?: unknown): Promise<unknown> {
+  async raw(method: Method, path: string, body?: unknown, options: RequestOptions = {}): Promise<unknown> {
     const m = method.toUpperCase();
     const url = this.displayUrl(path);
+    const config = { method, url: path.replace(/^\//, ""), data: body, ...(options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {}) };
     let res;
     try {
-      res = await this.http.request({ method, url: path.replace(/^\//, ""), data: body });
+      res = await this.http.request(config);
       if (m === "GET") {
         for (const delay of this.getRetryDelaysMs) {
           if (res.status !== 500) break;
           await sleep(delay);
-          res = await this.http.request({ method, url: path.replace(/^\//, ""), data: body });
+          res = await this.http.request(config);
         }
       }
     } catch (err) {
       const e = err as AxiosError;
+      // axios reports its own timeout as ECONNABORTED (ETIMEDOUT with transitional.clarifyTimeoutError)
+      if (e.code === "ECONNABORTED" || e.code === "ETIMEDOUT") {
+        const s = Number(((options.timeoutMs ?? this.timeoutMs) / 1000).toFixed(1));
+        throw new RestError("unreachable", `The Jupyter Server at ${this.displayUrl("")} gave no answer to ${m} ${url} within ${s} s (${e.code}).`, {
+          method: m,
+          url,
+          cause: new Error(redact(e.message, [this.endpoint.token])),
+        });
+      }
       throw new RestError("unreachable", `The Jupyter Server at ${this.displayUrl("")} did not answer ${m} ${url}: ${e.code ?? e.message}. Is it running?`, {
         method: m,
         url,
@@ -178,9 +200,13 @@ export class RestClient {
   getSession(id: string): Promise<SessionModel> {
     return this.request("get", `api/sessions/${encodeURIComponent(id)}`, SessionModel);
   }
-  /** `POST /api/sessions`. Note: an existing `path` returns the old session, so paths must be unique. */
-  createSession(body: CreateSessionBody): Promise<SessionModel> {
-    return this.request("post", "api/sessions", SessionModel, body);
+  /**
+   * `POST /api/sessions`. Note: an existing `path` returns the old session, so paths must be unique.
+   * The server answers once the kernel runs (behind a gateway: once the gateway launched it), so a
+   * caller starting a kernel passes its start deadline as `timeoutMs`.
+   */
+  createSession(body: CreateSessionBody, options: RequestOptions = {}): Promise<SessionModel> {
+    return this.request("post", "api/sessions", SessionModel, body, options);
   }
   /** `PATCH /api/sessions/{id}` (rename, retag). */
   patchSession(id: string, body: Partial<Pick<CreateSessionBody, "name" | "type" | "path">>): Promise<SessionModel> {

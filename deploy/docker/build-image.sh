@@ -60,14 +60,25 @@ cp "$(command -v node)" "$ctx/node"
 cp package.json "$ctx/opt/sense/node_modules/sense-tslab/"
 mkdir -p "$ctx/opt/sense/node_modules/sense-tslab/dist"
 cp -a dist/src dist/kernel-extension "$ctx/opt/sense/node_modules/sense-tslab/dist/"
-# production dependencies, hoisted as npm installed them (a top-level copy brings its nested ones)
-npm ls --omit=dev --all --parseable 2>/dev/null | while read -r p; do
+# Production dependencies, hoisted as npm installed them (a top-level copy brings its nested ones).
+# From the lockfile (scripts/setup.sh installs exactly it with npm ci), not from reading the tree:
+# npm ls reading node_modules calls every package extraneous, and fails, when node_modules is a
+# symlink (a git worktree sharing another checkout's), and its paths are the lockfile's either way.
+# An optional package for another platform (fsevents) is in the lockfile but not installed: skipped.
+npm ls --omit=dev --all --parseable --package-lock-only >"$work/deps" 2>"$work/deps.err" \
+  || { echo "[build-image] npm ls --omit=dev failed:" >&2; tail -20 "$work/deps.err" >&2; exit 1; }
+while read -r p; do
   rel=${p#"$root/node_modules/"}
   [ "$rel" = "$p" ] && continue                       # the project itself
   case "$rel" in */node_modules/*) continue ;; esac  # nested: comes with its parent
+  if [ ! -e "$p" ]; then                              # optional, for another platform; else a broken install
+    node -e 'process.exit(require("./package-lock.json").packages[process.argv[1]]?.optional ? 0 : 1)' "node_modules/$rel" \
+      || { echo "[build-image] node_modules/$rel is missing: run scripts/setup.sh" >&2; exit 1; }
+    continue
+  fi
   mkdir -p "$ctx/opt/sense/node_modules/$(dirname "$rel")"
   cp -a "$p" "$ctx/opt/sense/node_modules/$rel"
-done
+done <"$work/deps"
 log "context ready ($(du -sh "$ctx" | cut -f1))"
 "$DOCKER" build --network none --build-arg BASE="$base" -t "$tag" -f deploy/docker/Dockerfile "$ctx" >"$work/build.log" 2>&1 \
   || { tail -20 "$work/build.log" >&2; exit 1; }

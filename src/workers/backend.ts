@@ -19,6 +19,12 @@ export interface StartRequest {
   name: string;
   /** The kernelspec to start. */
   kernelName: string;
+  /**
+   * How long starting the kernel may take (the launch's start timeout), when the backend waits for
+   * it: a Jupyter Server answers `POST /api/sessions` only once the kernel runs, which behind a
+   * gateway (Enterprise Gateway's Docker or Kubernetes process proxy) is once its container started.
+   */
+  timeoutMs?: number;
 }
 
 /** A change of a session's tag, type or path (the worker status machine, pool adoption). */

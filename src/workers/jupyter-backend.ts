@@ -48,7 +48,7 @@ export class JupyterServerBackend implements KernelBackend {
     return this.rest.getKernel(kernelId);
   }
   start(r: StartRequest): Promise<SessionModel> {
-    return this.rest.createSession({ path: r.path, type: r.type, name: r.name, kernel: { name: r.kernelName } });
+    return this.rest.createSession({ path: r.path, type: r.type, name: r.name, kernel: { name: r.kernelName } }, { timeoutMs: r.timeoutMs });
   }
   async retag(sessionId: string, change: SessionChange): Promise<void> {
     await this.rest.patchSession(sessionId, change);

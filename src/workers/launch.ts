@@ -128,7 +128,7 @@ export async function startWorker(site: LaunchSite, a: StartArgs): Promise<Worke
 
 /** A fresh kernel for a worker: its own session, tagged, and a channel opened before anything runs. */
 async function startFresh(site: LaunchSite, a: StartArgs, tag: WorkerTag, sessionPath: string): Promise<Worker> {
-  const session = await site.backend.start({ path: sessionPath, type: WORKER_SESSION_TYPE, name: encodeWorkerTag(tag), kernelName: a.engine.kernelName });
+  const session = await site.backend.start({ path: sessionPath, type: WORKER_SESSION_TYPE, name: encodeWorkerTag(tag), kernelName: a.engine.kernelName, timeoutMs: a.plan.startTimeoutMs });
   if (!session.kernel) throw new WorkerError("launch_failed", `the server created session ${session.id} without a kernel`);
   const w = site.register({ tag, kernelId: session.kernel.id, sessionId: session.id, path: session.path, engine: session.kernel.name, projectHome: a.ctx.projectHome }, `${a.plan.label}${tag.index}`, a.sink);
   w.attach(site.backend.connect({ id: w.kernelId, name: w.engine }));

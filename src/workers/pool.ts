@@ -171,7 +171,7 @@ export class WorkerPools {
     m.ready = (async () => {
       try {
         const name = encodePoolTag({ masterId: spec.masterId, engine: spec.engine, size: spec.size, startedAtMs: Date.now() });
-        const s = await spec.backend.start({ path: m.path, type: POOL_SESSION_TYPE, name, kernelName: spec.engine });
+        const s = await spec.backend.start({ path: m.path, type: POOL_SESSION_TYPE, name, kernelName: spec.engine, timeoutMs: spec.startTimeoutMs });
         if (!s.kernel) throw new Error(`the server created session ${s.id} without a kernel`);
         m.kernelId = s.kernel.id;
         m.sessionId = s.id;

@@ -173,6 +173,20 @@ describe("RestClient error paths (nock)", () => {
     expect(err.url).toBe(`${BASE}api/status?token=***`);
   });
 
+  it("a request's own timeout: POST /api/sessions waits as long as its caller's start deadline, others the client's; a timeout says how long it waited", async () => {
+    const quick = new RestClient({ baseUrl: BASE, token: TOKEN }, { timeoutMs: 100 });
+    const body = { id: "s1", path: "a", name: "n", type: "t", kernel: { id: "k1", name: "python3" } };
+    // a server behind a gateway answers the create once the kernel's container runs
+    server.post(`${PREFIX}api/sessions`).delay(400).reply(201, body);
+    await expect(quick.createSession({ path: "a", type: "t", name: "n", kernel: { name: "python3" } }, { timeoutMs: 5_000 })).resolves.toMatchObject({ id: "s1" });
+    server.post(`${PREFIX}api/sessions`).delay(400).reply(201, body);
+    const late = await restError(() => quick.createSession({ path: "a", type: "t", name: "n", kernel: { name: "python3" } }));
+    expect(late.code).toBe("unreachable");
+    expect(late.message).toBe(`The Jupyter Server at ${BASE} gave no answer to POST ${BASE}api/sessions within 0.1 s (ECONNABORTED).`);
+    server.get(`${PREFIX}api/sessions`).delay(400).reply(200, []);
+    expect((await restError(() => quick.listSessions())).message).toMatch(/gave no answer to GET .* within 0\.1 s/);
+  });
+
   it("returns nothing for 204", async () => {
     server.delete(`${PREFIX}api/sessions/s1`).twice().reply(204);
     await expect(client.deleteSession("s1")).resolves.toBeUndefined();

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import type { Kernel } from "@jupyterlab/services";
 import { Cluster, configureSizes, decodeWorkerTag, JupyterServerBackend, SIZES, WorkerContextInput } from "../../../src/workers";
 import type { MimeBundle, OutputSink } from "../../../src/display/sink";
+import { RestClient } from "../../../src/rest";
 import { FakeJupyter, startFakeJupyter } from "../../support/fake-jupyter";
 import { readPreambleEnv } from "../../support/fake-backend";
 
@@ -194,6 +195,30 @@ describe("launchWorkers against a faked server", () => {
     await setWorkerPool({ n: 0, engine: "python3", keeper: false, context });
     expect(workerPools()).toEqual([]);
     expect(seen.filter((r) => r.method === "DELETE").map((r) => r.url).sort()).toEqual(["/api/sessions/s4", "/api/sessions/s5"]);
+  });
+
+  it("a session create may take as long as the launch's start timeout (a gateway answers it once the kernel's container runs), not the REST client's per-request timeout", async () => {
+    // a client whose own timeout (30 s by default) is shorter than the create takes
+    const quick = new Cluster({ backend: () => new JupyterServerBackend(new RestClient({ baseUrl: BASE, token: TOKEN }, { timeoutMs: 200 }), { connect: fakeConnector(envs) }), hooks: noHooks });
+    fake.handler = (r) => {
+      if (r.method === "GET" && r.url === "/api/kernelspecs") return { status: 200, body: specs };
+      if (r.method === "GET" && r.url === "/api/sessions") return { status: 200, body: [] };
+      if (r.method === "POST" && r.url === "/api/sessions") {
+        const b = r.body as { path: string; name: string; type: string };
+        return { status: 201, delayMs: 600, body: { id: "s1", path: b.path, name: b.name, type: b.type, kernel: { id: "k1", name: "python3" } } };
+      }
+      if (r.method === "PATCH") return { status: 200, body: { id: "s1", path: "p", name: (r.body as { name: string }).name, type: "sense-worker", kernel: null } };
+      if (r.method === "DELETE") return { status: 204 };
+      return undefined;
+    };
+    const [w] = await quick.launch({ n: 1, engine: "python3", keeper: false, startTimeoutSeconds: 5, context, sink: sinkRecorder() });
+    expect(w).toMatchObject({ id: "k1", status: "idle" });
+    await quick.shutdown();
+    expect(seen.filter((r) => r.method === "DELETE").map((r) => r.url)).toEqual(["/api/sessions/s1"]);
+    // the start timeout is the create's deadline too
+    await expect(quick.launch({ n: 1, engine: "python3", keeper: false, startTimeoutSeconds: 0.3, context, sink: sinkRecorder() })).rejects.toMatchObject({
+      message: expect.stringContaining(`gave no answer to POST ${BASE}api/sessions within 0.3 s`),
+    });
   });
 
   it("starts workers concurrently and returns them in request order, with the env (and overridden size) delivered", async () => {
