@@ -107,10 +107,11 @@ export class KernelClient {
   /**
    * Resolves once the kernel answers on shell and its iopub reaches us (a SUB socket misses what
    * was published before it joined, so both are needed before anything is run), as
-   * jupyter_client's `wait_for_ready`.
+   * jupyter_client's `wait_for_ready`. Resolves with the kernel_info reply's content (its
+   * `language_info` says what language the worker runs: remote execution needs it).
    * @throws WorkerError `timeout` after `timeoutMs`.
    */
-  async ready(timeoutMs: number, exited?: Promise<unknown>): Promise<void> {
+  async ready(timeoutMs: number, exited?: Promise<unknown>): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     let gone = false;
     void exited?.then(() => (gone = true));
@@ -129,9 +130,9 @@ export class KernelClient {
         }
       });
       try {
-        await this.request("shell", "kernel_info_request", {}, { msgId, timeoutMs: Math.min(left, 1_000) });
+        const reply = await this.request("shell", "kernel_info_request", {}, { msgId, timeoutMs: Math.min(left, 1_000) });
         await withTimeout(iopub, Math.max(1, Math.min(deadline - Date.now(), 500)), "iopub").catch(() => undefined);
-        if (sawIopub) return;
+        if (sawIopub) return reply.content;
       } catch {
         // Not up yet: ask again.
       } finally {

@@ -226,6 +226,8 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
   const statusListeners = new Set<(s: KernelLifeStatus) => void>();
   const connectionListeners = new Set<(s: ChannelStatus) => void>();
   let disposed = false;
+  // Requests waiting for their `idle`, released when the channel is disposed.
+  const disposers = new Set<() => void>();
   client.onIopub((m) => {
     if (m.header.msg_type !== "status") return;
     const state = (m.content as { execution_state?: string }).execution_state;
@@ -243,6 +245,19 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
     ready,
     execute(request) {
       const msgId = randomUUID();
+      // Done once both the reply and the request's `idle` arrived (as a @jupyterlab/services
+      // future): iopub is another socket, so output can still be on its way after the reply, and
+      // a caller that moved on at the reply lost it. A kernel that ends, or a disposed channel,
+      // sends no `idle`: the reply is all there is then.
+      let stopWaiting: () => void = () => undefined;
+      const idle = new Promise<void>((resolve) => {
+        const off = client.onIopub((m) => {
+          if (m.header.msg_type === "status" && (m.parent as { msg_id?: string }).msg_id === msgId && (m.content as { execution_state?: string }).execution_state === "idle") resolve();
+        });
+        const finish = () => (off(), resolve());
+        disposers.add(finish);
+        stopWaiting = () => (off(), disposers.delete(finish));
+      });
       const done = client
         .request(
           "shell",
@@ -250,7 +265,11 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
           { user_expressions: {}, allow_stdin: false, ...executeContent(request) },
           { msgId, timeoutMs: 2 ** 31 - 1 },
         )
-        .then((reply) => reply.content as unknown as ExecuteReply);
+        .then(async (reply) => {
+          await Promise.race([idle, launched.exited]);
+          return reply.content as unknown as ExecuteReply;
+        })
+        .finally(stopWaiting);
       return { msgId, done };
     },
     onIopub(listener) {
@@ -270,6 +289,7 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
     },
     dispose() {
       disposed = true;
+      for (const f of [...disposers]) f();
       statusListeners.clear();
       connectionListeners.clear();
       client.close();
