@@ -1,9 +1,13 @@
 /**
  * Remote-execution rows of `npm run bench` (issue 16), side by side with Dask and ipyparallel in
- * the same run: one `execute("1")` round trip, `map` of 10,000 trivial calls over 8 workers, and
+ * the same run: one `execute("1")` round trip (through the Jupyter Server, and on the direct
+ * backend: ZeroMQ to the kernel, no server), `map` of 10,000 trivial calls over 8 workers, and
  * `map` of 200 calls of ~50 ms CPU each over 8 workers against the ideal.
  */
+import * as fs from "node:fs";
 import * as os from "node:os";
+import * as path from "node:path";
+import { VENV } from "../harness/local-server";
 import { execute, map } from "../src/remote";
 import { launchWorkers, stopWorkers } from "../src/workers";
 import type { LaunchWorkersOptions } from "../src/workers";
@@ -23,26 +27,51 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Median of 200 `execute("1")` round trips on `targets` (after 20 to warm up). */
+async function roundTrips(targets: Awaited<ReturnType<typeof launchWorkers>>, context?: LaunchWorkersOptions["context"]): Promise<number> {
+  for (let i = 0; i < 20; i++) await execute("1", { targets, sink: quiet, context });
+  const xs: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now();
+    const [res] = await execute("1", { targets, sink: quiet, context });
+    xs.push(performance.now() - t);
+    if (res.value !== 1) throw new Error(`execute("1") gave ${String(res.value)}`);
+  }
+  return median(xs);
+}
+
+/** The same on one worker of the direct backend (kernelspecs from .venv unless SENSE_JUPYTER_PREFIX says otherwise). */
+async function directRoundTrips(runs: number): Promise<number[]> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-bench-direct-"));
+  fs.mkdirSync(path.join(tmp, "project"));
+  const saved = process.env.SENSE_JUPYTER_PREFIX;
+  process.env.SENSE_JUPYTER_PREFIX ??= VENV;
+  const context: LaunchWorkersOptions["context"] = { backend: "direct", projectHome: path.join(tmp, "project"), runtimeDir: path.join(tmp, "runtime") };
+  try {
+    const one = await launchWorkers({ n: 1, engine: "sense-fast", keeper: false, context, sink: quiet });
+    const out: number[] = [];
+    for (let r = 0; r < runs; r++) out.push(await roundTrips(one, context));
+    return out;
+  } finally {
+    await stopWorkers({ context });
+    if (saved === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
+    else process.env.SENSE_JUPYTER_PREFIX = saved;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 /** Runs the Sense side; `peer(kind)` runs a Python peer. Returns the report lines. */
 export async function remoteBench(context: LaunchWorkersOptions["context"], runs: number, peer: (kind: "dask-remote" | "ipp-remote", n: number, items: number) => PeerRemote | undefined, table: (head: string[], rows: string[][]) => string): Promise<string[]> {
   const ITEMS = 10_000;
   const rt: number[] = [];
+  const directRt: number[] = [];
   const mapS: number[] = [];
   const cpuS: number[] = [];
   try {
     const one = await launchWorkers({ n: 1, engine: "sense-fast", keeper: false, context, sink: quiet });
-    for (let r = 0; r < runs; r++) {
-      for (let i = 0; i < 20; i++) await execute("1", { targets: one, sink: quiet });
-      const xs: number[] = [];
-      for (let i = 0; i < 200; i++) {
-        const t = performance.now();
-        const [res] = await execute("1", { targets: one, sink: quiet });
-        xs.push(performance.now() - t);
-        if (res.value !== 1) throw new Error(`execute("1") gave ${String(res.value)}`);
-      }
-      rt.push(median(xs));
-    }
+    for (let r = 0; r < runs; r++) rt.push(await roundTrips(one));
     await stopWorkers({ context });
+    directRt.push(...(await directRoundTrips(runs)));
     const eight = await launchWorkers({ n: 8, engine: "sense-fast", keeper: false, context, sink: quiet, maxWorkers: 8 });
     const items = Array.from({ length: ITEMS }, (_, i) => i);
     await map((x: number) => x + 1, items.slice(0, 100), { targets: eight, sink: quiet });
@@ -91,6 +120,7 @@ export async function remoteBench(context: LaunchWorkersOptions["context"], runs
       ["measure", "Sense (sense-fast)", "Dask", "ipyparallel", "target"],
       [
         ["one round trip: execute(\"1\") / submit(f).result() / apply_sync(lambda: 1)", ms(senseRt), ms(dRt), ms(iRt), "<= 5 ms, below both"],
+        ["one round trip, direct backend (ZeroMQ, no server)", ms(median(directRt)), "", "", "-"],
         [`map of ${ITEMS.toLocaleString("en")} trivial calls, 8 workers`, perS(senseMap), perS(dMap), perS(iMap), ">= 2x Dask, above ipyparallel"],
         ["map of 200 x 50 ms CPU, 8 workers: wall time", `${cpu.toFixed(2)} s (ideal ${ideal.toFixed(2)} s on ${cores} cores: +${(((cpu - ideal) / ideal) * 100).toFixed(0)} %)`, "", "", "within 15 % of ideal"],
       ],

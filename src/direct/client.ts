@@ -105,9 +105,10 @@ export class KernelClient {
   }
 
   /**
-   * Resolves with the kernel_info reply's content once the kernel answers on shell and its iopub reaches us (a SUB socket misses what
+   * Resolves once the kernel answers on shell and its iopub reaches us (a SUB socket misses what
    * was published before it joined, so both are needed before anything is run), as
-   * jupyter_client's `wait_for_ready`.
+   * jupyter_client's `wait_for_ready`. Resolves with the kernel_info reply's content (its
+   * `language_info` says what language the worker runs: remote execution needs it).
    * @throws WorkerError `timeout` after `timeoutMs`.
    */
   async ready(timeoutMs: number, exited?: Promise<unknown>): Promise<Record<string, unknown>> {

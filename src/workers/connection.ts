@@ -35,8 +35,35 @@ export function browserLikeWebSocket(headers: Record<string, string>): new (url:
         // anything else stays in the headers: `ws` fails the handshake (none was offered to it)
       });
       Object.defineProperty(this, "protocol", { get: () => selected, configurable: true, enumerable: true });
+      acknowledgePromptly(this);
     }
   };
+}
+
+/**
+ * Answers every burst of incoming messages at once with an unsolicited pong (RFC 6455 §5.5.3: a
+ * pong may be sent unsolicited, no answer is expected), so the TCP acknowledgement of what arrived
+ * leaves now instead of after the receiver's delayed-ACK timer (40 ms on Linux).
+ *
+ * Why: a Jupyter Server's kernel websocket keeps Nagle's algorithm on (tornado leaves TCP_NODELAY
+ * off on websockets unless a handler calls `set_nodelay(True)`, and jupyter_server's does not). A
+ * request's first message back (`status: busy`) goes out at once; the kernel's next ones
+ * (execute_input, execute_result, execute_reply, idle) are then held in the server until that first
+ * one is acknowledged, and an idle client acknowledges only when its delayed-ACK timer fires. Every
+ * round trip cost ~40 ms more than it took (measured: `execute("1")` 47.8 ms median; with this,
+ * 2.7 ms, as with TCP_NODELAY set in the server). The client cannot set the server's socket
+ * options; an outgoing frame carries the acknowledgement, and `ws` sends with TCP_NODELAY. One
+ * 6-byte frame per burst (messages parsed in one go share it), none while nothing arrives.
+ */
+export function acknowledgePromptly(ws: WebSocket): void {
+  let answered = false;
+  ws.on("message", () => {
+    if (answered || ws.readyState !== WebSocket.OPEN) return;
+    answered = true;
+    ws.pong();
+    // the rest of this burst (frames parsed from the same read) needs no pong of its own
+    setImmediate(() => (answered = false));
+  });
 }
 
 /** Server settings for `endpoint` whose websockets authenticate with a header. */

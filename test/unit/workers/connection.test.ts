@@ -2,6 +2,8 @@
  * The kernel websocket client negotiates subprotocols as a browser does (src/workers/connection.ts):
  * a server may pick one of the offered subprotocols or none. A Jupyter Server in front of
  * Enterprise Gateway picks none; plain `ws` would fail that handshake after the server accepted it.
+ * It also acknowledges incoming messages at once with an unsolicited pong (the server's Nagle
+ * algorithm otherwise holds a reply's later messages for the client's 40 ms delayed ACK).
  */
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
@@ -73,5 +75,61 @@ describe("browserLikeWebSocket", () => {
     } finally {
       await srv.close();
     }
+  });
+});
+
+describe("prompt acknowledgement (unsolicited pongs)", () => {
+  /** A server that sends `burst` messages `bursts` times (the next burst after a pong to the last) and counts pongs. */
+  async function pongsFor(bursts: number, burst: number): Promise<{ pongs: number; messages: number }> {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
+    let pongs = 0;
+    const done = new Promise<void>((resolve) => {
+      wss.on("connection", (socket) => {
+        let left = bursts;
+        let waiting = false;
+        const send = () => {
+          waiting = true;
+          for (let i = 0; i < burst; i++) socket.send(`m${i}`);
+        };
+        socket.on("pong", () => {
+          pongs++;
+          if (!waiting) return;
+          waiting = false;
+          if (--left > 0) send();
+          else resolve();
+        });
+        send();
+      });
+    });
+    const Socket = browserLikeWebSocket({});
+    const ws = new Socket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/api/kernels/k/channels`);
+    let messages = 0;
+    ws.on("message", () => messages++);
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the server got ${pongs} pong(s) for ${bursts} burst(s) of messages`)), 3_000)));
+    try {
+      await Promise.race([done, stuck]);
+      // no pong follows without a message: give a stray one the time to arrive
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return { pongs, messages };
+    } finally {
+      clearTimeout(timer);
+      ws.close();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    }
+  }
+
+  it("answers every message that arrives alone with a pong, and nothing else", async () => {
+    // without the pongs the server waits for the first one in vain
+    await expect(pongsFor(5, 1)).resolves.toEqual({ pongs: 5, messages: 5 });
+  });
+
+  it("answers a burst with one pong, not one per message", async () => {
+    const r = await pongsFor(3, 50);
+    expect(r.messages).toBe(150);
+    // each burst is sent in one go; the client may read it in a few chunks, never 50
+    expect(r.pongs).toBeGreaterThanOrEqual(3);
+    expect(r.pongs).toBeLessThan(30);
   });
 });

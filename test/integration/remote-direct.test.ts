@@ -1,0 +1,45 @@
+/**
+ * Remote execution on the direct backend (no Jupyter Server: kernels started from their
+ * kernelspecs, reached over ZeroMQ). The worker's language comes from its kernel_info reply, as
+ * through a server; it was missing (every call failed `unsupported_worker`). After the suite: no
+ * worker process left.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execute, pull, push } from "../../src/remote";
+import { launchWorkers, listWorkers, stopWorkers } from "../../src/workers";
+import type { WorkerContextInput } from "../../src/workers";
+import { processesUnder } from "../helpers/jupyter";
+import { captureSink, REPO } from "../helpers/util";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-remote-direct-"));
+const home = path.join(tmp, "project");
+fs.mkdirSync(home);
+const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
+const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
+
+beforeAll(() => {
+  // the project's kernelspecs (sense-fast) are registered into .venv
+  process.env.SENSE_JUPYTER_PREFIX = path.join(REPO, ".venv");
+});
+
+afterAll(async () => {
+  await stopWorkers({ context });
+  if (savedPrefix === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
+  else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
+  // the kernels' command lines name their connection files in this folder
+  expect(processesUnder(tmp)).toEqual([]);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test("execute, push and pull run on a sense-fast worker started directly", async () => {
+  const sink = captureSink();
+  const [w] = await launchWorkers({ n: 1, engine: "sense-fast", keeper: false, context, sink });
+  expect(processesUnder(tmp).length).toBeGreaterThan(0);
+  const [r] = await execute('console.log("hi from", process.env.SENSE_WORKER_NAME);\n6 * 7', { targets: [w], sink, context });
+  expect(r).toMatchObject({ worker: w.name, status: "ok", value: 42, stdout: `hi from ${w.name}\n` });
+  await push({ table: new Map([["a", 1]]) }, { targets: [w], sink, context });
+  expect(await pull("table", { targets: [w], sink, context })).toEqual([new Map([["a", 1]])]);
+  expect((await listWorkers({ context })).map((x) => x.id)).toEqual([w.id]);
+});
