@@ -99,4 +99,13 @@ describe("remote code on sense-ts workers", () => {
     expect(loaded.stdout).toContain("COMPILER [false,false]");
     await ok("await sense.stopWorkers(tsw);");
   });
+
+  it("sense-js workers: execute, push, pull and map with values in order", async () => {
+    await ok('const jsw = await sense.launchWorkers(2, { engine: "sense-js" });\nawait sense.awaitWorkers(jsw, { waitForCompletion: true });');
+    const r = await ok('const jr = await sense.execute("process.env.SENSE_WORKER_NAME + \\":\\" + (6 * 7)", { targets: jsw });\nconsole.log("VALUES", JSON.stringify(jr.map((x) => x.value)));');
+    expect(r.stdout).toMatch(/VALUES \["w\d+:42","w\d+:42"\]/);
+    const m = await ok('await sense.push({ k: 3 }, { targets: jsw });\nconst jm = await sense.map((x: number) => x * (globalThis as any).k, Array.from({ length: 100 }, (_, i) => i), { targets: jsw });\nconsole.log("MAPPED", jm.length, jm[99], jm.every((v, i) => v === i * 3), (await sense.pull("k", { targets: jsw })).join(","));');
+    expect(m.stdout).toContain("MAPPED 100 297 true 3,3");
+    await ok("await sense.stopWorkers(jsw);");
+  });
 });
