@@ -18,6 +18,7 @@ import { ConfigError, redact } from "./errors";
 import { RestClient, ServerEndpoint, normalizeBaseUrl } from "./rest";
 import { ServerInfoFile } from "./schemas";
 import { jupyterRuntimeDir } from "./direct/jupyter-paths";
+import { processDefault } from "./util/process-default";
 
 /** Everything a Sense API call needs to know about where it runs, when a Jupyter Server serves it. */
 export interface SenseContext {
@@ -216,14 +217,11 @@ export class Discovery {
   }
 }
 
-// The process's discovery: every API call shares its cached context and its REST clients.
-let defaultInstance: Discovery | undefined;
-
-/** The process's default {@link Discovery} (the one the functions below use). */
-export function defaultDiscovery(): Discovery {
-  defaultInstance ??= new Discovery();
-  return defaultInstance;
-}
+/**
+ * The process's default {@link Discovery} (the one the functions below use): every API call
+ * shares its cached context and its REST clients.
+ */
+export const defaultDiscovery: () => Discovery = processDefault(() => new Discovery());
 
 /**
  * Finds where this process runs. Synchronous: it reads only environment variables and local

@@ -14,6 +14,7 @@ import { inspect } from "node:util";
 import { InstallError, UsageError, redact } from "./errors";
 import { getRunContext } from "./context";
 import type { OutputSink } from "./display/sink";
+import { processDefault } from "./util/process-default";
 
 /** Values of {@link InstallOptions.arguments}: `--key=value`, or `-k value` for one-letter keys. */
 export type InstallArgumentValue = string | number | boolean;
@@ -318,15 +319,11 @@ export class Installer {
   }
 }
 
-// The process's installer: the kernel registers its compiler reset on it (through onInstalled),
-// so every install() of the process must go through the same one.
-let defaultInstance: Installer | undefined;
-
-/** The process's default installer (the one {@link install} and {@link onInstalled} use). */
-export function defaultInstaller(): Installer {
-  defaultInstance ??= new Installer();
-  return defaultInstance;
-}
+/**
+ * The process's default installer (the one {@link install} and {@link onInstalled} use). One for
+ * the process: the kernel registers its compiler reset on it, so every `install()` must reach it.
+ */
+export const defaultInstaller: () => Installer = processDefault(() => new Installer());
 
 /**
  * Registers `listener` to run after every install attempt that ran npm, successful or not

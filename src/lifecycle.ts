@@ -8,6 +8,7 @@
  */
 
 import { bestEffort } from "./util/best-effort";
+import { processDefault } from "./util/process-default";
 import { within } from "./util/timing";
 
 type Hook = () => Promise<void> | void;
@@ -82,15 +83,11 @@ export class Lifecycle {
   }
 }
 
-// The process's own hooks: the functional API and the kernel (which finds `runShutdownHooks` in
-// this module) must all see the same set.
-let defaultInstance: Lifecycle | undefined;
-
-/** The process's default lifecycle (the one the functions below and the default `Cluster` use). */
-export function defaultLifecycle(): Lifecycle {
-  defaultInstance ??= new Lifecycle();
-  return defaultInstance;
-}
+/**
+ * The process's default lifecycle (the one the functions below and the default `Cluster` use).
+ * One for the process: the kernel runs the hooks it finds through `runShutdownHooks` here.
+ */
+export const defaultLifecycle: () => Lifecycle = processDefault(() => new Lifecycle());
 
 /** Registers `hook` to run before this process shuts down; returns a function that unregisters it. */
 export function onShutdown(hook: Hook): () => void {

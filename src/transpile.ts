@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TS from "typescript";
 import { UsageError } from "./errors";
+import { processDefault } from "./util/process-default";
 
 /** One compiler message about the checked code. */
 export interface Diagnostic {
@@ -105,14 +106,11 @@ export class Transpiler {
   }
 }
 
-// The process's compiler: its parsed library files are what makes every check after the first fast.
-let defaultInstance: Transpiler | undefined;
-
-/** The process's default {@link Transpiler} (the one {@link checkAndTranspile} and {@link prepareRemoteCode} use). */
-export function defaultTranspiler(): Transpiler {
-  defaultInstance ??= new Transpiler();
-  return defaultInstance;
-}
+/**
+ * The process's default {@link Transpiler} (the one {@link checkAndTranspile} and
+ * {@link prepareRemoteCode} use): its parsed library files make every check after the first fast.
+ */
+export const defaultTranspiler: () => Transpiler = processDefault(() => new Transpiler());
 
 function findTypesNode(from: string[]): string | undefined {
   for (const dir of from) {
