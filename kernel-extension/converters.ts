@@ -58,20 +58,36 @@ interface WatchableSys {
   watchFile?: (p: string, cb: WatchCallback, ...rest: unknown[]) => unknown;
   watchDirectory?: (p: string, cb: WatchCallback, ...rest: unknown[]) => unknown;
 }
-const watchListeners = new Set<(path: string) => void>();
+/** Changes under `node_modules` that TypeScript's watchers saw, for converter sets to subscribe to. */
+export interface NodeModulesWatch {
+  /** Calls `listener` with the changed path each time; returns a function that unsubscribes. */
+  subscribe(listener: (path: string) => void): () => void;
+}
+
+// Under Symbol.for, so a second copy of this module wrapping the same `sys` finds the first wrap.
 const WRAPPED = Symbol.for("sense-tslab.watch-wrapped");
 
 /**
  * Wraps TypeScript's `sys.watchFile`/`sys.watchDirectory` (of tslab's TypeScript, before any
- * converter exists) so that (1) a change under `node_modules` is announced to the converter sets,
- * which then rebuild before the next cell instead of failing it, and (2) the timer-slot error a
- * watcher callback throws is swallowed instead of surfacing as an uncaught exception in some
- * unrelated cell. Idempotent.
+ * converter exists) so that (1) a change under `node_modules` is announced to the converter sets
+ * subscribed to the returned {@link NodeModulesWatch}, which then rebuild before the next cell
+ * instead of failing it, and (2) the timer-slot error a watcher callback throws is swallowed
+ * instead of surfacing as an uncaught exception in some unrelated cell. Idempotent: the watch is
+ * kept on `sys` itself (the object whose watchers it reports), and a second call returns it.
  */
-export function wrapTypeScriptWatchers(sys: WatchableSys): void {
-  const marked = sys as WatchableSys & { [WRAPPED]?: boolean };
-  if (marked[WRAPPED]) return;
-  marked[WRAPPED] = true;
+export function wrapTypeScriptWatchers(sys: WatchableSys): NodeModulesWatch {
+  const marked = sys as WatchableSys & { [WRAPPED]?: NodeModulesWatch | true };
+  const existing = marked[WRAPPED];
+  // `true` is an older copy's mark: its wrap announces to its own listeners, so wrap again for ours.
+  if (typeof existing === "object") return existing;
+  const watchListeners = new Set<(path: string) => void>();
+  const watch: NodeModulesWatch = {
+    subscribe(listener) {
+      watchListeners.add(listener);
+      return () => void watchListeners.delete(listener);
+    },
+  };
+  marked[WRAPPED] = watch;
   for (const key of ["watchFile", "watchDirectory"] as const) {
     const original = sys[key];
     if (typeof original !== "function") continue;
@@ -91,17 +107,26 @@ export function wrapTypeScriptWatchers(sys: WatchableSys): void {
       return original.call(this, p, guarded, ...rest);
     };
   }
+  return watch;
 }
 
 function hasMissingModule(diagnostics: readonly Diagnostic[] | undefined): boolean {
   return !!diagnostics?.some((d) => d.code === CANNOT_FIND_MODULE);
 }
 
-/**
- * Builds a converter set over `create`. `cwd` is the notebook folder (whose `node_modules` chain
- * is fingerprinted). Converters are built lazily, as tslab does.
- */
-export function createHealingConverterSet(options: { isJS: boolean; cwd: string; create: ConverterFactory; log?: (msg: string) => void }): HealingConverterSet {
+/** Options of {@link createHealingConverterSet}. */
+export interface HealingConverterOptions {
+  isJS: boolean;
+  /** The notebook folder, whose `node_modules` chain is fingerprinted. */
+  cwd: string;
+  create: ConverterFactory;
+  log?: (msg: string) => void;
+  /** Watcher events to rebuild on (from {@link wrapTypeScriptWatchers}); none: rebuild on errors and `invalidate` only. */
+  watch?: NodeModulesWatch;
+}
+
+/** Builds a converter set over `create`. Converters are built lazily, as tslab does. */
+export function createHealingConverterSet(options: HealingConverterOptions): HealingConverterSet {
   const resets: { reason: string; at: number }[] = [];
 
   function healing(isBrowser: boolean): Converter & { invalidate(reason: string): void; closeInner(): void; warm(): void } {
@@ -173,7 +198,7 @@ export function createHealingConverterSet(options: { isJS: boolean; cwd: string;
     node.invalidate(`watcher: ${p}`);
     browser.invalidate(`watcher: ${p}`);
   };
-  watchListeners.add(onWatch);
+  const unsubscribe = options.watch?.subscribe(onWatch);
   return {
     node,
     browser,
@@ -184,7 +209,7 @@ export function createHealingConverterSet(options: { isJS: boolean; cwd: string;
     },
     warm: () => node.warm(),
     close() {
-      watchListeners.delete(onWatch);
+      unsubscribe?.();
       node.closeInner();
       browser.closeInner();
     },

@@ -25,7 +25,7 @@ import { isMagicSource, type MagicsModule } from "./magic-cells";
 import { watchParent } from "./parent-gone";
 import { evaluateUserExpressions } from "./fast-exec";
 import { isMimeBundle } from "../src/display/bundle";
-import { presentValue } from "./present";
+import { presenter, type Presenter } from "./present";
 import { describeError, KeyboardInterrupt } from "./cell-errors";
 import { isPrecompiled } from "../src/transpile";
 
@@ -94,6 +94,8 @@ export class KernelCore {
   private readonly unseenUpdates = new Map<string, { content: unknown; owner: Message }>();
   private warmTimer: NodeJS.Timeout | null = null;
   private workerCode = false;
+  /** How a value is shown (a last expression, `display(value)`). */
+  private readonly present: Presenter;
 
   constructor(
     private readonly info: ConnectionInfo,
@@ -102,6 +104,7 @@ export class KernelCore {
     private readonly options: CoreOptions,
   ) {
     this.codec = new Codec(info);
+    this.present = presenter(options.root);
   }
 
   // ---- output ----
@@ -228,7 +231,7 @@ export class KernelCore {
     process.stdout.write = makeWrite("stdout");
     process.stderr.write = makeWrite("stderr");
     const display = (value: unknown, options: DisplayGlobalOptions = {}): void => {
-      const data = isMimeBundle(value, { partial: true }) ? (value as Record<string, unknown>) : presentValue(value, this.options.root);
+      const data = isMimeBundle(value, { partial: true }) ? (value as Record<string, unknown>) : this.present(value);
       const msg = { data: { ...data }, metadata: options.metadata ?? {}, transient: options.displayId ? { display_id: options.displayId } : {} };
       this.displayMessage(this.currentCell(), msg, !!options.update);
     };
@@ -341,7 +344,7 @@ export class KernelCore {
       if (outcome.value !== undefined && !silent) {
         let data: MimeBundle;
         try {
-          data = presentValue(outcome.value, this.options.root);
+          data = this.present(outcome.value);
         } catch (e) {
           data = { "text/plain": `(the value could not be shown: ${e instanceof Error ? e.message : String(e)})` };
         }

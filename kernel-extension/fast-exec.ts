@@ -10,8 +10,6 @@ import * as vm from "node:vm";
 /** What a cell evaluated to. */
 export type CellOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-let cellNumber = 0;
-
 /** Minimal shape of the acorn AST nodes the rewrite looks at. */
 interface AstNode {
   type: string;
@@ -103,9 +101,11 @@ function compile(code: string, filename: string): vm.Script {
  * Runs one cell in this context. A cell that compiles as a script runs as one (its completion
  * value is the result); a cell that only compiles with top-level `await` is rewritten and its
  * promise awaited. `interrupted` rejects the wait for an async cell (a busy synchronous cell is
- * stopped by SIGINT through `breakOnSigint`). `filename` names the cell in stack traces.
+ * stopped by SIGINT through `breakOnSigint`). `filename` names the cell in stack traces (the
+ * engine names it after the execution count, which the kernel core owns). Never throws: a
+ * compile or run error is the outcome.
  */
-export async function runCell(code: string, interrupted: Promise<never>, filename = `cell-${++cellNumber}.js`): Promise<CellOutcome> {
+export async function runCell(code: string, interrupted: Promise<never>, filename: string): Promise<CellOutcome> {
   let script: vm.Script;
   let isAsync = false;
   try {

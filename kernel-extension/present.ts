@@ -8,19 +8,20 @@ import * as path from "node:path";
 import type * as Present from "../src/display/present";
 import type { MimeBundle } from "./cell-io";
 
-const byRoot = new Map<string, typeof Present.presentValue>();
+/** Turns a value into the MIME bundle a cell shows. */
+export type Presenter = (value: unknown) => MimeBundle;
 
 /**
- * The MIME bundle of `value`; `root` is this package's root.
- * @throws when the package's display modules cannot be loaded.
+ * The presenter of the package at `root` (this package's root). The package's display modules
+ * are loaded on the first value shown, not before: a kernel whose cells show nothing never loads them.
+ * The returned function throws when those modules cannot be loaded.
  */
-export function presentValue(value: unknown, root: string): MimeBundle {
-  let present = byRoot.get(root);
-  if (!present) {
+export function presenter(root: string): Presenter {
+  let present: typeof Present.presentValue | undefined;
+  return (value) => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    present = (require(path.join(root, "dist", "src", "display", "present")) as typeof Present).presentValue;
-    byRoot.set(root, present);
-  }
-  const p = present(value);
-  return "rich" in p ? p.rich : { "text/plain": p.text };
+    present ??= (require(path.join(root, "dist", "src", "display", "present")) as typeof Present).presentValue;
+    const p = present(value);
+    return "rich" in p ? p.rich : { "text/plain": p.text };
+  };
 }

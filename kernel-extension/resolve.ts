@@ -26,15 +26,18 @@ interface ModuleInternals {
   _resolveFilename(request: string, parent: unknown, isMain: boolean, options?: unknown): string;
 }
 
-let unhookResolve: (() => void) | null = null;
+// The hook's remover is kept on `Module` itself, the object the hook patches: whoever asks again
+// (while the hook is in place) gets the same remover instead of a second layer of hooks.
+const UNHOOK = Symbol("sense-tslab.unhook-resolve");
 
 /**
  * Maps `sense-tslab` → `<root>/dist/src/index.js` and `sense-tslab/<sub>` → `<root>/<sub>` for
  * every `require` in this process. Idempotent; returns a function that removes the hook.
  */
 export function hookPackageResolution(root: string): () => void {
-  if (unhookResolve) return unhookResolve;
-  const M = Module as unknown as ModuleInternals;
+  const M = Module as unknown as ModuleInternals & { [UNHOOK]?: () => void };
+  const hooked = M[UNHOOK];
+  if (hooked) return hooked;
   const original = M._resolveFilename;
   const main = path.join(root, "dist", "src", "index.js");
   M._resolveFilename = function (this: unknown, request: string, parent: unknown, isMain: boolean, options?: unknown): string {
@@ -42,11 +45,12 @@ export function hookPackageResolution(root: string): () => void {
     else if (request.startsWith(PACKAGE_NAME + "/")) request = path.join(root, request.slice(PACKAGE_NAME.length + 1));
     return original.call(this, request, parent, isMain, options);
   };
-  unhookResolve = () => {
+  const unhook = () => {
     M._resolveFilename = original;
-    unhookResolve = null;
+    delete M[UNHOOK];
   };
-  return unhookResolve;
+  M[UNHOOK] = unhook;
+  return unhook;
 }
 
 /** The generated type root (a folder holding only `node`, a link to tslab's `@types/node`), or null. */

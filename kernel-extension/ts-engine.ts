@@ -136,11 +136,11 @@ export class TsEngine implements Engine {
       ScriptTarget: { Latest: number };
       ScriptKind: { TSX: number };
     };
-    wrapTypeScriptWatchers(ts.sys);
+    const watch = wrapTypeScriptWatchers(ts.sys);
     // Loaded only now: tslab's modules must see the overlaid TypeScript.
     const load = createRequire(__filename);
     const converter = load("tslab/dist/converter") as typeof ConverterModule;
-    const converters = createHealingConverterSet({ isJS, cwd: this.cwd, create: converter.createConverter, log });
+    const converters = createHealingConverterSet({ isJS, cwd: this.cwd, create: converter.createConverter, log, watch });
     try {
       const { onInstalled } = load(path.join(root, "dist", "src", "install")) as { onInstalled?: (l: () => void) => () => void };
       onInstalled?.(() => converters.invalidate("install"));

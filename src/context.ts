@@ -18,6 +18,7 @@ import { ConfigError, redact } from "./errors";
 import { RestClient, ServerEndpoint, normalizeBaseUrl } from "./rest";
 import { ServerInfoFile } from "./schemas";
 import { jupyterRuntimeDir } from "./direct/jupyter-paths";
+import { processDefault } from "./util/process-default";
 
 /** Everything a Sense API call needs to know about where it runs, when a Jupyter Server serves it. */
 export interface SenseContext {
@@ -137,13 +138,90 @@ const processSuffix = randomBytes(4).toString("hex");
 export function processDashboardId(pid: number = process.pid): string {
   return `process-${pid}-${processSuffix}`;
 }
-const restClients = new Map<string, RestClient>();
-let cached: SenseContext | undefined;
-let cachedRun: RunContext | undefined;
-
 const KERNEL_FILE = /(?:^|[/=])kernel-([A-Za-z0-9][A-Za-z0-9_-]*)\.json$/;
 // A process tree deeper than this is a loop or something we do not understand.
 const MAX_ANCESTORS = 64;
+
+/**
+ * Finds, caches and forgets where this process runs, with the REST clients its contexts share.
+ * One per process backs the functions below ({@link defaultDiscovery}); tests construct their own,
+ * with `defaults` standing for the process (its environment, `/proc`, pid, working folder).
+ */
+export class Discovery {
+  private readonly restClients = new Map<string, RestClient>();
+  private cached: SenseContext | undefined;
+  private cachedRun: RunContext | undefined;
+
+  /** `defaults` apply to every call; a call's own options win field by field. */
+  constructor(private readonly defaults: DiscoverOptions = {}) {}
+
+  /**
+   * As {@link discover}, reading this instance's defaults; the context's `rest` is this
+   * instance's client for the endpoint.
+   * @throws {ConfigError} as {@link discover}.
+   */
+  discover(options: DiscoverOptions = {}): SenseContext {
+    return discoverServer(this.with(options), (endpoint) => this.restClient(endpoint));
+  }
+
+  /**
+   * As {@link discoverRun}, reading this instance's defaults.
+   * @throws {ConfigError} as {@link discoverRun}.
+   */
+  discoverRun(options: DiscoverOptions = {}): RunContext {
+    return discoverEither(this.with(options), (endpoint) => this.restClient(endpoint));
+  }
+
+  /**
+   * The server context, discovered on first call and cached.
+   * @throws {ConfigError} as {@link discover} (nothing is cached then, so a later call can succeed).
+   */
+  context(): SenseContext {
+    this.cached ??= this.discover();
+    return this.cached;
+  }
+
+  /**
+   * The {@link discoverRun} context, discovered on first call and cached.
+   * @throws {ConfigError} as {@link discoverRun} (nothing is cached then).
+   */
+  runContext(): RunContext {
+    this.cachedRun ??= this.discoverRun();
+    return this.cachedRun;
+  }
+
+  /** Forgets the cached contexts and REST clients. */
+  reset(): void {
+    this.cached = undefined;
+    this.cachedRun = undefined;
+    this.restClients.clear();
+  }
+
+  /** One {@link RestClient} per server and token, so every caller shares its connection pool. */
+  restClient(endpoint: ServerEndpoint): RestClient {
+    const key = `${endpoint.baseUrl}\u0000${endpoint.token}`;
+    let client = this.restClients.get(key);
+    if (!client) {
+      client = new RestClient(endpoint);
+      this.restClients.set(key, client);
+    }
+    return client;
+  }
+
+  private with(options: DiscoverOptions): DiscoverOptions {
+    const merged: DiscoverOptions = { ...this.defaults };
+    for (const [k, v] of Object.entries(options) as [keyof DiscoverOptions, unknown][]) {
+      if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+    }
+    return merged;
+  }
+}
+
+/**
+ * The process's default {@link Discovery} (the one the functions below use): every API call
+ * shares its cached context and its REST clients.
+ */
+export const defaultDiscovery: () => Discovery = processDefault(() => new Discovery());
 
 /**
  * Finds where this process runs. Synchronous: it reads only environment variables and local
@@ -154,6 +232,11 @@ const MAX_ANCESTORS = 64;
  *   contain the token.
  */
 export function discover(options: DiscoverOptions = {}): SenseContext {
+  return defaultDiscovery().discover(options);
+}
+
+/** {@link discover}'s work; the REST client comes from the {@link Discovery} that asks, so each instance shares its own. */
+function discoverServer(options: DiscoverOptions, restClientFor: (endpoint: ServerEndpoint) => RestClient): SenseContext {
   const env = options.env ?? process.env;
   const procRoot = options.procRoot ?? "/proc";
   const pid = options.pid ?? process.pid;
@@ -232,8 +315,7 @@ export function discover(options: DiscoverOptions = {}): SenseContext {
  * @throws {ConfigError} as {@link discover} (nothing is cached then, so a later call can succeed).
  */
 export function getContext(): SenseContext {
-  cached ??= discover();
-  return cached;
+  return defaultDiscovery().context();
 }
 
 /**
@@ -244,12 +326,17 @@ export function getContext(): SenseContext {
  *   `not_configured` with `SENSE_BACKEND=server` and no server found.
  */
 export function discoverRun(options: DiscoverOptions = {}): RunContext {
+  return defaultDiscovery().discoverRun(options);
+}
+
+/** {@link discoverRun}'s work, with the asking {@link Discovery}'s REST clients. */
+function discoverEither(options: DiscoverOptions, restClientFor: (endpoint: ServerEndpoint) => RestClient): RunContext {
   const env = options.env ?? process.env;
   const choice = backendChoice(env);
   let why = "SENSE_BACKEND=direct";
   if (choice !== "direct") {
     try {
-      return discover(options);
+      return discoverServer(options, restClientFor);
     } catch (e) {
       if (choice === "server" || !(e instanceof ConfigError) || e.code !== "not_configured") throw e;
       why = `no Jupyter Server was found (${e.message})`;
@@ -297,26 +384,12 @@ function ownConnectionFile(procRoot: string, pid: number): string | undefined {
  * @throws {ConfigError} as {@link discoverRun} (nothing is cached then).
  */
 export function getRunContext(): RunContext {
-  cachedRun ??= discoverRun();
-  return cachedRun;
+  return defaultDiscovery().runContext();
 }
 
 /** Forgets the cached contexts and REST clients (tests, or after changing `SENSE_*` variables). */
 export function resetContext(): void {
-  cached = undefined;
-  cachedRun = undefined;
-  restClients.clear();
-}
-
-/** One {@link RestClient} per server and token, so every caller shares its connection pool. */
-function restClientFor(endpoint: ServerEndpoint): RestClient {
-  const key = `${endpoint.baseUrl}\u0000${endpoint.token}`;
-  let client = restClients.get(key);
-  if (!client) {
-    client = new RestClient(endpoint);
-    restClients.set(key, client);
-  }
-  return client;
+  defaultDiscovery().reset();
 }
 
 /**

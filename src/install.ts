@@ -14,6 +14,7 @@ import { inspect } from "node:util";
 import { InstallError, UsageError, redact } from "./errors";
 import { getRunContext } from "./context";
 import type { OutputSink } from "./display/sink";
+import { processDefault } from "./util/process-default";
 
 /** Values of {@link InstallOptions.arguments}: `--key=value`, or `-k value` for one-letter keys. */
 export type InstallArgumentValue = string | number | boolean;
@@ -75,10 +76,6 @@ export class InstallResult {
     return this.toString();
   }
 }
-
-const listeners = new Set<InstallListener>();
-// One npm at a time per folder: two concurrent installs would race on package.json and node_modules.
-const queues = new Map<string, Promise<unknown>>();
 
 /**
  * The npm options `install()` passes on, by npm's own name (each one a key of npm's config
@@ -143,16 +140,6 @@ const TARBALL = /[.](?:tgz|tar\.gz|tar)$/i;
 const SECRET_VARS = ["SENSE_API_TOKEN", "SENSE_PASSWORD", "SENSE_SSH_PASSWORD", "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN"];
 // npm settings from the environment that would move the install out of the project home.
 const REDIRECTING_VARS = ["npm_config_global", "npm_config_location", "npm_config_prefix", "npm_config_local_prefix"];
-
-/**
- * Registers `listener` to run after every install attempt that ran npm, successful or not
- * (the Sense kernel resets tslab's compiler here). Listener errors are ignored: a listener must
- * not change the install's outcome. Returns a function that unregisters it.
- */
-export function onInstalled(listener: InstallListener): () => void {
-  listeners.add(listener);
-  return () => listeners.delete(listener);
-}
 
 /** The option `key` names (full name, shorthand, or `no-<boolean>` for a flag), or a `bad_option` error listing what is allowed. */
 function resolveNpmOption(key: unknown, what: "flag" | "argument"): { name: string; kind: "boolean" | "string" | "number"; negated: boolean } {
@@ -259,6 +246,94 @@ export function validatePackageSpec(spec: unknown): string {
   return m[1];
 }
 
+/** Options of {@link Installer}: what its installs use when a call does not say. */
+export interface InstallerOptions {
+  /** The folder installs go into when a call gives no `cwd` (default: the discovered project home). */
+  projectHome?: () => string;
+  /** The command that runs npm, as an argv prefix (default: the npm shipped with this Node). */
+  npmCommand?: readonly string[];
+  /** Environment for npm (default `process.env`; Jupyter/Sense secrets are removed either way). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Runs installs and tells its listeners about them. One per process backs {@link install} and
+ * {@link onInstalled} (see {@link defaultInstaller}); tests and tools construct their own.
+ */
+export class Installer {
+  private readonly listeners = new Set<InstallListener>();
+  // One npm at a time per folder: two concurrent installs would race on package.json and node_modules.
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly options: InstallerOptions = {}) {}
+
+  /**
+   * Registers `listener` to run after every install attempt of this installer that ran npm,
+   * successful or not (the Sense kernel resets tslab's compiler here). Listener errors are
+   * ignored: a listener must not change the install's outcome. Returns a function that unregisters it.
+   */
+  onInstalled(listener: InstallListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Installs npm packages into the project home (or `options.cwd`), as {@link install} describes;
+   * installs into one folder run one after the other.
+   * @throws as {@link install}.
+   */
+  async install(pkgs: string | readonly string[], options: InstallOptions = {}): Promise<InstallResult> {
+    const packages = typeof pkgs === "string" ? [pkgs] : [...pkgs];
+    if (packages.length === 0) throw new InstallError("bad_package", "install() needs at least one package.", {});
+    const names = packages.map((p) => validatePackageSpec(p));
+    const argv = npmInstallArgv(packages, options.flags, options.arguments);
+    const home = this.options.projectHome ?? (() => getRunContext().projectHome);
+    const cwd = path.resolve(options.cwd ?? home());
+    if (!isDirectory(cwd)) {
+      throw new InstallError("install_failed", `Cannot install into ${cwd}: it is not an existing folder.`, { cwd });
+    }
+    const npm = options.npmCommand ?? this.options.npmCommand;
+    const command = npm ? [...npm] : npmCommand();
+    // Captured now: inside tslab, process.stdout.write is swapped for every new cell.
+    const sink = options.sink ?? defaultSink();
+    const baseEnv = options.env ?? this.options.env ?? process.env;
+    const env = npmEnv(baseEnv);
+    const secrets = SECRET_VARS.map((k) => baseEnv[k]);
+
+    const previous = this.queues.get(cwd) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => runInstall({ packages, names, argv, cwd, command, sink, env, secrets, signal: options.signal, notify: (e) => this.notify(e) }));
+    this.queues.set(cwd, run);
+    try {
+      return await run;
+    } finally {
+      if (this.queues.get(cwd) === run) this.queues.delete(cwd);
+    }
+  }
+
+  private async notify(event: InstallEvent): Promise<void> {
+    await Promise.allSettled(
+      [...this.listeners].map(async (l) => {
+        await l(event);
+      }),
+    );
+  }
+}
+
+/**
+ * The process's default installer (the one {@link install} and {@link onInstalled} use). One for
+ * the process: the kernel registers its compiler reset on it, so every `install()` must reach it.
+ */
+export const defaultInstaller: () => Installer = processDefault(() => new Installer());
+
+/**
+ * Registers `listener` to run after every install attempt that ran npm, successful or not
+ * (the Sense kernel resets tslab's compiler here). Listener errors are ignored: a listener must
+ * not change the install's outcome. Returns a function that unregisters it.
+ */
+export function onInstalled(listener: InstallListener): () => void {
+  return defaultInstaller().onInstalled(listener);
+}
+
 /**
  * Installs npm packages into the project home (or `options.cwd`): runs `npm install <flags>
  * <specs>` there, creating a minimal `package.json` first when there is none (so npm does not
@@ -272,29 +347,8 @@ export function validatePackageSpec(spec: unknown): string {
  * @throws {UsageError} `bad_option` for bad flags/arguments (see {@link expandFlags}).
  * @throws {ConfigError} from discovery when no `cwd` is given and no project home can be found.
  */
-export async function install(pkgs: string | readonly string[], options: InstallOptions = {}): Promise<InstallResult> {
-  const packages = typeof pkgs === "string" ? [pkgs] : [...pkgs];
-  if (packages.length === 0) throw new InstallError("bad_package", "install() needs at least one package.", {});
-  const names = packages.map((p) => validatePackageSpec(p));
-  const argv = npmInstallArgv(packages, options.flags, options.arguments);
-  const cwd = path.resolve(options.cwd ?? getRunContext().projectHome);
-  if (!isDirectory(cwd)) {
-    throw new InstallError("install_failed", `Cannot install into ${cwd}: it is not an existing folder.`, { cwd });
-  }
-  const command = options.npmCommand ? [...options.npmCommand] : npmCommand();
-  // Captured now: inside tslab, process.stdout.write is swapped for every new cell.
-  const sink = options.sink ?? defaultSink();
-  const env = npmEnv(options.env ?? process.env);
-  const secrets = SECRET_VARS.map((k) => (options.env ?? process.env)[k]);
-
-  const previous = queues.get(cwd) ?? Promise.resolve();
-  const run = previous.catch(() => undefined).then(() => runInstall({ packages, names, argv, cwd, command, sink, env, secrets, signal: options.signal }));
-  queues.set(cwd, run);
-  try {
-    return await run;
-  } finally {
-    if (queues.get(cwd) === run) queues.delete(cwd);
-  }
+export function install(pkgs: string | readonly string[], options: InstallOptions = {}): Promise<InstallResult> {
+  return defaultInstaller().install(pkgs, options);
 }
 
 interface RunPlan {
@@ -307,6 +361,8 @@ interface RunPlan {
   env: NodeJS.ProcessEnv;
   secrets: (string | undefined)[];
   signal?: AbortSignal;
+  /** Tells the installer's listeners. */
+  notify: (event: InstallEvent) => Promise<void>;
 }
 
 async function runInstall(plan: RunPlan): Promise<InstallResult> {
@@ -335,7 +391,7 @@ async function runInstall(plan: RunPlan): Promise<InstallResult> {
       if (v) versions[name] = v;
     }
     const result = new InstallResult(plan.packages, added, versions, durationMs, outcome.output, cwd);
-    await notify({ packages: plan.packages, cwd, ok: true, result });
+    await plan.notify({ packages: plan.packages, cwd, ok: true, result });
     return result;
   }
 
@@ -358,7 +414,7 @@ async function runInstall(plan: RunPlan): Promise<InstallResult> {
       `.${summary ? `\n${summary}` : ""}`,
     { cwd, packages: plan.packages, exitCode: outcome.code, signal: outcome.signal, changed },
   );
-  await notify({ packages: plan.packages, cwd, ok: false, error });
+  await plan.notify({ packages: plan.packages, cwd, ok: false, error });
   throw error;
 }
 
@@ -545,12 +601,4 @@ function isDirectory(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-async function notify(event: InstallEvent): Promise<void> {
-  await Promise.allSettled(
-    [...listeners].map(async (l) => {
-      await l(event);
-    }),
-  );
 }

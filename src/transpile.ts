@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TS from "typescript";
 import { UsageError } from "./errors";
+import { processDefault } from "./util/process-default";
 
 /** One compiler message about the checked code. */
 export interface Diagnostic {
@@ -46,19 +47,70 @@ export interface TranspileResult {
   diagnostics: Diagnostic[];
 }
 
-let cachedTs: typeof TS | undefined;
-
 /** The compiler to use: one already loaded in this process, else the `typescript` package. */
-function compiler(): typeof TS {
-  if (cachedTs) return cachedTs;
+function loadCompiler(): typeof TS {
   const loaded = Object.keys(require.cache).find((k) => /[\\/]@tslab[\\/]typescript-for-tslab[\\/]lib[\\/]typescript\.js$/.test(k));
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  cachedTs = (loaded ? require.cache[loaded]?.exports : require("typescript")) as typeof TS;
-  return cachedTs;
+  return (loaded ? require.cache[loaded]?.exports : require("typescript")) as typeof TS;
 }
 
-const sourceCache = new Map<string, TS.SourceFile>();
-let lastProgram: TS.Program | undefined;
+/** What a {@link Transpiler} keeps between checks. */
+interface CompileCache {
+  /** Parsed library and package declarations, by file name: they do not change between checks. */
+  sourceFiles: Map<string, TS.SourceFile>;
+  /** The previous check's program, which TypeScript reuses for the files that did not change. */
+  lastProgram?: TS.Program;
+}
+
+/** Options of {@link Transpiler}. */
+export interface TranspilerOptions {
+  /** The TypeScript module to use (default: the one loaded in this process, else `typescript`, loaded on first use). */
+  typescript?: typeof TS;
+}
+
+/**
+ * The master's TypeScript compiler with what it keeps between calls (the compiler module, parsed
+ * library declarations, the last program). One per process backs {@link checkAndTranspile} and
+ * {@link prepareRemoteCode} (see {@link defaultTranspiler}); tests construct their own.
+ */
+export class Transpiler {
+  private ts: typeof TS | undefined;
+  private readonly cache: CompileCache = { sourceFiles: new Map() };
+
+  constructor(options: TranspilerOptions = {}) {
+    this.ts = options.typescript;
+  }
+
+  /**
+   * As {@link checkAndTranspile}, with this instance's compiler and caches.
+   * @throws as {@link checkAndTranspile}.
+   */
+  checkAndTranspile(code: string, options: TranspileOptions = {}): TranspileResult {
+    if (typeof code !== "string") throw new UsageError("code must be a string", { code: "bad_option" });
+    return checkWith(this.compiler(), this.cache, code, options);
+  }
+
+  /**
+   * As {@link prepareRemoteCode}, with this instance's compiler.
+   * @throws as {@link prepareRemoteCode}.
+   */
+  prepareRemoteCode(code: string, options: { fileName?: string } = {}): RemoteCode {
+    if (typeof code !== "string") throw new UsageError("code must be a string", { code: "bad_option" });
+    return prepareWith(this.compiler(), code, options);
+  }
+
+  // Loaded on first use: a master that never checks code never pays for loading a compiler.
+  private compiler(): typeof TS {
+    this.ts ??= loadCompiler();
+    return this.ts;
+  }
+}
+
+/**
+ * The process's default {@link Transpiler} (the one {@link checkAndTranspile} and
+ * {@link prepareRemoteCode} use): its parsed library files make every check after the first fast.
+ */
+export const defaultTranspiler: () => Transpiler = processDefault(() => new Transpiler());
 
 function findTypesNode(from: string[]): string | undefined {
   for (const dir of from) {
@@ -103,8 +155,11 @@ export function formatDiagnostics(diagnostics: readonly Diagnostic[]): string {
  *   `details.diagnostics` holds them as {@link Diagnostic}s. Nothing else happens (no side effects).
  */
 export function checkAndTranspile(code: string, options: TranspileOptions = {}): TranspileResult {
-  if (typeof code !== "string") throw new UsageError("code must be a string", { code: "bad_option" });
-  const ts = compiler();
+  return defaultTranspiler().checkAndTranspile(code, options);
+}
+
+/** {@link checkAndTranspile}'s work, with a {@link Transpiler}'s compiler and cache. */
+function checkWith(ts: typeof TS, cache: CompileCache, code: string, options: TranspileOptions): TranspileResult {
   const fileName = path.resolve(options.fileName ?? path.join(process.cwd(), "__startup.ts"));
   const dir = path.dirname(fileName);
   const typesNode = findTypesNode([dir, __dirname, path.dirname(require.resolve("tslab/package.json"))]);
@@ -129,10 +184,10 @@ export function checkAndTranspile(code: string, options: TranspileOptions = {}):
   host.getSourceFile = (name, languageVersion, onError, shouldCreate) => {
     if (path.resolve(name) === fileName) return ts.createSourceFile(name, code, languageVersion, true);
     // Library and package declarations do not change between checks: parse them once.
-    const hit = sourceCache.get(name);
+    const hit = cache.sourceFiles.get(name);
     if (hit) return hit;
     const sf = baseGet(name, languageVersion, onError, shouldCreate);
-    if (sf && /\.d\.[cm]?ts$/.test(name)) sourceCache.set(name, sf);
+    if (sf && /\.d\.[cm]?ts$/.test(name)) cache.sourceFiles.set(name, sf);
     return sf;
   };
   const baseRead = host.readFile.bind(host);
@@ -140,8 +195,8 @@ export function checkAndTranspile(code: string, options: TranspileOptions = {}):
   const baseExists = host.fileExists.bind(host);
   host.fileExists = (name) => path.resolve(name) === fileName || baseExists(name);
 
-  const program = ts.createProgram({ rootNames: [fileName], options: compilerOptions, host, oldProgram: lastProgram });
-  lastProgram = program;
+  const program = ts.createProgram({ rootNames: [fileName], options: compilerOptions, host, oldProgram: cache.lastProgram });
+  cache.lastProgram = program;
   const sf = program.getSourceFile(fileName);
   const raw = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics(), ...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
   const diagnostics = raw.map((d) => toDiagnostic(ts, d));
@@ -220,8 +275,11 @@ function needsEmit(ts: typeof TS, sf: TS.SourceFile): boolean {
  * @throws UsageError `compile_error` for a syntax error, with line and column; nothing is sent then.
  */
 export function prepareRemoteCode(code: string, options: { fileName?: string } = {}): RemoteCode {
-  if (typeof code !== "string") throw new UsageError("code must be a string", { code: "bad_option" });
-  const ts = compiler();
+  return defaultTranspiler().prepareRemoteCode(code, options);
+}
+
+/** {@link prepareRemoteCode}'s work, with a {@link Transpiler}'s compiler. */
+function prepareWith(ts: typeof TS, code: string, options: { fileName?: string }): RemoteCode {
   const fileName = options.fileName ?? "remote.ts";
   const sf = ts.createSourceFile(fileName, code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
   const parseErrors = (sf as unknown as { parseDiagnostics?: TS.Diagnostic[] }).parseDiagnostics;

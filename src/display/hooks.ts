@@ -7,6 +7,7 @@
 import { WorkerRecord } from "../schemas";
 import { isDisplayable } from "./bundle";
 import type { MimeBundle } from "./sink";
+import { processDefault } from "../util/process-default";
 import { renderAuth, renderExecuteResults, renderInstall, renderNetwork, renderPools, renderWorker, renderWorkers, type AuthLike, type ExecuteResultLike, type InstallResultLike, type NetworkInfoLike, type PoolInfoLike } from "./tables";
 
 /** One display hook: which values it renders, and how. */
@@ -16,16 +17,6 @@ export interface DisplayHook {
   render(value: unknown): MimeBundle;
 }
 
-const hooks: DisplayHook[] = [];
-
-/** Adds a hook, tried before the built-in ones (later registrations first). Returns an unregister function. */
-export function registerDisplayHook(hook: DisplayHook): () => void {
-  hooks.unshift(hook);
-  return () => {
-    const i = hooks.indexOf(hook);
-    if (i >= 0) hooks.splice(i, 1);
-  };
-}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
 const isRecord = (v: unknown): v is WorkerRecord => WorkerRecord.safeParse(v).success;
@@ -76,17 +67,50 @@ const builtins: DisplayHook[] = [
 ];
 
 /**
+ * The display hooks registered on top of the built-in ones. One per process backs
+ * {@link registerDisplayHook} and {@link richBundle} ({@link defaultDisplayHooks}).
+ */
+export class DisplayHooks {
+  private readonly hooks: DisplayHook[] = [];
+
+  /** Adds a hook, tried before the built-in ones (later registrations first). Returns an unregister function. */
+  register(hook: DisplayHook): () => void {
+    this.hooks.unshift(hook);
+    return () => {
+      const i = this.hooks.indexOf(hook);
+      if (i >= 0) this.hooks.splice(i, 1);
+    };
+  }
+
+  /**
+   * The rich MIME bundle for `value`: its own (a `Displayable`), or a hook's; `undefined` when
+   * nothing renders it richly (print it as text then). Never throws: a hook that throws is no match.
+   */
+  bundle(value: unknown): MimeBundle | undefined {
+    if (isDisplayable(value)) return value.toMimeBundle();
+    for (const h of [...this.hooks, ...builtins]) {
+      try {
+        if (h.matches(value)) return h.render(value);
+      } catch {
+        /* a hook that cannot render this value is no match */
+      }
+    }
+    return undefined;
+  }
+}
+
+/** The process's display hooks: the ones every cell's last value and `display()` go through. */
+export const defaultDisplayHooks: () => DisplayHooks = processDefault(() => new DisplayHooks());
+
+/** Adds a hook to the process's display hooks, tried before the built-in ones (later registrations first). Returns an unregister function. */
+export function registerDisplayHook(hook: DisplayHook): () => void {
+  return defaultDisplayHooks().register(hook);
+}
+
+/**
  * The rich MIME bundle for `value`: its own (a `Displayable`), or a hook's; `undefined` when
- * nothing renders it richly (print it as text then).
+ * nothing renders it richly (print it as text then). Never throws.
  */
 export function richBundle(value: unknown): MimeBundle | undefined {
-  if (isDisplayable(value)) return value.toMimeBundle();
-  for (const h of [...hooks, ...builtins]) {
-    try {
-      if (h.matches(value)) return h.render(value);
-    } catch {
-      /* a hook that cannot render this value is no match */
-    }
-  }
-  return undefined;
+  return defaultDisplayHooks().bundle(value);
 }

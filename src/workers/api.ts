@@ -12,14 +12,10 @@ import type { WorkerOutputItem } from "./output";
 import type { PoolInfo } from "./pool";
 import type { WorkerRef } from "./records";
 import type { Worker } from "./worker";
-
-let defaultInstance: Cluster | undefined;
+import { processDefault } from "../util/process-default";
 
 /** The process's default cluster (the one the functional API uses). */
-export function defaultCluster(): Cluster {
-  defaultInstance ??= new Cluster();
-  return defaultInstance;
-}
+export const defaultCluster: () => Cluster = processDefault(() => new Cluster());
 
 /**
  * Starts `n` workers. Accepts `launchWorkers(n, options)` and `launchWorkers({ n, ...options })`.

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { captureSink } from "../display/sink";
 import type { OutputSink } from "../display/sink";
 import { UsageError, WorkerError } from "../errors";
-import { installProcessHooks, onInterrupt, onShutdown } from "../lifecycle";
+import { defaultLifecycle, onInterrupt } from "../lifecycle";
 import type { RestClient } from "../rest";
 import type { WorkerRecord, WorkerSize } from "../schemas";
 import { bestEffortSync } from "../util/best-effort";
@@ -67,7 +67,7 @@ export interface ClusterOptions {
   backend?: KernelBackend | ((ctx: ResolvedContext) => KernelBackend);
   /** The context of calls that pass none (default: discovered, `getContext()`). */
   context?: WorkerContextInput;
-  /** Where the shutdown hook goes (default: lifecycle.ts, the process's). */
+  /** Where the shutdown hook goes (default: the process's lifecycle, `defaultLifecycle()` in lifecycle.ts). */
   hooks?: ShutdownHooks;
 }
 
@@ -91,7 +91,7 @@ export class Cluster {
   private hooksFor: string | undefined;
 
   constructor(private readonly options: ClusterOptions = {}) {
-    this.hooks = options.hooks ?? { onShutdown, installProcessHooks: () => installProcessHooks() };
+    this.hooks = options.hooks ?? defaultLifecycle();
     this.warm = new WorkerPools({ track: (id) => this.keeper.track(id), forget: (id) => this.keeper.forget(id), envFiles: this.envFiles() });
   }
 

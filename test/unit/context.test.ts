@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { inspect } from "node:util";
 import { ConfigError, isSenseError } from "../../src/errors";
-import { discover, getContext, resetContext } from "../../src/context";
+import { defaultDiscovery, discover, Discovery, getContext, resetContext } from "../../src/context";
 
 const TOKEN = "srv-token-0123456789abcdef";
 const KID = "6a013310-0eac-49c8-8e83-cd7f70feeb67";
@@ -226,5 +226,60 @@ describe("getContext", () => {
     expect(getContext().endpoint.baseUrl).toBe("http://127.0.0.1:1111/");
     resetContext();
     expect(getContext().endpoint.baseUrl).toBe("http://127.0.0.1:2222/");
+  });
+});
+
+describe("Discovery (an instance of its own)", () => {
+  let t: ReturnType<typeof fakeTree>;
+  afterEach(() => t?.cleanup());
+
+  it("discovers from its injected environment and caches its own context until reset()", () => {
+    t = fakeTree();
+    const env: NodeJS.ProcessEnv = { JPY_PARENT_PID: "100" };
+    const d = new Discovery({ env, procRoot: t.proc, pid: 400, cwd: "/somewhere" });
+    const a = d.context();
+    expect(a.source).toBe("runtime_file");
+    expect(a.kernelId).toBe(KID);
+    expect(a.projectHome).toBe(t.projectRoot);
+    expect(d.context()).toBe(a);
+    env.SENSE_API_URL = "http://127.0.0.1:3333/";
+    expect(d.context()).toBe(a);
+    d.reset();
+    const b = d.context();
+    expect(b.source).toBe("sense_env");
+    expect(b.endpoint.baseUrl).toBe("http://127.0.0.1:3333/");
+    // The process's default discovery saw none of it.
+    expect(defaultDiscovery()).not.toBe(d);
+  });
+
+  it("a call's own options win over the instance's defaults, field by field", () => {
+    t = fakeTree();
+    const d = new Discovery({ env: { SENSE_API_URL: "http://127.0.0.1:4444/" }, procRoot: t.proc, pid: 400 });
+    expect(d.discover().endpoint.baseUrl).toBe("http://127.0.0.1:4444/");
+    expect(d.discover({ baseUrl: "http://127.0.0.1:5555/", env: undefined }).endpoint.baseUrl).toBe("http://127.0.0.1:5555/");
+    const run = d.discoverRun({ env: { SENSE_BACKEND: "direct", SENSE_RUNTIME_DIR: t.runtime } });
+    expect(run.backend).toBe("direct");
+    expect(run.runtimeDir).toBe(t.runtime);
+    expect(run.kernelId).toBe(KID);
+  });
+
+  it("shares one REST client per server and token within an instance, none across instances", () => {
+    const env = { SENSE_API_URL: "http://127.0.0.1:6666/", SENSE_API_TOKEN: "t" };
+    const one = new Discovery({ env, procRoot: "/nonexistent-proc", pid: 1 });
+    const two = new Discovery({ env, procRoot: "/nonexistent-proc", pid: 1 });
+    expect(one.discover().rest).toBe(one.discover().rest);
+    expect(one.discover().rest).toBe(one.restClient({ baseUrl: "http://127.0.0.1:6666/", token: "t" }));
+    expect(two.discover().rest).not.toBe(one.discover().rest);
+    expect(one.restClient({ baseUrl: "http://127.0.0.1:6666/", token: "other" })).not.toBe(one.discover().rest);
+    one.reset();
+    expect(one.discover().rest).not.toBe(two.discover().rest);
+  });
+
+  it("throws not_configured and caches nothing, so a later call can succeed", () => {
+    const env: NodeJS.ProcessEnv = {};
+    const d = new Discovery({ env, procRoot: "/nonexistent-proc", pid: 1 });
+    expectConfigError(() => d.context(), "not_configured");
+    env.SENSE_API_URL = "http://127.0.0.1:7777/";
+    expect(d.context().endpoint.baseUrl).toBe("http://127.0.0.1:7777/");
   });
 });

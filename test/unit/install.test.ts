@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { inspect } from "node:util";
 import { InstallError, UsageError } from "../../src/errors";
-import { InstallEvent, expandFlags, install, onInstalled, validatePackageSpec } from "../../src/install";
+import { InstallEvent, Installer, defaultInstaller, expandFlags, install, onInstalled, validatePackageSpec } from "../../src/install";
 import type { OutputSink } from "../../src/display/sink";
 
 describe("expandFlags", () => {
@@ -369,5 +369,42 @@ describe("install (with a fake npm)", () => {
       install("b", { cwd: home, npmCommand, env, sink: recordingSink() }),
     ]);
     expect(fs.readFileSync(record, "utf8")).toBe("start end start end ");
+  });
+
+  it("two Installers do not share listeners; an Installer's own npm, env and home are used when a call gives none", async () => {
+    const one = new Installer({ npmCommand, env, projectHome: () => home });
+    const two = new Installer({ npmCommand, env, projectHome: () => home });
+    const heard: string[] = [];
+    const offOne = one.onInstalled((e) => void heard.push(`one:${e.packages.join(",")}`));
+    const offTwo = two.onInstalled((e) => void heard.push(`two:${e.packages.join(",")}`));
+    const offDefault = onInstalled((e) => void heard.push(`default:${e.packages.join(",")}`));
+    try {
+      const result = await one.install("newpkg", { sink: recordingSink() });
+      expect(fs.realpathSync(result.cwd)).toBe(fs.realpathSync(home));
+      const rec = JSON.parse(fs.readFileSync(record, "utf8")) as { env: NodeJS.ProcessEnv };
+      // The instance's env reached npm, without its secrets.
+      expect(rec.env.FAKE_NPM_RECORD).toBe(record);
+      expect(rec.env.SENSE_API_TOKEN).toBeUndefined();
+      expect(heard).toEqual(["one:newpkg"]);
+      await two.install("other", { sink: recordingSink() });
+      expect(heard).toEqual(["one:newpkg", "two:other"]);
+      offOne();
+      await one.install("third", { sink: recordingSink() });
+      expect(heard).toEqual(["one:newpkg", "two:other"]);
+      expect(defaultInstaller()).not.toBe(one);
+    } finally {
+      offOne();
+      offTwo();
+      offDefault();
+    }
+  });
+
+  it("a call's options win over its Installer's", async () => {
+    const elsewhere = path.join(dir, "elsewhere");
+    fs.mkdirSync(elsewhere);
+    const installer = new Installer({ npmCommand: ["/nonexistent/npm"], env, projectHome: () => path.join(dir, "missing") });
+    const result = await installer.install("newpkg", { cwd: elsewhere, npmCommand, sink: recordingSink() });
+    expect(fs.realpathSync(result.cwd)).toBe(fs.realpathSync(elsewhere));
+    await expect(installer.install("newpkg", { sink: recordingSink() })).rejects.toMatchObject({ code: "install_failed" });
   });
 });

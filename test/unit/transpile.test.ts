@@ -1,5 +1,6 @@
 import * as path from "node:path";
-import { checkAndTranspile, formatDiagnostics } from "../../src/transpile";
+import * as ts from "typescript";
+import { checkAndTranspile, defaultTranspiler, formatDiagnostics, Transpiler } from "../../src/transpile";
 import { isUsageError, SenseError } from "../../src/errors";
 
 const SNIPPET = [
@@ -73,5 +74,28 @@ describe("checkAndTranspile", () => {
     const warm = performance.now() - t0;
     console.log(`checkAndTranspile, 20-line snippet, warm: ${warm.toFixed(0)} ms`);
     expect(warm).toBeGreaterThan(0);
+  });
+});
+
+describe("Transpiler (an instance of its own)", () => {
+  it("checks and prepares code with the compiler it was given, apart from the default one", () => {
+    let created = 0;
+    const counting = new Proxy(ts, {
+      get: (target, key) => {
+        if (key === "createProgram") created++;
+        return Reflect.get(target, key) as unknown;
+      },
+    });
+    const t = new Transpiler({ typescript: counting });
+    expect(t.checkAndTranspile("const n: number = 1;\nconsole.log(n);\n").js).toContain("console.log(n)");
+    expect(created).toBe(1);
+    expect(() => t.checkAndTranspile("const s: string = 1;")).toThrow(/TS2322/);
+    expect(created).toBe(2);
+    expect(t.prepareRemoteCode("const x: number = 2; x").hasValue).toBe(true);
+    expect(() => t.prepareRemoteCode(42 as unknown as string)).toThrow(/code must be a string/);
+    checkAndTranspile("1;");
+    // The default transpiler is another instance: it did not use this one's compiler.
+    expect(created).toBe(2);
+    expect(defaultTranspiler()).not.toBe(t);
   });
 });

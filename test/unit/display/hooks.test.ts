@@ -1,4 +1,4 @@
-import { registerDisplayHook, richBundle, authForDisplay } from "../../../src/display/hooks";
+import { registerDisplayHook, richBundle, authForDisplay, DisplayHooks } from "../../../src/display/hooks";
 import { display } from "../../../src/display/live";
 import type { MimeBundle, OutputSink } from "../../../src/display/sink";
 import type { WorkerRecord } from "../../../src/schemas";
@@ -34,6 +34,23 @@ describe("display hooks", () => {
     expect(richBundle({ x: 1 })?.["text/plain"]).toBe("a point");
     off();
     expect(richBundle({ x: 1 })).toBeUndefined();
+  });
+
+  test("a DisplayHooks instance renders with its own hooks and the built-ins, not the process's", () => {
+    const mine = new DisplayHooks();
+    const point = (text: string) => ({ name: "point", matches: (v: unknown) => typeof v === "object" && v !== null && "x" in v, render: () => ({ "text/plain": text }) });
+    const offMine = mine.register(point("mine"));
+    const offProcess = registerDisplayHook(point("process's"));
+    try {
+      expect(mine.bundle({ x: 1 })?.["text/plain"]).toBe("mine");
+      expect(richBundle({ x: 1 })?.["text/plain"]).toBe("process's");
+      expect(new DisplayHooks().bundle({ x: 1 })).toBeUndefined();
+      expect(mine.bundle(rec())?.["text/plain"]).toContain("k-1");
+    } finally {
+      offMine();
+      offProcess();
+    }
+    expect(mine.bundle({ x: 1 })).toBeUndefined();
   });
 
   test("display() sends the hook's bundle, or the inspect text", () => {

@@ -14,6 +14,9 @@ import { workerSession } from "../../../kernel-extension/core";
 import { localPackageRoot, parseKernelArgs } from "../../../kernel-extension/kernel";
 import { silenceServicesConsole } from "../../../src/util/services-console";
 import { isMagicSource, notebookScope } from "../../../kernel-extension/magic-cells";
+import { presenter } from "../../../kernel-extension/present";
+import { hookPackageResolution } from "../../../kernel-extension/resolve";
+import Module from "node:module";
 
 let tmp: string;
 beforeEach(() => {
@@ -107,9 +110,9 @@ describe("healing converter set", () => {
   it("watcher events under node_modules invalidate, and the timer error in a watcher is swallowed", () => {
     const callbacks: ((f: string) => void)[] = [];
     const sys = { watchDirectory: (_p: string, cb: (f: string) => void) => void callbacks.push(cb) };
-    wrapTypeScriptWatchers(sys);
+    const watch = wrapTypeScriptWatchers(sys);
     const f = fakeFactory([ok]);
-    const set = createHealingConverterSet({ isJS: false, cwd: tmp, create: f.create });
+    const set = createHealingConverterSet({ isJS: false, cwd: tmp, create: f.create, watch });
     set.warm();
     let calls = 0;
     sys.watchDirectory(path.join(tmp, "node_modules"), () => {
@@ -123,6 +126,45 @@ describe("healing converter set", () => {
     expect(f.made.length).toBe(2);
     expect(set.resets[0].reason).toMatch(/^watcher: /);
     set.close();
+  });
+
+  it("the watch belongs to the sys it wraps: wrapping again returns it; a set hears only the watch it was given", () => {
+    const callbacks: ((f: string) => void)[] = [];
+    const sys = { watchDirectory: (_p: string, cb: (f: string) => void) => void callbacks.push(cb) };
+    const watch = wrapTypeScriptWatchers(sys);
+    const wrapped = sys.watchDirectory;
+    expect(wrapTypeScriptWatchers(sys)).toBe(watch);
+    expect(sys.watchDirectory).toBe(wrapped);
+    const other = wrapTypeScriptWatchers({ watchDirectory: () => undefined });
+    expect(other).not.toBe(watch);
+    const heard: string[] = [];
+    const off = watch.subscribe((p) => void heard.push(p));
+    other.subscribe((p) => void heard.push(`other:${p}`));
+    sys.watchDirectory(path.join(tmp, "node_modules"), () => undefined);
+    callbacks[0](path.join(tmp, "node_modules", "a"));
+    off();
+    callbacks[0](path.join(tmp, "node_modules", "b"));
+    expect(heard).toEqual([path.join(tmp, "node_modules", "a")]);
+
+    const f = fakeFactory([ok]);
+    const unwatched = createHealingConverterSet({ isJS: false, cwd: tmp, create: f.create });
+    const watched = createHealingConverterSet({ isJS: false, cwd: tmp, create: fakeFactory([ok]).create, watch });
+    unwatched.warm();
+    watched.warm();
+    fs.mkdirSync(path.join(tmp, "node_modules"));
+    callbacks[0](path.join(tmp, "node_modules", "c"));
+    unwatched.node.convert("", "1");
+    watched.node.convert("", "1");
+    expect(unwatched.resets).toEqual([]);
+    expect(watched.resets.map((r) => r.reason)).toEqual([`watcher: ${path.join(tmp, "node_modules", "c")}`]);
+    watched.close();
+    // Closed, a set unsubscribes from its watch.
+    let subscribed = 0;
+    const counting = { subscribe: () => (subscribed++, () => void subscribed--) };
+    const third = createHealingConverterSet({ isJS: false, cwd: tmp, create: fakeFactory([ok]).create, watch: counting });
+    expect(subscribed).toBe(1);
+    third.close();
+    expect(subscribed).toBe(0);
   });
 
   it("recognises tslab's timer errors and fingerprints node_modules", () => {
@@ -152,6 +194,56 @@ describe("magic cells", () => {
     expect(() => scope.evaluate!("undefinedThing")).toThrow(/undefinedThing is not defined/);
   });
 
+});
+
+describe("presenter", () => {
+  it("loads the package's present module on the first value, once, from its own root", () => {
+    const makeRoot = (name: string) => {
+      const root = path.join(tmp, name);
+      const dir = path.join(root, "dist", "src", "display");
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(
+        path.join(dir, "present.js"),
+        `let loads = (globalThis.__senseTestLoads ??= {}); loads[${JSON.stringify(name)}] = (loads[${JSON.stringify(name)}] ?? 0) + 1;
+         exports.presentValue = (v) => (typeof v === "number" ? { rich: { "text/plain": "${name}:" + v, "text/html": "<b>" + v + "</b>" } } : { text: "${name}:" + String(v) });`,
+      );
+      return root;
+    };
+    const loads = () => (globalThis as { __senseTestLoads?: Record<string, number> }).__senseTestLoads ?? {};
+    const a = presenter(makeRoot("a"));
+    const b = presenter(makeRoot("b"));
+    expect(loads()).toEqual({});
+    expect(a(1)).toEqual({ "text/plain": "a:1", "text/html": "<b>1</b>" });
+    expect(a("x")).toEqual({ "text/plain": "a:x" });
+    expect(b("y")).toEqual({ "text/plain": "b:y" });
+    expect(loads()).toEqual({ a: 1, b: 1 });
+    expect(() => presenter(path.join(tmp, "none"))(1)).toThrow(/Cannot find module/);
+  });
+});
+
+describe("package resolution hook", () => {
+  it("maps sense-tslab to the root's build; idempotent; the remover restores Node's resolver", () => {
+    const M = Module as unknown as { _resolveFilename: (request: string, parent: unknown, isMain: boolean) => string };
+    const original = M._resolveFilename;
+    const root = path.join(tmp, "pkg");
+    fs.mkdirSync(path.join(root, "dist", "src"), { recursive: true });
+    fs.writeFileSync(path.join(root, "dist", "src", "index.js"), "");
+    fs.writeFileSync(path.join(root, "extra.js"), "");
+    const off = hookPackageResolution(root);
+    try {
+      expect(hookPackageResolution(path.join(tmp, "other"))).toBe(off);
+      expect(M._resolveFilename("sense-tslab", null, false)).toBe(path.join(root, "dist", "src", "index.js"));
+      expect(M._resolveFilename("sense-tslab/extra.js", null, false)).toBe(path.join(root, "extra.js"));
+    } finally {
+      off();
+    }
+    expect(M._resolveFilename).toBe(original);
+    // Removed, it can be hooked anew.
+    const again = hookPackageResolution(root);
+    expect(again).not.toBe(off);
+    again();
+    expect(M._resolveFilename).toBe(original);
+  });
 });
 
 describe("kernel plumbing", () => {
