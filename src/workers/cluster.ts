@@ -5,6 +5,7 @@
  * process sees the same cluster through the backend; the Cluster adds what only the launching
  * process has: channels and output. `api.ts` keeps one default Cluster behind the functional API.
  */
+import { setMaxListeners } from "node:events";
 import * as path from "node:path";
 import { captureSink } from "../display/sink";
 import type { OutputSink } from "../display/sink";
@@ -129,6 +130,8 @@ export class Cluster {
     const site = this.site(backend);
     // A kernel interrupt (or the caller's signal) stops the launch: its workers go before their code runs.
     const interrupt = new AbortController();
+    // Each concurrent start waits on this signal: n listeners at once is expected, not a leak (Node warns past 10).
+    setMaxListeners(plan.n + 10, interrupt.signal);
     const onAbort = () => interrupt.abort();
     options.signal?.addEventListener("abort", onAbort, { once: true });
     if (options.signal?.aborted) interrupt.abort();

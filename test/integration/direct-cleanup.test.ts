@@ -44,7 +44,7 @@ afterAll(() => {
   if (figures.length) console.log(figures.join("\n"));
 });
 
-async function startMaster(env: Record<string, string>): Promise<{ child: ChildProcess; ids: string[]; keeperPid: number | null; out: () => string }> {
+async function startMaster(env: Record<string, string>): Promise<{ child: ChildProcess; ids: string[]; keeperPid: number | null; out: () => string; err: () => string }> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   // No server can be found: no SENSE_*/JUPYTER* variables, no JupyterHub, not inside a kernel.
   for (const k of Object.keys(childEnv)) if (k.startsWith("SENSE_") || k.startsWith("JUPYTER") || k.startsWith("JPY_")) delete childEnv[k];
@@ -65,7 +65,7 @@ async function startMaster(env: Record<string, string>): Promise<{ child: ChildP
   if (!line.startsWith("READY ")) throw new Error(`master failed: ${line}\n${err}`);
   const data = JSON.parse(line.slice("READY ".length)) as { ids: string[]; keeperPid: number | null; failures: number };
   expect(data.failures).toBe(0);
-  return { child, ids: data.ids, keeperPid: data.keeperPid, out: () => out };
+  return { child, ids: data.ids, keeperPid: data.keeperPid, out: () => out, err: () => err };
 }
 
 const workerPids = (ids: string[]) => store.list().filter((s) => ids.includes(s.kernel.id)).map((s) => s.pid);
@@ -79,6 +79,13 @@ it("a plain Node script with no server launches, lists and stops workers, and en
   expect(m.out()).toContain("[w1] worker up\n");
   expect(m.out()).toContain("[w2] worker up\n");
   expect(store.list().filter((s) => m.ids.includes(s.kernel.id))).toEqual([]);
+});
+
+it("12 workers launched at once: no warning on the master's stderr (each start waits on the launch's one interrupt signal)", async () => {
+  const m = await startMaster({ MASTER_WORKERS: "12", MASTER_ENGINE: "sense-fast", MASTER_CODE: "console.log('worker up')", MASTER_THEN_STOP: "1" });
+  await new Promise<void>((resolve) => (m.child.exitCode !== null ? resolve() : m.child.once("exit", () => resolve())));
+  expect(m.out()).toMatch(/STOPPED \[(\["w\d+","stopped"\],?){12}\]/);
+  expect(m.err()).not.toMatch(/MaxListenersExceededWarning|memory leak/);
 });
 
 it("a plain Node master with no server launches workers itself; SIGTERM (hooks alone) stops them", async () => {
