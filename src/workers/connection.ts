@@ -91,10 +91,19 @@ export function connectKernel(endpoint: ServerEndpoint, model: { id: string; nam
  * @jupyterlab/services 7.6 sends a kernel_info_request itself on every (re)connect and chains it
  * with `void p.then(...)`: when the kernel restarts or dies before replying (a SIGKILLed worker),
  * the cancelled request becomes an unhandled rejection, which ends a plain Node master process.
- * `undefined` is already what the library resolves for a disposed connection. Returns `conn`.
+ * `undefined` is already what the library resolves for a disposed connection. Also makes
+ * `reconnect` resolve once the connection is disposed (see below). Returns `conn`.
  */
 export function guardKernelInfo<T extends Kernel.IKernelConnection>(conn: T): T {
   const original = conn.requestKernelInfo.bind(conn);
   conn.requestKernelInfo = () => original().catch(() => undefined);
+  // The same library reconnects after a kernel's auto-restart with `void ...then(() => reconnect())`:
+  // a connection disposed meanwhile (a SIGKILLed master's notebook closed, a lost worker dropped)
+  // rejects it with "Kernel connection disconnected", unhandled. Once disposed that is no error.
+  const reconnect = conn.reconnect.bind(conn);
+  conn.reconnect = () =>
+    reconnect().catch((e: unknown) => {
+      if (!conn.isDisposed) throw e;
+    });
   return conn;
 }

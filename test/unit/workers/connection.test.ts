@@ -7,7 +7,8 @@
  */
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
-import { browserLikeWebSocket } from "../../../src/workers/connection";
+import type { Kernel } from "@jupyterlab/services";
+import { browserLikeWebSocket, guardKernelInfo } from "../../../src/workers/connection";
 
 const V1 = "v1.kernel.websocket.jupyter.org";
 
@@ -131,5 +132,29 @@ describe("prompt acknowledgement (unsolicited pongs)", () => {
     // each burst is sent in one go; the client may read it in a few chunks, never 50
     expect(r.pongs).toBeGreaterThanOrEqual(3);
     expect(r.pongs).toBeLessThan(30);
+  });
+});
+
+describe("guardKernelInfo: the library's own fire-and-forget calls cannot reject unhandled", () => {
+  /** The two methods @jupyterlab/services calls with `void` (on connect and after an auto-restart). */
+  function fakeConnection(disposed: boolean) {
+    const conn = {
+      isDisposed: disposed,
+      requestKernelInfo: () => Promise.reject(new Error("Canceled future for kernel_info_request message before replies were done")),
+      reconnect: () => Promise.reject(new Error("Kernel connection disconnected")),
+    };
+    return guardKernelInfo(conn as unknown as Kernel.IKernelConnection);
+  }
+
+  it("a reconnect ended by disposing the connection resolves (an auto-restarted kernel's connection closed)", async () => {
+    await expect(fakeConnection(true).reconnect()).resolves.toBeUndefined();
+  });
+
+  it("a reconnect failing on a live connection still rejects (its callers must hear it)", async () => {
+    await expect(fakeConnection(false).reconnect()).rejects.toThrow("Kernel connection disconnected");
+  });
+
+  it("a cancelled kernel_info request resolves undefined", async () => {
+    await expect(fakeConnection(false).requestKernelInfo()).resolves.toBeUndefined();
   });
 });
