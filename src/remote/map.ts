@@ -156,9 +156,12 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   const defs = targets.map((t) =>
     runRequest(t.worker, { code: jsRuntimeCall(`def(${JSON.stringify(id)}, ${JSON.stringify(src)})`, t.language === "typescript"), silent: true, storeHistory: false, stopOnError: true, what: "map's function", precompiled: t.precompiled }, control),
   );
-  const slot = async (t: Target, def: ReturnType<typeof runRequest>): Promise<void> => {
+  const slot = async (t: Target, def: ReturnType<typeof runRequest>, prefetch: boolean): Promise<void> => {
     for (;;) {
       if (stop()) return;
+      // A prefetched chunk waits behind the worker's running one: near the end, where some worker
+      // would sit idle meanwhile, leave the last chunks to whichever worker frees up first.
+      if (prefetch && queue.length < targets.length) return;
       const chunk = queue.shift();
       if (!chunk) return;
       const call = jsAwaitRuntime(`run(${JSON.stringify(id)}, ${JSON.stringify(chunk.data)}, ${chunk.start})`);
@@ -182,7 +185,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
     }
   };
   try {
-    await Promise.all(targets.flatMap((t, i) => Array.from({ length: IN_FLIGHT }, () => slot(t, defs[i]))));
+    await Promise.all(targets.flatMap((t, i) => Array.from({ length: IN_FLIGHT }, (_, k) => slot(t, defs[i], k > 0))));
     const defOutcomes = await Promise.all(defs);
     defOutcomes.forEach((d, i) => {
       if (d.status !== "ok" && !failures.some((f) => f.id === targets[i].id)) failures.push(failureOf(targets[i], d));
