@@ -16,6 +16,9 @@ const dim = (s: string) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
 const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
 const red = (s: string) => (tty ? `\x1b[31m${s}\x1b[0m` : s);
 
+/** The text each display id showed last (late displays are printed by what they gained). */
+const shown = new Map<string, string>();
+
 function printOutput(cell: number, o: Output): void {
   const tag = dim(`[${cell + 1}] `);
   switch (o.type) {
@@ -32,8 +35,16 @@ function printOutput(cell: number, o: Output): void {
       process.stderr.write(red(`${tag}${o.ename}: ${o.evalue}\n`));
       break;
     default: {
-      const text = String(o.data["text/plain"] ?? "");
-      if (text) process.stdout.write(text.split("\n").map((l) => tag + (o.type === "update_display_data" ? dim("↻ ") : "") + l).join("\n") + "\n");
+      let text = String(o.data["text/plain"] ?? "");
+      let update = o.type === "update_display_data";
+      // A late display only grows (output after its cell finished): print what is new, as a terminal would.
+      const before = o.displayId ? shown.get(o.displayId) : undefined;
+      if (o.displayId) shown.set(o.displayId, text);
+      if (update && before !== undefined && text.startsWith(before) && o.displayId?.startsWith("sense-late-")) {
+        text = text.slice(before.length).replace(/\n$/, "");
+        update = false;
+      }
+      if (text) process.stdout.write(text.split("\n").map((l) => tag + (update ? dim("↻ ") : "") + l).join("\n") + "\n");
     }
   }
 }
