@@ -9,6 +9,8 @@
  * displays with their HTML), lossless up to a cap, and goes out whole, coalesced, as an update.
  */
 
+import { escapeHtml } from "../src/display/bundle";
+
 /** Characters of late output one cell keeps (the newest); older output is dropped and the display says so. */
 export const LATE_OUTPUT_CAP = 4 * 1024 * 1024;
 /** Shortest time between two updates of one late display, ms. */
@@ -22,7 +24,6 @@ export type LateBundle = { "text/plain": string; "text/html"?: string };
 /** One piece of late output: stream text, or a display (its text, and its HTML if it had one). */
 type Segment = { kind: "text"; text: string } | { kind: "display"; text: string; html?: string };
 
-const escapeHtml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const withNewline = (s: string) => (s === "" || s.endsWith("\n") ? s : s + "\n");
 const size = (n: number) => (n >= 1024 * 1024 ? `${(n / (1024 * 1024)).toFixed(1)} MiB` : `${Math.ceil(n / 1024)} KiB`);
 
