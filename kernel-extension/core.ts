@@ -543,17 +543,39 @@ export class KernelCore {
     this.warmTimer.unref();
   }
 
+  /**
+   * Answers every subscription on iopub (a frame 0x01 + topic) with an `iopub_welcome` and the
+   * kernel's status now. The status is for jupyter_server: it waits for a kernel to leave
+   * `starting` by the status messages its activity watcher sees, and a watcher that subscribed
+   * after the first request's status would otherwise wait for the next nudge, 0.5 s later.
+   */
+  private async welcomeSubscribers(iopub: AsyncIterable<Buffer[]>): Promise<void> {
+    for await (const [frame] of iopub) {
+      if (frame?.[0] !== 1 || this.shuttingDown) continue;
+      void this.publish("iopub_welcome", { subscription: frame.subarray(1).toString("utf8") }, null);
+      const running = this.running;
+      void this.publish("status", { execution_state: running ? "busy" : "idle" }, running?.parent ?? null);
+    }
+  }
+
   async start(): Promise<void> {
     const { zmq, info } = this;
     const addr = (port: number) => `${info.transport}://${info.ip}:${port}`;
     // sendTimeout 0: see SendQueue. No high-water mark on iopub: output is never dropped.
-    const iopub = new zmq.Publisher({ sendHighWaterMark: 0, sendTimeout: 0 });
+    // XPUB, as ipykernel 7: each new subscriber gets an `iopub_welcome` (JEP 65), proof that its
+    // subscription is in place. Without it a client whose SUB joined after a request's status went
+    // out waits for its next try: jupyter_server nudges every 0.5 s, and a worker lost that much.
+    const iopub = new zmq.XPublisher({ sendHighWaterMark: 0, sendTimeout: 0, verbosity: "allSubs" });
     const shell = new zmq.Router({ sendTimeout: 0 });
     const control = new zmq.Router({ sendTimeout: 0 });
     const stdin = new zmq.Router();
     const hb = new zmq.Reply({ sendTimeout: 0 });
     this.sockets = [iopub, shell, control, stdin, hb];
-    const onErr = (e: unknown) => this.options.log(`sense: send failed: ${e instanceof Error ? e.message : String(e)}`);
+    // Once shutting down, a send that meets its closed socket (a welcome queued behind the pacer,
+    // say) is the shutdown itself, not an event to log.
+    const onErr = (e: unknown) => {
+      if (!this.shuttingDown) this.options.log(`sense: send failed: ${e instanceof Error ? e.message : String(e)}`);
+    };
     this.iopubQ = new SendQueue(iopub, onErr);
     const shellQ = new SendQueue(shell, onErr);
     const controlQ = new SendQueue(control, onErr);
@@ -580,6 +602,7 @@ export class KernelCore {
     void (async () => {
       for await (const frames of hb) await hb.send(frames);
     })().catch(() => undefined);
+    void this.welcomeSubscribers(iopub).catch(ended("iopub"));
     void this.publish("status", { execution_state: "starting" }, null);
     // Exit when the Jupyter Server that started this kernel is gone (SIGKILLed, say).
     watchParent(() => void this.shutdown(0));

@@ -22,6 +22,8 @@ export class KernelClient {
   private readonly pending = new Map<string, { resolve: (m: Message) => void; reject: (e: unknown) => void }>();
   private readonly listeners = new Set<IopubListener>();
   private closed = false;
+  /** An iopub message has arrived: this client's subscription is in place. */
+  private iopubLive = false;
 
   private constructor(
     private readonly sockets: { shell: Zmq.Dealer; control: Zmq.Dealer; iopub: Zmq.Subscriber },
@@ -78,6 +80,7 @@ export class KernelClient {
         } catch {
           continue;
         }
+        this.iopubLive = true;
         for (const l of [...this.listeners]) l(msg);
       }
     } catch {
@@ -93,14 +96,15 @@ export class KernelClient {
 
   /**
    * Sends `msgType` on `channel`; resolves with its reply. `msgId` lets a caller subscribe to the
-   * request's iopub messages before it goes out.
+   * request's iopub messages before it goes out; `metadata` is the request's metadata (a Sense
+   * kernel reads `sense.precompiled` there).
    * @throws WorkerError `timeout` when no reply came within `timeoutMs`; `kernel_error` once closed.
    */
-  async request(channel: RequestChannel, msgType: string, content: Record<string, unknown>, options: { timeoutMs?: number; msgId?: string } = {}): Promise<Message> {
+  async request(channel: RequestChannel, msgType: string, content: Record<string, unknown>, options: { timeoutMs?: number; msgId?: string; metadata?: Record<string, unknown> } = {}): Promise<Message> {
     if (this.closed) throw new WorkerError("kernel_error", "the kernel client is closed");
     const msgId = options.msgId ?? randomBytes(16).toString("hex");
     const reply = new Promise<Message>((resolve, reject) => this.pending.set(msgId, { resolve, reject }));
-    await this.sockets[channel].send(this.codec.encode(msgType, content, null, false, {}, msgId));
+    await this.sockets[channel].send(this.codec.encode(msgType, content, null, false, options.metadata ?? {}, msgId));
     return withTimeout(reply, options.timeoutMs ?? 60_000, `${msgType} on ${channel}`).finally(() => this.pending.delete(msgId));
   }
 
@@ -120,19 +124,16 @@ export class KernelClient {
       const left = deadline - Date.now();
       if (left <= 0) break;
       const msgId = randomBytes(16).toString("hex");
-      let sawIopub = false;
+      // Any iopub message proves the subscription is in place: a welcome (JEP 65: Sense kernels,
+      // ipykernel 7) comes as soon as it is, else this request's status does.
       let iopubSeen: () => void = () => undefined;
       const iopub = new Promise<void>((r) => (iopubSeen = r));
-      const off = this.onIopub((m) => {
-        if ((m.parent as { msg_id?: string }).msg_id === msgId) {
-          sawIopub = true;
-          iopubSeen();
-        }
-      });
+      if (this.iopubLive) iopubSeen();
+      const off = this.onIopub(() => iopubSeen());
       try {
         const reply = await this.request("shell", "kernel_info_request", {}, { msgId, timeoutMs: Math.min(left, 1_000) });
         await withTimeout(iopub, Math.max(1, Math.min(deadline - Date.now(), 500)), "iopub").catch(() => undefined);
-        if (sawIopub) return reply.content as Record<string, unknown>;
+        if (this.iopubLive) return reply.content as Record<string, unknown>;
       } catch {
         // Not up yet: ask again.
       } finally {

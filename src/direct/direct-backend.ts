@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { RestError } from "../errors";
 import type { KernelModel, KernelSpecs, SessionModel } from "../schemas";
 import { bestEffortSync } from "../util/best-effort";
+import { precompiledMetadata } from "../transpile";
 import { executeContent } from "../workers/backend";
 import type { ChannelStatus, ExecuteReply, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../workers/backend";
 import { KernelClient } from "./client";
@@ -103,7 +104,10 @@ export class DirectBackend implements KernelBackend {
     if (existing) return sessionModelOf(existing);
     const spec = findKernelSpec(r.kernelName, this.paths);
     const cwd = path.resolve(this.root, path.dirname(r.path));
-    const launched = await launchKernel(spec, { cwd, runtimeDir: this.runtimeDir, paths: this.paths, stdio: this.stdio });
+    // As jupyter_server names a session's kernel (its `get_kernel_env`): a Sense kernel knows from it
+    // that it is a worker, whose code comes precompiled, and never warms its compiler up.
+    const env = { JPY_SESSION_NAME: r.name ? path.join(cwd, r.name) : path.resolve(this.root, r.path) };
+    const launched = await launchKernel(spec, { cwd, env, runtimeDir: this.runtimeDir, paths: this.paths, stdio: this.stdio });
     this.mine.set(launched.id, launched);
     const session: StoredSession = {
       id: randomUUID(),
@@ -254,7 +258,12 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
         if ((m.parent as { msg_id?: string }).msg_id !== msgId || m.header.msg_type !== "status") return;
         if ((m.content as { execution_state?: string }).execution_state === "idle") idle();
       });
-      const reply = client.request("shell", "execute_request", { user_expressions: {}, allow_stdin: false, ...executeContent(request) }, { msgId, timeoutMs: 2 ** 31 - 1 });
+      const reply = client.request("shell", "execute_request", { user_expressions: {}, allow_stdin: false, ...executeContent(request) }, {
+        msgId,
+        timeoutMs: 2 ** 31 - 1,
+        // Without it a Sense TypeScript worker compiles the master's JavaScript again (and loads its compiler).
+        ...(request.precompiled ? { metadata: precompiledMetadata() } : {}),
+      });
       const done = reply
         .then(async (r) => {
           await Promise.race([idled, launched.exited, gone]);

@@ -9,6 +9,8 @@ import { DirectKernel, expectOk } from "../../src/direct/kernel";
 import type { PathEnv } from "../../src/direct/jupyter-paths";
 import { isSenseError } from "../../src/errors";
 import { REPO, processAlive } from "../helpers/util";
+import { Codec, ConnectionInfo, Message } from "../../kernel-extension/fast-wire";
+import * as zmq from "zeromq";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-direct-"));
 const runtimeDir = path.join(tmp, "runtime");
@@ -52,6 +54,30 @@ test.each(["python3", "sense-fast"])("%s: started from its kernelspec, runs code
   await k.shutdown();
   expect(processAlive(pid)).toBe(false);
   expect(fs.existsSync(k.connectionFile)).toBe(false);
+});
+
+test.each(["sense-fast", "sense-ts"])("%s: a new iopub subscriber gets a welcome and the kernel's status, with no request sent", async (name) => {
+  // jupyter_server waits for a status its own late-joining subscriber saw before it opens a
+  // kernel's websocket (its nudge asks again only every 0.5 s): the kernel answers each subscription.
+  const k = await start(name);
+  expectOk(await k.execute("1"));
+  const info = JSON.parse(fs.readFileSync(k.connectionFile, "utf8")) as ConnectionInfo;
+  const codec = new Codec(info);
+  const sub = new zmq.Subscriber({ linger: 0 });
+  try {
+    sub.connect(`${info.transport}://${info.ip}:${info.iopub_port}`);
+    sub.subscribe();
+    const seen: Message[] = [];
+    for await (const frames of sub) {
+      seen.push(codec.decode(frames));
+      if (seen.length === 2) break;
+    }
+    expect(seen.map((m) => m.header.msg_type)).toEqual(["iopub_welcome", "status"]);
+    expect(seen[0].content).toEqual({ subscription: "" });
+    expect(seen[1].content).toEqual({ execution_state: "idle" });
+  } finally {
+    sub.close();
+  }
 });
 
 test("an interrupt stops a running cell and keeps the kernel's state (python3, signal mode)", async () => {
