@@ -141,12 +141,12 @@ export function senseTslabPaths(root: string): Record<string, string[]> {
  * everything from the real module and overrides two functions tslab's converter calls once per
  * converter: `getDefaultTypeRoots` (appends `roots.nodeRoot` when the folder has no `@types/node`)
  * and `createWatchCompilerHost` (adds `paths` for `sense-tslab`, see {@link senseTslabPaths}).
- * Must run before `tslab/dist/converter` is loaded. Idempotent.
+ * Must run before `tslab/dist/converter` is loaded; `load` is how the module is loaded when it is
+ * not yet (an absolute path in, the module in `require.cache`). Idempotent.
  * @throws Error when tslab or its TypeScript cannot be found.
  */
-export function overlayTslabTypeScript(root: string, roots: TypeRoots): void {
-  const { tslabDir, tsPath } = tslabTypeScriptPath();
-  const load = createRequire(path.join(tslabDir, "package.json"));
+export function overlayTslabTypeScript(root: string, roots: TypeRoots, load: (file: string) => unknown = createRequire(__filename)): void {
+  const { tsPath } = tslabTypeScriptPath();
   load(tsPath);
   const entry = require.cache[tsPath];
   if (!entry) throw new Error(`tslab's TypeScript (${tsPath}) is not in require.cache`);

@@ -23,6 +23,7 @@ import { createHealingConverterSet, type HealingConverterSet, wrapTypeScriptWatc
 import type { CellOutcome, Completeness, Completion, Engine, EngineInfo } from "./engine";
 import { abortPromise, globalScope, JsEngine } from "./js-engine";
 import { notebookScope } from "./magic-cells";
+import { CodeCache, defaultCodeCacheDir } from "./code-cache";
 import { loadTslabTypeScript, overlayTslabTypeScript, prepareTypeRoots } from "./resolve";
 
 /** Options of {@link TsEngine}. */
@@ -34,6 +35,8 @@ export interface TsEngineOptions {
   /** The notebook's folder (imports resolve from it). */
   cwd?: string;
   log: (line: string) => void;
+  /** Loads tslab's TypeScript through V8's code cache (default: one in {@link defaultCodeCacheDir}). */
+  codeCache?: CodeCache;
 }
 
 interface SideOutput {
@@ -83,6 +86,7 @@ const KERNEL_GLOBALS_DECL = [
 export class TsEngine implements Engine {
   readonly info: EngineInfo;
   private loaded: Loaded | null = null;
+  private codeCache: CodeCache | null = null;
   private readonly js: JsEngine;
   private readonly exportsTarget: Record<string, unknown> = {};
   private readonly exports = createExports(this.exportsTarget);
@@ -125,8 +129,9 @@ export class TsEngine implements Engine {
   private load(): Loaded {
     if (this.loaded) return this.loaded;
     const { root, log, isJS } = this.options;
+    const cache = this.options.codeCache ?? new CodeCache(defaultCodeCacheDir());
     try {
-      overlayTslabTypeScript(root, prepareTypeRoots());
+      overlayTslabTypeScript(root, prepareTypeRoots(), (file) => cache.require(file));
     } catch (e) {
       log(`sense: sense-tslab types will not resolve outside a folder that has them: ${(e as Error).message}`);
     }
@@ -153,6 +158,7 @@ export class TsEngine implements Engine {
       const current = (globalThis as Record<symbol, unknown>)[CURRENT_CELL_KEY] as (() => CurrentCell) | undefined;
       current?.().displayMessage(msg, update);
     };
+    this.codeCache = cache;
     this.loaded = {
       converters,
       getCodeMetadata: (load("tslab/dist/metadata") as typeof MetadataModule).getCodeMetadata,
@@ -215,6 +221,7 @@ export class TsEngine implements Engine {
     // Browser cells are type-checked only (tslab does not run them either).
     if (meta.mode === "browser") return { ok: true, value: undefined };
     const converted = converters.node.convert(this.prevDecl, code);
+    this.saveCodeCache();
     // Compiling is synchronous: an interrupt that came meanwhile is seen only now. Look before
     // running anything: the signal is read in the next poll phase of the event loop, which comes
     // before the second check phase from here.
@@ -273,5 +280,13 @@ export class TsEngine implements Engine {
 
   warm(): void {
     this.load().converters.warm();
+    this.saveCodeCache();
+  }
+
+  // Once the compiler did its first work, its code cache entry holds the functions that work
+  // compiled too; written right after (the reply is out), once per machine and TypeScript.
+  private saveCodeCache(): void {
+    const cache = this.codeCache;
+    if (cache?.pending) setImmediate(() => cache.save()).unref();
   }
 }
