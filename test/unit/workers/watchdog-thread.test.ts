@@ -4,18 +4,12 @@
  * goes (after trying to delete the session), and at once when the Jupyter Server process goes.
  */
 import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcesses } from "../../helpers/children";
 import { WATCHDOG_THREAD_SOURCE, WatchdogData } from "../../../src/workers/watchdog";
 
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-});
-
-function sleeper(): ChildProcess {
-  const c = spawn(process.execPath, ["-e", "setInterval(() => undefined, 1000)"], { stdio: "ignore" });
-  children.push(c);
-  return c;
-}
+const children = new ChildProcesses();
+afterAll(() => children.killAll());
+const sleeper = () => children.sleeper();
 
 /** A process that starts the watchdog, says so, then spins forever; it ignores SIGTERM, as a busy kernel does. */
 function spinner(data: WatchdogData): { child: ChildProcess; started: Promise<void>; exited: Promise<NodeJS.Signals | null> } {
@@ -26,7 +20,7 @@ function spinner(data: WatchdogData): { child: ChildProcess; started: Promise<vo
     'process.stdout.write("SPINNING\\n", () => { for (;;) {} });',
   ].join("\n");
   const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
-  children.push(child);
+  children.track(child);
   const started = new Promise<void>((resolve) => child.stdout!.on("data", (d: Buffer) => d.toString().includes("SPINNING") && resolve()));
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, sig) => resolve(sig)));
   return { child, started, exited };
