@@ -111,8 +111,9 @@ const timer = setInterval(async () => {
  * Its stdin is a pipe from the kernel: the first line is the token (so it is never in argv or an
  * env a `ps` shows); after that nothing comes, and the pipe's end (EOF) means the kernel is gone
  * however it went, so the sentinel never outlives it. It sleeps by reading that pipe with a
- * timeout (no `sleep` process a second). SIGINT, which jupyter_client sends the kernel's whole
- * process group to interrupt a cell, is ignored.
+ * timeout (no `sleep` process a second). It runs in a process group of its own: jupyter_client
+ * interrupts a cell by sending SIGINT to the kernel's whole group, and one that came before bash
+ * had set its `trap` would end the sentinel.
  */
 export const WATCHDOG_SENTINEL_SOURCE = `trap '' INT
 kernel=$1 server=$2 master=$3 same=$4 kind=$5 interval=$6 grace=$7 host=$8 port=$9
@@ -199,7 +200,7 @@ export function watchdogStarter(): string {
     const host = url ? url.hostname.replace(/^\\[|\\]$/g, "") : "";
     if (bash && process.env.SENSE_WATCHDOG_THREAD !== "1" && (!url || (url.protocol === "http:" && plain(host) && plain(url.host) && /^[A-Za-z0-9._~%\\/-]*$/.test(url.pathname))) && plain(data.sessionId) && plain(data.masterId) && plain(data.masterKind) && !/[\\r\\n]/.test(data.token)) {
       const args = [process.pid, data.serverPid, data.masterPid, data.sameHost ? 1 : 0, data.masterKind, data.intervalMs, data.graceMs, host, url ? url.port || "80" : "", url ? url.host : "", url ? url.pathname : "", encodeURIComponent(data.sessionId), encodeURIComponent(data.masterId), data.direct ? 1 : 0].map(String);
-      const child = require("child_process").spawn(bash, ["-c", ${JSON.stringify(WATCHDOG_SENTINEL_SOURCE)}, "sense-watchdog"].concat(args), { stdio: ["pipe", "ignore", "ignore"], env: { LC_ALL: "C", PATH: "/usr/bin:/bin" } });
+      const child = require("child_process").spawn(bash, ["-c", ${JSON.stringify(WATCHDOG_SENTINEL_SOURCE)}, "sense-watchdog"].concat(args), { stdio: ["pipe", "ignore", "ignore"], env: { LC_ALL: "C", PATH: "/usr/bin:/bin" }, detached: true });
       child.on("error", function () { /* the keeper still runs */ });
       child.stdin.on("error", function () { /* the sentinel ended */ });
       child.stdin.write(data.token + "\\n");
