@@ -3,7 +3,7 @@
  * does, and collect what it sends on iopub. Used by the tests, the demo and the notebook runner.
  */
 import { KernelManager, KernelMessage, SessionManager, Session } from "@jupyterlab/services";
-import { guardKernelInfo, serverSettings as headerAuthSettings } from "../src/workers/connection";
+import { guardKernelInfo, serverSettings as headerAuthSettings } from "../src/backends/jupyter/connection";
 
 /** What a kernel client needs to know about a server. */
 export interface ServerAddress {

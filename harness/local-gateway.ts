@@ -9,9 +9,9 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { writeKernelSpecs } from "../kernel-extension/install";
+import { writeKernelSpecs } from "../src/kernelspecs";
 import { writeLauncherKernelSpecs, writeSizedKernelSpecs } from "../kernel-extension/eg-launcher/kernelspec";
-import { kernelSpec } from "../kernel-extension/install";
+import { kernelSpec } from "../src/kernelspecs";
 import { SIZES } from "../src/workers/options";
 import { endService, freePort, JupyterServer, killProcessesUnder, REPO, startJupyterServer, StartOptions } from "./local-server";
 

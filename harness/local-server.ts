@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { packageRoot } from "../kernel-extension/install";
+import { packageRoot } from "../src/kernelspecs";
 
 /** The repository root (works from harness/ under ts-jest and from build/harness/). */
 export const REPO = packageRoot(__dirname);

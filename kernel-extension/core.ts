@@ -12,22 +12,22 @@
  * 64 KiB), so a burst of prints becomes a handful of messages.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import * as path from "node:path";
 import * as util from "node:util";
 import type * as Zmq from "zeromq";
-import { CURRENT_CELL_KEY, type CellIO, type CurrentCell, type DisplayMessage, type MimeBundle, type OutputSink } from "./cell-io";
+import { CURRENT_CELL_KEY, type CellIO, type CurrentCell, type DisplayMessage, type MimeBundle, type OutputSink } from "../src/protocol/cell";
 import type { CellOutcome, Engine } from "./engine";
-import { Codec, ConnectionInfo, Message, SendQueue } from "./fast-wire";
+import { Codec, ConnectionInfo, Message, SendQueue } from "../src/protocol/wire";
 import { frameBytes, Pacer, paceLimits } from "./iopub-pace";
 import { StreamCoalescer } from "./stream-coalesce";
 import { LateOutput } from "./late-output";
-import { isMagicSource, type MagicsModule } from "./magic-cells";
+import { isMagicSource } from "../src/protocol/cell";
+import type { MagicsModule } from "./magic-cells";
 import { watchParent } from "./parent-gone";
-import { evaluateUserExpressions } from "./fast-exec";
+import { evaluateUserExpressions } from "./js-exec";
 import { isMimeBundle } from "../src/display/bundle";
 import { presenter, type Presenter } from "./present";
 import { describeError, KeyboardInterrupt } from "./cell-errors";
-import { isPrecompiled } from "../src/transpile";
+import { distPath, isPrecompiled, isSenseSessionName } from "../src/protocol/marks";
 
 type StreamName = "stdout" | "stderr";
 
@@ -485,7 +485,7 @@ export class KernelCore {
 
   /** Runs the package's shutdown hooks when a cell loaded the lifecycle module (else there are none). */
   private runLifecycleHooks(): Promise<void> {
-    const file = path.join(this.options.root, "dist", "src", "lifecycle.js");
+    const file = distPath(this.options.root, "lifecycle");
     const mod = require.cache[file]?.exports as { runShutdownHooks?: (ms: number) => Promise<void> } | undefined;
     if (typeof mod?.runShutdownHooks !== "function") return Promise.resolve();
     return mod.runShutdownHooks(4_000).catch((e: unknown) => this.options.log(`sense: a shutdown hook failed: ${e instanceof Error ? e.message : String(e)}`));
@@ -609,17 +609,8 @@ export class KernelCore {
   }
 }
 
-/**
- * Whether a session path (JPY_SESSION_NAME) is a Sense worker's or pooled kernel's (`true`), a
- * notebook's (`false`), or unknown (`undefined`: no such variable, e.g. behind a gateway).
- */
-export function workerSession(name: string | undefined): boolean | undefined {
-  if (!name) return undefined;
-  // jupyter_server sets it to <cwd>/<session name> when a session has a name: a worker's name is
-  // its tag (`sense:...`, `sense-pool:...`), else its path's leaf (`.sense-worker-...`) counts.
-  const leaf = name.split("/").pop() ?? "";
-  return /^sense(-pool)?:/.test(leaf) || /^\.sense-(worker|pool)-/.test(leaf);
-}
+/** Whether a session path (JPY_SESSION_NAME) is a Sense worker's or pooled kernel's: {@link isSenseSessionName}. */
+export const workerSession = isSenseSessionName;
 
 /** How long after kernel_info, with no cell yet and no session name, the engine warms up. */
 const WARM_DELAY_MS = 1_500;

@@ -3,7 +3,7 @@
  * (js-engine.ts, no compiler) and the TypeScript engine (ts-engine.ts, tslab's converter created
  * lazily). The core owns the wire, the queue, output, errors and magics; an engine only runs code.
  */
-import type { CellIO, MagicScope } from "./cell-io";
+import type { CellIO, MagicScope } from "../src/protocol/cell";
 
 /** What a cell evaluated to: its value (`undefined`: no execute_result), or what it threw. */
 export type CellOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };

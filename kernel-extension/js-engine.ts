@@ -6,10 +6,11 @@
 import Module from "node:module";
 import * as path from "node:path";
 import * as vm from "node:vm";
-import type { CellIO, MagicScope } from "./cell-io";
+import type { CellIO, MagicScope } from "../src/protocol/cell";
 import { KeyboardInterrupt } from "./cell-errors";
 import type { CellOutcome, Completeness, Completion, Engine, EngineInfo } from "./engine";
-import { complete, inspect, isComplete, runCell } from "./fast-exec";
+import { complete, inspect, isComplete, runCell } from "./js-exec";
+import { distPath, PACKAGE_NAME } from "../src/protocol/marks";
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
@@ -43,9 +44,9 @@ export function globalScope(): MagicScope {
 export function installScriptGlobals(root: string, cwd: string = process.cwd()): void {
   const cellFile = path.join(cwd, "__cell.js");
   const base = Module.createRequire(cellFile);
-  const senseIndex = path.join(root, "dist", "src", "index.js");
-  const cellRequire = ((id: string) => (id === "sense-tslab" ? base(senseIndex) : base(id))) as NodeJS.Require;
-  const resolve = ((id: string, opts?: { paths?: string[] }) => (id === "sense-tslab" ? senseIndex : base.resolve(id, opts))) as NodeJS.RequireResolve;
+  const senseIndex = distPath(root, "index");
+  const cellRequire = ((id: string) => (id === PACKAGE_NAME ? base(senseIndex) : base(id))) as NodeJS.Require;
+  const resolve = ((id: string, opts?: { paths?: string[] }) => (id === PACKAGE_NAME ? senseIndex : base.resolve(id, opts))) as NodeJS.RequireResolve;
   resolve.paths = base.resolve.paths;
   cellRequire.resolve = resolve;
   cellRequire.cache = base.cache;

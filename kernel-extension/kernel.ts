@@ -19,14 +19,15 @@ import { parseArgs } from "node:util";
 import type * as Zmq from "zeromq";
 import { KernelCore } from "./core";
 import type { Engine } from "./engine";
-import type { ConnectionInfo } from "./fast-wire";
-import { packageRoot, packageVersion } from "./install";
+import type { ConnectionInfo } from "../src/protocol/wire";
+import { packageRoot, packageVersion } from "../src/kernelspecs";
 import { JsEngine } from "./js-engine";
 import type { MagicsModule } from "./magic-cells";
-import { hookPackageResolution, PACKAGE_NAME } from "./resolve";
+import { hookPackageResolution } from "./resolve";
 import { TsEngine } from "./ts-engine";
 import { enterGatewayWorkingDir } from "./working-dir";
 import { silenceServicesConsole } from "../src/util/services-console";
+import { distPath, PACKAGE_NAME } from "../src/protocol/marks";
 
 /** Which Sense kernel to run. */
 export type KernelFlavour = "ts" | "js" | "fast";
@@ -58,7 +59,7 @@ export function parseKernelArgs(argv: string[]): KernelOptions {
 
 /** The magics registry of the package at `root`: its index, else its runner with the built-in magics. */
 export function loadMagicsRegistry(root: string, log: (line: string) => void): MagicsModule {
-  const dir = path.join(root, "dist", "src", "magics");
+  const dir = distPath(root, "magics");
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const load = (p: string) => require(p) as Partial<MagicsModule>;
   let m: Partial<MagicsModule>;
@@ -85,7 +86,7 @@ export function localPackageRoot(dir: string, ownRoot: string): string | null {
   const own = fs.realpathSync(ownRoot);
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
     const candidate = path.join(d, "node_modules", PACKAGE_NAME);
-    if (fs.existsSync(path.join(candidate, "dist", "kernel-extension", "kernel.js"))) {
+    if (fs.existsSync(distPath(candidate, "kernel"))) {
       const real = fs.realpathSync(candidate);
       return real === own ? null : real;
     }
@@ -148,7 +149,7 @@ export function main(argv: string[] = process.argv.slice(2), flavour?: KernelFla
   if (local) {
     process.stderr.write(`sense: this folder has its own sense-tslab (${local}); running its kernel\n`);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const other = require(path.join(local, "dist", "kernel-extension", "kernel.js")) as { main(argv: string[], flavour?: KernelFlavour): void };
+    const other = require(distPath(local, "kernel")) as { main(argv: string[], flavour?: KernelFlavour): void };
     other.main(["--config-path", configPath, ...(which === "js" ? ["--js"] : [])], which);
     return;
   }

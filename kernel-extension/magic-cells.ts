@@ -1,11 +1,10 @@
 /**
- * What the protocol core needs of the magics registry (`dist/src/magics`): which cells are magic
- * cells, the registry's `runCell` contract, and the notebook's variables as a magic scope.
+ * What the protocol core needs of the magics registry (`dist/src/magics`): the registry's `runCell`
+ * contract and the notebook's variables as a magic scope (which cells are magic: src/protocol/cell.ts).
  */
 import * as vm from "node:vm";
-import type { MagicScope, OutputSink } from "./cell-io";
+import type { MagicCellIO, MagicScope } from "../src/protocol/cell";
 
-export type { MagicScope };
 
 /** The outcome of `runCell` (the registry's contract). */
 export interface MagicCellResult {
@@ -20,17 +19,8 @@ export interface MagicCellResult {
 
 /** The part of `dist/src/magics` the kernel uses. */
 export interface MagicsModule {
-  runCell(source: string, ctx: { sink: OutputSink; scope: MagicScope; signal?: AbortSignal }): Promise<MagicCellResult>;
+  runCell(source: string, ctx: MagicCellIO): Promise<MagicCellResult>;
   isMagicCell?(source: string): boolean;
-}
-
-/** True when the first non-empty line of `source` starts with `%` (a line magic) or `%%` (a cell magic). */
-export function isMagicSource(source: string): boolean {
-  for (const line of source.split(/\r?\n/)) {
-    const t = line.trim();
-    if (t) return t.startsWith("%");
-  }
-  return false;
 }
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

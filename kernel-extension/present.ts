@@ -4,9 +4,9 @@
  * (a rich bundle for what has one: worker tables, network info, ...; else text), loaded from the
  * package at `root` on the first value shown; this only turns its answer into a MIME bundle.
  */
-import * as path from "node:path";
 import type * as Present from "../src/display/present";
-import type { MimeBundle } from "./cell-io";
+import type { MimeBundle } from "../src/protocol/cell";
+import { distPath } from "../src/protocol/marks";
 
 /** Turns a value into the MIME bundle a cell shows. */
 export type Presenter = (value: unknown) => MimeBundle;
@@ -20,7 +20,7 @@ export function presenter(root: string): Presenter {
   let present: typeof Present.presentValue | undefined;
   return (value) => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    present ??= (require(path.join(root, "dist", "src", "display", "present")) as typeof Present).presentValue;
+    present ??= (require(distPath(root, "present")) as typeof Present).presentValue;
     const p = present(value);
     return "rich" in p ? p.rich : { "text/plain": p.text };
   };

@@ -18,9 +18,8 @@ import * as fs from "node:fs";
 import Module, { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
+import { distPath, PACKAGE_NAME } from "../src/protocol/marks";
 
-/** The module name notebooks import. */
-export const PACKAGE_NAME = "sense-tslab";
 
 interface ModuleInternals {
   _resolveFilename(request: string, parent: unknown, isMain: boolean, options?: unknown): string;
@@ -39,7 +38,7 @@ export function hookPackageResolution(root: string): () => void {
   const hooked = M[UNHOOK];
   if (hooked) return hooked;
   const original = M._resolveFilename;
-  const main = path.join(root, "dist", "src", "index.js");
+  const main = distPath(root, "index");
   M._resolveFilename = function (this: unknown, request: string, parent: unknown, isMain: boolean, options?: unknown): string {
     if (request === PACKAGE_NAME) request = main;
     else if (request.startsWith(PACKAGE_NAME + "/")) request = path.join(root, request.slice(PACKAGE_NAME.length + 1));
@@ -133,7 +132,7 @@ type CreateWatchCompilerHost = (rootFiles: string[], options: Record<string, unk
  * (absolute, so no `baseUrl` is needed). Only an import of them makes TypeScript read their types.
  */
 export function senseTslabPaths(root: string): Record<string, string[]> {
-  return { [PACKAGE_NAME]: [path.join(root, "dist", "src", "index")], [`${PACKAGE_NAME}/*`]: [path.join(root, "*")] };
+  return { [PACKAGE_NAME]: [distPath(root, "index").replace(/\.js$/, "")], [`${PACKAGE_NAME}/*`]: [path.join(root, "*")] };
 }
 
 /**

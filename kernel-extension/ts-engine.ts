@@ -17,7 +17,7 @@ import type * as ConverterModule from "tslab/dist/converter";
 import type { Converter, Diagnostic } from "tslab/dist/converter";
 import type * as InspectModule from "tslab/dist/inspect";
 import type * as MetadataModule from "tslab/dist/metadata";
-import { CURRENT_CELL_KEY, type CellIO, type CurrentCell, type DisplayMessage, type MagicScope } from "./cell-io";
+import { CURRENT_CELL_KEY, type CellIO, type CurrentCell, type DisplayMessage, type MagicScope } from "../src/protocol/cell";
 import { CompileError, type CellDiagnostic } from "./cell-errors";
 import { createHealingConverterSet, type HealingConverterSet, wrapTypeScriptWatchers } from "./converters";
 import type { CellOutcome, Completeness, Completion, Engine, EngineInfo } from "./engine";
@@ -25,6 +25,7 @@ import { abortPromise, globalScope, JsEngine } from "./js-engine";
 import { notebookScope } from "./magic-cells";
 import { CodeCache, defaultCodeCacheDir } from "./code-cache";
 import { loadTslabTypeScript, overlayTslabTypeScript, prepareTypeRoots } from "./resolve";
+import { distPath } from "../src/protocol/marks";
 
 /** Options of {@link TsEngine}. */
 export interface TsEngineOptions {
@@ -147,7 +148,7 @@ export class TsEngine implements Engine {
     const converter = load("tslab/dist/converter") as typeof ConverterModule;
     const converters = createHealingConverterSet({ isJS, cwd: this.cwd, create: converter.createConverter, log, watch });
     try {
-      const { onInstalled } = load(path.join(root, "dist", "src", "install")) as { onInstalled?: (l: () => void) => () => void };
+      const { onInstalled } = load(distPath(root, "npmInstall")) as { onInstalled?: (l: () => void) => () => void };
       onInstalled?.(() => converters.invalidate("install"));
     } catch (e) {
       log(`sense: install notifications unavailable: ${(e as Error).message}`);

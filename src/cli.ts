@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { isSenseError, isUsageError, UsageError } from "./errors";
-import { installKernelSpecs, SpecDestination, uninstallKernelSpecs } from "../kernel-extension/install";
+import { installKernelSpecs, SpecDestination, uninstallKernelSpecs } from "./kernelspecs";
 
 /** Where a command writes its text; injectable for tests. */
 export interface CliIO {

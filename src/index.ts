@@ -2,14 +2,14 @@
  * The public API of sense-tslab: `import * as sense from "sense-tslab"`.
  * Explicit named exports only; everything not listed here is internal.
  */
-export { discover, discoverRun, getContext, getRunContext, resetContext } from "./context";
-export type { SenseContext, DirectContext, RunContext, DiscoverOptions } from "./context";
-export { getAuth, SenseAuth } from "./auth";
-export type { AuthOptions, AuthSource } from "./auth";
-export { getNetwork, networkInfo, NetworkInfo } from "./network";
-export type { NetworkOptions, NetworkFields } from "./network";
-export { install, expandFlags, validatePackageSpec, onInstalled, InstallResult } from "./install";
-export type { InstallOptions, InstallEvent, InstallListener, InstallArgumentValue } from "./install";
+export { discover, discoverRun, getContext, getRunContext, resetContext } from "./jupyter/context";
+export type { SenseContext, DirectContext, RunContext, DiscoverOptions } from "./jupyter/context";
+export { getAuth, SenseAuth } from "./platform/auth";
+export type { AuthOptions, AuthSource } from "./platform/auth";
+export { getNetwork, networkInfo, NetworkInfo } from "./platform/network";
+export type { NetworkOptions, NetworkFields } from "./platform/network";
+export { install, expandFlags, validatePackageSpec, onInstalled, InstallResult } from "./platform/npm-install";
+export type { InstallOptions, InstallEvent, InstallListener, InstallArgumentValue } from "./platform/npm-install";
 // Magics (the built-in %sense_* magics are registered by importing ./magics) and displays.
 export { magic, runMagic, createMagicTag, runCell, isMagicCell, defineMagic, MagicRegistry, defaultRegistry, formatUsage, formatHelp } from "./magics";
 export type { MagicOptions, MagicTag, MagicOutcome, MagicContext, MagicScope, MagicSpec, MagicArgs, OptionSpec, PositionalSpec, Magic } from "./magics";
@@ -30,13 +30,13 @@ export { execute, map, push, pull } from "./remote";
 export type { ExecuteResult, ExecuteOptions, ExecuteStatus, MapOptions, RemoteOptions, TargetRef, Targets } from "./remote";
 export { renderExecuteResults, renderMapProgress } from "./display/tables";
 // Records, errors and the REST client.
-export type { WorkerRecord, WorkerStatus, WorkerSize } from "./schemas";
+export type { WorkerRecord, WorkerStatus, WorkerSize } from "./jupyter/schemas";
 export { SenseError, UsageError, ConfigError, RestError, InstallError, WorkerError, RemoteError, isSenseError, isUsageError, isRemoteError } from "./errors";
 export type { RemoteFailure } from "./errors";
 export type { SenseErrorCode } from "./errors";
-export { RestClient } from "./rest";
-export type { ServerEndpoint } from "./rest";
+export { RestClient } from "./jupyter/rest";
+export type { ServerEndpoint } from "./jupyter/rest";
 export { onShutdown } from "./lifecycle";
-export { JUPYTER_WS_MESSAGE_LIMIT_BYTES, MAX_MESSAGE_CONTENT_BYTES, checkWireSize } from "./wire";
-export { gatewayInfo, sizeToKernelEnv, kernelSpecForSize } from "./gateway";
-export type { GatewayInfo, SizeResources, KernelResourceEnv } from "./gateway";
+export { JUPYTER_WS_MESSAGE_LIMIT_BYTES, MAX_MESSAGE_CONTENT_BYTES, checkWireSize } from "./protocol/limits";
+export { gatewayInfo, sizeToKernelEnv, kernelSpecForSize } from "./jupyter/gateway";
+export type { GatewayInfo, SizeResources, KernelResourceEnv } from "./jupyter/gateway";

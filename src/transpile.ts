@@ -215,20 +215,6 @@ function checkWith(ts: typeof TS, cache: CompileCache, code: string, options: Tr
   return { js: out.outputText, diagnostics };
 }
 
-/**
- * Execute-request metadata marking code as JavaScript the master already type-checked and
- * transpiled (a worker's startup code, remote calls): every Sense kernel runs such a cell without
- * loading a compiler. Other kernels ignore it. Returns a fresh object each call.
- */
-export function precompiledMetadata(): { sense: { precompiled: "javascript" } } {
-  return { sense: { precompiled: "javascript" } };
-}
-
-/** True when execute-request metadata carries {@link precompiledMetadata}. Never throws. */
-export function isPrecompiled(metadata: Record<string, unknown> | undefined): boolean {
-  const sense = metadata?.sense as { precompiled?: unknown } | null | undefined;
-  return typeof sense === "object" && sense !== null && sense.precompiled === "javascript";
-}
 
 /** Where {@link prepareRemoteCode} keeps the value of the code's last expression on the worker. */
 export const LAST_VALUE_KEY = "sense.remote.last";

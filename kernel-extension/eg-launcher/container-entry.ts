@@ -20,8 +20,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { UsageError } from "../../src/errors";
-import { writeExitNote } from "../../src/exit-note";
-import { heapLimitMiB, withHeapLimit } from "../../src/heap-limit";
+import { writeExitNote } from "../../src/platform/exit-note";
+import { heapLimitMiB, withHeapLimit } from "../../src/platform/heap-limit";
 import { exitStatus, parseLauncherArgs, runMain } from "./protocol";
 
 function log(message: string): void {

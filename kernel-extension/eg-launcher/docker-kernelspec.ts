@@ -8,8 +8,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UsageError } from "../../src/errors";
-import { SizeResources, sizeToKernelEnv } from "../../src/gateway";
-import { kernelSpec } from "../install";
+import { SizeResources, sizeToKernelEnv } from "../../src/jupyter/gateway";
+import { kernelSpec } from "../../src/kernelspecs";
 import type { LauncherKernelSpec } from "./kernelspec";
 import type { LaunchableKernel } from "./protocol";
 

@@ -6,9 +6,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UsageError } from "../../src/errors";
-import { SizeResources, sizeToKernelEnv } from "../../src/gateway";
-import { heapLimitMiB, withHeapLimit } from "../../src/heap-limit";
-import { kernelSpec, KernelSpecOptions } from "../install";
+import { SizeResources, sizeToKernelEnv } from "../../src/jupyter/gateway";
+import { heapLimitMiB, withHeapLimit } from "../../src/platform/heap-limit";
+import { kernelSpec, KernelSpecOptions } from "../../src/kernelspecs";
 import type { LaunchableKernel } from "./protocol";
 
 /**

@@ -4,7 +4,7 @@
  * layer decides how it looks. The Sense kernels use {@link richBundle} for a cell's last
  * expression, and {@link display} uses it for anything passed to it.
  */
-import { WorkerRecord } from "../schemas";
+import { WorkerRecord } from "../jupyter/schemas";
 import { isDisplayable } from "./bundle";
 import type { MimeBundle } from "./sink";
 import { processDefault } from "../util/process-default";

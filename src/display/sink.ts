@@ -4,31 +4,9 @@
  * in the cell that made the call even after that cell has finished.
  */
 import { UsageError } from "../errors";
+import { CURRENT_CELL_KEY, type DisplayOptions, type MimeBundle, type OutputSink } from "../protocol/cell";
 
-/** A MIME bundle: `{ "text/plain": ..., "text/html": ... }`. `text/plain` is always present. */
-export type MimeBundle = { "text/plain": string } & Record<string, unknown>;
-
-/** Options of one display message. */
-export interface DisplayOptions {
-  /** A display id; later calls with `update: true` replace the output in place. */
-  displayId?: string;
-  /** Send `update_display_data` for `displayId` instead of a new `display_data`. */
-  update?: boolean;
-}
-
-/** An output destination: a notebook cell (inside a kernel) or a terminal (a plain Node process). */
-export interface OutputSink {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  display(bundle: MimeBundle, options?: DisplayOptions): void;
-  /**
-   * Says that output may still come after the calling cell finished (a launched worker's), until
-   * the returned release is called. A Sense kernel then ends the cell with a display that later
-   * output updates in place, so front ends that record only the running cell's messages (nbclient,
-   * papermill, nbconvert, VS Code) store it too. Sinks with no cells (a terminal) leave it out.
-   */
-  retain?(): () => void;
-}
+export type { DisplayOptions, MimeBundle, OutputSink };
 
 /** Something text can be written to (`process.stdout` fits). */
 export interface TextWriter {
@@ -84,12 +62,6 @@ export function findTslabDisplayWriter(
   }
   return undefined;
 }
-
-/**
- * The global a Sense kernel publishes (kernel-extension/cell-io.ts, `CURRENT_CELL_KEY`): a
- * function returning the output of the cell running now.
- */
-const CURRENT_CELL_KEY = Symbol.for("sense-tslab.current-cell");
 
 /** The running Sense kernel's current cell, if this process is one. */
 function senseKernelCell(): { sink: OutputSink } | undefined {

@@ -3,7 +3,7 @@
  * own CSS styles in light and dark themes, no `<style>` blocks, which the sanitizer strips)
  * and `text/plain` (an aligned text table for terminals, nbconvert and diffs).
  */
-import type { WorkerRecord } from "../schemas";
+import type { WorkerRecord } from "../jupyter/schemas";
 import { redact } from "../errors";
 import { escapeHtml } from "./bundle";
 import type { MimeBundle } from "./sink";

@@ -3,12 +3,12 @@
  * Importing this module registers them in {@link defaultRegistry}; {@link registerBuiltins}
  * registers them elsewhere, over any implementation of {@link SenseCore} (tests use fakes).
  */
-import { getAuth } from "../auth";
-import { getRunContext } from "../context";
-import { install } from "../install";
-import { getNetwork } from "../network";
+import { getAuth } from "../platform/auth";
+import { getRunContext } from "../jupyter/context";
+import { install } from "../platform/npm-install";
+import { getNetwork } from "../platform/network";
 import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, setWorkerPool, stopWorkers, workerPools } from "../workers";
-import { WorkerSize, type WorkerRecord } from "../schemas";
+import { WorkerSize, type WorkerRecord } from "../jupyter/schemas";
 import { makeDisplayable, type Displayable } from "../display/bundle";
 import { UsageError } from "../errors";
 import { authForDisplay } from "../display/hooks";

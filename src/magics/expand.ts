@@ -7,17 +7,11 @@
  * token `MSG=a b`) and quotes inside a value are never interpreted.
  */
 import { UsageError } from "../errors";
+import type { MagicScope } from "../protocol/cell";
 import { type Segment, literal } from "./tokenize";
 
-/** Where `$name` and `{expr}` get their values: the notebook's variables, or an explicit object. */
-export interface MagicScope {
-  /** Looks up a top-level variable. `found: false` makes `$name` a usage error. */
-  lookup(name: string): { found: boolean; value?: unknown };
-  /** Evaluates `{expr}`; when absent, `{expr}` is a usage error. May throw. */
-  evaluate?(expr: string): unknown;
-  /** Appended to the "no variable named ..." error, e.g. how to pass variables in this host. */
-  missingHint?: string;
-}
+export type { MagicScope };
+
 
 /** A scope with no variables at all (plain Node, stock tslab without `vars`). */
 export const emptyScope: MagicScope = { lookup: () => ({ found: false }) };

@@ -2,7 +2,7 @@
  * The magics registry. Each magic is declared once with {@link defineMagic}; its argument
  * parser, usage line, `%name?` help and `%lsmagic` entry are all derived from that declaration.
  */
-import type { CellIO } from "../cell-io";
+import type { MagicCellIO } from "../protocol/cell";
 import { SenseError, UsageError } from "../errors";
 import { displayableBundle } from "../display/bundle";
 import { renderMagicList } from "../display/tables";
@@ -83,7 +83,7 @@ export interface MagicArgs<O extends readonly OptionSpec[] = readonly OptionSpec
 }
 
 /** What a magic runs with: where its output goes and where `$name` is looked up. */
-export interface MagicContext extends Pick<CellIO, "sink" | "scope">, Partial<Pick<CellIO, "signal">> {
+export interface MagicContext extends MagicCellIO {
   /** The registry the magic was found in (`%lsmagic` lists it); defaults to {@link defaultRegistry}. */
   registry?: MagicRegistry;
 }

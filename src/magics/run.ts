@@ -8,6 +8,7 @@
  */
 import { SenseError, isRemoteError, isSenseError, isUsageError, redact, UsageError } from "../errors";
 import { presentValue } from "../display/present";
+import { isMagicSource } from "../protocol/cell";
 import { expandArgs } from "./expand";
 import { type Magic, type MagicArgs, type MagicContext, type MagicKind, defaultRegistry, formatHelp, formatUsage, parseArgs } from "./registry";
 import { didYouMean } from "./suggest";
@@ -39,11 +40,8 @@ export interface ParsedInvocation {
   line: number;
 }
 
-/** True when the first non-empty line of `source` starts with `%` (leading spaces allowed). */
-export function isMagicCell(source: string): boolean {
-  const first = source.split(/\r?\n/).find((l) => l.trim() !== "");
-  return first !== undefined && first.trimStart().startsWith("%");
-}
+/** True when the first non-empty line of `source` starts with `%` (leading spaces allowed): {@link isMagicSource}. */
+export const isMagicCell: (source: string) => boolean = isMagicSource;
 
 function splitLines(segments: readonly Segment[]): Segment[][] {
   const lines: Segment[][] = [[]];

@@ -7,12 +7,12 @@ import { z } from "zod";
 import { captureSink, type OutputSink } from "../display/sink";
 import { RemoteError, UsageError, type RemoteFailure } from "../errors";
 import { prepareRemoteCode, type RemoteCode } from "../transpile";
-import type { WorkerContextInput } from "../workers/context-input";
-import { checkWireSize } from "../wire";
+import type { WorkerContextInput } from "../jupyter/context-input";
+import { checkWireSize } from "../protocol/limits";
 import { watchInterrupts } from "./interrupt";
-import { runRequest, type RequestOutcome, type RequestSpec, type RequestStatus } from "./request";
+import { runRequest, type RequestOutcome, type RequestSpec, type RequestStatus } from "../workers/request";
 import { JS_LAST_VALUE, JS_TAKE, jsRuntimeCall, PY_LAST_VALUE, pyPush, pyValuesOf } from "./runtime";
-import { resolveTargets, type Target, type Targets } from "./targets";
+import { resolveTargets, type Target, type Targets } from "../workers/targets";
 import { checkNames, fromWire, jsonExact, toWire } from "./values";
 
 /** How one worker's part of a remote call ended. */

@@ -4,6 +4,6 @@
  */
 export { execute, push, pull, ExecuteStatus } from "./execute";
 export type { ExecuteResult, ExecuteOptions, RemoteOptions } from "./execute";
-export type { TargetRef, Targets } from "./targets";
+export type { TargetRef, Targets } from "../workers/targets";
 export { map } from "./map";
 export type { MapOptions } from "./map";

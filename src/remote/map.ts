@@ -12,12 +12,12 @@ import { liveDisplay, type LiveDisplay } from "../display/live";
 import { captureSink } from "../display/sink";
 import { renderMapProgress } from "../display/tables";
 import { RemoteError, UsageError, type RemoteFailure } from "../errors";
-import { MAX_MESSAGE_CONTENT_BYTES } from "../wire";
+import { MAX_MESSAGE_CONTENT_BYTES } from "../protocol/limits";
 import { checkOptions, failureOf, type RemoteOptions } from "./execute";
 import { watchInterrupts } from "./interrupt";
-import { runRequest } from "./request";
+import { runRequest } from "../workers/request";
 import { JS_TAKE, jsAwaitRuntime, jsRuntimeCall } from "./runtime";
-import { resolveTargets, type Target } from "./targets";
+import { resolveTargets, type Target } from "../workers/targets";
 import { fromWire, toWire } from "./values";
 
 /** Options of {@link map}. */

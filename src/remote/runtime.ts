@@ -9,27 +9,8 @@
  * - Python: a helper executed inside each user expression (stateless: nothing is left in the
  *   worker's namespace), returning an object whose `_repr_json_` IPython's formatter turns into JSON.
  */
-import { z } from "zod";
+import { REMOTE_MIME } from "../protocol/marks";
 import { LAST_VALUE_KEY } from "../transpile";
-
-/** The MIME type of everything the remote runtime returns. */
-export const REMOTE_MIME = "application/vnd.sense.remote+json";
-
-/** The `user_expressions` key the runtime's answer travels under. */
-export const REPLY_KEY = "sense";
-
-/**
- * What the runtime answers, by kind: `value` (JSON-exact), `text` (anything else, as its text),
- * `none` (no value), `b64` (v8-serialized data, base64) and `error` (raised inside the runtime).
- */
-export const RuntimeReply = z.union([
-  z.object({ value: z.unknown() }).refine((r) => "value" in r),
-  z.object({ inexact: z.literal(true), text: z.string().optional() }),
-  z.object({ none: z.literal(true) }),
-  z.object({ b64: z.string() }),
-  z.object({ values: z.record(z.string(), z.unknown()) }),
-]);
-export type RuntimeReply = z.infer<typeof RuntimeReply>;
 
 const RUNTIME_KEY = "sense.remote.v1";
 

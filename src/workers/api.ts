@@ -4,10 +4,10 @@
  * `Cluster` instead.
  */
 import { UsageError } from "../errors";
-import type { WorkerRecord } from "../schemas";
+import type { WorkerRecord } from "../jupyter/schemas";
 import type { AwaitOptions, AwaitResult } from "./await";
 import { Cluster, LaunchWorkersOptions, PoolOptions } from "./cluster";
-import type { WorkerContextInput } from "./context-input";
+import type { WorkerContextInput } from "../jupyter/context-input";
 import type { WorkerOutputItem } from "./output";
 import type { PoolInfo } from "./pool";
 import type { WorkerRef } from "./records";

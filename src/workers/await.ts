@@ -2,7 +2,7 @@
  * Waiting for workers to reach a state: local workers change state on channel events and other
  * processes' workers only on the server, so a short poll of the records covers both.
  */
-import type { WorkerRecord, WorkerStatus } from "../schemas";
+import type { WorkerRecord, WorkerStatus } from "../jupyter/schemas";
 import { sleep } from "../util/timing";
 
 /** Options of `awaitWorkers`. */
@@ -12,7 +12,7 @@ export interface AwaitOptions {
   /** Give up after this many seconds (default 600); pending workers then come back in `failures` with reason `timeout`. */
   timeoutSeconds?: number;
   /** Where the call runs (see `WorkerContextInput`). */
-  context?: import("./context-input").WorkerContextInput;
+  context?: import("../jupyter/context-input").WorkerContextInput;
   /** Poll interval for workers of other processes, ms (default 100). */
   pollMs?: number;
 }

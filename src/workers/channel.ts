@@ -2,7 +2,7 @@
  * Routing of a worker's iopub output by request: remote execution (src/remote) sends requests on a
  * worker's channel and takes their output into the calling cell instead of the launching one.
  */
-import type { IopubMessage } from "./backend";
+import type { IopubMessage } from "../backends/backend";
 
 /** Receives the iopub messages (not `status`) whose parent is one request. */
 export type IopubRoute = (msg: IopubMessage) => void;

@@ -7,12 +7,12 @@ export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, worke
 export { Cluster, RETIRED_KEPT } from "./cluster";
 export type { LaunchWorkersOptions, PoolOptions, ClusterOptions, ShutdownHooks } from "./cluster";
 export type { AwaitOptions, AwaitResult } from "./await";
-export type { WorkerContextInput } from "./context-input";
+export type { WorkerContextInput } from "../jupyter/context-input";
 export { Worker } from "./worker";
-export type { KernelBackend, KernelChannel, StartRequest, SessionChange, IopubMessage, ExecuteRequest, ExecuteReply, ExecuteFuture, KernelLifeStatus, ChannelStatus } from "./backend";
-export { JupyterServerBackend } from "./jupyter-backend";
-export type { JupyterServerBackendOptions, KernelConnector } from "./jupyter-backend";
-export { FAST_ENGINE } from "./engine";
+export type { KernelBackend, KernelChannel, StartRequest, SessionChange, IopubMessage, ExecuteRequest, ExecuteReply, ExecuteFuture, KernelLifeStatus, ChannelStatus } from "../backends/backend";
+export { JupyterServerBackend } from "../backends/jupyter/backend";
+export type { JupyterServerBackendOptions, KernelConnector } from "../backends/jupyter/backend";
+export { FAST_ENGINE } from "./kernelspec";
 export type { PoolInfo } from "./pool";
 export { SIZES, configureSizes, ENGINE_ALIASES } from "./options";
 export type { LaunchOptions, SizeSpec } from "./options";

@@ -5,12 +5,12 @@
  */
 import { isSenseError, WorkerError } from "../errors";
 import type { OutputSink } from "../display/sink";
-import type { KernelBackend } from "./backend";
-import { EnvFileTracker, loadEnvironment } from "./bootstrap";
-import type { ResolvedContext } from "./context-input";
-import type { ResolvedEngine } from "./engine";
+import type { KernelBackend } from "../backends/backend";
+import { EnvFileTracker, loadEnvironment } from "./bootstrap/bootstrap";
+import type { ResolvedContext } from "../jupyter/context-input";
+import type { ResolvedEngine } from "./kernelspec";
 import type { LaunchPlan } from "./options";
-import { workerSessionPath } from "./paths";
+import { workerSessionPath } from "./session-paths";
 import type { PooledKernel, WorkerPools } from "./pool";
 import { decodeWorkerTag, encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./session-tags";
 import type { Worker } from "./worker";

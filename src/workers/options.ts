@@ -8,7 +8,7 @@ import { ConfigError, UsageError, WorkerError } from "../errors";
 import type { OutputSink } from "../display/sink";
 import { isInside } from "../paths";
 import { outputKeepBytes } from "./output";
-import { WorkerSize } from "../schemas";
+import { WorkerSize } from "../jupyter/schemas";
 import { MAX_TIMER_MS } from "../util/timing";
 
 /** Resources of one worker size. */

@@ -11,12 +11,12 @@
  * it by PATCHing the session into a worker tag and running the preamble again with the worker's
  * own environment, before the startup code: env still arrives before any user code.
  */
-import { WorkerSize } from "../schemas";
+import { WorkerSize } from "../jupyter/schemas";
 import { bestEffort } from "../util/best-effort";
-import type { KernelBackend, KernelChannel } from "./backend";
-import { EnvFileTracker, loadEnvironment } from "./bootstrap";
-import { poolSessionPath } from "./paths";
-import type { PreambleLanguage } from "./preamble";
+import type { KernelBackend, KernelChannel } from "../backends/backend";
+import { EnvFileTracker, loadEnvironment } from "./bootstrap/bootstrap";
+import { poolSessionPath } from "./session-paths";
+import type { PreambleLanguage } from "./bootstrap/preamble";
 import { encodePoolTag, POOL_SESSION_TYPE } from "./session-tags";
 
 /** What a pool of one kind (engine, size, folder) starts its kernels with. */

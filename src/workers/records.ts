@@ -3,8 +3,8 @@
  * what the launching process knows better, and matched against what a caller names.
  */
 import { UsageError, WorkerError } from "../errors";
-import type { SessionModel, WorkerRecord, WorkerStatus } from "../schemas";
-import type { ResolvedContext } from "./context-input";
+import type { SessionModel, WorkerRecord, WorkerStatus } from "../jupyter/schemas";
+import type { ResolvedContext } from "../jupyter/context-input";
 import { decodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./session-tags";
 
 /** What names a worker: its kernel id, session id or name (`w2`), a record, or a list of these. */

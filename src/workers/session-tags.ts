@@ -7,15 +7,10 @@
  * A tag never holds a secret.
  */
 import { UsageError } from "../errors";
-import { WorkerSize, WorkerStatus } from "../schemas";
+import { POOL_SESSION_TYPE, POOL_TAG_PREFIX as POOL_PREFIX, WORKER_SESSION_TYPE, WORKER_TAG_PREFIX as WORKER_PREFIX } from "../protocol/marks";
+import { WorkerSize, WorkerStatus } from "../jupyter/schemas";
 
-/** The session `type` every Sense worker session carries. */
-export const WORKER_SESSION_TYPE = "sense-worker";
-/** The session `type` of pooled (not yet adopted) kernels. */
-export const POOL_SESSION_TYPE = "sense-pool";
-
-const WORKER_PREFIX = "sense";
-const POOL_PREFIX = "sense-pool";
+export { POOL_SESSION_TYPE, WORKER_SESSION_TYPE };
 /** What a master id or engine in a tag may hold: a `:` would make the tag ambiguous. */
 const SAFE_ID = /^[A-Za-z0-9._-]+$/;
 const DIGITS = /^\d+$/;

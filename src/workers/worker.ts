@@ -4,12 +4,12 @@
  * session's name tag), loss detection and stop. Records (`WorkerRecord`) stay plain data; the
  * handle is what `cluster.worker(idOrName)` returns.
  */
-import { takeExitNote } from "../exit-note";
-import { isRestError } from "../rest";
-import type { WorkerRecord, WorkerStatus } from "../schemas";
+import { takeExitNote } from "../platform/exit-note";
+import { isRestError } from "../jupyter/rest";
+import type { WorkerRecord, WorkerStatus } from "../jupyter/schemas";
 import { bestEffort } from "../util/best-effort";
-import type { ExecuteFuture, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel } from "./backend";
-import { deleteUntilGone } from "./cleanup";
+import type { ExecuteFuture, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel } from "../backends/backend";
+import { deleteUntilGone } from "../backends/delete-session";
 import { WorkerOutput } from "./output";
 import { RouteTable } from "./channel";
 import type { ExecuteOptions, ExecuteResult } from "../remote/execute";

@@ -17,7 +17,7 @@ import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
 import { REPO, until } from "../helpers/util";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { listWorkers } from "../../src/workers";
 import { DockerGateway, engineState, hostPid, inspect, kernelContainers, startDockerGateway } from "./docker";
 

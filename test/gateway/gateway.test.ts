@@ -18,8 +18,8 @@ import { processesUnder, waitForExit } from "../helpers/jupyter";
 import { egKernels, okCell, printed } from "../helpers/cells";
 import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
 import { REPO, until } from "../helpers/util";
-import { RestClient } from "../../src/rest";
-import { gatewayInfo } from "../../src/gateway";
+import { RestClient } from "../../src/jupyter/rest";
+import { gatewayInfo } from "../../src/jupyter/gateway";
 import { listWorkers } from "../../src/workers";
 
 let gw: LocalGateway;

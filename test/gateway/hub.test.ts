@@ -11,7 +11,7 @@
 import { randomBytes } from "node:crypto";
 import { freePort, JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { HubUserServer, LocalHub, startLocalHub } from "../../harness/local-hub";
 import { buildWorkers } from "../fixtures/workers/build";
 

@@ -44,7 +44,7 @@ export async function headless(prefix = "sense-headless-"): Promise<Headless> {
   const runtimeDir = path.join(tmp, "runtime");
   const project = path.join(tmp, "project");
   fs.mkdirSync(project);
-  ensureBuilt(["cli", "index", "direct/direct-backend"]);
+  ensureBuilt(["cli", "index", "backends/direct/backend"]);
   const r = await run([process.execPath, path.join(REPO, "dist", "src", "cli.js"), "install", "--prefix", specs], process.env, REPO);
   if (r.code !== 0) throw new Error(r.out);
   // python3 from the project's environment, as a user's Jupyter installation provides it.

@@ -1,8 +1,8 @@
 import axios from "axios";
-import { getAuth } from "../../src/auth";
-import { discover } from "../../src/context";
+import { getAuth } from "../../src/platform/auth";
+import { discover } from "../../src/jupyter/context";
 import { RestError } from "../../src/errors";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { JupyterServer, startJupyterServer } from "../helpers/jupyter";
 
 // An empty proc root keeps discovery from finding a kernel the test runner might run under.

@@ -9,8 +9,8 @@ const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** Node code that prints what discover() and getAuth() found, with secrets replaced by hashes. */
 const REPORT = `
-const { discover } = require(${JSON.stringify(path.join(DIST, "context.js"))});
-const { getAuth } = require(${JSON.stringify(path.join(DIST, "auth.js"))});
+const { discover } = require(${JSON.stringify(path.join(DIST, "jupyter", "context.js"))});
+const { getAuth } = require(${JSON.stringify(path.join(DIST, "platform", "auth.js"))});
 const sha = (s) => require("crypto").createHash("sha256").update(s).digest("hex");
 const c = discover();
 const a = getAuth({ context: c });
@@ -55,7 +55,7 @@ describe("discovery from inside a real kernel", () => {
   let server: JupyterServer;
   let nb: NotebookKernel | undefined;
   beforeAll(async () => {
-    ensureBuilt(["context", "auth", "rest", "errors", "schemas"]);
+    ensureBuilt(["jupyter/context", "platform/auth", "jupyter/rest", "errors", "jupyter/schemas"]);
     server = await startJupyterServer();
     nb = await openNotebook(server, "python3");
   });

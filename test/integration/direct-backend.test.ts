@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DirectBackend } from "../../src/direct/direct-backend";
+import { DirectBackend } from "../../src/backends/direct/backend";
 import { Cluster } from "../../src/workers/cluster";
 import { captureSink, processAlive, REPO, until } from "../helpers/util";
 

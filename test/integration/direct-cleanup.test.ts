@@ -7,8 +7,8 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DirectKernel, expectOk } from "../../src/direct/kernel";
-import { SessionStore } from "../../src/direct/session-store";
+import { DirectKernel, expectOk } from "../support/direct-kernel";
+import { SessionStore } from "../../src/backends/direct/session-store";
 import { buildWorkers } from "../fixtures/workers/build";
 import { REPO, until, processAlive } from "../helpers/util";
 

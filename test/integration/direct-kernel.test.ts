@@ -5,11 +5,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DirectKernel, expectOk } from "../../src/direct/kernel";
-import type { PathEnv } from "../../src/direct/jupyter-paths";
+import { DirectKernel, expectOk } from "../support/direct-kernel";
+import type { PathEnv } from "../../src/jupyter/paths";
 import { isSenseError } from "../../src/errors";
 import { REPO, processAlive } from "../helpers/util";
-import { Codec, ConnectionInfo, Message } from "../../kernel-extension/fast-wire";
+import { Codec, ConnectionInfo, Message } from "../../src/protocol/wire";
 import * as zmq from "zeromq";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-direct-"));

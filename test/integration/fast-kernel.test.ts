@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { KernelMessage } from "@jupyterlab/services";
 import { JupyterServer, REPO, processesUnder, startJupyterServer, waitForExit } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
-import { fastKernelSpec, FAST_KERNEL_NAME } from "../../kernel-extension/fast-spec";
+import { fastKernelSpec, FAST_KERNEL_NAME } from "../../src/kernelspecs";
 
 const KERNEL_JS = path.join(REPO, "dist", "kernel-extension", "fast-kernel.js");
 

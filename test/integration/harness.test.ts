@@ -1,6 +1,6 @@
 import { processesUnder, startJupyterServer, JupyterServer } from "../helpers/jupyter";
 import { openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 
 describe("test harness", () => {
   let server: JupyterServer;

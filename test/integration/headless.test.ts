@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { SessionStore } from "../../src/direct/session-store";
+import { SessionStore } from "../../src/backends/direct/session-store";
 import { headless, Headless, outputText, run, savedCells } from "../helpers/headless";
 
 let machine: Headless;

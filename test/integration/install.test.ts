@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { InstallError } from "../../src/errors";
-import { install } from "../../src/install";
+import { install } from "../../src/platform/npm-install";
 import type { OutputSink } from "../../src/display/sink";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
@@ -41,7 +41,7 @@ describe("install into a real project home", () => {
   let server: JupyterServer;
   const notebooks: NotebookKernel[] = [];
   beforeAll(async () => {
-    ensureBuilt(["install", "context", "errors", "rest", "schemas"]);
+    ensureBuilt(["platform/npm-install", "jupyter/context", "errors", "jupyter/rest", "jupyter/schemas"]);
     server = await startJupyterServer();
   });
   afterAll(async () => {
@@ -54,8 +54,8 @@ describe("install into a real project home", () => {
     notebooks.push(nb);
     // No cwd: the project home is discovered from the kernel (the server's root_dir).
     const script = `
-      const { install } = require(${JSON.stringify(path.join(DIST, "install.js"))});
-      const { getContext } = require(${JSON.stringify(path.join(DIST, "context.js"))});
+      const { install } = require(${JSON.stringify(path.join(DIST, "platform", "npm-install.js"))});
+      const { getContext } = require(${JSON.stringify(path.join(DIST, "jupyter", "context.js"))});
       install("is-number").then((r) => {
         const isNumber = require("module").createRequire(require("path").join(getContext().projectHome, "x.js"))("is-number");
         console.log("RESULT " + JSON.stringify({ cwd: r.cwd, versions: r.versions, added: r.added, printed: require("util").inspect(r), works: isNumber(5) && !isNumber("x") }));

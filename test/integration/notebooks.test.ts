@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { REPO, startJupyterServer, JupyterServer, processesUnder } from "../helpers/jupyter";
 import { allText, shownText } from "../helpers/kernel";
 import { runNotebook, NotebookReport } from "../../harness/notebook-runner";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 
 let server: JupyterServer;
 let rest: RestClient;

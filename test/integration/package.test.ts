@@ -10,7 +10,7 @@ import { spawnSync, SpawnSyncReturns } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { JupyterServer, startJupyterServer } from "../helpers/jupyter";
 import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
 import { REPO } from "../helpers/util";
@@ -65,7 +65,7 @@ describe("the npm package", () => {
 
   it("ships the built package, LICENSE and docs only: no tests, CI, bench, harness, sources or source maps; under 1.5 MB unpacked", () => {
     const files = pack.files.map((f) => f.path);
-    for (const must of ["package.json", "LICENSE", "README.md", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli.js", "dist/src/workers/keeper.js", "dist/kernel-extension/kernel.js", "dist/kernel-extension/fast-kernel.js"]) {
+    for (const must of ["package.json", "LICENSE", "README.md", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli.js", "dist/src/workers/cleanup/keeper.js", "dist/kernel-extension/kernel.js", "dist/kernel-extension/fast-kernel.js"]) {
       expect(files).toContain(must);
     }
     const unexpected = files.filter((f) => !/^(package\.json|LICENSE|README\.md|docs\/[^/]+\.md|dist\/(src|kernel-extension)\/.+\.(js|d\.ts))$/.test(f));

@@ -3,11 +3,11 @@
  * jest process is a plain Node master. After the suite: no session, no kernel, no process left.
  */
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, stopWorkers, WorkerContextInput } from "../../src/workers";
 import { execute, map, pull, push } from "../../src/remote";
 import { isRemoteError, RemoteError } from "../../src/errors";
-import type { WorkerRecord } from "../../src/schemas";
+import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { captureSink, CaptureSink, until } from "../helpers/util";
 
 let server: JupyterServer;

@@ -8,7 +8,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as path from "node:path";
 import { JupyterServer, processesUnder, startJupyterServer, waitForExit } from "../helpers/jupyter";
 import { openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, stopWorkers, WorkerContextInput } from "../../src/workers";
 import { buildWorkers } from "../fixtures/workers/build";
 import { until } from "../helpers/util";

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 
 let server: JupyterServer;
 let nb: NotebookKernel;

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { freePort, JupyterServer, processesUnder, REPO, startJupyterServer } from "../helpers/jupyter";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import type { OutputSink } from "../../src/display/sink";
 import { awaitWorkers, launchWorkers, POOL_SESSION_TYPE, setWorkerPool, stopKeeper, stopWorkers, workerOutput, WorkerContextInput } from "../../src/workers";
 import { buildWorkers } from "../fixtures/workers/build";

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { buildWorkers } from "../fixtures/workers/build";
 import { JupyterServer, processesUnder, startJupyterServer, waitForExit } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook, shownText } from "../helpers/kernel";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, listWorkers, stopKeeper, stopWorkers, WorkerContextInput } from "../../src/workers";
 import { COUNTS, captureSink, FAST_ENGINE, Figures, kernelPid, kernelPids, SecretScan, trace, until } from "./support";
 

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { install } from "../../src/install";
+import { install } from "../../src/platform/npm-install";
 import { closedPort, FakeRegistry, packPackage, startFakeRegistry } from "./fake-registry";
 import { captureSink, Figures } from "./support";
 

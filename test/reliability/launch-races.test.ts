@@ -9,7 +9,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { JupyterServer, startJupyterServer } from "../helpers/jupyter";
 import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { awaitWorkers, launchWorkers, listWorkers, stopKeeper, stopWorkers, workerOutput, WorkerContextInput } from "../../src/workers";
 import { captureSink, COUNTS, FAST_ENGINE, Figures, kernelPids, SecretScan, until } from "./support";
 import { ensureBuilt, REPO } from "../helpers/util";
@@ -22,7 +22,7 @@ let logStart = 0;
 const notebooks: NotebookKernel[] = [];
 
 beforeAll(async () => {
-  ensureBuilt(["index", "workers/cluster", "workers/watchdog"]);
+  ensureBuilt(["index", "workers/cluster", "workers/cleanup/watchdog"]);
   server = await startJupyterServer();
   logStart = server.log().length;
   rest = new RestClient({ baseUrl: server.url, token: server.token });

@@ -9,10 +9,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { JupyterServer, startJupyterServer } from "../helpers/jupyter";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { awaitWorkers, launchWorkers, setWorkerPool, stopKeeper, stopWorkers, workerOutput, WorkerContextInput } from "../../src/workers";
 import type { LaunchWorkersOptions } from "../../src/workers";
-import { MAX_MESSAGE_CONTENT_BYTES } from "../../src/wire";
+import { MAX_MESSAGE_CONTENT_BYTES } from "../../src/protocol/limits";
 import { captureSink, FAST_ENGINE, Figures, SecretScan } from "./support";
 
 const figures = new Figures("limits");

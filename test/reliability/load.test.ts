@@ -4,7 +4,7 @@
  */
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { COUNTS, FAST_ENGINE, Figures, SecretScan, until } from "./support";
 
 const figures = new Figures("load");

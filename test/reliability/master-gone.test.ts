@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { buildWorkers } from "../fixtures/workers/build";
 import { JupyterServer, startJupyterServer, waitForExit } from "../helpers/jupyter";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, stopKeeper, stopWorkers } from "../../src/workers";
 import { captureSink, FAST_ENGINE, Figures, kernelPids, SecretScan, trace, until } from "./support";
 

@@ -5,9 +5,9 @@
  */
 import { JupyterServer, startJupyterServer } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { renderWorkers } from "../../src/display/tables";
-import type { WorkerRecord } from "../../src/schemas";
+import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { FAST_ENGINE, Figures, SecretScan, until } from "./support";
 
 const figures = new Figures("secrets");

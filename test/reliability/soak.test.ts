@@ -11,7 +11,7 @@
  */
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/rest";
+import { RestClient } from "../../src/jupyter/rest";
 import { COUNTS, FAST_ENGINE, fdCount, Figures, kernelPid, rssKiB, SecretScan, trace, until } from "./support";
 
 const figures = new Figures("soak");

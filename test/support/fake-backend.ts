@@ -6,9 +6,9 @@
  */
 import * as fs from "node:fs";
 import { RestError } from "../../src/errors";
-import type { KernelModel, KernelSpecs, SessionModel } from "../../src/schemas";
-import type { ChannelStatus, ExecuteReply, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../../src/workers/backend";
-import { openSealedEnvFile } from "../../src/workers/env-file";
+import type { KernelModel, KernelSpecs, SessionModel } from "../../src/jupyter/schemas";
+import type { ChannelStatus, ExecuteReply, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../../src/backends/backend";
+import { openSealedEnvFile } from "../../src/workers/bootstrap/env-file";
 
 /** One fake kernel: what it was asked to run, and hooks to play its side. */
 export class FakeKernel implements KernelChannel {

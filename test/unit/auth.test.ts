@@ -1,6 +1,6 @@
 import { inspect } from "node:util";
-import { getAuth, SenseAuth } from "../../src/auth";
-import { discover } from "../../src/context";
+import { getAuth, SenseAuth } from "../../src/platform/auth";
+import { discover } from "../../src/jupyter/context";
 import { ConfigError } from "../../src/errors";
 
 const TOKEN = "env-token-abcdef123456";

@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { inspect } from "node:util";
 import { ConfigError, isSenseError } from "../../src/errors";
-import { defaultDiscovery, discover, Discovery, getContext, resetContext } from "../../src/context";
+import { defaultDiscovery, discover, Discovery, getContext, resetContext } from "../../src/jupyter/context";
 
 const TOKEN = "srv-token-0123456789abcdef";
 const KID = "6a013310-0eac-49c8-8e83-cd7f70feeb67";

@@ -9,7 +9,7 @@ import {
   isUsageError,
   redact,
 } from "../../src/errors";
-import { isRestError } from "../../src/rest";
+import { isRestError } from "../../src/jupyter/rest";
 
 describe("error classes", () => {
   const cases: [SenseError, string, string][] = [

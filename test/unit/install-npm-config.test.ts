@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { expandFlags, NPM_INSTALL_OPTIONS, NPM_SHORTHANDS, npmInstallArgv, validatePackageSpec } from "../../src/install";
+import { expandFlags, NPM_INSTALL_OPTIONS, NPM_SHORTHANDS, npmInstallArgv, validatePackageSpec } from "../../src/platform/npm-install";
 
 const NPM = fs.realpathSync(path.join(path.dirname(process.execPath), "..", "lib", "node_modules", "npm"));
 interface NpmConfig {

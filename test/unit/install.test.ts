@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { inspect } from "node:util";
 import { InstallError, UsageError } from "../../src/errors";
-import { InstallEvent, Installer, defaultInstaller, expandFlags, install, onInstalled, validatePackageSpec } from "../../src/install";
+import { InstallEvent, Installer, defaultInstaller, expandFlags, install, onInstalled, validatePackageSpec } from "../../src/platform/npm-install";
 import type { OutputSink } from "../../src/display/sink";
 
 describe("expandFlags", () => {

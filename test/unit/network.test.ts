@@ -1,7 +1,7 @@
 import type { NetworkInterfaceInfo } from "node:os";
 import { inspect } from "node:util";
 import { ConfigError } from "../../src/errors";
-import { getNetwork, networkInfo } from "../../src/network";
+import { getNetwork, networkInfo } from "../../src/platform/network";
 
 const lo: NetworkInterfaceInfo = { address: "127.0.0.1", netmask: "255.0.0.0", family: "IPv4", mac: "00:00:00:00:00:00", internal: true, cidr: "127.0.0.1/8" };
 const eth = (address: string, family: "IPv4" | "IPv6" = "IPv4"): NetworkInterfaceInfo =>

@@ -5,7 +5,7 @@
  */
 import nock from "nock";
 import { RestError } from "../../src/errors";
-import { RestClient, isRestError, normalizeBaseUrl } from "../../src/rest";
+import { RestClient, isRestError, normalizeBaseUrl } from "../../src/jupyter/rest";
 import { FakeJupyter, startFakeJupyter } from "../support/fake-jupyter";
 
 const PREFIX = "/user/alice/";

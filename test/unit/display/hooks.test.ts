@@ -1,7 +1,7 @@
 import { registerDisplayHook, richBundle, authForDisplay, DisplayHooks } from "../../../src/display/hooks";
 import { display } from "../../../src/display/live";
 import type { MimeBundle, OutputSink } from "../../../src/display/sink";
-import type { WorkerRecord } from "../../../src/schemas";
+import type { WorkerRecord } from "../../../src/jupyter/schemas";
 
 const rec = (over: Partial<WorkerRecord> = {}): WorkerRecord => ({
   id: "k-1", name: "w1", engine: "sense-ts", size: "small", status: "idle", masterId: "m", startedAt: "2026-01-01T00:00:00Z", sessionId: "s", path: "p", index: 1, ...over,

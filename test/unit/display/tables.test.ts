@@ -1,6 +1,6 @@
 import { renderWorkers, renderWorker, renderNetwork, renderAuth, renderInstall, renderProgress, renderMagicList, textTable, workersSummary } from "../../../src/display/tables";
 import { escapeHtml, makeDisplayable, isDisplayable, INSPECT_CUSTOM, JUPYTER_DISPLAY } from "../../../src/display/bundle";
-import type { WorkerRecord } from "../../../src/schemas";
+import type { WorkerRecord } from "../../../src/jupyter/schemas";
 import { inspect } from "node:util";
 
 function worker(over: Partial<WorkerRecord>): WorkerRecord {

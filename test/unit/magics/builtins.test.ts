@@ -3,7 +3,7 @@ import { registerBuiltins, type SenseCore } from "../../../src/magics/builtins";
 import { runCell } from "../../../src/magics/run";
 import { varsScope } from "../../../src/magics/expand";
 import { defaultRegistry } from "../../../src/magics";
-import type { WorkerRecord } from "../../../src/schemas";
+import type { WorkerRecord } from "../../../src/jupyter/schemas";
 import type { MimeBundle, DisplayOptions, OutputSink } from "../../../src/display/sink";
 
 function rec(over: Partial<WorkerRecord>): WorkerRecord {

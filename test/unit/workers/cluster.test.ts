@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { MimeBundle, OutputSink } from "../../../src/display/sink";
-import type { WorkerRecord } from "../../../src/schemas";
+import type { WorkerRecord } from "../../../src/jupyter/schemas";
 import { Cluster, decodeWorkerTag } from "../../../src/workers";
 import { FakeBackend } from "../../support/fake-backend";
 

@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { openSealedEnvFile, sweepStaleEnvFiles, writeSealedEnvFile } from "../../../src/workers/env-file";
+import { openSealedEnvFile, sweepStaleEnvFiles, writeSealedEnvFile } from "../../../src/workers/bootstrap/env-file";
 
 let home: string;
 beforeEach(() => (home = fs.mkdtempSync(path.join(os.tmpdir(), "sense-envfile-"))));

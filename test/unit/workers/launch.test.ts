@@ -4,14 +4,14 @@
  * results, the size table, gateway-sized kernelspecs and the warm pool. The kernel side is a
  * fake connection that plays the preamble (reads and deletes the env file).
  */
-import { serverRest } from "../../../src/workers/context-input";
+import { serverRest } from "../../../src/jupyter/context-input";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Kernel } from "@jupyterlab/services";
 import { Cluster, configureSizes, decodeWorkerTag, JupyterServerBackend, SIZES, WorkerContextInput } from "../../../src/workers";
 import type { MimeBundle, OutputSink } from "../../../src/display/sink";
-import { RestClient } from "../../../src/rest";
+import { RestClient } from "../../../src/jupyter/rest";
 import { FakeJupyter, startFakeJupyter } from "../../support/fake-jupyter";
 import { readPreambleEnv } from "../../support/fake-backend";
 

@@ -11,7 +11,7 @@ import { ChildProcesses } from "../../helpers/children";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
-import { watchdogStarter } from "../../../src/workers/watchdog";
+import { watchdogStarter } from "../../../src/workers/cleanup/watchdog";
 import { processAlive } from "../../helpers/util";
 
 // The watchdog's own timings (3 s for the server to shut a kernel down, 2 s after SIGTERM) are the floor.

@@ -5,7 +5,7 @@
  */
 import { ChildProcess, spawn } from "node:child_process";
 import { ChildProcesses } from "../../helpers/children";
-import { WATCHDOG_THREAD_SOURCE, WatchdogData } from "../../../src/workers/watchdog";
+import { WATCHDOG_THREAD_SOURCE, WatchdogData } from "../../../src/workers/cleanup/watchdog";
 
 const children = new ChildProcesses();
 afterAll(() => children.killAll());

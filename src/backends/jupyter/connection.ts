@@ -1,0 +1,109 @@
+/**
+ * Kernel websocket connections for workers, through `@jupyterlab/services` in Node: the token
+ * goes in an `Authorization` header (not the `?token=` query, which ends up in logs), and the
+ * library's own console chatter is filtered out so it never lands in the user's cell.
+ */
+import { KernelConnection, ServerConnection } from "@jupyterlab/services";
+import type { Kernel } from "@jupyterlab/services";
+import WebSocket from "ws";
+import type { ServerEndpoint } from "../../jupyter/rest";
+import { silenceServicesConsole } from "../../util/services-console";
+
+/**
+ * A `ws` WebSocket that negotiates subprotocols as a browser does: the server may pick one of the
+ * offered subprotocols **or none** (then `protocol` is `""`). `ws` alone fails the handshake when
+ * the server picks none ("Server sent no subprotocol"), after the server already accepted it. A
+ * Jupyter Server in front of Enterprise Gateway (`--gateway-url`) always picks none, so every
+ * first connection failed; @jupyterlab/services then reconnected with the same session id, and
+ * EG kept that reconnect waiting 30-95 s behind the orphaned first one (docs/scale-out.md).
+ * The offer goes in the `Sec-WebSocket-Protocol` header instead of `ws`'s own list, the server's
+ * choice is checked here against the offer, and a choice outside it still fails the handshake.
+ */
+export function browserLikeWebSocket(headers: Record<string, string>): new (url: string, protocols?: string | string[]) => WebSocket {
+  return class BrowserLikeWebSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      const offered = protocols === undefined ? [] : typeof protocols === "string" ? [protocols] : [...protocols];
+      super(url, [], { headers: { ...headers, ...(offered.length ? { "Sec-WebSocket-Protocol": offered.join(", ") } : {}) } });
+      let selected = "";
+      // `ws` emits "upgrade" before it checks the response's subprotocol header.
+      this.once("upgrade", (res: { headers: Record<string, string | string[] | undefined> }) => {
+        const chosen = res.headers["sec-websocket-protocol"];
+        if (typeof chosen === "string" && offered.includes(chosen)) {
+          selected = chosen;
+          delete res.headers["sec-websocket-protocol"];
+        }
+        // anything else stays in the headers: `ws` fails the handshake (none was offered to it)
+      });
+      Object.defineProperty(this, "protocol", { get: () => selected, configurable: true, enumerable: true });
+      acknowledgePromptly(this);
+    }
+  };
+}
+
+/**
+ * Answers every burst of incoming messages at once with an unsolicited pong (RFC 6455 §5.5.3: a
+ * pong may be sent unsolicited, no answer is expected), so the TCP acknowledgement of what arrived
+ * leaves now instead of after the receiver's delayed-ACK timer (40 ms on Linux).
+ *
+ * Why: a Jupyter Server's kernel websocket keeps Nagle's algorithm on (tornado leaves TCP_NODELAY
+ * off on websockets unless a handler calls `set_nodelay(True)`, and jupyter_server's does not). A
+ * request's first message back (`status: busy`) goes out at once; the kernel's next ones
+ * (execute_input, execute_result, execute_reply, idle) are then held in the server until that first
+ * one is acknowledged, and an idle client acknowledges only when its delayed-ACK timer fires. Every
+ * round trip cost ~40 ms more than it took (measured: `execute("1")` 47.8 ms median; with this,
+ * 2.7 ms, as with TCP_NODELAY set in the server). The client cannot set the server's socket
+ * options; an outgoing frame carries the acknowledgement, and `ws` sends with TCP_NODELAY. One
+ * 6-byte frame per burst (messages parsed in one go share it), none while nothing arrives.
+ */
+export function acknowledgePromptly(ws: WebSocket): void {
+  let answered = false;
+  ws.on("message", () => {
+    if (answered || ws.readyState !== WebSocket.OPEN) return;
+    answered = true;
+    ws.pong();
+    // the rest of this burst (frames parsed from the same read) needs no pong of its own
+    setImmediate(() => (answered = false));
+  });
+}
+
+/** Server settings for `endpoint` whose websockets authenticate with a header. */
+export function serverSettings(endpoint: ServerEndpoint): ServerConnection.ISettings {
+  const token = endpoint.token;
+  const HeaderAuthWebSocket = browserLikeWebSocket(token ? { Authorization: `token ${token}` } : {});
+  return ServerConnection.makeSettings({
+    baseUrl: endpoint.baseUrl,
+    wsUrl: endpoint.baseUrl.replace(/^http/, "ws"),
+    token,
+    appendToken: false,
+    WebSocket: HeaderAuthWebSocket as unknown as ServerConnection.ISettings["WebSocket"],
+  });
+}
+
+/** Opens a websocket connection to an existing kernel; nothing is sent to the kernel until the caller does. */
+export function connectKernel(endpoint: ServerEndpoint, model: { id: string; name: string }): Kernel.IKernelConnection {
+  silenceServicesConsole();
+  // handleComms: the worker's own front ends (if any) own its comms, not the master.
+  return guardKernelInfo(new KernelConnection({ model, serverSettings: serverSettings(endpoint), handleComms: false }));
+}
+
+/**
+ * Makes `requestKernelInfo` resolve `undefined` instead of rejecting when its request is cancelled.
+ * @jupyterlab/services 7.6 sends a kernel_info_request itself on every (re)connect and chains it
+ * with `void p.then(...)`: when the kernel restarts or dies before replying (a SIGKILLed worker),
+ * the cancelled request becomes an unhandled rejection, which ends a plain Node master process.
+ * `undefined` is already what the library resolves for a disposed connection. Also makes
+ * `reconnect` resolve once the connection is disposed (see below). Returns `conn`.
+ */
+export function guardKernelInfo<T extends Kernel.IKernelConnection>(conn: T): T {
+  const original = conn.requestKernelInfo.bind(conn);
+  conn.requestKernelInfo = () => original().catch(() => undefined);
+  // The same library reconnects after a kernel's auto-restart with `void ...then(() => reconnect())`:
+  // a connection disposed meanwhile (a SIGKILLed master's notebook closed, a lost worker dropped)
+  // rejects it with "Kernel connection disconnected", unhandled. Once disposed that is no error.
+  const reconnect = conn.reconnect.bind(conn);
+  conn.reconnect = () =>
+    reconnect().catch((e: unknown) => {
+      if (!conn.isDisposed) throw e;
+    });
+  return conn;
+}

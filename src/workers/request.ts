@@ -1,0 +1,189 @@
+/**
+ * One execute request on one worker, end to end: sent on the worker's kernel connection, its
+ * output routed to the calling cell (labelled, as worker output always is), its reply and
+ * execute_result collected, interrupted at a deadline or when the master is interrupted.
+ * See the messaging spec: https://jupyter-client.readthedocs.io/en/stable/messaging.html#execute
+ */
+import { z } from "zod";
+import type { MimeBundle, OutputSink } from "../protocol/cell";
+import type { ExecuteRequest } from "../backends/backend";
+import type { Worker } from "./worker";
+import { WorkerOutput } from "./output";
+import { checkWireSize } from "../protocol/limits";
+import { REMOTE_MIME, REPLY_KEY } from "../protocol/marks";
+
+/**
+ * What a worker's remote runtime (src/remote/runtime.ts) answers, by kind: `value` (JSON-exact), `text` (anything else, as its text),
+ * `none` (no value), `b64` (v8-serialized data, base64) and `error` (raised inside the runtime).
+ */
+export const RuntimeReply = z.union([
+  z.object({ value: z.unknown() }).refine((r) => "value" in r),
+  z.object({ inexact: z.literal(true), text: z.string().optional() }),
+  z.object({ none: z.literal(true) }),
+  z.object({ b64: z.string() }),
+  z.object({ values: z.record(z.string(), z.unknown()) }),
+]);
+export type RuntimeReply = z.infer<typeof RuntimeReply>;
+
+/** What to send. */
+export interface RequestSpec {
+  code: string;
+  silent: boolean;
+  storeHistory: boolean;
+  stopOnError: boolean;
+  /** A user expression whose value is the runtime's answer ({@link REPLY_KEY}). */
+  reply?: string;
+  /** Shown in a size error: `the code`, `map chunk 3`. */
+  what: string;
+  /** JavaScript the master prepared for a Sense kernel (the target's `precompiled`). */
+  precompiled?: boolean;
+}
+
+/** How a request ended. */
+export type RequestStatus = "ok" | "error" | "timeout" | "aborted";
+
+/** The error of a request, as the kernel reported it (or as Sense describes a lost worker). */
+export interface RequestErrorInfo {
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
+
+/** What came back. */
+export interface RequestOutcome {
+  status: RequestStatus;
+  /** The execute_result's MIME bundle, `{}` when there was none. */
+  data: Record<string, unknown>;
+  executionCount?: number;
+  stdout: string;
+  stderr: string;
+  error?: RequestErrorInfo;
+  /** The runtime's answer from `user_expressions`, when asked for and given. */
+  answer?: RuntimeReply;
+  /** An error raised by the reply expression itself. */
+  answerError?: RequestErrorInfo;
+  durationMs: number;
+}
+
+/** When to stop waiting, and where output goes. */
+export interface RequestControl {
+  /** Where the worker's output is shown (labelled); `null` only keeps it. */
+  sink: OutputSink | null;
+  /** Interrupt the worker after this many ms (its status is then `timeout`). */
+  timeoutMs?: number;
+  /** Settles when the master was interrupted: the worker is interrupted too. */
+  interrupted?: Promise<unknown>;
+  /** How long to wait for the reply after an interrupt, ms (default 10 000). */
+  graceMs?: number;
+}
+
+const wait = (ms: number) => new Promise<"late">((resolve) => setTimeout(() => resolve("late"), ms).unref());
+
+/**
+ * Runs `spec` on `channel`. Never rejects for a failure of the code or the worker: those come back
+ * as the outcome's `status` and `error`.
+ * @throws UsageError `too_large` when the request cannot fit through the server's websocket (nothing is sent).
+ */
+export async function runRequest(worker: Worker, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
+  const request: ExecuteRequest = {
+    code: spec.code,
+    ...(spec.precompiled ? { precompiled: true } : {}),
+    silent: spec.silent,
+    storeHistory: spec.storeHistory,
+    stopOnError: spec.stopOnError,
+    userExpressions: spec.reply ? { [REPLY_KEY]: spec.reply } : {},
+  };
+  checkWireSize(spec.what, request);
+  const channel = worker.channel;
+  const label = worker.output.label;
+  const out0: RequestOutcome = { status: "aborted", data: {}, stdout: "", stderr: "", durationMs: 0 };
+  if (!channel) return { ...out0, error: { ename: "WorkerLost", evalue: `worker ${label} has ended`, traceback: [] } };
+  const output = new WorkerOutput({ label, sink: control.sink });
+  const out: RequestOutcome = { status: "ok", data: {}, stdout: "", stderr: "", durationMs: 0 };
+  const started = performance.now();
+  const future = channel.execute(request);
+  const release = worker.routes.add(future.msgId, (msg) => {
+    const t = msg.type;
+    const c = msg.content as Record<string, unknown>;
+    if (t === "stream") {
+      const name = c.name === "stderr" ? "stderr" : "stdout";
+      const text = String(c.text ?? "");
+      out[name] += text;
+      output.stream(name, text);
+    } else if (t === "execute_result") {
+      out.data = (c.data ?? {}) as Record<string, unknown>;
+    } else if (t === "display_data" || t === "update_display_data") {
+      const transient = (c.transient ?? {}) as { display_id?: string };
+      output.display((c.data ?? {}) as MimeBundle, { displayId: transient.display_id, update: t === "update_display_data" });
+    } else if (t === "error") {
+      out.error = errorInfo(c);
+    }
+  });
+  const done = future.done.then(
+    (reply) => ({ reply }),
+    (e: unknown) => ({ lost: e }),
+  );
+  type Settled = Awaited<typeof done> | "late";
+  let stopped: RequestStatus | undefined;
+  const interrupt = async (why: RequestStatus): Promise<Settled> => {
+    stopped = why;
+    try {
+      await worker.interrupt();
+    } catch {
+      /* the kernel is gone: `done` says so */
+    }
+    return Promise.race([done, wait(control.graceMs ?? 10_000)]);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = control.timeoutMs === undefined ? undefined : new Promise<"deadline">((resolve) => (timer = setTimeout(() => resolve("deadline"), control.timeoutMs)));
+  const master = control.interrupted?.then(() => "master" as const);
+  let settled: Settled | "deadline" | "master" = await Promise.race([done, ...(deadline ? [deadline] : []), ...(master ? [master] : [])]);
+  if (timer) clearTimeout(timer);
+  if (settled === "deadline") settled = await interrupt("timeout");
+  else if (settled === "master") settled = await interrupt("error");
+  out.durationMs = performance.now() - started;
+  output.close();
+  release();
+  if (settled === "late") {
+    out.status = stopped === "timeout" ? "timeout" : "aborted";
+    out.error = { ename: stopped === "timeout" ? "TimeoutError" : "KeyboardInterrupt", evalue: `${label} did not answer within ${Math.round((control.graceMs ?? 10_000) / 1000)} s of being interrupted`, traceback: [] };
+    return out;
+  }
+  if ("lost" in settled) {
+    out.status = "aborted";
+    out.error = { ename: "WorkerLost", evalue: `worker ${label} was lost while running this (its kernel died, restarted or was stopped)`, traceback: [] };
+    return out;
+  }
+  const reply = settled.reply as unknown as Record<string, unknown>;
+  if (typeof reply.execution_count === "number") out.executionCount = reply.execution_count;
+  if (reply.status === "ok") {
+    out.status = "ok";
+    const entry = ((reply.user_expressions ?? {}) as Record<string, unknown>)[REPLY_KEY] as Record<string, unknown> | undefined;
+    if (entry?.status === "ok") {
+      const data = (entry.data ?? {}) as Record<string, unknown>;
+      // Python's helper answers through IPython's JSON formatter (`_repr_json_` → application/json).
+      const parsed = RuntimeReply.safeParse(data[REMOTE_MIME] ?? data["application/json"]);
+      if (parsed.success) out.answer = parsed.data;
+    } else if (entry?.status === "error") {
+      out.answerError = errorInfo(entry);
+    }
+  } else {
+    out.status = reply.status === "aborted" ? "aborted" : "error";
+    if (reply.status === "error") out.error = errorInfo(reply);
+    else out.error ??= { ename: "Aborted", evalue: "not run: an earlier request on this worker failed (stop_on_error)", traceback: [] };
+  }
+  if (stopped === "timeout") {
+    out.status = "timeout";
+    const evalue = `interrupted after ${((control.timeoutMs ?? 0) / 1000).toFixed(1)} s; the worker's state is kept`;
+    out.error = { ename: "TimeoutError", evalue, traceback: [`TimeoutError: ${evalue}`] };
+  }
+  return out;
+}
+
+function errorInfo(c: Record<string, unknown>): RequestErrorInfo {
+  return {
+    ename: String(c.ename ?? "Error"),
+    evalue: String(c.evalue ?? ""),
+    traceback: Array.isArray(c.traceback) ? c.traceback.map(String) : [],
+  };
+}
