@@ -121,6 +121,12 @@ export interface KernelBackend {
   stop(sessionId: string): Promise<void>;
   /** Stops a kernel directly (when its session cannot be deleted, e.g. mid auto-restart). */
   stopKernel(kernelId: string): Promise<void>;
+  /**
+   * Enters a kernel master that no server knows (one started by nbclient, VS Code, `jupyter
+   * console`) among the sessions, so its workers and the keeper find it. Only backends with no
+   * server of their own (direct) have it.
+   */
+  registerMaster?(masterId: string, connectionFile: string | undefined): void;
 }
 
 /** The content of an `execute_request` (messaging protocol 5.3). */

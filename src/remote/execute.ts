@@ -12,6 +12,8 @@ import { checkWireSize } from "../protocol/limits";
 import { watchInterrupts } from "./interrupt";
 import { runRequest, type RequestOutcome, type RequestSpec, type RequestStatus } from "../workers/request";
 import { JS_LAST_VALUE, JS_TAKE, jsRuntimeCall, PY_LAST_VALUE, pyPush, pyValuesOf } from "./runtime";
+import { defaultCluster } from "../workers/api";
+import { Cluster } from "../workers/cluster";
 import { resolveTargets, type Target, type Targets } from "../workers/targets";
 import { checkNames, fromWire, jsonExact, toWire } from "./values";
 
@@ -51,6 +53,8 @@ export interface RemoteOptions {
   /** Aborting it interrupts the workers still running (as interrupting the master's kernel does). */
   signal?: AbortSignal;
   context?: WorkerContextInput;
+  /** The cluster whose workers run the call; default the process's ({@link defaultCluster}). */
+  cluster?: Cluster;
 }
 
 /** Options of {@link execute}. */
@@ -63,7 +67,7 @@ export interface ExecuteOptions extends RemoteOptions {
   onResult?: (result: ExecuteResult) => void;
 }
 
-const REMOTE_KEYS = ["targets", "sink", "signal", "context"];
+const REMOTE_KEYS = ["targets", "sink", "signal", "context", "cluster"];
 const MAX_TIMEOUT_S = 2_000_000; // under setTimeout's 2^31 ms
 
 /** Rejects unknown option names and bad values. @throws UsageError `bad_option`. */
@@ -73,6 +77,12 @@ export function checkOptions(options: unknown, known: readonly string[], call: s
   if (unknown.length) throw new UsageError(`${call}: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; known: ${[...known, ...REMOTE_KEYS].join(", ")}`, { code: "bad_option" });
   const o = options as RemoteOptions;
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new UsageError(`${call}: signal must be an AbortSignal`, { code: "bad_option" });
+  if (o.cluster !== undefined && !(o.cluster instanceof Cluster)) throw new UsageError(`${call}: cluster must be a Cluster`, { code: "bad_option" });
+}
+
+/** The workers a remote call runs on, among its cluster's (the process default unless given). */
+export function targetsOf(options: RemoteOptions): Promise<Target[]> {
+  return resolveTargets(options.cluster ?? defaultCluster(), options.targets, options.context);
 }
 
 /** The value of a worker's answer: data when exact, else the text it came with. */
@@ -120,7 +130,7 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
     throw new UsageError(`execute: timeoutSeconds must be a number of seconds between 0 and ${MAX_TIMEOUT_S}, not ${JSON.stringify(timeoutSeconds)}`, { code: "bad_option" });
   }
   if (onResult !== undefined && typeof onResult !== "function") throw new UsageError("execute: onResult must be a function", { code: "bad_option" });
-  const targets = await resolveTargets(options.targets, options.context);
+  const targets = await targetsOf(options);
   let prepared: RemoteCode | undefined;
   const prepare = () => (prepared ??= prepareRemoteCode(code));
   const specs = targets.map((t) => executeSpec(t, code, prepare));
@@ -199,7 +209,7 @@ export async function push(values: Record<string, unknown>, options: RemoteOptio
   checkOptions(options, [], "push");
   if (values === null || typeof values !== "object" || Array.isArray(values)) throw new UsageError("push takes an object of name: value", { code: "bad_option" });
   const names = checkNames(Object.keys(values), "push");
-  const targets = await resolveTargets(options.targets, options.context);
+  const targets = await targetsOf(options);
   let wire: string | undefined;
   let json: string | undefined;
   const spec = (t: Target): RequestSpec => {
@@ -236,7 +246,7 @@ export async function pull(names: string | readonly string[], options: RemoteOpt
   const single = typeof names === "string";
   const list = checkNames(single ? [names] : Array.isArray(names) ? names : [names], "pull");
   if (list.length === 0) throw new UsageError("pull: no names given", { code: "bad_option" });
-  const targets = await resolveTargets(options.targets, options.context);
+  const targets = await targetsOf(options);
   const spec = (t: Target): RequestSpec => {
     const base = { silent: true, storeHistory: false, stopOnError: false, what: "pull" };
     if (t.language === "python") return { ...base, code: "", reply: pyValuesOf(list) };

@@ -13,11 +13,11 @@ import { captureSink } from "../display/sink";
 import { renderMapProgress } from "../display/tables";
 import { RemoteError, UsageError, type RemoteFailure } from "../errors";
 import { MAX_MESSAGE_CONTENT_BYTES } from "../protocol/limits";
-import { checkOptions, failureOf, type RemoteOptions } from "./execute";
+import { checkOptions, failureOf, targetsOf, type RemoteOptions } from "./execute";
 import { watchInterrupts } from "./interrupt";
 import { runRequest } from "../workers/request";
 import { JS_TAKE, jsAwaitRuntime, jsRuntimeCall } from "./runtime";
-import { resolveTargets, type Target } from "../workers/targets";
+import type { Target } from "../workers/targets";
 import { fromWire, toWire } from "./values";
 
 /** Options of {@link map}. */
@@ -121,7 +121,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   const list = Array.from(items as Iterable<T>);
   const { chunkSize } = options;
   if (chunkSize !== undefined && (!Number.isInteger(chunkSize) || chunkSize < 1)) throw new UsageError(`map: chunkSize must be a positive integer, not ${JSON.stringify(chunkSize)}`, { code: "bad_option" });
-  const targets = await resolveTargets(options.targets, options.context);
+  const targets = await targetsOf(options);
   const py = targets.find((t) => t.language === "python");
   if (py) {
     throw new UsageError(`map runs JavaScript/TypeScript functions; worker ${py.name} is a Python worker (use execute there, or pick JavaScript/TypeScript targets)`, { code: "unsupported_worker" });

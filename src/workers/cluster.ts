@@ -11,7 +11,6 @@ import { captureSink } from "../display/sink";
 import type { OutputSink } from "../display/sink";
 import { UsageError, WorkerError } from "../errors";
 import { defaultLifecycle, onInterrupt } from "../lifecycle";
-import type { RestClient } from "../jupyter/rest";
 import type { WorkerRecord, WorkerSize } from "../jupyter/schemas";
 import { bestEffortSync } from "../util/best-effort";
 import { AwaitOptions, AwaitResult, awaitRecords } from "./await";
@@ -21,8 +20,7 @@ import { EnvFileTracker, masterEnv, projectIpFor } from "./bootstrap/bootstrap";
 import { stopSession } from "../backends/delete-session";
 import { ResolvedContext, resolveContext, WorkerContextInput } from "../jupyter/context-input";
 import { prepareCode, resolveEngine } from "./kernelspec";
-import { DirectBackend } from "../backends/direct/backend";
-import { SessionStore } from "../backends/direct/session-store";
+import { BackendsByContext, sessionStoreDir } from "../backends/for-context";
 import { KeeperLink } from "./cleanup/keeper-link";
 import { launchInterrupted, LaunchSite, startWorker } from "./launch";
 import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, validateLaunchOptions } from "./options";
@@ -33,7 +31,6 @@ import { clusterRecords, flattenRefs, LocalRecords, masterRecord, pickRecords, W
 import { decodeWorkerTag } from "./session-tags";
 import { startupRequest, Worker } from "./worker";
 import { checkWireSize } from "../protocol/limits";
-import { JupyterServerBackend } from "../backends/jupyter/backend";
 
 /** `launchWorkers` options plus an explicit context. */
 export type LaunchWorkersOptions = LaunchOptions & { context?: WorkerContextInput };
@@ -83,9 +80,7 @@ export class Cluster {
   private readonly statusListeners = new Set<(record: WorkerRecord) => void>();
   /** The highest index handed out per master id: indexes are never reused, even for failed launches. */
   private readonly indexFloor = new Map<string, number>();
-  private readonly backends = new WeakMap<RestClient, KernelBackend>();
-  /** Direct backends by runtime folder and project home (one session store each). */
-  private readonly directBackends = new Map<string, DirectBackend>();
+  private readonly backends = new BackendsByContext();
   private readonly keeper = new KeeperLink();
   private readonly warm: WorkerPools;
   private readonly hooks: ShutdownHooks;
@@ -309,7 +304,7 @@ export class Cluster {
     const live = [...this.workers.values()].filter((w) => w.status !== "stopped");
     await Promise.allSettled([...live.map((w) => w.stop()), this.warm.drainAll()]);
     await this.keeper.stop(2_000);
-    for (const d of this.directBackends.values()) d.close();
+    this.backends.close();
   }
 
   private context(input: WorkerContextInput | undefined): ResolvedContext {
@@ -319,22 +314,7 @@ export class Cluster {
   private backendFor(ctx: ResolvedContext): KernelBackend {
     const b = this.options.backend;
     if (typeof b === "function") return b(ctx);
-    if (b) return b;
-    if (ctx.backend === "direct") {
-      const key = `${ctx.runtimeDir}\u0000${ctx.projectHome}`;
-      let direct = this.directBackends.get(key);
-      if (!direct) {
-        direct = new DirectBackend({ root: ctx.projectHome, runtimeDir: ctx.runtimeDir });
-        this.directBackends.set(key, direct);
-      }
-      return direct;
-    }
-    let backend = this.backends.get(ctx.rest);
-    if (!backend) {
-      backend = new JupyterServerBackend(ctx.rest);
-      this.backends.set(ctx.rest, backend);
-    }
-    return backend;
+    return b ?? this.backends.for(ctx);
   }
 
   /** Layer 1 (the master stops its workers when it ends) once per master, and the keeper (layer 2). */
@@ -345,15 +325,12 @@ export class Cluster {
       if (!ctx.kernelId) this.hooks.installProcessHooks();
     }
     // A kernel master (its connection file on its argv) is entered in the store, as a notebook's session is on a server.
-    if (ctx.backend === "direct" && ctx.connectionFile && !ctx.isWorker) {
-      const direct = this.backendFor(ctx);
-      if (direct instanceof DirectBackend) direct.registerMaster(ctx.masterId, ctx.connectionFile);
-    }
+    if (ctx.backend === "direct" && ctx.connectionFile && !ctx.isWorker) this.backendFor(ctx).registerMaster?.(ctx.masterId, ctx.connectionFile);
     if (keeper && !ctx.isWorker) {
       this.keeper.ensure(
         ctx.backend === "server"
           ? { baseUrl: ctx.endpoint.baseUrl, token: ctx.endpoint.token, masterId: ctx.masterId, masterPid: process.pid }
-          : { baseUrl: "", token: "", sessionStore: new SessionStore(ctx.runtimeDir).dir, masterId: ctx.masterId, masterPid: process.pid },
+          : { baseUrl: "", token: "", sessionStore: sessionStoreDir(ctx.runtimeDir), masterId: ctx.masterId, masterPid: process.pid },
       );
     }
   }

@@ -5,10 +5,9 @@
  * See the messaging spec: https://jupyter-client.readthedocs.io/en/stable/messaging.html#execute
  */
 import { z } from "zod";
-import type { MimeBundle, OutputSink } from "../protocol/cell";
+import type { OutputSink } from "../protocol/cell";
 import type { ExecuteRequest } from "../backends/backend";
 import type { Worker } from "./worker";
-import { WorkerOutput } from "./output";
 import { checkWireSize } from "../protocol/limits";
 import { REMOTE_MIME, REPLY_KEY } from "../protocol/marks";
 
@@ -94,32 +93,18 @@ export async function runRequest(worker: Worker, spec: RequestSpec, control: Req
     userExpressions: spec.reply ? { [REPLY_KEY]: spec.reply } : {},
   };
   checkWireSize(spec.what, request);
-  const channel = worker.channel;
   const label = worker.output.label;
-  const out0: RequestOutcome = { status: "aborted", data: {}, stdout: "", stderr: "", durationMs: 0 };
-  if (!channel) return { ...out0, error: { ename: "WorkerLost", evalue: `worker ${label} has ended`, traceback: [] } };
-  const output = new WorkerOutput({ label, sink: control.sink });
   const out: RequestOutcome = { status: "ok", data: {}, stdout: "", stderr: "", durationMs: 0 };
   const started = performance.now();
-  const future = channel.execute(request);
-  const release = worker.routes.add(future.msgId, (msg) => {
-    const t = msg.type;
-    const c = msg.content as Record<string, unknown>;
-    if (t === "stream") {
-      const name = c.name === "stderr" ? "stderr" : "stdout";
-      const text = String(c.text ?? "");
-      out[name] += text;
-      output.stream(name, text);
-    } else if (t === "execute_result") {
-      out.data = (c.data ?? {}) as Record<string, unknown>;
-    } else if (t === "display_data" || t === "update_display_data") {
-      const transient = (c.transient ?? {}) as { display_id?: string };
-      output.display((c.data ?? {}) as MimeBundle, { displayId: transient.display_id, update: t === "update_display_data" });
-    } else if (t === "error") {
-      out.error = errorInfo(c);
-    }
+  // The worker shows the request's output in the calling cell; what it returns is gathered here.
+  const sent = worker.send(request, control.sink, (msg) => {
+    const c = msg.content;
+    if (msg.type === "stream") out[c.name === "stderr" ? "stderr" : "stdout"] += String(c.text ?? "");
+    else if (msg.type === "execute_result") out.data = (c.data ?? {}) as Record<string, unknown>;
+    else if (msg.type === "error") out.error = errorInfo(c);
   });
-  const done = future.done.then(
+  if (!sent) return { ...out, status: "aborted", error: { ename: "WorkerLost", evalue: `worker ${label} has ended`, traceback: [] } };
+  const done = sent.future.done.then(
     (reply) => ({ reply }),
     (e: unknown) => ({ lost: e }),
   );
@@ -142,8 +127,7 @@ export async function runRequest(worker: Worker, spec: RequestSpec, control: Req
   if (settled === "deadline") settled = await interrupt("timeout");
   else if (settled === "master") settled = await interrupt("error");
   out.durationMs = performance.now() - started;
-  output.close();
-  release();
+  sent.close();
   if (settled === "late") {
     out.status = stopped === "timeout" ? "timeout" : "aborted";
     out.error = { ename: stopped === "timeout" ? "TimeoutError" : "KeyboardInterrupt", evalue: `${label} did not answer within ${Math.round((control.graceMs ?? 10_000) / 1000)} s of being interrupted`, traceback: [] };

@@ -4,7 +4,7 @@
  */
 import { UsageError, WorkerError } from "../errors";
 import { isSenseKernel } from "../protocol/marks";
-import { getWorker, runnableWorkers } from "./api";
+import type { Cluster } from "./cluster";
 import type { WorkerContextInput } from "../jupyter/context-input";
 import type { Worker } from "./worker";
 
@@ -48,17 +48,17 @@ export function targetLanguage(name: string | undefined): TargetLanguage | undef
 }
 
 /**
- * Resolves `targets` (deduplicated, order kept) before anything is sent.
+ * Resolves `targets` among the workers of `cluster` (deduplicated, order kept) before anything is sent.
  * @throws WorkerError `unknown_worker` for a worker not launched by this process (or ended), or
  *   when there is no worker at all; UsageError `bad_option` for something that is not a worker
  *   reference; UsageError `unsupported_worker` for a kernel whose language Sense cannot run code in.
  */
-export async function resolveTargets(targets: Targets | undefined, context?: WorkerContextInput): Promise<Target[]> {
-  const ids = targets === undefined ? runnableWorkers({ context }).map((w) => w.kernelId) : (Array.isArray(targets) ? targets : [targets]).map(refId);
+export async function resolveTargets(cluster: Pick<Cluster, "runnable" | "worker">, targets: Targets | undefined, context?: WorkerContextInput): Promise<Target[]> {
+  const ids = targets === undefined ? cluster.runnable({ context }).map((w) => w.kernelId) : (Array.isArray(targets) ? targets : [targets]).map(refId);
   if (ids.length === 0) {
     throw new WorkerError("unknown_worker", targets === undefined ? "there are no running or idle workers to run on: launch some first (launchWorkers or %%sense_worker)" : "targets is empty", { unknown: [] });
   }
-  const workers = ids.map((id) => getWorker(id));
+  const workers = ids.map((id) => cluster.worker(id));
   for (const w of workers) {
     if (!w.channel || w.ended) throw new WorkerError("unknown_worker", `worker ${w.name} is ${w.status}: it cannot run code`, { unknown: [w.name] });
   }

@@ -12,8 +12,7 @@ import type { ExecuteFuture, ExecuteRequest, IopubMessage, KernelBackend, Kernel
 import { deleteUntilGone } from "../backends/delete-session";
 import { WorkerOutput } from "./output";
 import { RouteTable } from "./channel";
-import type { ExecuteOptions, ExecuteResult } from "../remote/execute";
-import * as remote from "../remote/execute";
+import type { OutputSink } from "../protocol/cell";
 import { encodeWorkerTag, WorkerTag } from "./session-tags";
 
 /** What a {@link Worker} tells its cluster. */
@@ -40,6 +39,28 @@ export interface WorkerInit {
 /** The execute request that runs a worker's startup code (sized by checkWireSize before any launch). */
 export function startupRequest(code: string, precompiled = false): ExecuteRequest {
   return { code, stopOnError: true, ...(precompiled ? { precompiled } : {}) };
+}
+
+/** A request sent by {@link Worker.send}. */
+export interface SentRequest {
+  future: ExecuteFuture;
+  /** Ends the request's output and its route (what arrives later goes to the launching cell). */
+  close(): void;
+}
+
+/**
+ * Shows one iopub message of a worker in `output`: streams and displays always; execute results
+ * and errors when asked (a remote call returns those as data instead).
+ */
+function show(msg: IopubMessage, output: WorkerOutput, kinds: { results: boolean; errors: boolean }): void {
+  const c = msg.content;
+  if (msg.type === "stream") output.stream(c.name === "stderr" ? "stderr" : "stdout", String(c.text ?? ""));
+  else if (msg.type === "error") {
+    if (kinds.errors) output.error(String(c.ename), String(c.evalue), Array.isArray(c.traceback) ? c.traceback.map(String) : []);
+  } else if (msg.type === "display_data" || msg.type === "update_display_data" || (kinds.results && msg.type === "execute_result")) {
+    const transient = (c.transient ?? {}) as { display_id?: string };
+    output.display((c.data ?? {}) as Record<string, unknown>, { displayId: transient.display_id, update: msg.type === "update_display_data" });
+  }
 }
 
 /** How a kernel lifecycle status reads as a loss (its state is gone), or `undefined`. */
@@ -262,12 +283,27 @@ export class Worker {
   }
 
   /**
-   * Runs `code` on this worker: `execute(code, { ...options, targets: [this] })`, its one result.
-   * @throws as `execute` does (RemoteError when the code failed, unless `raiseOnError: false`).
+   * Sends one request of a caller's (remote execution, src/workers/request.ts) on the worker's
+   * kernel: its iopub messages go to `observe` and its output, labelled like the worker's, to
+   * `sink` instead of the launching cell (its value and error are the caller's to report).
+   * `undefined` when the worker has ended. Call `close()` once the request settled.
    */
-  async execute(code: string, options: Omit<ExecuteOptions, "targets"> = {}): Promise<ExecuteResult> {
-    const [r] = await remote.execute(code, { ...options, targets: [this.kernelId] });
-    return r;
+  send(request: ExecuteRequest, sink: OutputSink | null, observe: (msg: IopubMessage) => void): SentRequest | undefined {
+    const channel = this.conn;
+    if (!channel) return undefined;
+    const output = new WorkerOutput({ label: this.output.label, sink });
+    const future = channel.execute(request);
+    const release = this.routes.add(future.msgId, (msg) => {
+      observe(msg);
+      show(msg, output, { results: false, errors: false });
+    });
+    return {
+      future,
+      close: () => {
+        output.close();
+        release();
+      },
+    };
   }
 
   private route(msg: IopubMessage): void {
@@ -281,16 +317,8 @@ export class Worker {
     }
     if (msg.parentId && this.hidden.has(msg.parentId)) return;
     const routed = msg.parentId ? this.routes.get(msg.parentId) : undefined;
-    if (routed) {
-      routed(msg);
-      return;
-    }
-    if (msg.type === "stream") this.output.stream(c.name === "stderr" ? "stderr" : "stdout", String(c.text ?? ""));
-    else if (msg.type === "error") this.output.error(String(c.ename), String(c.evalue), Array.isArray(c.traceback) ? c.traceback.map(String) : []);
-    else if (msg.type === "display_data" || msg.type === "execute_result" || msg.type === "update_display_data") {
-      const transient = (c.transient ?? {}) as { display_id?: string };
-      this.output.display((c.data ?? {}) as Record<string, unknown>, { displayId: transient.display_id, update: msg.type === "update_display_data" });
-    }
+    if (routed) routed(msg);
+    else show(msg, this.output, { results: true, errors: true });
   }
 
   /**

@@ -5,6 +5,8 @@
  * a real backend gives.
  */
 import * as fs from "node:fs";
+import * as vm from "node:vm";
+import { rewriteTopLevelAwait } from "../../kernel-extension/js-exec";
 import { RestError } from "../../src/errors";
 import type { KernelModel, KernelSpecs, SessionModel } from "../../src/jupyter/schemas";
 import type { ChannelStatus, ExecuteReply, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../../src/backends/backend";
@@ -72,6 +74,51 @@ export class FakeKernel implements KernelChannel {
   }
 }
 
+/**
+ * A fake kernel that really runs JavaScript, each in a context of its own (as separate worker
+ * processes have separate globals): cells as scripts (top-level `await` rewritten as the
+ * `sense-fast` kernel does), `user_expressions` evaluated after the cell, MIME-bundle values
+ * answered as they are. Enough for the remote runtime (execute, push, pull, map) to run unchanged.
+ */
+export class JsFakeKernel extends FakeKernel {
+  override readonly ready = Promise.resolve({ implementation: "fake-js", language_info: { name: "javascript" } });
+  private readonly context = vm.createContext({ require, process, Buffer, console, setTimeout, clearTimeout, setImmediate, queueMicrotask, structuredClone });
+  private queue: Promise<unknown> = Promise.resolve();
+
+  override execute(request: ExecuteRequest): { msgId: string; done: Promise<ExecuteReply> } {
+    const sent = super.execute(request);
+    if (preambleParts(request.code)) return sent;
+    // One cell at a time, in order, as a kernel's shell channel runs them.
+    const done = (this.queue = this.queue.then(() => this.run(request))) as Promise<ExecuteReply>;
+    return { msgId: sent.msgId, done };
+  }
+
+  private async run(request: ExecuteRequest): Promise<ExecuteReply> {
+    const fail = (e: unknown): ExecuteReply => ({ status: "error", ename: e instanceof Error ? e.name : "Error", evalue: e instanceof Error ? e.message : String(e), traceback: [] });
+    try {
+      let script: vm.Script;
+      try {
+        script = new vm.Script(request.code);
+      } catch {
+        script = new vm.Script(rewriteTopLevelAwait(request.code));
+      }
+      await script.runInContext(this.context);
+    } catch (e) {
+      return fail(e);
+    }
+    const user_expressions: Record<string, unknown> = {};
+    for (const [k, expr] of Object.entries(request.userExpressions ?? {})) {
+      try {
+        const value: unknown = vm.runInContext(expr, this.context);
+        user_expressions[k] = { status: "ok", data: value !== null && typeof value === "object" ? value : { "text/plain": String(value) }, metadata: {} };
+      } catch (e) {
+        user_expressions[k] = fail(e);
+      }
+    }
+    return { status: "ok", user_expressions };
+  }
+}
+
 /** An in-memory backend: `python3` and `sense-fast` kernelspecs, sessions in a map. */
 export class FakeBackend implements KernelBackend {
   readonly label = "fake://backend/";
@@ -80,6 +127,9 @@ export class FakeBackend implements KernelBackend {
   /** Every call, as `method arg` (for asserting what a cluster did). */
   readonly calls: string[] = [];
   private n = 0;
+
+  /** `js: true`: every kernel runs JavaScript ({@link JsFakeKernel}); else kernels are driven by the test. */
+  constructor(private readonly options: { js?: boolean } = {}) {}
 
   async kernelSpecs(): Promise<KernelSpecs> {
     const spec = (name: string, language: string) => ({ name, spec: { display_name: name, language } });
@@ -112,7 +162,7 @@ export class FakeBackend implements KernelBackend {
     this.sessions.set(sessionId, { ...s, ...change });
   }
   connect(kernel: { id: string; name: string }): KernelChannel {
-    const k = new FakeKernel(kernel.id, kernel.name);
+    const k = this.options.js ? new JsFakeKernel(kernel.id, kernel.name) : new FakeKernel(kernel.id, kernel.name);
     this.kernels.set(kernel.id, k);
     return k;
   }
@@ -138,12 +188,19 @@ function notFound(what: string): RestError {
  * carries (checking the file is 0600) and deletes the file. `undefined` for any other code.
  */
 export function readPreambleEnv(code: string): Record<string, string> | undefined {
-  const file = /p = ("[^"]+")/.exec(code);
-  const key = /base64\.b64decode\(("[^"]*")\)|Buffer\.from\(("[^"]*"), "base64"\)/.exec(code);
-  if (!file || !key) return undefined;
+  const parts = preambleParts(code);
+  if (!parts) return undefined;
+  const { file, key } = parts;
   const p = JSON.parse(file[1]) as string;
   if ((fs.statSync(p).mode & 0o777) !== 0o600) throw new Error(`env file ${p} is not 0600`);
   const env = openSealedEnvFile(p, JSON.parse(key[1] ?? key[2]) as string);
   fs.unlinkSync(p);
   return env;
+}
+
+/** The env file and key a Sense preamble names, or `undefined` when `code` is not one. */
+function preambleParts(code: string): { file: RegExpExecArray; key: RegExpExecArray } | undefined {
+  const file = /p = ("[^"]+")/.exec(code);
+  const key = /base64\.b64decode\(("[^"]*")\)|Buffer\.from\(("[^"]*"), "base64"\)/.exec(code);
+  return file && key ? { file, key } : undefined;
 }
