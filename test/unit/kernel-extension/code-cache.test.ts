@@ -5,12 +5,12 @@
  * and when it and its folder are the user's own and writable by nobody else (#24 items 2 and 3).
  */
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as vm from "node:vm";
 import { CodeCache, decodeEntry, defaultCodeCacheDir, encodeEntry, untrustedReason } from "../../../kernel-extension/code-cache";
+import { plantedEntry, sha256, wrapModule } from "../../helpers/code-cache";
 import { REPO } from "../../helpers/util";
 
 /**
@@ -30,34 +30,6 @@ process.stdout.write(JSON.stringify({ exports, usedEntry }));`;
   return { ...(JSON.parse(r.stdout) as { exports: unknown; usedEntry: boolean }), log: r.stderr };
 }
 
-function sha256(data: Buffer | string): Buffer {
-  return createHash("sha256").update(data).digest();
-}
-
-/** A genuine entry for `file` in a new folder `name`; returns the folder and the entry's path. */
-function cached(name: string, file: string): { dir: string; entry: string } {
-  const dir = path.join(tmp, name);
-  expect(loadInNewProcess(dir, file).usedEntry).toBe(false);
-  const [entry] = fs.readdirSync(dir);
-  return { dir, entry: path.join(dir, entry) };
-}
-
-/** A module's source as Node's loader (and the cache) wraps it. */
-function wrap(source: string): string {
-  return `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
-}
-
-/**
- * What a planter writes: V8's code cache of `body` padded to the length of `file`'s wrapped
- * source (all V8 checks of the source), raw or with a header as the cache itself would write it.
- */
-function plantedEntry(file: string, body: string, withHeader: boolean): Buffer {
-  const length = wrap(fs.readFileSync(file, "utf8")).length;
-  const padded = body + " ".repeat(length - wrap(body).length);
-  const data = new vm.Script(wrap(padded), { filename: file }).createCachedData();
-  return withHeader ? encodeEntry(sha256(fs.readFileSync(file)), data) : data;
-}
-
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-code-cache-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -67,6 +39,14 @@ function moduleFile(body = 'exports.answer = require("node:path").basename("/x/4
   const file = path.join(tmp, `mod-${n++}.js`);
   fs.writeFileSync(file, body);
   return file;
+}
+
+/** A genuine entry for `file` in a new folder `name`; returns the folder and the entry's path. */
+function cached(name: string, file: string): { dir: string; entry: string } {
+  const dir = path.join(tmp, name);
+  expect(loadInNewProcess(dir, file).usedEntry).toBe(false);
+  const [entry] = fs.readdirSync(dir);
+  return { dir, entry: path.join(dir, entry) };
 }
 
 afterEach(() => {
@@ -152,7 +132,7 @@ describe("an entry is used only when it can be trusted (#24 items 2 and 3)", () 
     expect(fs.readdirSync(dir)).toEqual([path.basename(entry)]);
     // V8 alone would take it (and run the old code): it checks no more than the length.
     const data = decodeEntry(fs.readFileSync(entry), oldDigest);
-    expect(new vm.Script(wrap(fs.readFileSync(file, "utf8")), { filename: file, cachedData: "data" in data ? data.data : undefined }).cachedDataRejected).toBe(false);
+    expect(new vm.Script(wrapModule(fs.readFileSync(file, "utf8")), { filename: file, cachedData: "data" in data ? data.data : undefined }).cachedDataRejected).toBe(false);
     expect(loadInNewProcess(dir, file)).toMatchObject({ exports: { answer: "new" }, usedEntry: false, log: expect.stringContaining("made for another source") });
   });
 
@@ -164,7 +144,7 @@ describe("an entry is used only when it can be trusted (#24 items 2 and 3)", () 
     const own = cached("planted-own", file);
     const raw = plantedEntry(file, payload, false);
     // V8 alone would take these bytes for this source (and run the payload).
-    expect(new vm.Script(wrap(fs.readFileSync(file, "utf8")), { filename: file, cachedData: raw }).cachedDataRejected).toBe(false);
+    expect(new vm.Script(wrapModule(fs.readFileSync(file, "utf8")), { filename: file, cachedData: raw }).cachedDataRejected).toBe(false);
     fs.writeFileSync(own.entry, raw);
     expect(loadInNewProcess(own.dir, file)).toMatchObject({ exports: { answer: 39 }, usedEntry: false, log: expect.stringContaining("not an entry of this format") });
     // A well-formed entry in a folder others can write (a shared XDG_CACHE_HOME): no cache at all.
