@@ -100,7 +100,7 @@ export class CodeCache {
   private refused = false;
   private hitCount = 0;
 
-  /** `dir`: where entries live (created on the first save); `null`: load without a cache. */
+  /** `dir`: where entries live (created on the first save); `null`: load without a cache. Never throws. */
   constructor(
     private readonly dir: string | null,
     options: CodeCacheOptions = {},
@@ -168,12 +168,17 @@ export class CodeCache {
       try {
         const entry = this.entryPath(dir, file);
         const name = `${entry}.${randomBytes(6).toString("hex")}.tmp`;
-        // "wx": a file (or symlink) already there is never written through.
-        fs.writeFileSync(name, encodeEntry(sourceDigest, script.createCachedData()), { flag: "wx", mode: 0o600 });
+        // "wx": a file (or symlink) already there is never written through, nor removed below.
+        const fd = fs.openSync(name, "wx", 0o600);
         tmp = name;
+        try {
+          fs.writeFileSync(fd, encodeEntry(sourceDigest, script.createCachedData()));
+        } finally {
+          fs.closeSync(fd);
+        }
         fs.renameSync(tmp, entry);
       } catch {
-        // Unwritable: no cache. A temp file left by a failed rename goes (best effort).
+        // Unwritable (or a full disk): no cache, and our temp file goes (best effort).
         if (tmp) fs.rm(tmp, { force: true }, () => undefined);
       }
     }
