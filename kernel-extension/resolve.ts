@@ -111,7 +111,7 @@ export function prepareTypeRoots(cacheBase: string = defaultCacheBase()): TypeRo
 }
 
 /** Path of the TypeScript tslab loads (`@tslab/typescript-for-tslab`, resolved from tslab's folder). */
-function tslabTypeScriptPath(): { tslabDir: string; tsPath: string } {
+export function tslabTypeScriptPath(): { tslabDir: string; tsPath: string } {
   const tslabDir = path.dirname(require.resolve("tslab/package.json"));
   return { tslabDir, tsPath: require.resolve("@tslab/typescript-for-tslab", { paths: [tslabDir] }) };
 }

@@ -130,7 +130,7 @@ export class TsEngine implements Engine {
   private load(): Loaded {
     if (this.loaded) return this.loaded;
     const { root, log, isJS } = this.options;
-    const cache = this.options.codeCache ?? new CodeCache(defaultCodeCacheDir());
+    const cache = this.options.codeCache ?? new CodeCache(defaultCodeCacheDir(), { log });
     try {
       overlayTslabTypeScript(root, prepareTypeRoots(), (file) => cache.require(file));
     } catch (e) {
