@@ -9,8 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { decodeEntry } from "../../kernel-extension/code-cache";
 import { tslabTypeScriptPath } from "../../kernel-extension/resolve";
-import { DirectKernel, expectOk } from "../../src/direct/kernel";
-import type { PathEnv } from "../../src/direct/jupyter-paths";
+import { DirectKernel, expectOk } from "../support/direct-kernel";
+import type { PathEnv } from "../../src/jupyter/paths";
 import { plantedEntry, sha256 } from "../helpers/code-cache";
 import { REPO } from "../helpers/util";
 
