@@ -12,30 +12,16 @@
  * The launcher lives exactly as long as the kernel, so EG's liveness poll sees the kernel's life.
  */
 import { ChildProcess, spawn } from "node:child_process";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { writeConnectionFile } from "../../src/protocol/wire";
 import { encryptConnectionInfo, exitStatus, kernelListenIp, LauncherArgs, listenInRange, ownProcessGroup, parseLauncherArgs, parseListenerRequest, runMain, selectPorts } from "./protocol";
 
 function log(message: string): void {
   // stderr ends up in EG's kernel log (EG_KERNEL_LOG_DIR/kernel-<id>.log)
   process.stderr.write(`[sense-eg-launcher ${new Date().toISOString()}] ${message}\n`);
-}
-
-/** The connection file the Sense kernel reads (`--config-path`). */
-export interface ConnectionFile {
-  ip: string;
-  transport: "tcp";
-  signature_scheme: "hmac-sha256";
-  key: string;
-  shell_port: number;
-  iopub_port: number;
-  stdin_port: number;
-  control_port: number;
-  hb_port: number;
-  kernel_name: string;
 }
 
 async function sendConnectionInfo(args: LauncherArgs, info: Record<string, unknown>): Promise<void> {
@@ -55,19 +41,7 @@ async function main(): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sense-eg-${args.kernelId}-`));
   const connectionFile = path.join(dir, `kernel-${args.kernelId}.json`);
   const [shell, iopub, stdin, control, hb] = await selectPorts(5, args.portRange);
-  const conn: ConnectionFile = {
-    ip,
-    transport: "tcp",
-    signature_scheme: "hmac-sha256",
-    key: crypto.randomUUID(),
-    shell_port: shell,
-    iopub_port: iopub,
-    stdin_port: stdin,
-    control_port: control,
-    hb_port: hb,
-    kernel_name: args.kernelName,
-  };
-  fs.writeFileSync(connectionFile, JSON.stringify(conn, null, 2), { mode: 0o600 });
+  const conn = writeConnectionFile(connectionFile, ip, [shell, iopub, stdin, control, hb], args.kernelName);
 
   const comm = net.createServer();
   const commPort = await listenInRange(comm, args.portRange, 5, ip);

@@ -210,9 +210,11 @@ export interface PoolInfoLike {
   engine: string;
   size: string;
   folder: string;
+  /** How many kernels the pool keeps warm. */
   target: number;
   ready: number;
   starting: number;
+  /** Why the last pooled kernel failed to start, if one did. */
   lastError?: string;
 }
 

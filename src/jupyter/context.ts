@@ -20,16 +20,8 @@ import { ServerInfoFile } from "./schemas";
 import { jupyterRuntimeDir } from "./paths";
 import { processDefault } from "../util/process-default";
 
-/** Everything a Sense API call needs to know about where it runs, when a Jupyter Server serves it. */
-export interface SenseContext {
-  /** Kernels are started through a Jupyter Server (see {@link DirectContext} for the other kind). */
-  backend: "server";
-  /** The Jupyter Server's base URL (with any base_url prefix) and token. */
-  endpoint: ServerEndpoint;
-  /** The REST client for `endpoint` (one per server and token, shared by every context). */
-  rest: RestClient;
-  /** Which source gave the endpoint. */
-  source: "options" | "sense_env" | "jupyterhub" | "runtime_file";
+/** Who this process is, whichever backend serves it. */
+export interface ProcessIdentity {
   /** This process's own kernel id, when it runs inside (or under) a kernel. */
   kernelId?: string;
   /** `SENSE_DASHBOARD_ID` ?? `kernelId` ?? `process-<pid>-<random>` (stable per process). */
@@ -38,6 +30,20 @@ export interface SenseContext {
   masterId: string;
   /** True when `SENSE_MASTER_ID` is set and differs from `dashboardId`. */
   isWorker: boolean;
+  /** Path of the kernel connection file found on this process's (or an ancestor's) argv. */
+  connectionFile?: string;
+}
+
+/** Everything a Sense API call needs to know about where it runs, when a Jupyter Server serves it. */
+export interface SenseContext extends ProcessIdentity {
+  /** Kernels are started through a Jupyter Server (see {@link DirectContext} for the other kind). */
+  backend: "server";
+  /** The Jupyter Server's base URL (with any base_url prefix) and token. */
+  endpoint: ServerEndpoint;
+  /** The REST client for `endpoint` (one per server and token, shared by every context). */
+  rest: RestClient;
+  /** Which source gave the endpoint. */
+  source: "options" | "sense_env" | "jupyterhub" | "runtime_file";
   /** `SENSE_PROJECT_HOME` ?? the server's root_dir ?? cwd, always absolute. */
   projectHome: string;
   /** The server's root_dir, when known. */
@@ -46,33 +52,21 @@ export interface SenseContext {
   runtimeDir?: string;
   /** The Jupyter Server's pid, when known. */
   serverPid?: number;
-  /** Path of the kernel connection file found on this process's (or an ancestor's) argv. */
-  connectionFile?: string;
 }
 
 /**
  * Where a Sense API call runs when no Jupyter Server serves it (VS Code, nbconvert, papermill,
  * nbclient, `jupyter console`, a plain Node script): Sense starts kernels itself from their
- * kernelspecs (the direct backend, src/direct/).
+ * kernelspecs (the direct backend, src/backends/direct/).
  */
-export interface DirectContext {
+export interface DirectContext extends ProcessIdentity {
   backend: "direct";
   /** Why: `SENSE_BACKEND=direct`, or what was looked for to find a server (for error messages). */
   why: string;
-  /** This process's own kernel id, when it runs inside (or under) a kernel. */
-  kernelId?: string;
-  /** As {@link SenseContext.dashboardId}. */
-  dashboardId: string;
-  /** As {@link SenseContext.masterId}. */
-  masterId: string;
-  /** As {@link SenseContext.isWorker}. */
-  isWorker: boolean;
   /** `SENSE_PROJECT_HOME` ?? the working folder (the notebook's folder, for a kernel), always absolute. */
   projectHome: string;
   /** The Jupyter runtime folder: connection files and the direct backend's sessions. */
   runtimeDir: string;
-  /** Path of the kernel connection file found on this process's (or an ancestor's) argv. */
-  connectionFile?: string;
 }
 
 /** Where this process runs: served by a Jupyter Server, or by kernels Sense starts itself. */

@@ -1,8 +1,10 @@
 /**
- * The Jupyter wire protocol (messaging 5.3) for the fast kernel: parsing and HMAC-SHA256 signing
- * of multipart messages, and a send queue per ZeroMQ socket. No TypeScript, no tslab.
+ * The Jupyter wire protocol (messaging 5.3), every Sense kernel's and the direct backend's client:
+ * connection files, parsing and HMAC-SHA256 signing of multipart messages, and a send queue per
+ * ZeroMQ socket. No TypeScript, no tslab.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import * as fs from "node:fs";
 
 /** The connection file Jupyter writes for a kernel (`--config-path`). */
 export interface ConnectionInfo {
@@ -15,6 +17,33 @@ export interface ConnectionInfo {
   hb_port: number;
   key: string;
   signature_scheme: string;
+}
+
+/** A connection file as written for a kernel: its {@link ConnectionInfo} and its kernelspec name. */
+export type ConnectionFile = ConnectionInfo & { kernel_name: string };
+
+/**
+ * Writes a new connection file for a kernel of `kernelName` listening on `ip` at `ports` (shell,
+ * iopub, stdin, control, hb), with a fresh 256-bit HMAC key, and returns what it wrote. The file
+ * is created with mode 0600 and never replaces one (`wx`): the key is never readable by others,
+ * not even for a moment. @throws the file system's error (EEXIST included).
+ */
+export function writeConnectionFile(file: string, ip: string, ports: readonly [number, number, number, number, number], kernelName: string): ConnectionFile {
+  const [shell, iopub, stdin, control, hb] = ports;
+  const info: ConnectionFile = {
+    transport: "tcp",
+    ip,
+    shell_port: shell,
+    iopub_port: iopub,
+    stdin_port: stdin,
+    control_port: control,
+    hb_port: hb,
+    key: randomBytes(32).toString("hex"),
+    signature_scheme: "hmac-sha256",
+    kernel_name: kernelName,
+  };
+  fs.writeFileSync(file, JSON.stringify(info, null, 2), { mode: 0o600, flag: "wx" });
+  return info;
 }
 
 /** A message header. */

@@ -12,6 +12,7 @@
  * own environment, before the startup code: env still arrives before any user code.
  */
 import { WorkerSize } from "../jupyter/schemas";
+import type { PoolInfoLike } from "../display/tables";
 import { bestEffort } from "../util/best-effort";
 import type { KernelBackend, KernelChannel } from "../backends/backend";
 import { EnvFileTracker, loadEnvironment } from "./bootstrap/bootstrap";
@@ -52,16 +53,8 @@ export interface PooledKernel {
 }
 
 /** The state of one pool, as `workerPool()` and `%sense_pool` show it. */
-export interface PoolInfo {
-  engine: string;
+export interface PoolInfo extends PoolInfoLike {
   size: WorkerSize;
-  folder: string;
-  /** How many kernels the pool keeps warm. */
-  target: number;
-  ready: number;
-  starting: number;
-  /** Why the last pooled kernel failed to start, if one did. */
-  lastError?: string;
 }
 
 /** What the pool needs from its cluster (injected: the pool knows nothing of launches). */

@@ -6,12 +6,12 @@
  * `JPY_PARENT_PID`, and a new session so the whole process group can be signalled.
  */
 import { spawn, ChildProcess } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { WorkerError } from "../../errors";
 import { holdPorts, listenAnyPort } from "../../util/ports";
-import type { ConnectionInfo } from "../../protocol/wire";
+import { writeConnectionFile, type ConnectionInfo } from "../../protocol/wire";
 import { jupyterRuntimeDir, processPathEnv, pythonPrefixes, PathEnv } from "../../jupyter/paths";
 import type { DiskKernelSpec } from "./kernelspecs";
 
@@ -70,20 +70,8 @@ export async function launchKernel(spec: DiskKernelSpec, options: LaunchKernelOp
   fs.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
   const id = randomUUID();
   const [shell, iopub, stdin, control, hb] = await freePorts(5);
-  const info: ConnectionInfo = {
-    transport: "tcp",
-    ip: "127.0.0.1",
-    shell_port: shell,
-    iopub_port: iopub,
-    stdin_port: stdin,
-    control_port: control,
-    hb_port: hb,
-    key: randomBytes(32).toString("hex"),
-    signature_scheme: "hmac-sha256",
-  };
   const connectionFile = path.join(runtimeDir, `kernel-${id}.json`);
-  // "wx" and the mode at creation: the key is never readable by others, not even for a moment.
-  fs.writeFileSync(connectionFile, JSON.stringify({ ...info, kernel_name: spec.name }), { mode: 0o600, flag: "wx" });
+  const { kernel_name: _name, ...info } = writeConnectionFile(connectionFile, "127.0.0.1", [shell, iopub, stdin, control, hb], spec.name);
 
   // A spec installed in an environment (`<prefix>/share/jupyter/kernels/<name>`) belongs to that
   // environment's Python, as jupyter_client's sys.executable is the Python that found it.

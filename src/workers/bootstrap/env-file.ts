@@ -13,6 +13,7 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { pidAlive } from "../../util/pid";
 
 /** A written env file and the key that opens it (base64). */
 export interface SealedEnvFile {
@@ -72,14 +73,6 @@ export function openSealedEnvFile(file: string, key: string): Record<string, str
   return JSON.parse(xor(fs.readFileSync(file), Buffer.from(key, "base64")).toString("utf8")) as Record<string, string>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /**
  * Removes the env files in `dir` whose master ran on `host` and no longer runs (a master killed
@@ -97,7 +90,7 @@ export function sweepStaleEnvFiles(dir: string, host: string = os.hostname()): n
   let removed = 0;
   for (const n of names) {
     const m = NAME.exec(n);
-    if (!m || m[1] !== mine || alive(Number(m[2]))) continue;
+    if (!m || m[1] !== mine || pidAlive(Number(m[2]))) continue;
     try {
       fs.rmSync(path.join(dir, n), { force: true });
       removed++;
