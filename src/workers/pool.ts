@@ -97,8 +97,13 @@ export class WorkerPools {
     this.pools.set(key, pool);
     const extra = pool.members.splice(target);
     await Promise.all([...extra.map((m) => this.discard(m, pool.spec.backend)), this.fill(pool)]);
-    // Members a refill started before this call are waited for too: resolved means full.
-    await Promise.all(pool.members.map((m) => m.ready));
+    // Members a refill started before this call are waited for too, and one that failed to start is
+    // replaced (until 3 fail in a row: a broken engine): resolved means full.
+    for (;;) {
+      await Promise.all(pool.members.map((m) => m.ready));
+      if (pool.members.length >= pool.target || pool.failures >= 3) break;
+      await this.fill(pool);
+    }
     if (!target && !pool.members.length) this.pools.delete(key);
     return this.describe(pool);
   }
