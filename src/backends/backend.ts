@@ -30,13 +30,50 @@ export interface StartRequest {
 /** A change of a session's tag, type or path (the worker status machine, pool adoption). */
 export type SessionChange = Partial<Pick<StartRequest, "name" | "type" | "path">>;
 
-/** One iopub message, reduced to what Sense routes on. */
-export interface IopubMessage {
-  /** `stream`, `error`, `display_data`, `execute_result`, `update_display_data`, `status`, ... */
-  type: string;
-  /** The msg id of the request that caused it, if any. */
+/** What every iopub message has: the msg id of the request that caused it, if any. */
+interface IopubBase {
   parentId?: string;
-  content: Record<string, unknown>;
+}
+
+/**
+ * One iopub message, reduced to what Sense routes on: a union on `type`, each with the content it
+ * is read for, checked once where it enters ({@link iopubMessage}); anything else is `other`.
+ * See https://jupyter-client.readthedocs.io/en/stable/messaging.html#messages-on-the-iopub-pub-sub-channel
+ */
+export type IopubMessage =
+  | (IopubBase & { type: "stream"; content: { name: "stdout" | "stderr"; text: string } })
+  | (IopubBase & { type: "error"; content: { ename: string; evalue: string; traceback: string[] } })
+  | (IopubBase & { type: "display_data" | "execute_result" | "update_display_data"; content: { data: Record<string, unknown>; displayId?: string } })
+  | (IopubBase & { type: "status"; content: { execution_state: string } })
+  | (IopubBase & { type: "other"; msgType: string; content: Record<string, unknown> });
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * An iopub message as a kernel sent it (`msg_type`, `content`, the parent's msg id) in the shape
+ * Sense reads: fields of the wrong type become empty (a kernel's bug must not crash its master).
+ * Never throws.
+ */
+export function iopubMessage(msgType: string, content: unknown, parentId?: string): IopubMessage {
+  const c = isRecord(content) ? content : {};
+  const base: IopubBase = parentId ? { parentId } : {};
+  const str = (v: unknown) => (typeof v === "string" ? v : v === undefined || v === null ? "" : String(v));
+  switch (msgType) {
+    case "stream":
+      return { ...base, type: "stream", content: { name: c.name === "stderr" ? "stderr" : "stdout", text: str(c.text) } };
+    case "error":
+      return { ...base, type: "error", content: { ename: str(c.ename), evalue: str(c.evalue), traceback: Array.isArray(c.traceback) ? c.traceback.map(str) : [] } };
+    case "display_data":
+    case "execute_result":
+    case "update_display_data": {
+      const displayId = isRecord(c.transient) && typeof c.transient.display_id === "string" ? c.transient.display_id : undefined;
+      return { ...base, type: msgType, content: { data: isRecord(c.data) ? c.data : {}, ...(displayId !== undefined ? { displayId } : {}) } };
+    }
+    case "status":
+      return { ...base, type: "status", content: { execution_state: str(c.execution_state) } };
+    default:
+      return { ...base, type: "other", msgType, content: c };
+  }
 }
 
 /** An execute request's options (the Jupyter messaging protocol's `execute_request`). */

@@ -98,10 +98,9 @@ export async function runRequest(worker: Worker, spec: RequestSpec, control: Req
   const started = performance.now();
   // The worker shows the request's output in the calling cell; what it returns is gathered here.
   const sent = worker.send(request, control.sink, (msg) => {
-    const c = msg.content;
-    if (msg.type === "stream") out[c.name === "stderr" ? "stderr" : "stdout"] += String(c.text ?? "");
-    else if (msg.type === "execute_result") out.data = (c.data ?? {}) as Record<string, unknown>;
-    else if (msg.type === "error") out.error = errorInfo(c);
+    if (msg.type === "stream") out[msg.content.name] += msg.content.text;
+    else if (msg.type === "execute_result") out.data = msg.content.data;
+    else if (msg.type === "error") out.error = { ...msg.content };
   });
   if (!sent) return { ...out, status: "aborted", error: { ename: "WorkerLost", evalue: `worker ${label} has ended`, traceback: [] } };
   const done = sent.future.done.then(

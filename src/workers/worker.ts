@@ -53,13 +53,11 @@ export interface SentRequest {
  * and errors when asked (a remote call returns those as data instead).
  */
 function show(msg: IopubMessage, output: WorkerOutput, kinds: { results: boolean; errors: boolean }): void {
-  const c = msg.content;
-  if (msg.type === "stream") output.stream(c.name === "stderr" ? "stderr" : "stdout", String(c.text ?? ""));
+  if (msg.type === "stream") output.stream(msg.content.name, msg.content.text);
   else if (msg.type === "error") {
-    if (kinds.errors) output.error(String(c.ename), String(c.evalue), Array.isArray(c.traceback) ? c.traceback.map(String) : []);
+    if (kinds.errors) output.error(msg.content.ename, msg.content.evalue, msg.content.traceback);
   } else if (msg.type === "display_data" || msg.type === "update_display_data" || (kinds.results && msg.type === "execute_result")) {
-    const transient = (c.transient ?? {}) as { display_id?: string };
-    output.display((c.data ?? {}) as Record<string, unknown>, { displayId: transient.display_id, update: msg.type === "update_display_data" });
+    output.display(msg.content.data, { displayId: msg.content.displayId, update: msg.type === "update_display_data" });
   }
 }
 
@@ -307,11 +305,11 @@ export class Worker {
   }
 
   private route(msg: IopubMessage): void {
-    const c = msg.content;
     if (msg.type === "status") {
-      this.state = String(c.execution_state);
-      if (c.execution_state === "idle") this.output.flushAll();
-      const loss = lossOf(String(c.execution_state));
+      const state = msg.content.execution_state;
+      this.state = state;
+      if (state === "idle") this.output.flushAll();
+      const loss = lossOf(state);
       if (loss) void this.lost(loss);
       return;
     }

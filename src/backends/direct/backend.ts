@@ -15,7 +15,7 @@ import type { KernelModel, KernelSpecs, SessionModel } from "../../jupyter/schem
 import { bestEffortSync } from "../../util/best-effort";
 import { precompiledMetadata } from "../../protocol/marks";
 import { executeContent } from "../backend";
-import type { ChannelStatus, ExecuteReply, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../backend";
+import { iopubMessage, type ChannelStatus, type ExecuteReply, type KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../backend";
 import { KernelClient } from "./client";
 import { jupyterRuntimeDir, PathEnv, processPathEnv } from "../../jupyter/paths";
 import { findKernelSpec, findKernelSpecs } from "./kernelspecs";
@@ -275,7 +275,7 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
     onIopub(listener) {
       return client.onIopub((m) => {
         const parentId = (m.parent as { msg_id?: string }).msg_id;
-        const msg: IopubMessage = { type: m.header.msg_type, content: m.content, ...(parentId ? { parentId } : {}) };
+        const msg = iopubMessage(m.header.msg_type, m.content, parentId || undefined);
         listener(msg);
       });
     },

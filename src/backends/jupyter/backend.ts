@@ -8,7 +8,7 @@ import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import type { RestClient, ServerEndpoint } from "../../jupyter/rest";
 import type { KernelModel, KernelSpecs, SessionModel } from "../../jupyter/schemas";
 import { bestEffortSync } from "../../util/best-effort";
-import type { ChannelStatus, ExecuteReply, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../backend";
+import { iopubMessage, type ChannelStatus, type ExecuteReply, type KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../backend";
 import { executeContent } from "../backend";
 import { connectKernel } from "./connection";
 
@@ -87,7 +87,7 @@ export function channelOf(conn: Kernel.IKernelConnection): KernelChannel {
     onIopub: (listener) =>
       attach<KernelMessage.IIOPubMessage>(conn.iopubMessage, (msg) => {
         const parent = (msg.parent_header as Partial<KernelMessage.IHeader> | undefined)?.msg_id;
-        const m: IopubMessage = { type: msg.header.msg_type, content: msg.content as Record<string, unknown>, ...(parent ? { parentId: parent } : {}) };
+        const m = iopubMessage(msg.header.msg_type, msg.content, parent || undefined);
         listener(m);
       }),
     onStatus: (listener) => attach<Kernel.Status>(conn.statusChanged, (s) => listener(s as KernelLifeStatus)),
