@@ -7,10 +7,10 @@
  *     Config.Env or anyone's argv, where `docker inspect` and `ps` would show it (in a Kubernetes
  *     pod EG's template passes the values as pod env instead: {@link podDocument});
  *  2. sizes V8's heap from the container's cgroup memory limit (`--max-old-space-size` through
- *     `NODE_OPTIONS`, src/heap-limit.ts);
+ *     `NODE_OPTIONS`, src/platform/heap-limit.ts);
  *  3. runs the Node EG launcher (`launch.js`, which starts the kernel and talks to EG) with them;
  *  4. when the kernel ended because of memory (the cgroup's OOM kill count rose, or V8 reported
- *     its heap full), writes an exit note into the project home (src/exit-note.ts) so the master
+ *     its heap full), writes an exit note into the project home (src/platform/exit-note.ts) so the master
  *     marks the worker `failed` with a reason that says so;
  *  5. waits (at most 10 s) for processes the kernel left in the container, such as a master's
  *     keeper that is still removing its workers, before the container ends with the kernel's status.

@@ -87,9 +87,9 @@ export function writeLauncherKernelSpecs(kernelsDir: string, options: LauncherSp
 /**
  * Writes one sized kernelspec per size, `<kernelsDir>/<name>-<size>/kernel.json`: `spec` with the
  * size's `KERNEL_CPUS`/`KERNEL_MEMORY`(/`KERNEL_GPUS`) and their limits added to its `env` (see
- * `sizeToKernelEnv` in src/gateway.ts; EG merges a kernelspec's env into the kernel's env before
+ * `sizeToKernelEnv` in src/jupyter/gateway.ts; EG merges a kernelspec's env into the kernel's env before
  * its process proxy reads it), and for a JavaScript/TypeScript kernel `NODE_OPTIONS` with
- * `--max-old-space-size` from the size's memory (src/heap-limit.ts). Returns the kernelspec names written.
+ * `--max-old-space-size` from the size's memory (src/platform/heap-limit.ts). Returns the kernelspec names written.
  * @throws UsageError (`bad_option`) for a size entry that is not positive; Node's fs errors.
  */
 export function writeSizedKernelSpecs(
@@ -100,7 +100,7 @@ export function writeSizedKernelSpecs(
 ): string[] {
   // every size is checked before anything is written: bad input changes nothing
   // A JavaScript/TypeScript kernel also gets V8's heap limit from the size's memory: the one limit
-  // that holds without containers (src/heap-limit.ts); NODE_OPTIONS, so it reaches a kernel started
+  // that holds without containers (src/platform/heap-limit.ts); NODE_OPTIONS, so it reaches a kernel started
   // through the EG launcher too.
   const isNode = spec.language === "typescript" || spec.language === "javascript";
   const envs = Object.entries(sizes).map(([size, resources]) => {

@@ -32,7 +32,7 @@ export interface WorkerInit {
   engine: string;
   backend: KernelBackend;
   output: WorkerOutput;
-  /** The master's project home, where a container entry leaves an exit note (src/exit-note.ts). */
+  /** The master's project home, where a container entry leaves an exit note (src/platform/exit-note.ts). */
   projectHome?: string;
 }
 

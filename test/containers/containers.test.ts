@@ -133,7 +133,7 @@ test("each size is a real container limit: CPU quota, memory limit and V8 heap s
     expect(limits.quota).toBe(String(cpus * 100_000));
     expect(limits.period).toBe("100000");
     expect(limits.memory).toBe(String(mib * 2 ** 20));
-    // V8's heap: 75 % of the memory limit (src/heap-limit.ts) plus V8's young generation
+    // V8's heap: 75 % of the memory limit (src/platform/heap-limit.ts) plus V8's young generation
     expect(limits.heapMiB).toBeGreaterThanOrEqual(mib * 0.75);
     expect(limits.heapMiB).toBeLessThan(mib * 0.75 + 100);
     expect(limits).toMatchObject({ uid: 1000, token: "set", cpus: String(cpus), mem: `${mib}Mi` });

@@ -1,7 +1,7 @@
 /**
  * Workers with real python3 kernels; the jest process is a plain Node master. The whole suite
  * runs on both backends — through a real Jupyter Server, and direct (kernels started from their
- * kernelspecs with no server, src/direct/) — and in each with workers started cold and adopted
+ * kernelspecs with no server, src/backends/direct/) — and in each with workers started cold and adopted
  * from a warm pool. After every test: no session, no kernel, no kernel process left.
  */
 import * as fs from "node:fs";

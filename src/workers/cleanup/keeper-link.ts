@@ -18,7 +18,7 @@ interface RunningKeeper {
 
 /**
  * Where the compiled keeper is: `SENSE_KEEPER_SCRIPT`, else `keeper.js` beside this module (the
- * built package), else the package's `dist/src/workers/keeper.js` (running from TypeScript sources).
+ * built package), else the package's `dist/src/workers/cleanup/keeper.js` (running from TypeScript sources).
  * Returns `undefined` when none exists.
  */
 export function keeperScript(env: NodeJS.ProcessEnv = process.env): string | undefined {

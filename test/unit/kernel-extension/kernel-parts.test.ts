@@ -307,7 +307,7 @@ describe("kernel plumbing", () => {
 describe("error descriptions", () => {
   it("gives ename, evalue and a traceback without the kernel's frames", () => {
     const e = new RangeError("too far");
-    e.stack = "RangeError: too far\n    at f (cell-3.js:1:7)\n    at cell-3.js:2:1\n    at runCell (/x/dist/kernel-extension/fast-exec.js:120:5)\n    at node:internal/x";
+    e.stack = "RangeError: too far\n    at f (cell-3.js:1:7)\n    at cell-3.js:2:1\n    at runCell (/x/dist/kernel-extension/js-exec.js:120:5)\n    at node:internal/x";
     expect(describeError(e)).toEqual({ ename: "RangeError", evalue: "too far", traceback: ["RangeError: too far", "    at f (cell-3.js:1:7)", "    at cell-3.js:2:1"] });
   });
 

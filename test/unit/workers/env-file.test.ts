@@ -1,4 +1,4 @@
-/** The sealed worker env file (src/workers/env-file.ts): no plaintext on disk, 0600, stale files of dead masters swept. */
+/** The sealed worker env file (src/workers/bootstrap/env-file.ts): no plaintext on disk, 0600, stale files of dead masters swept. */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";

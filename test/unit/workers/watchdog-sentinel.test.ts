@@ -1,5 +1,5 @@
 /**
- * The watchdog as the preamble starts it (src/workers/watchdog.ts `watchdogStarter`), in a real
+ * The watchdog as the preamble starts it (src/workers/cleanup/watchdog.ts `watchdogStarter`), in a real
  * Node process whose main thread never yields: with bash and a plain-HTTP server it is the bash
  * sentinel, a child of the kernel (~3 MiB instead of a ~10 MiB thread). It must do what the
  * thread does (end the process when the master goes, after deleting the session through the

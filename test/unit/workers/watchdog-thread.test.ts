@@ -1,5 +1,5 @@
 /**
- * The watchdog thread (src/workers/watchdog.ts) in a real Node process whose main thread never
+ * The watchdog thread (src/workers/cleanup/watchdog.ts) in a real Node process whose main thread never
  * yields, as a worker running `for (;;) {}` does: it must end that process when the master process
  * goes (after trying to delete the session), and at once when the Jupyter Server process goes.
  */

@@ -1,5 +1,5 @@
 /**
- * The kernel websocket client negotiates subprotocols as a browser does (src/workers/connection.ts):
+ * The kernel websocket client negotiates subprotocols as a browser does (src/backends/jupyter/connection.ts):
  * a server may pick one of the offered subprotocols or none. A Jupyter Server in front of
  * Enterprise Gateway picks none; plain `ws` would fail that handshake after the server accepted it.
  * It also acknowledges incoming messages at once with an unsolicited pong (the server's Nagle
