@@ -4,6 +4,7 @@
  * in the cell that made the call even after that cell has finished.
  */
 import { UsageError } from "../errors";
+import { checkOptionKeys } from "../util/check-options";
 
 /** A MIME bundle: `{ "text/plain": ..., "text/html": ... }`. `text/plain` is always present. */
 export type MimeBundle = { "text/plain": string } & Record<string, unknown>;
@@ -115,6 +116,7 @@ export interface CaptureOptions {
  * @throws {UsageError} (from `display`) when `update` is asked for without a `displayId`.
  */
 export function captureSink(options: CaptureOptions = {}): OutputSink {
+  checkOptionKeys(options, ["currentCell", "process", "moduleCache"], "captureSink");
   const kernel = options.currentCell === undefined ? senseKernelCell() : options.currentCell();
   if (kernel) return kernel.sink;
   const proc = options.process ?? process;
