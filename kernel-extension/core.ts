@@ -146,7 +146,7 @@ export class KernelCore {
     if (ctx) this.flush(ctx);
     const content = { data: msg.data, metadata: msg.metadata ?? {}, transient: msg.transient ?? {} };
     const displayId = msg.transient?.display_id;
-    if (ctx?.done && update && displayId) return this.lateUpdate(ctx, displayId, content);
+    if (ctx?.done && update && displayId) return void this.lateUpdate(ctx, displayId, content);
     // A new display after the cell ended can only be recorded inside the cell's late display.
     if (ctx?.done && ctx.late && !update) return ctx.late.appendDisplay(msg.data);
     void this.publish(update ? "update_display_data" : "display_data", content, ctx?.parent ?? null);
@@ -158,11 +158,11 @@ export class KernelCore {
    * cell running, under the cell that owns it (JupyterLab routes it by id all the same), and it
    * is sent again under the next cell so recorders get the final state too.
    */
-  private lateUpdate(owner: CellContext, displayId: string, content: unknown): void {
+  private lateUpdate(owner: CellContext, displayId: string, content: unknown): Promise<void> {
     const running = this.running;
     if (running) this.unseenUpdates.delete(displayId);
     else this.unseenUpdates.set(displayId, { content, owner: owner.parent });
-    void this.publish("update_display_data", content, running?.parent ?? owner.parent);
+    return this.publish("update_display_data", content, running?.parent ?? owner.parent);
   }
 
   /** Opens the late display of `ctx` (it ends with holders of its sink): shown now, updated later. */
