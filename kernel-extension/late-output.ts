@@ -131,6 +131,11 @@ export class LateOutput {
     sent.then(settled, settled);
   }
 
+  /** Sends an update now if anything changed and the bandwidth budget allows it; else it follows in time. */
+  flushIfDue(): void {
+    if (this.dirty && !this.inflight && this.now() >= this.nextAt) this.flush();
+  }
+
   /** Stops the timer (nothing is sent until more output comes). */
   close(): void {
     if (this.timer) clearTimeout(this.timer);

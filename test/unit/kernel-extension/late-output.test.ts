@@ -129,3 +129,19 @@ test("while an update is still going out no other is sent; a flush then goes rig
   jest.advanceTimersByTime(5_000);
   expect(sent).toHaveLength(2);
 });
+
+test("flushIfDue (a cell starting) sends only within the budget; the rest follows on the timer", () => {
+  const { out, sent } = late();
+  out.append("x".repeat(100 * 1024) + "\n");
+  out.flushIfDue();
+  expect(sent).toHaveLength(1);
+  // ~100 KiB went: the next update is due ~0.4 s later, whoever asks.
+  out.append("y\n");
+  out.flushIfDue();
+  jest.advanceTimersByTime(300);
+  out.flushIfDue();
+  expect(sent).toHaveLength(1);
+  jest.advanceTimersByTime(200);
+  expect(sent).toHaveLength(2);
+  expect(sent[1]["text/plain"].endsWith("y\n")).toBe(true);
+});
