@@ -116,7 +116,8 @@ export class LateOutput {
     try {
       sent = this.send(bundle);
     } catch {
-      return; // a failed send must not stop later updates
+      this.dirty = true; // not sent: the next flush (or more output) tries again
+      return;
     }
     if (!(sent instanceof Promise)) return;
     this.inflight = true;

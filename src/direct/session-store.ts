@@ -110,7 +110,8 @@ export class SessionStore {
       // A kernel whose pid now belongs to another process ended long ago: nothing will notice it
       // any more (its owner's channel closed then), so its session goes; so does one whose kernel
       // and owner are both gone (nobody is left to remove it, as a server's kernel manager would).
-      if (kernelState(s) === "reused" || (kernelState(s) === "gone" && !ownerAlive(s))) {
+      const state = kernelState(s);
+      if (state === "reused" || (state === "gone" && !ownerAlive(s))) {
         this.remove(s.id);
         continue;
       }

@@ -83,7 +83,7 @@ console.log("LAST LINE");`;
   figures.add("late display: updates / bytes sent for ~10 MiB of flood", `${lateUpdates.length} / ${(total / 1024 / 1024).toFixed(2)} MiB`, "", "");
   figures.add("late display: mean / worst 1 s bandwidth", `${Math.round(total / spanS / 1024)} / ${Math.round(worst / 1024)}`, "KiB/s", `<= ${BUDGET / 1024} + one update (was ~3 MiB/s)`);
   figures.add("flood relayed into the late display", elapsed, "ms");
-  figures.add("master kernel RSS growth, peak during the flood", Math.round((rssPeak - rssBefore) / 1024), "MiB", "was +257 MiB in 45 s");
+  figures.add("master kernel RSS growth, peak during the flood (no GC forced: noisy)", Math.round((rssPeak - rssBefore) / 1024), "MiB");
   expect(biggest).toBeLessThanOrEqual(MAX_UPDATE);
   expect(worst).toBeLessThanOrEqual(BUDGET + 2 * MAX_UPDATE);
   expect(total / spanS).toBeLessThanOrEqual(BUDGET * 1.25);
