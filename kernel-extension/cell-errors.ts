@@ -48,7 +48,7 @@ function isInterrupt(e: unknown): boolean {
 }
 
 // Frames of the kernel itself say nothing about the user's code.
-const KERNEL_FRAME = /[\\/](core|js-engine|ts-engine|fast-exec|magic-cells)\.[jt]s|node:vm|node:internal/;
+const KERNEL_FRAME = /[\\/](core|js-engine|ts-engine|js-exec|magic-cells)\.[jt]s|node:vm|node:internal/;
 
 /** Stack lines up to the first frame of the kernel itself. */
 export function cleanStack(stack: string): string[] {

@@ -146,7 +146,7 @@ export class KernelCore {
     if (ctx) this.flush(ctx);
     const content = { data: msg.data, metadata: msg.metadata ?? {}, transient: msg.transient ?? {} };
     const displayId = msg.transient?.display_id;
-    if (ctx?.done && update && displayId) return this.lateUpdate(ctx, displayId, content);
+    if (ctx?.done && update && displayId) return void this.lateUpdate(ctx, displayId, content);
     // A new display after the cell ended can only be recorded inside the cell's late display.
     if (ctx?.done && ctx.late && !update) return ctx.late.appendDisplay(msg.data);
     void this.publish(update ? "update_display_data" : "display_data", content, ctx?.parent ?? null);
@@ -158,11 +158,11 @@ export class KernelCore {
    * cell running, under the cell that owns it (JupyterLab routes it by id all the same), and it
    * is sent again under the next cell so recorders get the final state too.
    */
-  private lateUpdate(owner: CellContext, displayId: string, content: unknown): void {
+  private lateUpdate(owner: CellContext, displayId: string, content: unknown): Promise<void> {
     const running = this.running;
     if (running) this.unseenUpdates.delete(displayId);
     else this.unseenUpdates.set(displayId, { content, owner: owner.parent });
-    void this.publish("update_display_data", content, running?.parent ?? owner.parent);
+    return this.publish("update_display_data", content, running?.parent ?? owner.parent);
   }
 
   /** Opens the late display of `ctx` (it ends with holders of its sink): shown now, updated later. */
@@ -175,9 +175,15 @@ export class KernelCore {
     void this.publish("display_data", { data: LateOutput.empty(), metadata: {}, transient }, ctx.parent);
   }
 
-  /** Sends what finished cells' displays gathered, under `req` (a cell starts or ends). */
-  private catchUpLate(req: Message): void {
-    for (const late of this.lateOutputs) late.flush();
+  /**
+   * Sends what finished cells' displays gathered, under `req` (a cell starts or ends): when a cell
+   * ends, all of it; when one starts, what their bandwidth budget allows now (the rest follows).
+   */
+  private catchUpLate(req: Message, all: boolean): void {
+    for (const late of this.lateOutputs) {
+      if (all) late.flush();
+      else late.flushIfDue();
+    }
     for (const [displayId, u] of [...this.unseenUpdates]) {
       this.unseenUpdates.delete(displayId);
       void this.publish("update_display_data", u.content, req);
@@ -332,11 +338,12 @@ export class KernelCore {
     const ctx = new CellContext(req, count);
     this.lastCell = ctx;
     this.running = ctx;
-    if (!silent) this.catchUpLate(req);
+    if (!silent) this.catchUpLate(req, false);
     const outcome = await this.cells.run(ctx, () => this.runCode(code, this.cellIO(ctx), precompiled));
     this.flush(ctx);
-    // Before the idle: a recorder takes the latest state of earlier cells' displays with this cell.
-    if (!silent) this.catchUpLate(req);
+    // Before the idle: a recorder takes the latest state of earlier cells' displays with this cell
+    // (whatever the late displays' bandwidth budget: one update per display and cell).
+    if (!silent) this.catchUpLate(req, true);
     this.running = null;
     ctx.done = true;
     if (ctx.holds > 0 && !silent) this.openLate(ctx);

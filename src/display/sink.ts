@@ -5,6 +5,7 @@
  */
 import { UsageError } from "../errors";
 import { CURRENT_CELL_KEY, type DisplayOptions, type MimeBundle, type OutputSink } from "../protocol/cell";
+import { checkOptionKeys } from "../util/check-options";
 
 export type { DisplayOptions, MimeBundle, OutputSink };
 
@@ -87,6 +88,7 @@ export interface CaptureOptions {
  * @throws {UsageError} (from `display`) when `update` is asked for without a `displayId`.
  */
 export function captureSink(options: CaptureOptions = {}): OutputSink {
+  checkOptionKeys(options, ["currentCell", "process", "moduleCache"], "captureSink");
   const kernel = options.currentCell === undefined ? senseKernelCell() : options.currentCell();
   if (kernel) return kernel.sink;
   const proc = options.process ?? process;

@@ -19,6 +19,7 @@ import { RestClient, ServerEndpoint, normalizeBaseUrl } from "./rest";
 import { ServerInfoFile } from "./schemas";
 import { jupyterRuntimeDir } from "./paths";
 import { processDefault } from "../util/process-default";
+import { checkOptionKeys } from "../util/check-options";
 
 /** Who this process is, whichever backend serves it. */
 export interface ProcessIdentity {
@@ -106,6 +107,9 @@ export interface DiscoverOptions {
   cwd?: string;
 }
 
+/** The keys of {@link DiscoverOptions}. */
+const DISCOVER_OPTION_KEYS = ["baseUrl", "token", "kernelId", "projectHome", "env", "procRoot", "pid", "cwd"];
+
 /** What the process tree tells about the kernel this process runs in or under. */
 interface KernelProcess {
   kernelId: string;
@@ -155,7 +159,7 @@ export class Discovery {
    * @throws {ConfigError} as {@link discover}.
    */
   discover(options: DiscoverOptions = {}): SenseContext {
-    return discoverServer(this.with(options), (endpoint) => this.restClient(endpoint));
+    return discoverServer(this.with(options, "discover"), (endpoint) => this.restClient(endpoint));
   }
 
   /**
@@ -163,7 +167,7 @@ export class Discovery {
    * @throws {ConfigError} as {@link discoverRun}.
    */
   discoverRun(options: DiscoverOptions = {}): RunContext {
-    return discoverEither(this.with(options), (endpoint) => this.restClient(endpoint));
+    return discoverEither(this.with(options, "discoverRun"), (endpoint) => this.restClient(endpoint));
   }
 
   /**
@@ -202,7 +206,8 @@ export class Discovery {
     return client;
   }
 
-  private with(options: DiscoverOptions): DiscoverOptions {
+  private with(options: DiscoverOptions, call: string): DiscoverOptions {
+    checkOptionKeys(options, DISCOVER_OPTION_KEYS, call);
     const merged: DiscoverOptions = { ...this.defaults };
     for (const [k, v] of Object.entries(options) as [keyof DiscoverOptions, unknown][]) {
       if (v !== undefined) (merged as Record<string, unknown>)[k] = v;

@@ -9,6 +9,7 @@ import { type MagicScope, stringifyValue, varsScope } from "./expand";
 import { type MagicRegistry } from "./registry";
 import { executeCell, formatUsageError } from "./run";
 import type { Segment } from "./tokenize";
+import { checkOptionKeys } from "../util/check-options";
 
 /** Options of {@link runMagic} and {@link createMagicTag}. */
 export interface MagicOptions {
@@ -23,6 +24,9 @@ export interface MagicOptions {
   registry?: MagicRegistry;
   signal?: AbortSignal;
 }
+
+/** The keys of {@link MagicOptions}. */
+const MAGIC_OPTION_KEYS = ["vars", "evaluate", "scope", "sink", "registry", "signal"];
 
 const NO_VARS_HINT = "in this host pass variables as runMagic(src, { vars: { name } }), or interpolate ${name} in sense.magic`...`";
 
@@ -64,6 +68,11 @@ async function run(source: readonly Segment[], options: MagicOptions, sink: Outp
  * usage, no stack); whatever the magic throws.
  */
 export function runMagic(source: string, options: MagicOptions = {}): Promise<unknown> {
+  try {
+    checkOptionKeys(options, MAGIC_OPTION_KEYS, "runMagic");
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const sink = options.sink ?? captureSink();
   return run([{ text: source }], options, sink);
 }
@@ -78,6 +87,7 @@ export type MagicTag = (strings: TemplateStringsArray, ...values: unknown[]) => 
  * backslashes reach the magic as typed; only `` \` `` and `\${` are unescaped.
  */
 export function createMagicTag(options: MagicOptions = {}): MagicTag {
+  checkOptionKeys(options, MAGIC_OPTION_KEYS, "createMagicTag");
   return (strings, ...values) => {
     // Capture the sink now, synchronously, while the calling cell is still the current one.
     const sink = options.sink ?? captureSink();

@@ -6,6 +6,7 @@
 import { inspect } from "node:util";
 import { ConfigError } from "../errors";
 import { DiscoverOptions, SenseContext, discover, getContext, getRunContext } from "../jupyter/context";
+import { checkOptionKeys } from "../util/check-options";
 
 /** Where the credentials came from. */
 export type AuthSource = "credentials" | "token";
@@ -83,6 +84,7 @@ function serverContext(): SenseContext {
  *   the message says so); `bad_config` from discovery for a malformed URL.
  */
 export function getAuth(options: AuthOptions = {}): SenseAuth {
+  checkOptionKeys(options, ["env", "context", "discover"], "getAuth");
   const env = options.env ?? process.env;
   const ctx = options.context ?? (options.env || options.discover ? discover({ ...options.discover, env }) : serverContext());
   const baseUrl = ctx.endpoint.baseUrl;

@@ -8,6 +8,7 @@ import * as os from "node:os";
 import { inspect } from "node:util";
 import { ConfigError } from "../errors";
 import { discover, getContext } from "../jupyter/context";
+import { checkOptionKeys } from "../util/check-options";
 
 /** Options of {@link getNetwork}. */
 export interface NetworkOptions {
@@ -20,6 +21,9 @@ export interface NetworkOptions {
   /** Host name instead of `os.hostname()` (tests). */
   hostname?: string;
 }
+
+/** The keys of {@link NetworkOptions}. */
+const NETWORK_OPTION_KEYS = ["env", "baseUrl", "interfaces", "hostname"];
 
 /** Plain-data form of {@link NetworkInfo}, as JSON shows it (with `sshPassword` masked). */
 export interface NetworkFields {
@@ -73,6 +77,7 @@ export class NetworkInfo implements NetworkFields {
  *   1..65535, a port without its partner variable, or a `SENSE_PROJECT_IP` that is not an IP address.
  */
 export function getNetwork(options: NetworkOptions = {}): NetworkInfo {
+  checkOptionKeys(options, NETWORK_OPTION_KEYS, "getNetwork");
   const env = options.env ?? process.env;
   const get = (name: string): string | undefined => (env[name] === undefined || env[name] === "" ? undefined : env[name]);
 

@@ -15,6 +15,7 @@ import { InstallError, UsageError, redact } from "../errors";
 import { getRunContext } from "../jupyter/context";
 import type { OutputSink } from "../display/sink";
 import { processDefault } from "../util/process-default";
+import { checkOptionKeys } from "../util/check-options";
 
 /** Values of {@link InstallOptions.arguments}: `--key=value`, or `-k value` for one-letter keys. */
 export type InstallArgumentValue = string | number | boolean;
@@ -36,6 +37,9 @@ export interface InstallOptions {
   /** Environment for npm (default `process.env`, with Jupyter/Sense secrets removed either way). */
   env?: NodeJS.ProcessEnv;
 }
+
+/** The keys of {@link InstallOptions}. */
+const INSTALL_OPTION_KEYS = ["flags", "arguments", "cwd", "sink", "signal", "npmCommand", "env"];
 
 /** What {@link onInstalled} listeners receive after every install attempt that ran npm. */
 export interface InstallEvent {
@@ -283,6 +287,7 @@ export class Installer {
    * @throws as {@link install}.
    */
   async install(pkgs: string | readonly string[], options: InstallOptions = {}): Promise<InstallResult> {
+    checkOptionKeys(options, INSTALL_OPTION_KEYS, "install");
     const packages = typeof pkgs === "string" ? [pkgs] : [...pkgs];
     if (packages.length === 0) throw new InstallError("bad_package", "install() needs at least one package.", {});
     const names = packages.map((p) => validatePackageSpec(p));

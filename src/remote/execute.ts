@@ -8,6 +8,7 @@ import { captureSink, type OutputSink } from "../display/sink";
 import { RemoteError, UsageError, type RemoteFailure } from "../errors";
 import { prepareRemoteCode, type RemoteCode } from "../transpile";
 import type { WorkerContextInput } from "../jupyter/context-input";
+import { checkOptionKeys } from "../util/check-options";
 import { checkWireSize } from "../protocol/limits";
 import { watchInterrupts } from "./interrupt";
 import { runRequest, type RequestOutcome, type RequestSpec, type RequestStatus } from "../workers/request";
@@ -70,11 +71,9 @@ export interface ExecuteOptions extends RemoteOptions {
 const REMOTE_KEYS = ["targets", "sink", "signal", "context", "cluster"];
 const MAX_TIMEOUT_S = 2_000_000; // under setTimeout's 2^31 ms
 
-/** Rejects unknown option names and bad values. @throws UsageError `bad_option`. */
+/** Rejects unknown option names (the remote calls' keys are known to all) and a bad `signal`. @throws UsageError `bad_option`. */
 export function checkOptions(options: unknown, known: readonly string[], call: string): void {
-  if (options === null || typeof options !== "object" || Array.isArray(options)) throw new UsageError(`${call} takes an options object`, { code: "bad_option" });
-  const unknown = Object.keys(options).filter((k) => !known.includes(k) && !REMOTE_KEYS.includes(k));
-  if (unknown.length) throw new UsageError(`${call}: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; known: ${[...known, ...REMOTE_KEYS].join(", ")}`, { code: "bad_option" });
+  checkOptionKeys(options, [...known, ...REMOTE_KEYS], call);
   const o = options as RemoteOptions;
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new UsageError(`${call}: signal must be an AbortSignal`, { code: "bad_option" });
   if (o.cluster !== undefined && !(o.cluster instanceof Cluster)) throw new UsageError(`${call}: cluster must be a Cluster`, { code: "bad_option" });

@@ -13,6 +13,8 @@ import type { PoolInfo } from "./pool";
 import type { WorkerRef } from "./records";
 import type { Worker } from "./worker";
 import { processDefault } from "../util/process-default";
+import { checkOptionKeys } from "../util/check-options";
+import { LAUNCH_OPTION_KEYS } from "./options";
 
 /** The process's default cluster (the one the functional API uses). */
 export const defaultCluster: () => Cluster = processDefault(() => new Cluster());
@@ -28,6 +30,10 @@ export async function launchWorkers(options: LaunchWorkersOptions): Promise<Work
 export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, maybeOptions: LaunchWorkersOptions = {}): Promise<WorkerRecord[]> {
   if (typeof nOrOptions !== "number" && (nOrOptions === null || typeof nOrOptions !== "object")) {
     throw new UsageError("launchWorkers takes a number of workers or an options object", { code: "bad_option" });
+  }
+  if (typeof nOrOptions === "number") {
+    checkOptionKeys(maybeOptions, LAUNCH_OPTION_KEYS, "launchWorkers");
+    if (maybeOptions.n !== undefined) throw new UsageError("launchWorkers(n, options): n is given twice; leave it out of the options", { code: "bad_option" });
   }
   const opts: LaunchWorkersOptions = typeof nOrOptions === "number" ? { ...maybeOptions, n: nOrOptions } : { ...nOrOptions };
   return defaultCluster().launch(opts);
@@ -52,21 +58,43 @@ export function getMaster(options: { context?: WorkerContextInput } = {}): Promi
   return defaultCluster().master(options);
 }
 
+/** The keys a last options argument of {@link stopWorkers} may have. */
+const STOP_OPTION_KEYS = ["context"];
+
+/**
+ * Splits `stopWorkers`' arguments into refs and options. A last argument that is a plain object
+ * is a record when it has an `id`, options when it has only known option keys (`context`), and
+ * refused otherwise: `{ name: "w1" }`, `{ ids: [...] }` or `{}` used to be read as empty options,
+ * which stopped every worker.
+ * @throws UsageError `bad_option` for any other object, naming its keys.
+ */
+export function splitStopArguments(args: readonly unknown[]): { refs: WorkerRef[]; options: { context?: WorkerContextInput } } {
+  const last = args[args.length - 1];
+  if (last === null || typeof last !== "object" || Array.isArray(last) || "id" in last) return { refs: args as WorkerRef[], options: {} };
+  const keys = Object.keys(last);
+  if (keys.length === 0) {
+    throw new UsageError("stopWorkers({}) names no worker and no option; call stopWorkers() to stop every worker, or pass ids, names or records", { code: "bad_option" });
+  }
+  if (keys.some((k) => !STOP_OPTION_KEYS.includes(k))) {
+    throw new UsageError(
+      `stopWorkers: { ${keys.join(", ")} } is neither a worker record (it has no id) nor options (known: ${STOP_OPTION_KEYS.join(", ")}); nothing was stopped`,
+      { code: "bad_option", details: { keys } },
+    );
+  }
+  return { refs: args.slice(0, -1) as WorkerRef[], options: last as { context?: WorkerContextInput } };
+}
+
 /**
  * Stops workers: `stopWorkers()` stops every worker of this cluster; `stopWorkers(id, ...)`,
  * `stopWorkers(record)` and `stopWorkers([ids])` stop those; a last `{ context }` argument says
  * where. Idempotent. Resolves with the records, status `stopped`, when their kernels are shut down.
- * @throws WorkerError `unknown_worker` naming the ids not in this cluster; then NOTHING is stopped.
- *   RestError when the server fails.
+ * @throws WorkerError `unknown_worker` naming the ids not in this cluster; UsageError `bad_option`
+ *   for an argument that is no id, record or `{ context }` options (`stopWorkers({})` included:
+ *   call `stopWorkers()` to stop all); then NOTHING is stopped. RestError when the server fails.
  */
-export function stopWorkers(...refs: (WorkerRef | { context?: WorkerContextInput })[]): Promise<WorkerRecord[]> {
-  let context: WorkerContextInput | undefined;
-  const last = refs[refs.length - 1];
-  if (last && typeof last === "object" && !Array.isArray(last) && !("id" in last)) {
-    context = (last as { context?: WorkerContextInput }).context;
-    refs = refs.slice(0, -1);
-  }
-  return defaultCluster().stop(refs as WorkerRef[], { context });
+export async function stopWorkers(...refs: (WorkerRef | { context?: WorkerContextInput })[]): Promise<WorkerRecord[]> {
+  const split = splitStopArguments(refs);
+  return defaultCluster().stop(split.refs, split.options);
 }
 
 /**

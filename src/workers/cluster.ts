@@ -31,6 +31,7 @@ import { clusterRecords, flattenRefs, LocalRecords, masterRecord, pickRecords, W
 import { decodeWorkerTag } from "./session-tags";
 import { startupRequest, Worker } from "./worker";
 import { checkWireSize } from "../protocol/limits";
+import { checkOptionKeys } from "../util/check-options";
 
 /** `launchWorkers` options plus an explicit context. */
 export type LaunchWorkersOptions = LaunchOptions & { context?: WorkerContextInput };
@@ -68,6 +69,11 @@ export interface ClusterOptions {
   /** Where the shutdown hook goes (default: the process's lifecycle, `defaultLifecycle()` in lifecycle.ts). */
   hooks?: ShutdownHooks;
 }
+
+/** The options of calls that take only where they run. */
+const CONTEXT_ONLY = ["context"] as const;
+/** The keys of {@link AwaitOptions}. */
+const AWAIT_OPTION_KEYS = ["waitForCompletion", "timeoutSeconds", "context", "pollMs"] as const;
 
 /** Stopped and failed workers whose records and output a cluster keeps (oldest dropped first). */
 export const RETIRED_KEPT = 256;
@@ -164,12 +170,10 @@ export class Cluster {
    *   `unknown_engine`; RestError when the server cannot be asked. Nothing changes in these cases.
    */
   async setPool(options: PoolOptions): Promise<PoolInfo> {
-    if (options === null || typeof options !== "object" || Array.isArray(options)) throw new UsageError("setWorkerPool takes an options object", { code: "bad_option" });
+    checkOptionKeys(options, ["n", "engine", "size", "keeper", "startTimeoutSeconds", "context"], "setWorkerPool");
     const { context: contextInput, n, ...rest } = options;
     const ctx = this.context(contextInput);
     const backend = this.backendFor(ctx);
-    const unknown = Object.keys(rest).filter((k) => !["engine", "size", "keeper", "startTimeoutSeconds"].includes(k));
-    if (unknown.length) throw new UsageError(`unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; known: n, engine, size, keeper, startTimeoutSeconds`, { code: "bad_option" });
     // The same limit as a launch: a pool of SENSE_MAX_WORKERS + 1 kernels is as many processes as that many workers.
     const maxWorkers = defaultMaxWorkers();
     if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > maxWorkers) {
@@ -196,6 +200,7 @@ export class Cluster {
    * @throws RestError when the server cannot be asked.
    */
   async list(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord[]> {
+    checkOptionKeys(options, CONTEXT_ONLY, "listWorkers");
     const ctx = this.context(options.context);
     return this.records(ctx, false);
   }
@@ -205,6 +210,7 @@ export class Cluster {
    * @throws RestError when the server cannot be asked.
    */
   async master(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord> {
+    checkOptionKeys(options, CONTEXT_ONLY, "getMaster");
     const ctx = this.context(options.context);
     return masterRecord(ctx, await this.backendFor(ctx).listSessions());
   }
@@ -215,6 +221,7 @@ export class Cluster {
    *   stopped. UsageError `bad_option` for a ref that is no id or record. RestError when the server fails.
    */
   async stop(refs: readonly WorkerRef[], options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord[]> {
+    checkOptionKeys(options, CONTEXT_ONLY, "stopWorkers");
     const ctx = this.context(options.context);
     const ids = flattenRefs(refs);
     const records = await this.records(ctx, ids.length > 0);
@@ -240,6 +247,7 @@ export class Cluster {
    * @throws WorkerError `unknown_worker` for ids not in the cluster; UsageError `bad_option` for a bad timeout.
    */
   async await(refs: readonly WorkerRef[], options: AwaitOptions = {}): Promise<AwaitResult> {
+    checkOptionKeys(options, AWAIT_OPTION_KEYS, "awaitWorkers");
     const timeoutMs = checkTimeoutSeconds("timeoutSeconds", options.timeoutSeconds ?? 600, { allowZero: true });
     const pollMs = checkTimeoutSeconds("pollMs", (options.pollMs ?? 100) / 1000);
     const ctx = this.context(options.context);

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { ConfigError, UsageError, WorkerError } from "../errors";
 import type { OutputSink } from "../display/sink";
 import { isInside } from "../paths";
+import { checkOptionKeys } from "../util/check-options";
 import { outputKeepBytes } from "./output";
 import { WorkerSize } from "../jupyter/schemas";
 import { MAX_TIMER_MS } from "../util/timing";
@@ -100,10 +101,11 @@ export interface LaunchOptions {
   startup_code?: string;
 }
 
-const KNOWN = new Set([
+/** The keys of {@link LaunchOptions} (and `context`, which `launchWorkers` also takes). */
+export const LAUNCH_OPTION_KEYS: readonly string[] = [
   "n", "size", "engine", "script", "code", "env", "maxWorkers", "sink", "label", "keeper", "watchdog", "startTimeoutSeconds",
-  "startup_script", "startup_code", "context", "signal",
-]);
+  "startup_script", "startup_code", "signal", "context",
+];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export { MAX_TIMER_MS };
@@ -214,9 +216,7 @@ function bad(message: string, details?: Record<string, unknown>): UsageError {
  * ConfigError `bad_config` for a malformed `SENSE_MAX_WORKERS`, `SENSE_KEEPER`, `SENSE_WATCHDOG` or `SENSE_WORKER_OUTPUT_MIB`.
  */
 export function validateLaunchOptions(options: LaunchOptions, projectHome: string): LaunchPlan {
-  if (options === null || typeof options !== "object" || Array.isArray(options)) throw bad("launchWorkers options must be an object");
-  const unknown = Object.keys(options).filter((k) => !KNOWN.has(k));
-  if (unknown.length) throw bad(`unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; known: ${[...KNOWN].filter((k) => k !== "context").join(", ")}`);
+  checkOptionKeys(options, LAUNCH_OPTION_KEYS, "launchWorkers");
 
   const maxWorkers = options.maxWorkers ?? defaultMaxWorkers();
   if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw bad(`maxWorkers must be a positive integer, not ${String(maxWorkers)}`);

@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { DirectBackend } from "../../src/backends/direct/backend";
 import { Cluster } from "../../src/workers/cluster";
+import { processStartTime } from "../../src/util/pid";
 import { captureSink, processAlive, REPO, until } from "../helpers/util";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-direct-cluster-"));
@@ -40,6 +41,9 @@ test.each([
   expect(sessions).toHaveLength(2);
   const pids = sessions.map((s) => s.pid);
   expect(pids.every(processAlive)).toBe(true);
+  // Each record carries its kernel's and its owner's start time (#24: no signal to a reused pid).
+  for (const s of sessions) expect([s.pidStart, s.ownerStart]).toEqual([processStartTime(s.pid), processStartTime(process.pid)]);
+  expect(sessions.every((s) => /^proc:\d+$/.test(s.pidStart ?? ""))).toBe(true);
   const stopped = await cluster.stop(launched.map((r) => r.id));
   expect(stopped.map((r) => r.status)).toEqual(["stopped", "stopped"]);
   expect(pids.some(processAlive)).toBe(false);

@@ -95,6 +95,42 @@ describe("a worker in a busy loop, keeper killed, then master killed", () => {
   });
 });
 
+describe("a stopped master (SIGSTOP), by design (docs/reliability.md, \"A stopped master\")", () => {
+  it("keeps its workers while stopped and after SIGCONT; killed while stopped, its workers go", async () => {
+    const m = await startMaster(FAST_ENGINE, "console.log('up')");
+    const [id] = m.ids;
+    const master = m.child.pid!;
+    expect(m.keeperPid).toBeGreaterThan(0);
+    process.kill(master, "SIGSTOP");
+    try {
+      // Not a wait for something to happen: the check is that nothing does, over 5 s = 50 polls
+      // of the keeper (100 ms) and 5 of the worker's watchdog (1 s).
+      const watchUntil = Date.now() + 5_000;
+      let looks = 0;
+      while (Date.now() < watchUntil) {
+        expect(kernelPids([id])).toHaveLength(1);
+        expect((await rest.listSessions()).some((s) => s.kernel?.id === id)).toBe(true);
+        looks++;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(looks).toBeGreaterThan(5);
+      process.kill(master, "SIGCONT");
+      expect(m.child.exitCode).toBeNull();
+      process.kill(master, "SIGSTOP");
+    } catch (e) {
+      process.kill(master, "SIGCONT");
+      throw e;
+    }
+    // The way out: kill the master (SIGKILL ends a stopped process); the keeper then cleans up.
+    const t0 = Date.now();
+    m.child.kill("SIGKILL");
+    await until("the stopped master's worker process to end", () => (kernelPids([id]).length === 0 ? true : undefined), 30_000, 100);
+    await until("its session to be gone", async () => ((await rest.listSessions()).some((s) => s.kernel?.id === id) ? undefined : true), 30_000, 100);
+    figures.add("stopped master: worker kept 5 s; master SIGKILLed while stopped -> worker gone", Date.now() - t0, "ms", "<= 15000");
+    scan.add("stopped master output", m.out());
+  });
+});
+
 /** Every file under `root` holding `secret` (Jupyter's own jpserver-* files hold the token by design). */
 function filesHolding(root: string, secret: string): string[] {
   const out: string[] = [];

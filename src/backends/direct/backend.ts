@@ -20,7 +20,8 @@ import { KernelClient } from "./client";
 import { jupyterRuntimeDir, PathEnv, processPathEnv } from "../../jupyter/paths";
 import { findKernelSpec, findKernelSpecs } from "./kernelspecs";
 import { launchKernel, LaunchedKernel } from "./spawn";
-import { sessionModelOf, SessionStore, StoredSession } from "./session-store";
+import { identityOf, sessionModelOf, SessionStore, StoredSession } from "./session-store";
+import { sameProcess } from "../../util/pid";
 
 /** Options of {@link DirectBackend}. */
 export interface DirectBackendOptions {
@@ -43,6 +44,20 @@ function notFound(what: string, id: string): RestError {
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   bestEffortSync(`signal ${signal} to process group ${pid}`, () => process.kill(-pid, signal));
+}
+
+/**
+ * Signals the process group of a kernel another process started, only while its pid is still
+ * that kernel (its recorded start time matches): after the kernel ended, its pid (and so `-pid`)
+ * may name an unrelated process group. A kernel that is not confirmed is gone: its session goes.
+ */
+function signalRecorded(store: SessionStore, s: StoredSession, signal: NodeJS.Signals): boolean {
+  if (sameProcess(s.pid, s.pidStart)) {
+    signalGroup(s.pid, signal);
+    return true;
+  }
+  store.remove(s.id);
+  return false;
 }
 
 /** A {@link KernelBackend} that starts kernels itself, from kernelspecs on this machine. */
@@ -117,6 +132,7 @@ export class DirectBackend implements KernelBackend {
       kernel: { id: launched.id, name: spec.name },
       pid: launched.pid,
       ownerPid: process.pid,
+      ...identityOf(launched.pid),
       connectionFile: launched.connectionFile,
       startedAt: new Date().toISOString(),
     };
@@ -150,6 +166,7 @@ export class DirectBackend implements KernelBackend {
       kernel: { id: masterId, name: kernelName },
       pid: process.pid,
       ownerPid: process.pid,
+      ...identityOf(process.pid),
       connectionFile: connectionFile ?? "",
       startedAt: new Date(Date.now() - process.uptime() * 1000).toISOString(),
     });
@@ -184,8 +201,10 @@ export class DirectBackend implements KernelBackend {
       } finally {
         client.close();
       }
-    } else {
-      signalGroup(launched?.pid ?? (s as StoredSession).pid, "SIGINT");
+    } else if (launched) {
+      signalGroup(launched.pid, "SIGINT");
+    } else if (!signalRecorded(this.store, s as StoredSession, "SIGINT")) {
+      throw notFound("kernel", kernelId);
     }
   }
 
@@ -218,7 +237,7 @@ export class DirectBackend implements KernelBackend {
       await launched.exited;
     } else {
       // Another process's kernel (a sibling's, a dead master's): only its process can be ended.
-      signalGroup(s.pid, "SIGKILL");
+      signalRecorded(this.store, s, "SIGKILL");
     }
     this.store.remove(s.id);
   }

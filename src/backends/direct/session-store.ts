@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import type { SessionModel } from "../../jupyter/schemas";
-import { pidAlive as alive } from "../../util/pid";
+import { pidAlive, processStartTime } from "../../util/pid";
 
 /** A session's file. */
 export const StoredSession = z.object({
@@ -30,8 +30,16 @@ export const StoredSession = z.object({
   kernel: z.object({ id: z.string().regex(/^[A-Za-z0-9-]+$/), name: z.string() }),
   /** The kernel process (the leader of its process group). */
   pid: z.number().int().positive(),
+  /**
+   * The kernel process's start time when it was launched ({@link processStartTime}): its pid is
+   * signalled only while this still matches (after the kernel ended, the pid may be another process's).
+   * Absent in records of older versions and where it cannot be read: their group is never signalled.
+   */
+  pidStart: z.string().optional(),
   /** The process that started it (its master). */
   ownerPid: z.number().int().positive(),
+  /** The owner's start time, as `pidStart`. */
+  ownerStart: z.string().optional(),
   /** The kernel's connection file (the keeper's process sweep matches it on argv). */
   connectionFile: z.string(),
   startedAt: z.string(),
@@ -84,8 +92,8 @@ export class SessionStore {
   }
 
   /**
-   * Every session. A session whose kernel and owner are both gone is removed on the way (nobody
-   * is left to remove it, as a server's kernel manager would).
+   * Every session. A session whose kernel's pid was reused, or whose kernel and owner are both
+   * gone, is removed on the way.
    */
   list(): StoredSession[] {
     let names: string[];
@@ -99,7 +107,11 @@ export class SessionStore {
       if (!n.endsWith(".json") || n.startsWith(".")) continue;
       const s = this.get(n.slice(0, -".json".length));
       if (!s) continue;
-      if (!alive(s.pid) && !alive(s.ownerPid)) {
+      // A kernel whose pid now belongs to another process ended long ago: nothing will notice it
+      // any more (its owner's channel closed then), so its session goes; so does one whose kernel
+      // and owner are both gone (nobody is left to remove it, as a server's kernel manager would).
+      const state = kernelState(s);
+      if (state === "reused" || (state === "gone" && !ownerAlive(s))) {
         this.remove(s.id);
         continue;
       }
@@ -132,6 +144,32 @@ export function sessionModelOf(s: StoredSession): SessionModel {
     path: s.path,
     name: s.name,
     type: s.type,
-    kernel: { id: s.kernel.id, name: s.kernel.name, execution_state: alive(s.pid) ? "idle" : "dead", last_activity: s.startedAt },
+    kernel: { id: s.kernel.id, name: s.kernel.name, execution_state: kernelState(s) === "alive" ? "idle" : "dead", last_activity: s.startedAt },
   };
+}
+
+/**
+ * Whether a session's kernel process is still the one launched: `alive`; `gone` (no such pid);
+ * `reused` (the pid is another process now: its recorded start time differs). A record without
+ * a start time (an older version's, or none could be read) is judged by its pid alone.
+ */
+export function kernelState(s: Pick<StoredSession, "pid" | "pidStart">, procRoot?: string): "alive" | "gone" | "reused" {
+  if (!pidAlive(s.pid)) return "gone";
+  // A `ps` answer costs a process: listing judges by the pid, signalling checks (sameProcess).
+  if (s.pidStart === undefined || !s.pidStart.startsWith("proc:")) return "alive";
+  const now = processStartTime(s.pid, procRoot);
+  // Unreadable now (it ended between the two looks, or no permission): not proof of reuse.
+  return now === undefined || now === s.pidStart ? "alive" : "reused";
+}
+
+function ownerAlive(s: StoredSession): boolean {
+  if (!pidAlive(s.ownerPid)) return false;
+  return s.ownerStart === undefined || processStartTime(s.ownerPid) === s.ownerStart;
+}
+
+/** The start-time fields of a session record for kernel `pid` started by this process. */
+export function identityOf(pid: number): Pick<StoredSession, "pidStart" | "ownerStart"> {
+  const pidStart = processStartTime(pid);
+  const ownerStart = processStartTime(process.pid);
+  return { ...(pidStart ? { pidStart } : {}), ...(ownerStart ? { ownerStart } : {}) };
 }

@@ -18,7 +18,7 @@
  * check): it must start fast.
  */
 import * as fs from "node:fs";
-import { pidAlive as alive } from "../../util/pid";
+import { pidAlive as alive, sameProcess } from "../../util/pid";
 import { sleep } from "../../util/timing";
 import { taggedFor } from "../session-tags";
 
@@ -85,7 +85,7 @@ function cleanUpDirect(store: string, masterId: string, workerIds: Set<string>):
   for (const n of names) {
     if (!n.endsWith(".json") || n.startsWith(".")) continue;
     const file = `${store}/${n}`;
-    let s: { name?: unknown; pid?: unknown; connectionFile?: unknown; kernel?: { id?: unknown } };
+    let s: { name?: unknown; pid?: unknown; pidStart?: unknown; connectionFile?: unknown; kernel?: { id?: unknown } };
     try {
       s = JSON.parse(fs.readFileSync(file, "utf8")) as typeof s;
     } catch {
@@ -94,7 +94,9 @@ function cleanUpDirect(store: string, masterId: string, workerIds: Set<string>):
     const kernelId = typeof s.kernel?.id === "string" ? s.kernel.id : undefined;
     if (!taggedFor(s.name, masterId) && !(kernelId && workerIds.has(kernelId))) continue;
     if (kernelId) workerIds.add(kernelId);
-    if (typeof s.pid === "number" && Number.isInteger(s.pid) && s.pid > 1) {
+    // Only the group of the kernel recorded: its pid may be another process's by now. A kernel
+    // without a recorded start time is still found below, by its connection file on its argv.
+    if (typeof s.pid === "number" && Number.isInteger(s.pid) && s.pid > 1 && sameProcess(s.pid, typeof s.pidStart === "string" ? s.pidStart : undefined)) {
       try {
         process.kill(-s.pid, "SIGKILL");
       } catch {
