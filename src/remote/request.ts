@@ -9,7 +9,7 @@ import type { ExecuteRequest } from "../workers/backend";
 import type { Worker } from "../workers/worker";
 import { WorkerOutput } from "../workers/output";
 import { checkWireSize } from "../wire";
-import { REMOTE_MIME, REPLY_KEY, RuntimeReply } from "./runtime";
+import { readReply, REMOTE_MIME, REPLY_KEY, type RuntimeReply } from "./runtime";
 
 /** What to send. */
 export interface RequestSpec {
@@ -148,8 +148,7 @@ export async function runRequest(worker: Worker, spec: RequestSpec, control: Req
     if (entry?.status === "ok") {
       const data = (entry.data ?? {}) as Record<string, unknown>;
       // Python's helper answers through IPython's JSON formatter (`_repr_json_` → application/json).
-      const parsed = RuntimeReply.safeParse(data[REMOTE_MIME] ?? data["application/json"]);
-      if (parsed.success) out.answer = parsed.data;
+      out.answer = readReply(data[REMOTE_MIME] ?? data["application/json"]);
     } else if (entry?.status === "error") {
       out.answerError = errorInfo(entry);
     }
