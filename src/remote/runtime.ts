@@ -72,7 +72,8 @@ export function wireArg(b64: string): string {
   return `"${b64}"`;
 }
 
-const RUNTIME_KEY = "sense.remote.v1";
+// v2: arguments became base64 (pull names, map source); a worker may still hold a v1 runtime from another copy of this package.
+const RUNTIME_KEY = "sense.remote.v2";
 
 /**
  * The JavaScript runtime, evaluated once per worker (indirect eval, global scope). `exact` says

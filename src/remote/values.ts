@@ -6,31 +6,14 @@
 import * as v8 from "node:v8";
 import { UsageError, shown } from "../errors";
 
-/** True when JSON carries `v` without change (the same rule the workers apply; see runtime.ts). */
-export function jsonExact(v: unknown, seen = new Set<object>()): boolean {
-  if (v === null || typeof v === "string" || typeof v === "boolean") return true;
-  if (typeof v === "number") return Number.isFinite(v) && !Object.is(v, -0);
-  if (typeof v !== "object" || seen.has(v)) return false;
-  seen.add(v);
-  let ok: boolean;
-  if (Array.isArray(v)) {
-    ok = Object.getPrototypeOf(v) === Array.prototype && Object.keys(v).length === v.length && v.every((x) => jsonExact(x, seen));
-  } else {
-    const p: unknown = Object.getPrototypeOf(v);
-    const o = v as Record<string, unknown>;
-    ok = (p === Object.prototype || p === null) && Object.getOwnPropertySymbols(v).length === 0 && Object.keys(o).every((k) => jsonExact(o[k], seen));
-  }
-  seen.delete(v);
-  return ok;
-}
-
 /** Not JSON-exact: thrown by {@link exactCopy}, with the path to the first offending part. */
 class NotExact extends Error {}
 
 /**
  * A copy of `v` made of plain data, reading every property once (so a getter runs once and a
- * `toJSON` method is data like any other function: refused), or NotExact. Same rule as
- * {@link jsonExact}.
+ * `toJSON` method is data like any other function: refused), or NotExact. The rule is the one the
+ * workers apply to what they send back (runtime.ts): plain objects, dense arrays, finite numbers
+ * except -0, strings, booleans, null; no cycles.
  */
 function exactCopy(v: unknown, at: string, seen: Set<object>): unknown {
   if (v === null || typeof v === "string" || typeof v === "boolean") return v;
@@ -44,7 +27,10 @@ function exactCopy(v: unknown, at: string, seen: Set<object>): unknown {
   let copy: unknown;
   if (Array.isArray(v)) {
     if (Object.getPrototypeOf(v) !== Array.prototype || Object.keys(v).length !== v.length) throw new NotExact(`${at} is an array with holes or extra properties`);
-    copy = Array.from(v as unknown[], (x, i) => exactCopy(x, `${at}[${i}]`, seen));
+    const items: unknown[] = [];
+    // by index, not through the array's (overridable) iterator
+    for (let i = 0; i < v.length; i++) items.push(exactCopy((v as unknown[])[i], `${at}[${i}]`, seen));
+    copy = items;
   } else {
     const p: unknown = Object.getPrototypeOf(v);
     if ((p !== Object.prototype && p !== null) || Object.getOwnPropertySymbols(v).length) throw new NotExact(`${at} is ${shown(v, 40)}, not a plain object`);
@@ -57,6 +43,17 @@ function exactCopy(v: unknown, at: string, seen: Set<object>): unknown {
   }
   seen.delete(v);
   return copy;
+}
+
+/** True when JSON carries `v` without change (see {@link exactCopy}). Rethrows what reading `v` threw. */
+export function jsonExact(v: unknown): boolean {
+  try {
+    exactCopy(v, "value", new Set());
+    return true;
+  } catch (e) {
+    if (e instanceof NotExact) return false;
+    throw e;
+  }
 }
 
 /**
