@@ -181,7 +181,10 @@ describe("through a Jupyter Server", () => {
 });
 
 describe("direct (no server)", () => {
-  const home = path.join(tmp, "project");
+  // The env preamble names a file in the project home, so the home's name is a value too: one that
+  // ends lines for IPython. (The old JSON literal of it sat inside a function body, where IPython's
+  // token-based transforms left it alone; it now travels as base64 like every other value.)
+  const home = path.join(tmp, `pro\u2028ject")\u2028__import__('os').system('touch ${marker}')\u2028#\u0085'`);
   const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
   const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
 
@@ -200,11 +203,15 @@ describe("direct (no server)", () => {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("strings that ended a pasted literal round-trip exactly through python3 and sense-fast workers; nothing runs", async () => {
+  it("strings that ended a pasted literal round-trip exactly through python3 and sense-fast workers (in a project home named to break out too); nothing runs", async () => {
     const [[p], [j]] = await Promise.all([
       launchWorkers({ n: 1, engine: "python3", keeper: false, context, sink }),
       launchWorkers({ n: 1, engine: "sense-fast", keeper: false, context, sink }),
     ]);
+    expect(fs.existsSync(marker)).toBe(false);
+    // the workers loaded their environment from there
+    expect((await execute("import os\nos.environ['SENSE_PROJECT_HOME']", { targets: p, context, sink }))[0].value).toBe(home);
+    expect((await execute("process.env.SENSE_PROJECT_HOME", { targets: j, context, sink }))[0].value).toBe(home);
     await roundTrip([p, j], context, ["python", "javascript"]);
   });
 });
