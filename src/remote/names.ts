@@ -94,6 +94,7 @@ export function checkSettable(names: readonly string[], language: TargetLanguage
   const lang = language === "python" ? "python" : "javascript";
   const bad = names.find((n) => RESERVED_NAMES[lang].has(n));
   if (bad !== undefined) {
-    refuse(what, bad, `cannot be set on ${lang === "python" ? "Python" : "JavaScript"} worker ${worker}: it is a global the worker's ${lang === "python" ? "IPython kernel" : "runtime and kernel"} rely on; pick another name`);
+    const who = lang === "python" ? "Python worker's IPython kernel relies" : "JavaScript worker's runtime and kernel rely";
+    refuse(what, bad, `cannot be set on ${lang === "python" ? "Python" : "JavaScript"} worker ${worker}: it is a global the ${who} on; pick another name`);
   }
 }
