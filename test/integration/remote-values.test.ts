@@ -90,8 +90,11 @@ async function roundTrip(targets: WorkerRecord[], context: WorkerContextInput, l
   expect(fs.existsSync(marker)).toBe(false);
 }
 
+// Runs after every describe's own afterAll (and also when a filter skipped a describe and its hooks).
 afterAll(() => {
-  expect(fs.existsSync(marker)).toBe(false);
+  const ran = fs.existsSync(marker);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  expect(ran).toBe(false);
 });
 
 describe("through a Jupyter Server", () => {
@@ -200,7 +203,6 @@ describe("direct (no server)", () => {
     else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
     // the kernels' command lines name their connection files in this folder
     expect(processesUnder(tmp)).toEqual([]);
-    fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it("strings that ended a pasted literal round-trip exactly through python3 and sense-fast workers (in a project home named to break out too); nothing runs", async () => {
