@@ -3,6 +3,7 @@
  * Users (and tests) match on `code`, never on message text. Type guards match on `name` as well
  * as `instanceof`, because two copies of this package can be loaded in one kernel process.
  */
+import { inspect } from "node:util";
 
 /** Every stable error code, grouped by where it comes from. */
 export type SenseErrorCode =
@@ -205,4 +206,19 @@ export function redact(text: string, secrets: readonly (string | undefined)[] = 
     if (s && s.length >= 4) out = out.split(s).join("***");
   }
   return out;
+}
+
+/**
+ * A value as an error message shows it: strings JSON-quoted, everything else as `util.inspect`
+ * prints it (so `NaN`, `Infinity`, `undefined`, `10n` and functions say what they are, where
+ * `JSON.stringify` would print `null` or nothing), cut to `max` characters. Never throws.
+ */
+export function shown(value: unknown, max = 80): string {
+  let text: string;
+  try {
+    text = typeof value === "string" ? JSON.stringify(value) : inspect(value, { depth: 1, breakLength: Infinity, maxArrayLength: 5, maxStringLength: max });
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

@@ -5,18 +5,19 @@
  */
 import { z } from "zod";
 import { captureSink, type OutputSink } from "../display/sink";
-import { RemoteError, UsageError, type RemoteFailure } from "../errors";
+import { RemoteError, shown, UsageError, type RemoteFailure } from "../errors";
 import { prepareRemoteCode, type RemoteCode } from "../transpile";
 import type { WorkerContextInput } from "../jupyter/context-input";
 import { checkOptionKeys } from "../util/check-options";
 import { checkWireSize } from "../protocol/limits";
 import { watchInterrupts } from "./interrupt";
 import { runRequest, type RequestOutcome, type RequestSpec, type RequestStatus } from "../workers/request";
-import { JS_LAST_VALUE, JS_TAKE, jsRuntimeCall, PY_LAST_VALUE, pyPush, pyValuesOf } from "./runtime";
+import { checkNames, checkSettable } from "./names";
+import { JS_LAST_VALUE, JS_TAKE, jsRuntimeCall, PY_LAST_VALUE, pyPush, pyValuesOf, readReply, wireArg } from "./runtime";
 import { defaultCluster } from "../workers/api";
 import { Cluster } from "../workers/cluster";
 import { resolveTargets, type Target, type Targets } from "../workers/targets";
-import { checkNames, fromWire, jsonExact, toWire } from "./values";
+import { fromWire, toJsonWire, toWire } from "./values";
 
 /** How one worker's part of a remote call ended. */
 export const ExecuteStatus = z.enum(["ok", "error", "timeout", "aborted"]);
@@ -86,7 +87,7 @@ export function targetsOf(options: RemoteOptions): Promise<Target[]> {
 
 /** The value of a worker's answer: data when exact, else the text it came with. */
 function valueOf(o: RequestOutcome): unknown {
-  const a = o.answer;
+  const a = readReply(o.answer);
   if (a && "value" in a) return a.value;
   if (a && "inexact" in a && a.text !== undefined) return a.text;
   const plain = o.data["text/plain"];
@@ -126,7 +127,7 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
   if (typeof code !== "string") throw new UsageError("execute: code must be a string", { code: "bad_option" });
   const { timeoutSeconds, raiseOnError = true, onResult } = options;
   if (timeoutSeconds !== undefined && (typeof timeoutSeconds !== "number" || !(timeoutSeconds > 0) || timeoutSeconds > MAX_TIMEOUT_S)) {
-    throw new UsageError(`execute: timeoutSeconds must be a number of seconds between 0 and ${MAX_TIMEOUT_S}, not ${JSON.stringify(timeoutSeconds)}`, { code: "bad_option" });
+    throw new UsageError(`execute: timeoutSeconds must be a number of seconds between 0 and ${MAX_TIMEOUT_S}, not ${shown(timeoutSeconds)}`, { code: "bad_option" });
   }
   if (onResult !== undefined && typeof onResult !== "function") throw new UsageError("execute: onResult must be a function", { code: "bad_option" });
   const targets = await targetsOf(options);
@@ -199,34 +200,50 @@ async function onEach<T>(method: string, targets: Target[], spec: (t: Target) =>
 /**
  * Sets globals on the target workers: `push({ a: 1, table })`. JavaScript/TypeScript workers get
  * structured copies (v8 serialization: Map, Set, Date, BigInt, typed arrays, Buffer); Python
- * workers get values JSON carries exactly.
- * @throws UsageError `bad_option` for a name that is not an identifier or a value that cannot be
- *   sent (nothing is sent then); WorkerError `unknown_worker`; RemoteError when a worker failed to set it.
+ * workers get values JSON carries exactly. Values travel as data the worker decodes (base64),
+ * never as code.
+ * @throws UsageError `bad_option` for a name that is not an identifier, starts with `__` or is a
+ *   global the target's runtime relies on (names.ts), or a value that cannot be sent (or whose
+ *   reading threw); nothing is sent then. WorkerError `unknown_worker`; RemoteError when a worker
+ *   failed to set it.
  */
 export async function push(values: Record<string, unknown>, options: RemoteOptions = {}): Promise<void> {
   const sink = options.sink ?? captureSink();
   checkOptions(options, [], "push");
   if (values === null || typeof values !== "object" || Array.isArray(values)) throw new UsageError("push takes an object of name: value", { code: "bad_option" });
-  const names = checkNames(Object.keys(values), "push");
+  let keys: string[];
+  try {
+    keys = Object.keys(values);
+  } catch (e) {
+    throw new UsageError(`push: its names cannot be listed: ${(e as Error)?.message ?? shown(e)}`, { code: "bad_option" });
+  }
+  const names = checkNames(keys, "push", { set: true });
   const targets = await targetsOf(options);
   let wire: string | undefined;
   let json: string | undefined;
   const spec = (t: Target): RequestSpec => {
     const base = { silent: true, storeHistory: false, stopOnError: false, what: "the pushed values" };
+    checkSettable(names, t.language, "push", t.name);
     if (t.language === "python") {
-      if (json === undefined) {
-        const bad = names.find((n) => !jsonExact(values[n]));
-        if (bad) throw new UsageError(`push: ${bad} cannot be sent to Python worker ${t.name}: only values JSON carries exactly (null, booleans, finite numbers, strings, arrays, plain objects)`, { code: "bad_option" });
-        json = JSON.stringify(values);
-      }
-      return { ...base, code: pyPush(json) };
+      json ??= toJsonWire(values, `push to Python worker ${t.name}`);
+      return { ...base, code: "", reply: pyPush(json) };
     }
-    wire ??= toWire(values, "push: a value");
-    return { ...base, code: jsRuntimeCall(`push(${JSON.stringify(wire)})`, t.language === "typescript"), precompiled: t.precompiled };
+    wire ??= pushWire(values, names);
+    return { ...base, code: jsRuntimeCall(`push(${wireArg(wire)})`, t.language === "typescript"), precompiled: t.precompiled };
   };
   // Every spec is built (and checked) before anything is sent.
   targets.forEach(spec);
   await onEach("push", targets, spec, () => undefined, options, sink);
+}
+
+/** `values` for a JavaScript worker; when they cannot go, the error names the first that cannot. */
+function pushWire(values: Record<string, unknown>, names: readonly string[]): string {
+  try {
+    return toWire(values, "push: a value");
+  } catch (e) {
+    for (const n of names) toWire({ [n]: values[n] }, `push: ${n}`);
+    throw e;
+  }
 }
 
 /**
@@ -249,10 +266,10 @@ export async function pull(names: string | readonly string[], options: RemoteOpt
   const spec = (t: Target): RequestSpec => {
     const base = { silent: true, storeHistory: false, stopOnError: false, what: "pull" };
     if (t.language === "python") return { ...base, code: "", reply: pyValuesOf(list) };
-    return { ...base, code: jsRuntimeCall(`pull(${JSON.stringify(list)})`, t.language === "typescript"), reply: JS_TAKE, precompiled: t.precompiled };
+    return { ...base, code: jsRuntimeCall(`pull(${wireArg(toWire(list, "pull: names"))})`, t.language === "typescript"), reply: JS_TAKE, precompiled: t.precompiled };
   };
   const read = (t: Target, o: RequestOutcome): Record<string, unknown> => {
-    const a = o.answer;
+    const a = readReply(o.answer);
     const out: Record<string, unknown> = {};
     if (a && "values" in a) {
       for (const n of list) {

@@ -11,12 +11,12 @@ import * as acorn from "acorn";
 import { liveDisplay, type LiveDisplay } from "../display/live";
 import { captureSink } from "../display/sink";
 import { renderMapProgress } from "../display/tables";
-import { RemoteError, UsageError, type RemoteFailure } from "../errors";
+import { RemoteError, shown, UsageError, type RemoteFailure } from "../errors";
 import { MAX_MESSAGE_CONTENT_BYTES } from "../protocol/limits";
 import { checkOptions, failureOf, targetsOf, type RemoteOptions } from "./execute";
 import { watchInterrupts } from "./interrupt";
 import { runRequest } from "../workers/request";
-import { JS_TAKE, jsAwaitRuntime, jsRuntimeCall } from "./runtime";
+import { JS_TAKE, jsAwaitRuntime, jsRuntimeCall, readReply, wireArg } from "./runtime";
 import type { Target } from "../workers/targets";
 import { fromWire, toWire } from "./values";
 
@@ -120,7 +120,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   if (items === null || typeof items !== "object") throw new UsageError("map: items must be an array or an iterable", { code: "bad_option" });
   const list = Array.from(items as Iterable<T>);
   const { chunkSize } = options;
-  if (chunkSize !== undefined && (!Number.isInteger(chunkSize) || chunkSize < 1)) throw new UsageError(`map: chunkSize must be a positive integer, not ${JSON.stringify(chunkSize)}`, { code: "bad_option" });
+  if (chunkSize !== undefined && (!Number.isInteger(chunkSize) || chunkSize < 1)) throw new UsageError(`map: chunkSize must be a positive integer, not ${shown(chunkSize)}`, { code: "bad_option" });
   const targets = await targetsOf(options);
   const py = targets.find((t) => t.language === "python");
   if (py) {
@@ -130,7 +130,9 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   if (list.length === 0) return results as Awaited<R>[];
   const size = chunkSize ?? Math.max(1, Math.ceil(list.length / (targets.length * 8)));
   const queue = makeChunks(list, size);
+  // Hex, and the source itself travels as v8 data: nothing of the caller's is pasted into code.
   const id = createHash("sha256").update(src).digest("hex").slice(0, 16);
+  const srcWire = toWire(src, "map: fn's source");
 
   const started = performance.now();
   const perWorker = new Map(targets.map((t) => [t.id, 0]));
@@ -154,7 +156,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   const stop = () => failures.length > 0 || watch.fired;
 
   const defs = targets.map((t) =>
-    runRequest(t.worker, { code: jsRuntimeCall(`def(${JSON.stringify(id)}, ${JSON.stringify(src)})`, t.language === "typescript"), silent: true, storeHistory: false, stopOnError: true, what: "map's function", precompiled: t.precompiled }, control),
+    runRequest(t.worker, { code: jsRuntimeCall(`def("${id}", ${wireArg(srcWire)})`, t.language === "typescript"), silent: true, storeHistory: false, stopOnError: true, what: "map's function", precompiled: t.precompiled }, control),
   );
   const slot = async (t: Target, def: ReturnType<typeof runRequest>, prefetch: boolean): Promise<void> => {
     for (;;) {
@@ -164,16 +166,17 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
       if (prefetch && queue.length < targets.length) return;
       const chunk = queue.shift();
       if (!chunk) return;
-      const call = jsAwaitRuntime(`run(${JSON.stringify(id)}, ${JSON.stringify(chunk.data)}, ${chunk.start})`);
+      const call = jsAwaitRuntime(`run("${id}", ${wireArg(chunk.data)}, ${chunk.start})`);
       const o = await runRequest(t.worker, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control);
-      if (o.status !== "ok" || o.answerError || !o.answer || !("b64" in o.answer)) {
+      const answer = readReply(o.answer);
+      if (o.status !== "ok" || o.answerError || !answer || !("b64" in answer)) {
         const d = await def;
         // A function that failed to load explains every chunk after it.
         const f = d.status !== "ok" ? failureOf(t, d) : failureOf(t, o.status !== "ok" ? o : { status: "error", error: o.answerError ?? { ename: "Error", evalue: "the worker gave no results (its kernel does not return user_expressions)", traceback: [] } });
         if (!failures.some((x) => x.id === f.id && x.index === undefined)) failures.push(f);
         return;
       }
-      const a = fromWire(o.answer.b64) as ChunkAnswer;
+      const a = fromWire(answer.b64) as ChunkAnswer;
       for (let k = 0; k < a.results.length; k++) results[chunk.start + k] = a.results[k];
       done += a.results.length;
       perWorker.set(t.id, (perWorker.get(t.id) ?? 0) + a.results.length);

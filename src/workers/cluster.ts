@@ -9,7 +9,7 @@ import { setMaxListeners } from "node:events";
 import * as path from "node:path";
 import { captureSink } from "../display/sink";
 import type { OutputSink } from "../display/sink";
-import { UsageError, WorkerError } from "../errors";
+import { shown, UsageError, WorkerError } from "../errors";
 import { defaultLifecycle, onInterrupt } from "../lifecycle";
 import type { WorkerRecord, WorkerSize } from "../jupyter/schemas";
 import { bestEffortSync } from "../util/best-effort";
@@ -177,7 +177,7 @@ export class Cluster {
     // The same limit as a launch: a pool of SENSE_MAX_WORKERS + 1 kernels is as many processes as that many workers.
     const maxWorkers = defaultMaxWorkers();
     if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > maxWorkers) {
-      throw new UsageError(`n must be an integer from 0 to ${maxWorkers} (SENSE_MAX_WORKERS), not ${JSON.stringify(n) ?? String(n)}`, { code: "bad_option", details: { n, maxWorkers } });
+      throw new UsageError(`n must be an integer from 0 to ${maxWorkers} (SENSE_MAX_WORKERS), not ${shown(n)}`, { code: "bad_option", details: { n, maxWorkers } });
     }
     // The launch validator checks the shared options (n ≥ 1 there: a pool of 0 is checked as 1).
     const plan = validateLaunchOptions({ ...rest, n: Math.max(1, n), maxWorkers }, ctx.projectHome);

@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ConfigError, UsageError, WorkerError } from "../errors";
+import { ConfigError, shown, UsageError, WorkerError } from "../errors";
 import type { OutputSink } from "../display/sink";
 import { isInside } from "../paths";
 import { checkOptionKeys } from "../util/check-options";
@@ -117,7 +117,7 @@ export { MAX_TIMER_MS };
  */
 export function checkTimeoutSeconds(name: string, value: unknown, options: { allowZero?: boolean } = {}): number {
   const ok = typeof value === "number" && Number.isFinite(value) && (options.allowZero ? value >= 0 : value > 0);
-  if (!ok) throw bad(`${name} must be a ${options.allowZero ? "non-negative" : "positive"} number of seconds, not ${JSON.stringify(value) ?? String(value)}`);
+  if (!ok) throw bad(`${name} must be a ${options.allowZero ? "non-negative" : "positive"} number of seconds, not ${shown(value)}`);
   if (value * 1000 > MAX_TIMER_MS) throw bad(`${name} must be at most ${Math.floor(MAX_TIMER_MS / 1000)} s (about 24 days, the longest timer Node.js keeps), not ${value}`, { [name]: value });
   return value * 1000;
 }
@@ -222,7 +222,7 @@ export function validateLaunchOptions(options: LaunchOptions, projectHome: strin
   if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw bad(`maxWorkers must be a positive integer, not ${String(maxWorkers)}`);
   const n = options.n;
   if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > maxWorkers) {
-    throw bad(`n must be an integer from 1 to ${maxWorkers}, not ${JSON.stringify(n) ?? String(n)}`, { n, maxWorkers });
+    throw bad(`n must be an integer from 1 to ${maxWorkers}, not ${shown(n)}`, { n, maxWorkers });
   }
 
   const size = WorkerSize.safeParse(options.size ?? "small");

@@ -2,7 +2,7 @@
  * Worker records as plain data: read from the server's sessions (any process can), overlaid with
  * what the launching process knows better, and matched against what a caller names.
  */
-import { UsageError, WorkerError } from "../errors";
+import { shown, UsageError, WorkerError } from "../errors";
 import type { SessionModel, WorkerRecord, WorkerStatus } from "../jupyter/schemas";
 import type { ResolvedContext } from "../jupyter/context-input";
 import { decodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./session-tags";
@@ -104,7 +104,7 @@ export function flattenRefs(refs: readonly WorkerRef[]): string[] {
     if (Array.isArray(r)) ids.push(...flattenRefs(r as readonly WorkerRef[]));
     else if (typeof r === "string") ids.push(r);
     else if (r && typeof r === "object" && typeof (r as { id?: unknown }).id === "string") ids.push((r as { id: string }).id);
-    else throw new UsageError(`not a worker id or record: ${JSON.stringify(r)}`, { code: "bad_option" });
+    else throw new UsageError(`not a worker id or record: ${shown(r)}`, { code: "bad_option" });
   }
   return ids;
 }

@@ -4,25 +4,11 @@
  * execute_result collected, interrupted at a deadline or when the master is interrupted.
  * See the messaging spec: https://jupyter-client.readthedocs.io/en/stable/messaging.html#execute
  */
-import { z } from "zod";
 import type { OutputSink } from "../protocol/cell";
 import type { ExecuteRequest } from "../backends/backend";
 import type { Worker } from "./worker";
 import { checkWireSize } from "../protocol/limits";
 import { REMOTE_MIME, REPLY_KEY } from "../protocol/marks";
-
-/**
- * What a worker's remote runtime (src/remote/runtime.ts) answers, by kind: `value` (JSON-exact), `text` (anything else, as its text),
- * `none` (no value), `b64` (v8-serialized data, base64) and `error` (raised inside the runtime).
- */
-export const RuntimeReply = z.union([
-  z.object({ value: z.unknown() }).refine((r) => "value" in r),
-  z.object({ inexact: z.literal(true), text: z.string().optional() }),
-  z.object({ none: z.literal(true) }),
-  z.object({ b64: z.string() }),
-  z.object({ values: z.record(z.string(), z.unknown()) }),
-]);
-export type RuntimeReply = z.infer<typeof RuntimeReply>;
 
 /** What to send. */
 export interface RequestSpec {
@@ -57,8 +43,11 @@ export interface RequestOutcome {
   stdout: string;
   stderr: string;
   error?: RequestErrorInfo;
-  /** The runtime's answer from `user_expressions`, when asked for and given. */
-  answer?: RuntimeReply;
+  /**
+   * The runtime's answer from `user_expressions` as it came (its MIME data), when asked for and
+   * given: the caller reads it (src/remote/runtime.ts `readReply`), this layer does not know its shape.
+   */
+  answer?: unknown;
   /** An error raised by the reply expression itself. */
   answerError?: RequestErrorInfo;
   durationMs: number;
@@ -145,8 +134,7 @@ export async function runRequest(worker: Worker, spec: RequestSpec, control: Req
     if (entry?.status === "ok") {
       const data = (entry.data ?? {}) as Record<string, unknown>;
       // Python's helper answers through IPython's JSON formatter (`_repr_json_` → application/json).
-      const parsed = RuntimeReply.safeParse(data[REMOTE_MIME] ?? data["application/json"]);
-      if (parsed.success) out.answer = parsed.data;
+      out.answer = data[REMOTE_MIME] ?? data["application/json"];
     } else if (entry?.status === "error") {
       out.answerError = errorInfo(entry);
     }

@@ -2,7 +2,7 @@
  * Which workers a remote call runs on: ids, names (`w2`), records or handles, or by default every
  * running or idle worker this process launched for its master, in launch order.
  */
-import { UsageError, WorkerError } from "../errors";
+import { shown, UsageError, WorkerError } from "../errors";
 import { isSenseKernel } from "../protocol/marks";
 import type { Cluster } from "./cluster";
 import type { WorkerContextInput } from "../jupyter/context-input";
@@ -35,7 +35,7 @@ function refId(r: unknown): string {
   if (typeof r === "string") return r;
   if (r && typeof r === "object" && typeof (r as { id?: unknown }).id === "string") return (r as { id: string }).id;
   if (r && typeof r === "object" && typeof (r as { kernelId?: unknown }).kernelId === "string") return (r as { kernelId: string }).kernelId;
-  throw new UsageError(`not a worker id, name, record or handle: ${JSON.stringify(r) ?? String(r)}`, { code: "bad_option" });
+  throw new UsageError(`not a worker id, name, record or handle: ${shown(r)}`, { code: "bad_option" });
 }
 
 /** Maps a kernel's `language_info.name` to how code is prepared for it. */

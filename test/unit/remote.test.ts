@@ -3,7 +3,13 @@ import { EventEmitter } from "node:events";
 import * as vm from "node:vm";
 import { prepareRemoteCode, LAST_VALUE_KEY } from "../../src/transpile";
 import { RemoteError, isRemoteError } from "../../src/errors";
-import { checkNames, jsonExact, toWire, fromWire } from "../../src/remote/values";
+import { jsonExact, toWire, fromWire, toJsonWire, fromJsonWire } from "../../src/remote/values";
+import { checkNames, checkSettable } from "../../src/remote/names";
+import { jsRuntimeCall, PY_LAST_VALUE, pyPush, pyValuesOf, readReply, wireArg } from "../../src/remote/runtime";
+import { execute } from "../../src/remote/execute";
+import { map } from "../../src/remote/map";
+import { buildPreamble } from "../../src/workers/bootstrap/preamble";
+import { shown } from "../../src/errors";
 import { watchInterrupts } from "../../src/remote/interrupt";
 import { functionSource } from "../../src/remote/map";
 import { RouteTable } from "../../src/workers/channel";
@@ -54,6 +60,77 @@ describe("values", () => {
   it("checkNames is an allowlist", () => {
     expect(checkNames(["a", "_b2"], "push")).toEqual(["a", "_b2"]);
     for (const bad of ["a-b", "1a", "class", "None", "x;y", "", "é"]) expect(() => checkNames([bad], "push")).toThrow(expect.objectContaining({ code: "bad_option" }));
+  });
+  it("a name a runtime relies on cannot be set (dunders, __proto__, Symbol, IPython's Out): bad_option naming it and why", () => {
+    // reading is harmless; setting broke the worker
+    expect(checkNames(["__name__", "Symbol"], "pull")).toEqual(["__name__", "Symbol"]);
+    for (const n of ["__builtins__", "__proto__", "__x", "__"]) {
+      expect(() => checkNames([n], "push", { set: true })).toThrow(expect.objectContaining({ code: "bad_option", message: expect.stringMatching(new RegExp(`^push: "${n}" starts with __`)) }));
+    }
+    for (const n of ["Symbol", "Object", "JSON", "Buffer", "require", "process", "Array", "Map", "Reflect", "setTimeout", "Promise"]) {
+      expect(() => checkSettable([n], "javascript", "push", "w1")).toThrow(expect.objectContaining({ code: "bad_option", message: expect.stringContaining(`"${n}" cannot be set on JavaScript worker w1`) }));
+      expect(() => checkSettable([n], "typescript", "push", "w1")).toThrow(expect.objectContaining({ code: "bad_option" }));
+      expect(() => checkSettable([n], "python", "push", "w2")).not.toThrow();
+    }
+    for (const n of ["Out", "_oh", "get_ipython", "In"]) {
+      expect(() => checkSettable([n], "python", "push", "w2")).toThrow(expect.objectContaining({ code: "bad_option", message: expect.stringContaining(`"${n}" cannot be set on Python worker w2`) }));
+    }
+    // the runtimes' helpers keep their own names: these are free to use
+    for (const n of ["json", "base64", "exec", "globals", "print", "d", "rt", "fs"]) {
+      expect(checkNames([n], "push", { set: true })).toEqual([n]);
+      for (const l of ["python", "javascript"] as const) expect(() => checkSettable([n], l, "push", "w")).not.toThrow();
+    }
+  });
+  it("values for Python travel as base64 of UTF-8 JSON: exact both ways, and the Python source holds only ASCII", () => {
+    const hostile = ["x)))\u2028x = ! and __import__('os').system('touch /tmp/p') or '{}')) #\u2028#", "first line\u2028>>> second line", "\u2029\u0085\0'\"\\", "\ud800 lone \udc80", "\ud83d\ude00"];
+    const values = { s: hostile, o: JSON.parse('{"__proto__": {"x": 1}, "\\u2028": 2}') as unknown };
+    const wire = toJsonWire(values, "push");
+    expect(wire).toMatch(/^[A-Za-z0-9+/]*={0,2}$/);
+    expect(fromJsonWire(wire)).toEqual(values);
+    expect(Object.prototype.hasOwnProperty.call((fromJsonWire(wire) as { o: object }).o, "__proto__")).toBe(true);
+    // the code sent to a Python worker: a fixed template and base64, nothing of the values
+    for (const src of [pyPush(wire), pyValuesOf(["a", "b"]), PY_LAST_VALUE]) {
+      expect(src).toMatch(/^[\x20-\x7e]*$/);
+      expect(src).not.toContain("touch");
+    }
+    // the Python worker's answers: base64 of ASCII JSON, lone surrogates kept
+    const answer = Buffer.from(JSON.stringify({ value: hostile }), "utf8").toString("base64");
+    expect(readReply({ json64: answer })).toEqual({ value: hostile });
+    expect(readReply({ value: 1 })).toEqual({ value: 1 });
+    expect(readReply({ json64: "not json" })).toBeUndefined();
+  });
+  it("every argument of a JavaScript runtime call is base64; the env preamble embeds the path as base64", () => {
+    expect(() => wireArg('")\u2028x')).toThrow(/must be base64/);
+    expect(jsRuntimeCall(`pull(${wireArg(toWire(["a"], "pull"))})`)).toContain(".pull(\"");
+    const file = "/tmp/pro\u2028ject\u0085/\"x'/.sense/env.sealed";
+    for (const language of ["python", "javascript"] as const) {
+      const src = buildPreamble(language, file, { key: "AAAA" });
+      expect(src).not.toContain("pro\u2028ject");
+      expect(src).toContain(Buffer.from(file, "utf8").toString("base64"));
+    }
+    expect(() => buildPreamble("python", file, { key: '"+x' })).toThrow(/must be base64/);
+  });
+  it("a value whose reading throws, or that JSON cannot carry, is bad_option naming it (Python workers)", () => {
+    const getter = Object.defineProperty({}, "boom", {
+      enumerable: true,
+      get() {
+        throw new RangeError("no value here");
+      },
+    });
+    expect(() => toJsonWire({ g: getter }, "push to Python worker w1")).toThrow(expect.objectContaining({ code: "bad_option", message: "push to Python worker w1: g cannot be sent: reading it threw RangeError: no value here" }));
+    expect(() => toJsonWire({ m: { x: [1, new Map()] } }, "push")).toThrow(expect.objectContaining({ code: "bad_option", message: expect.stringMatching(/^push: m cannot be sent: m\.x\[1\] is Map\(0\) \{\}, not a plain object/) }));
+    expect(() => toJsonWire({ n: NaN }, "push")).toThrow(expect.objectContaining({ message: expect.stringMatching(/n is NaN, which JSON does not carry/) }));
+    // a getter is read once: what was checked is what is sent
+    let reads = 0;
+    const once = Object.defineProperty({}, "v", { enumerable: true, get: () => (++reads === 1 ? 1 : new Map()) });
+    expect(fromJsonWire(toJsonWire({ once }, "push"))).toEqual({ once: { v: 1 } });
+    expect(reads).toBe(1);
+  });
+  it("messages show NaN, Infinity and undefined as themselves, not as null", async () => {
+    expect([shown(NaN), shown(Infinity), shown(undefined), shown("x"), shown(10n), shown(() => 1)]).toEqual(["NaN", "Infinity", "undefined", '"x"', "10n", "[Function (anonymous)]"]);
+    await expect(execute("1", { timeoutSeconds: NaN })).rejects.toMatchObject({ code: "bad_option", message: expect.stringMatching(/, not NaN$/) });
+    await expect(execute("1", { targets: [NaN as unknown as string] })).rejects.toMatchObject({ code: "bad_option", message: "not a worker id, name, record or handle: NaN" });
+    await expect(map((x: number) => x, [1], { chunkSize: NaN })).rejects.toMatchObject({ code: "bad_option", message: "map: chunkSize must be a positive integer, not NaN" });
   });
   it("v8 wire keeps structured data; unclonable values are a clear error", () => {
     const v = { m: new Map([[1, new Set([2])]]), b: 5n, d: new Date(3) };

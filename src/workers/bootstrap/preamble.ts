@@ -27,15 +27,20 @@ export function preambleLanguage(kernelLanguage: string | undefined): PreambleLa
   return null;
 }
 
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
 /**
  * The preamble source for `language`, reading the sealed `envFile` with `key` (base64, see
- * env-file.ts). The path and the key are the only values embedded, as JSON string literals (valid
- * in Python and JS), so nothing can break out of a literal.
+ * env-file.ts). The path and the key are the only values embedded, both as base64 literals the
+ * code decodes (the path's UTF-8): a JSON string literal of the path would let a project folder
+ * named with U+2028 end a line of the Python source (IPython splits lines on it).
  * `watchdog: false` leaves the watchdog out (tests of the keeper alone).
+ * @throws Error when `key` is not base64 (writeSealedEnvFile makes it).
  */
 export function buildPreamble(language: PreambleLanguage, envFile: string, options: { watchdog?: boolean; key: string }): string {
-  const p = JSON.stringify(envFile);
-  const k = JSON.stringify(options.key);
+  if (!BASE64.test(options.key)) throw new Error("internal error: the env file key must be base64");
+  const p = `"${Buffer.from(envFile, "utf8").toString("base64")}"`;
+  const k = `"${options.key}"`;
   const watchdog = options.watchdog !== false;
   return language === "python" ? pythonPreamble(p, k, watchdog) : jsPreamble(p, k, watchdog);
 }
@@ -43,7 +48,7 @@ export function buildPreamble(language: PreambleLanguage, envFile: string, optio
 function pythonPreamble(p: string, k: string, watchdog: boolean): string {
   return `def __sense_preamble():
     import base64, json, os
-    p = ${p}
+    p = base64.b64decode(${p}).decode("utf-8")
     with open(p, "rb") as f:
         sealed = f.read()
     os.unlink(p)
@@ -121,7 +126,7 @@ function jsPreamble(p: string, k: string, watchdog: boolean): string {
   return `(function () {
   const fs = require("fs");
   const os = require("os");
-  const p = ${p};
+  const p = Buffer.from(${p}, "base64").toString("utf8");
   const sealed = fs.readFileSync(p);
   fs.unlinkSync(p);
   const pad = Buffer.from(${k}, "base64");

@@ -102,6 +102,13 @@ describe("launchWorkers against a faked server", () => {
     expect(seen.filter((r) => r.method !== "GET")).toEqual([]);
   });
 
+  it("a NaN count or timeout is named NaN in the message, not null", async () => {
+    fake.handler = (r) => (r.method === "GET" && r.url === "/api/kernelspecs" ? { status: 200, body: specs } : undefined);
+    await expect(launchWorkers({ n: NaN, engine: "python3", keeper: false, context })).rejects.toMatchObject({ code: "bad_option", message: expect.stringMatching(/^n must be an integer from 1 to \d+, not NaN$/) });
+    await expect(launchWorkers({ n: 1, startTimeoutSeconds: NaN, engine: "python3", keeper: false, context })).rejects.toMatchObject({ code: "bad_option", message: expect.stringMatching(/number of seconds, not NaN$/) });
+    expect(seen.filter((r) => r.method !== "GET")).toEqual([]);
+  });
+
   it.each([
     ["n = -1", { n: -1 }, "bad_option"],
     ["n = 1.5", { n: 1.5 }, "bad_option"],
