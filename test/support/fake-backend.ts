@@ -188,21 +188,20 @@ function notFound(what: string): RestError {
  * carries (checking the file is 0600) and deletes the file. `undefined` for any other code.
  */
 export function readPreambleEnv(code: string): Record<string, string> | undefined {
+  const parts = preambleParts(code);
+  if (!parts) return undefined;
+  if ((fs.statSync(parts.file).mode & 0o777) !== 0o600) throw new Error(`env file ${parts.file} is not 0600`);
+  const env = openSealedEnvFile(parts.file, parts.key);
+  fs.unlinkSync(parts.file);
+  return env;
+}
+
+/** The env file and key a Sense preamble names, or `undefined` when `code` is not one. */
+function preambleParts(code: string): { file: string; key: string } | undefined {
   // both embedded as base64 literals: base64.b64decode("…") in Python, Buffer.from("…", "base64") in JS
   const literal = (name: string) => new RegExp(`${name} = (?:base64\\.b64decode\\("([A-Za-z0-9+/=]+)"\\)|Buffer\\.from\\("([A-Za-z0-9+/=]+)", "base64"\\))`).exec(code);
   const file = literal("p");
   const key = literal("pad");
   if (!file || !key) return undefined;
-  const p = Buffer.from(file[1] ?? file[2], "base64").toString("utf8");
-  if ((fs.statSync(p).mode & 0o777) !== 0o600) throw new Error(`env file ${p} is not 0600`);
-  const env = openSealedEnvFile(p, key[1] ?? key[2]);
-  fs.unlinkSync(p);
-  return env;
-}
-
-/** The env file and key a Sense preamble names, or `undefined` when `code` is not one. */
-function preambleParts(code: string): { file: RegExpExecArray; key: RegExpExecArray } | undefined {
-  const file = /p = ("[^"]+")/.exec(code);
-  const key = /base64\.b64decode\(("[^"]*")\)|Buffer\.from\(("[^"]*"), "base64"\)/.exec(code);
-  return file && key ? { file, key } : undefined;
+  return { file: Buffer.from(file[1] ?? file[2], "base64").toString("utf8"), key: key[1] ?? key[2] };
 }
