@@ -1,57 +1,27 @@
 /**
  * The protocol core of every Sense kernel (`sense-ts`, `sense-js`, `sense-fast`): Jupyter
- * messaging 5.3 over ZeroMQ, one implementation for all of them. It owns the sockets (wire codec
- * and HMAC in fast-wire.ts), iopub pacing (iopub-pace.ts), the execute queue with busy/idle,
- * `stop_on_error` both ways, per-cell output, execute_result and error messages, magics, history,
- * interrupt, shutdown with the lifecycle hooks, and the parent watch. What a cell's code means is
- * the {@link Engine}'s business (js-engine.ts, ts-engine.ts).
- *
- * Output: `process.stdout`/`process.stderr` writes (so `console.*`) are attributed to the cell
- * whose code (or whose timers and promises) produced it, via AsyncLocalStorage; the first write
- * of a turn of the event loop goes out at once, the rest of the turn is coalesced (or sent at
- * 64 KiB), so a burst of prints becomes a handful of messages.
+ * messaging 5.3, one implementation for all of them. It handles the requests: the execute queue
+ * with busy/idle, `stop_on_error` both ways, execute_result and error messages, magics, user
+ * expressions, completion and inspection, history, interrupt, shutdown with the lifecycle hooks,
+ * and the engine's warm-up. The sockets are sockets.ts's (wire codec, pacing, heartbeat, welcome);
+ * where output goes is cell-output.ts's; what a cell's code means is the {@link Engine}'s
+ * (js-engine.ts, ts-engine.ts).
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import * as util from "node:util";
 import type * as Zmq from "zeromq";
-import { CURRENT_CELL_KEY, type CellIO, type CurrentCell, type DisplayMessage, type MimeBundle, type OutputSink } from "../src/protocol/cell";
+import { isMagicSource, type CellIO, type MimeBundle } from "../src/protocol/cell";
+import type { ConnectionInfo, Message } from "../src/protocol/wire";
+import { distPath, isPrecompiled, isSenseSessionName } from "../src/protocol/marks";
+import { isMimeBundle } from "../src/display/bundle";
 import type { CellOutcome, Engine } from "./engine";
-import { Codec, ConnectionInfo, Message, SendQueue } from "../src/protocol/wire";
-import { frameBytes, Pacer, paceLimits } from "./iopub-pace";
-import { StreamCoalescer } from "./stream-coalesce";
-import { LateOutput } from "./late-output";
-import { isMagicSource } from "../src/protocol/cell";
 import type { MagicsModule } from "./magic-cells";
 import { watchParent } from "./parent-gone";
 import { evaluateUserExpressions } from "./js-exec";
-import { isMimeBundle } from "../src/display/bundle";
 import { presenter, type Presenter } from "./present";
 import { describeError, KeyboardInterrupt } from "./cell-errors";
-import { distPath, isPrecompiled, isSenseSessionName } from "../src/protocol/marks";
-
-type StreamName = "stdout" | "stderr";
-
-/** Output state of one execute request; lives as long as code started by that cell can write. */
-class CellContext {
-  readonly abort = new AbortController();
-  /** Set when the cell's reply is due: output from now on is late. */
-  done = false;
-  /** Holders of this cell's sink that may write after it finished (launched workers). */
-  holds = 0;
-  /** Where late output goes, when the cell ended with holders (late-output.ts). */
-  late: LateOutput | null = null;
-  constructor(
-    readonly parent: Message,
-    readonly executionCount: number,
-  ) {}
-}
-
-/** Options of the `display()` global. */
-interface DisplayGlobalOptions {
-  displayId?: string;
-  update?: boolean;
-  metadata?: Record<string, unknown>;
-}
+import { CellContext, CellOutput } from "./cell-output";
+import { History } from "./history";
+import { KernelSockets, type RequestSocket } from "./sockets";
 
 /** What the core needs besides the engine. */
 export interface CoreOptions {
@@ -67,213 +37,75 @@ export interface CoreOptions {
   loadMagics: () => MagicsModule;
 }
 
-/** One history entry: session, line number, input. */
-type HistoryEntry = [number, number, string];
-
 /** The protocol core; {@link KernelCore.start} binds the sockets. */
 export class KernelCore {
-  private readonly codec: Codec;
-  private iopubQ!: SendQueue;
-  private sockets: Zmq.Socket[] = [];
-  private readonly cells = new AsyncLocalStorage<CellContext>();
-  private lastCell: CellContext | null = null;
-  private running: CellContext | null = null;
-  private readonly streams = new StreamCoalescer<CellContext>((ctx, name, text) => void this.publish("stream", { name, text }, ctx.parent));
+  private readonly sockets: KernelSockets;
+  private readonly output: CellOutput;
   private executionCount = 0;
   /** Requests numbered by arrival; after an error with stop_on_error, those up to abortThrough are aborted. */
   private arrived = 0;
   private abortThrough = 0;
   private shellChain: Promise<void> = Promise.resolve();
   private shuttingDown: Promise<void> | null = null;
-  private readonly pacer = new Pacer(paceLimits());
-  private readonly history: HistoryEntry[] = [];
+  private readonly history = new History();
   private magics: MagicsModule | null = null;
-  /** Late displays still written to. */
-  private readonly lateOutputs = new Set<LateOutput>();
-  /** Updates of finished cells' displays sent while no cell ran (no recorder saw them): replayed under the next cell. */
-  private readonly unseenUpdates = new Map<string, { content: unknown; owner: Message }>();
   private warmTimer: NodeJS.Timeout | null = null;
   private workerCode = false;
   /** How a value is shown (a last expression, `display(value)`). */
   private readonly present: Presenter;
 
   constructor(
-    private readonly info: ConnectionInfo,
-    private readonly zmq: typeof Zmq,
+    info: ConnectionInfo,
+    zmq: typeof Zmq,
     private readonly engine: Engine,
     private readonly options: CoreOptions,
   ) {
-    this.codec = new Codec(info);
+    this.sockets = new KernelSockets(info, zmq, options.log);
     this.present = presenter(options.root);
+    this.output = new CellOutput({ publish: (t, c, p) => this.publish(t, c, p), present: this.present, log: options.log });
   }
 
-  // ---- output ----
-
-  private publish(msgType: string, content: unknown, parent: Message | null, metadata?: Record<string, unknown>): Promise<void> {
-    const frames = this.codec.encode(msgType, content, parent, false, metadata);
-    // Paced under the server's IOPub limits: a flood is delayed, never dropped by the server.
-    return this.pacer.send(msgType, frameBytes(frames), () => this.iopubQ.send(frames), parent?.header.msg_id ?? "");
-  }
-
-  private flush(ctx: CellContext): void {
-    this.streams.flush(ctx);
-  }
-
-  private flushAll = (): void => {
-    this.streams.flushAll();
-  };
-
-  private currentCell(): CellContext | null {
-    return this.cells.getStore() ?? this.lastCell;
-  }
-
-  /** Buffers stream text for `ctx` (default: the cell that is running this code). */
-  write(name: StreamName, text: string, ctx: CellContext | null = this.currentCell()): void {
-    if (!ctx) {
-      this.options.log(text.replace(/\n$/, ""));
-      return;
-    }
-    if (ctx.done && ctx.late) {
-      ctx.late.append(text);
-      return;
-    }
-    // Coalesced per cell (stream-coalesce.ts): the first write of a turn of the event loop at once.
-    this.streams.write(ctx, name, text);
-  }
-
-  /** Sends a display_data (or update_display_data) for `ctx`. */
-  private displayMessage(ctx: CellContext | null, msg: DisplayMessage, update: boolean): void {
-    if (ctx) this.flush(ctx);
-    const content = { data: msg.data, metadata: msg.metadata ?? {}, transient: msg.transient ?? {} };
-    const displayId = msg.transient?.display_id;
-    if (ctx?.done && update && displayId) return void this.lateUpdate(ctx, displayId, content);
-    // A new display after the cell ended can only be recorded inside the cell's late display.
-    if (ctx?.done && ctx.late && !update) return ctx.late.appendDisplay(msg.data);
-    void this.publish(update ? "update_display_data" : "display_data", content, ctx?.parent ?? null);
-  }
-
-  /**
-   * An update of a display that a finished cell showed. It goes under the cell running now, as
-   * recorders (nbclient) keep only that cell's messages and apply updates by display id; with no
-   * cell running, under the cell that owns it (JupyterLab routes it by id all the same), and it
-   * is sent again under the next cell so recorders get the final state too.
-   */
-  private lateUpdate(owner: CellContext, displayId: string, content: unknown): Promise<void> {
-    const running = this.running;
-    if (running) this.unseenUpdates.delete(displayId);
-    else this.unseenUpdates.set(displayId, { content, owner: owner.parent });
-    return this.publish("update_display_data", content, running?.parent ?? owner.parent);
-  }
-
-  /** Opens the late display of `ctx` (it ends with holders of its sink): shown now, updated later. */
-  private openLate(ctx: CellContext): void {
-    const displayId = `sense-late-${ctx.parent.header.msg_id}`;
-    const transient = { display_id: displayId };
-    const late = new LateOutput(displayId, (bundle) => this.lateUpdate(ctx, displayId, { data: bundle, metadata: {}, transient }));
-    ctx.late = late;
-    this.lateOutputs.add(late);
-    void this.publish("display_data", { data: LateOutput.empty(), metadata: {}, transient }, ctx.parent);
-  }
-
-  /**
-   * Sends what finished cells' displays gathered, under `req` (a cell starts or ends): when a cell
-   * ends, all of it; when one starts, what their bandwidth budget allows now (the rest follows).
-   */
-  private catchUpLate(req: Message, all: boolean): void {
-    for (const late of this.lateOutputs) {
-      if (all) late.flush();
-      else late.flushIfDue();
-    }
-    for (const [displayId, u] of [...this.unseenUpdates]) {
-      this.unseenUpdates.delete(displayId);
-      void this.publish("update_display_data", u.content, req);
-    }
-  }
-
-  /** A sink writing to `ctx`, whenever it is written. */
-  private sinkFor(ctx: CellContext | null): OutputSink {
-    return {
-      stdout: (text) => this.write("stdout", text, ctx),
-      stderr: (text) => this.write("stderr", text, ctx),
-      retain: () => {
-        if (!ctx) return () => undefined;
-        ctx.holds++;
-        let held = true;
-        return () => {
-          if (!held) return;
-          held = false;
-          ctx.holds--;
-          if (ctx.holds === 0 && ctx.late) {
-            ctx.late.flush();
-            ctx.late.close();
-            this.lateOutputs.delete(ctx.late);
-          }
-        };
+  async start(): Promise<void> {
+    await this.sockets.bind({
+      shell: this.onShell,
+      control: this.onControl,
+      status: () => {
+        const running = this.output.running;
+        return { state: running ? "busy" : "idle", parent: running?.parent ?? null };
       },
-      display: (bundle: MimeBundle, options = {}) =>
-        this.displayMessage(ctx, { data: { ...bundle }, metadata: {}, transient: options.displayId ? { display_id: options.displayId } : {} }, !!(options.update && options.displayId)),
-    };
-  }
-
-  private cellIO(ctx: CellContext): CellIO {
-    return {
-      sink: this.sinkFor(ctx),
-      scope: this.engine.scope(),
-      signal: ctx.abort.signal,
-      displayMessage: (msg, update) => this.displayMessage(ctx, msg, update),
-      executionCount: ctx.executionCount,
-    };
-  }
-
-  private installGlobals(): void {
-    const makeWrite = (name: StreamName) =>
-      ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error | null) => void), cb?: (e?: Error | null) => void): boolean => {
-        const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString(typeof encoding === "string" ? encoding : "utf8");
-        this.write(name, text);
-        const done = typeof encoding === "function" ? encoding : cb;
-        if (done) process.nextTick(done);
-        return true;
-      }) as typeof process.stdout.write;
-    process.stdout.write = makeWrite("stdout");
-    process.stderr.write = makeWrite("stderr");
-    const display = (value: unknown, options: DisplayGlobalOptions = {}): void => {
-      const data = isMimeBundle(value, { partial: true }) ? (value as Record<string, unknown>) : this.present(value);
-      const msg = { data: { ...data }, metadata: options.metadata ?? {}, transient: options.displayId ? { display_id: options.displayId } : {} };
-      this.displayMessage(this.currentCell(), msg, !!options.update);
-    };
-    // IPython's clear_output: the front end clears the cell's output (at the next output when `wait`).
-    const clearOutput = (wait = false): void => {
-      const ctx = this.currentCell();
-      if (ctx) this.flush(ctx);
-      void this.publish("clear_output", { wait: wait === true }, ctx?.parent ?? null);
-    };
-    for (const [name, value] of Object.entries({ display, clearOutput })) {
-      Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
-    }
-    // The package's captureSink() (and tslab's display API) ask this for the cell running now.
-    const current = (): CurrentCell => {
-      const ctx = this.currentCell();
-      return { sink: this.sinkFor(ctx), displayMessage: (msg, update) => this.displayMessage(ctx, msg, update) };
-    };
-    Object.defineProperty(globalThis, CURRENT_CELL_KEY, { value: current, configurable: true, enumerable: false });
-
-    process.on("uncaughtException", (e) => this.write("stderr", `Uncaught ${util.inspect(e)}\n`));
-    process.on("unhandledRejection", (e) => this.write("stderr", `Unhandled promise rejection: ${util.inspect(e)}\n`));
+    });
+    this.output.installGlobals();
     // A busy synchronous cell is stopped by breakOnSigint; this covers a cell waiting on a promise
     // and a cell still compiling (its engine looks at the signal before running it).
-    process.on("SIGINT", () => this.interruptRunning());
+    process.on("SIGINT", () => this.output.interruptRunning());
     process.on("SIGTERM", () => void this.shutdown(0));
+    void this.publish("status", { execution_state: "starting" }, null);
+    // Exit when the Jupyter Server that started this kernel is gone (SIGKILLed, say).
+    watchParent(() => void this.shutdown(0));
   }
 
-  private interruptRunning(): void {
-    this.running?.abort.abort(new KeyboardInterrupt());
+  /** Runs the lifecycle hooks once, closes the sockets (sent messages get a moment to leave) and exits. */
+  shutdown(code: number): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      this.cancelWarm();
+      await this.runLifecycleHooks();
+      this.output.flushAll();
+      this.sockets.close(200);
+      // User code may hold timers or sockets open; the kernel must go now, not when they end.
+      setTimeout(() => process.exit(code), 50);
+    })();
+    return this.shuttingDown;
+  }
+
+  private publish(msgType: string, content: unknown, parent: Message | null, metadata?: Record<string, unknown>): Promise<void> {
+    return this.sockets.publish(msgType, content, parent, metadata);
+  }
+
+  private reply(sock: RequestSocket, req: Message, msgType: string, content: unknown): Promise<void> {
+    return this.sockets.reply(sock, req, msgType, content);
   }
 
   // ---- requests ----
-
-  private reply(sock: SendQueue, req: Message, msgType: string, content: unknown): Promise<void> {
-    return sock.send(this.codec.encode(msgType, content, req, true));
-  }
 
   private kernelInfo() {
     const { languageInfo, banner } = this.engine.info;
@@ -317,7 +149,7 @@ export class KernelCore {
     }
   }
 
-  private async execute(sock: SendQueue, req: Message, seq: number): Promise<void> {
+  private async execute(sock: RequestSocket, req: Message, seq: number): Promise<void> {
     const c = req.content as { code?: unknown; silent?: unknown; store_history?: unknown; stop_on_error?: unknown; user_expressions?: unknown };
     const code = String(c.code ?? "");
     const silent = c.silent === true;
@@ -330,23 +162,12 @@ export class KernelCore {
     }
     if (!silent && c.store_history !== false) {
       this.executionCount++;
-      this.history.push([0, this.executionCount, code]);
-      if (this.history.length > 1000) this.history.shift();
+      this.history.add(this.executionCount, code);
     }
     const count = this.executionCount;
     if (!silent) void this.publish("execute_input", { code, execution_count: count }, req);
     const ctx = new CellContext(req, count);
-    this.lastCell = ctx;
-    this.running = ctx;
-    if (!silent) this.catchUpLate(req, false);
-    const outcome = await this.cells.run(ctx, () => this.runCode(code, this.cellIO(ctx), precompiled));
-    this.flush(ctx);
-    // Before the idle: a recorder takes the latest state of earlier cells' displays with this cell
-    // (whatever the late displays' bandwidth budget: one update per display and cell).
-    if (!silent) this.catchUpLate(req, true);
-    this.running = null;
-    ctx.done = true;
-    if (ctx.holds > 0 && !silent) this.openLate(ctx);
+    const outcome = await this.output.run(ctx, silent, () => this.runCode(code, this.output.cellIO(ctx, this.engine.scope()), precompiled));
     if (outcome.ok) {
       if (outcome.value !== undefined && !silent) {
         let data: MimeBundle;
@@ -373,7 +194,7 @@ export class KernelCore {
     await this.reply(sock, req, "execute_reply", { status: "error", execution_count: count, ...content, user_expressions: {}, payload: [] });
   }
 
-  private onShell = (sock: SendQueue, req: Message): void => {
+  private onShell = (sock: RequestSocket, req: Message): void => {
     const t = req.header.msg_type;
     if (t === "execute_request") {
       const seq = ++this.arrived;
@@ -400,7 +221,7 @@ export class KernelCore {
     }
     if (!t.endsWith("_request")) return;
     // Answered at once even while a cell runs, so a person can connect to a busy worker.
-    const busy = this.running !== null;
+    const busy = this.output.running !== null;
     void this.publish("status", { execution_state: "busy" }, req);
     let content: unknown;
     try {
@@ -412,7 +233,7 @@ export class KernelCore {
     // Every request ends with its idle (front ends wait for it before they call it done); while a
     // cell runs, its busy is said again right after, so a status indicator stays busy.
     void this.publish("status", { execution_state: "idle" }, req);
-    const running = this.running;
+    const running = this.output.running;
     if (busy && running) void this.publish("status", { execution_state: "busy" }, running.parent);
     if (t === "kernel_info_request") this.scheduleWarm();
   };
@@ -438,7 +259,7 @@ export class KernelCore {
         return { status: "ok", found: text !== null, data: text === null ? {} : { "text/plain": text }, metadata: {} };
       }
       case "history_request":
-        return { status: "ok", history: this.historyFor(req.content) };
+        return { status: "ok", history: this.history.answer(req.content) };
       case "comm_info_request":
         return { status: "ok", comms: {} };
       default:
@@ -446,41 +267,16 @@ export class KernelCore {
     }
   }
 
-  /** history_request: `tail` (last n), `range` (this session's lines), `search` (glob, optionally unique). */
-  private historyFor(content: Record<string, unknown>): HistoryEntry[] {
-    const output = content.output === true;
-    const shape = (e: HistoryEntry): HistoryEntry => (output ? ([e[0], e[1], [e[2], null]] as unknown as HistoryEntry) : e);
-    const n = typeof content.n === "number" && content.n > 0 ? content.n : this.history.length;
-    switch (content.hist_access_type) {
-      case "tail":
-        return this.history.slice(-n).map(shape);
-      case "range": {
-        const start = typeof content.start === "number" ? content.start : 0;
-        const stop = typeof content.stop === "number" && content.stop > 0 ? content.stop : Infinity;
-        return this.history.filter((e) => e[1] >= start && e[1] < stop).map(shape);
-      }
-      case "search": {
-        const pattern = typeof content.pattern === "string" ? content.pattern : "*";
-        const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[\\s\\S]*").replace(/\?/g, "[\\s\\S]")}$`);
-        let hits = this.history.filter((e) => re.test(e[2]));
-        if (content.unique === true) hits = hits.filter((e, i) => hits.findIndex((x) => x[2] === e[2]) === i);
-        return hits.slice(-n).map(shape);
-      }
-      default:
-        return [];
-    }
-  }
-
-  private onControl = async (sock: SendQueue, req: Message): Promise<void> => {
+  private onControl = async (sock: RequestSocket, req: Message): Promise<void> => {
     const t = req.header.msg_type;
     if (t === "shutdown_request") await this.onShutdownRequest(sock, req);
     else if (t === "interrupt_request") {
-      this.interruptRunning();
+      this.output.interruptRunning();
       await this.reply(sock, req, "interrupt_reply", { status: "ok" });
     } else if (t === "kernel_info_request") await this.reply(sock, req, "kernel_info_reply", this.kernelInfo());
   };
 
-  private async onShutdownRequest(sock: SendQueue, req: Message): Promise<void> {
+  private async onShutdownRequest(sock: RequestSocket, req: Message): Promise<void> {
     const content = { status: "ok", restart: (req.content as { restart?: unknown }).restart === true };
     // The lifecycle hooks (this master's workers stop) run before the reply: the server kills
     // the process soon after it has the reply, also for a restart.
@@ -496,22 +292,6 @@ export class KernelCore {
     const mod = require.cache[file]?.exports as { runShutdownHooks?: (ms: number) => Promise<void> } | undefined;
     if (typeof mod?.runShutdownHooks !== "function") return Promise.resolve();
     return mod.runShutdownHooks(4_000).catch((e: unknown) => this.options.log(`sense: a shutdown hook failed: ${e instanceof Error ? e.message : String(e)}`));
-  }
-
-  /** Runs the lifecycle hooks once, closes the sockets (sent messages get a moment to leave) and exits. */
-  shutdown(code: number): Promise<void> {
-    this.shuttingDown ??= (async () => {
-      this.cancelWarm();
-      await this.runLifecycleHooks();
-      this.flushAll();
-      for (const s of this.sockets) {
-        s.linger = 200;
-        s.close();
-      }
-      // User code may hold timers or sockets open; the kernel must go now, not when they end.
-      setTimeout(() => process.exit(code), 50);
-    })();
-    return this.shuttingDown;
   }
 
   // ---- warm-up ----
@@ -540,7 +320,7 @@ export class KernelCore {
     }
     this.warmTimer = setTimeout(() => {
       this.warmTimer = null;
-      if (this.workerCode || this.running) return;
+      if (this.workerCode || this.output.running) return;
       try {
         this.engine.warm?.();
       } catch (e) {
@@ -548,71 +328,6 @@ export class KernelCore {
       }
     }, session === false ? 0 : WARM_DELAY_MS);
     this.warmTimer.unref();
-  }
-
-  /**
-   * Answers every subscription on iopub (a frame 0x01 + topic) with an `iopub_welcome` and the
-   * kernel's status now. The status is for jupyter_server: it waits for a kernel to leave
-   * `starting` by the status messages its activity watcher sees, and a watcher that subscribed
-   * after the first request's status would otherwise wait for the next nudge, 0.5 s later.
-   */
-  private async welcomeSubscribers(iopub: AsyncIterable<Buffer[]>): Promise<void> {
-    for await (const [frame] of iopub) {
-      if (frame?.[0] !== 1 || this.shuttingDown) continue;
-      void this.publish("iopub_welcome", { subscription: frame.subarray(1).toString("utf8") }, null);
-      const running = this.running;
-      void this.publish("status", { execution_state: running ? "busy" : "idle" }, running?.parent ?? null);
-    }
-  }
-
-  async start(): Promise<void> {
-    const { zmq, info } = this;
-    const addr = (port: number) => `${info.transport}://${info.ip}:${port}`;
-    // sendTimeout 0: see SendQueue. No high-water mark on iopub: output is never dropped.
-    // XPUB, as ipykernel 7: each new subscriber gets an `iopub_welcome` (JEP 65), proof that its
-    // subscription is in place. Without it a client whose SUB joined after a request's status went
-    // out waits for its next try: jupyter_server nudges every 0.5 s, and a worker lost that much.
-    const iopub = new zmq.XPublisher({ sendHighWaterMark: 0, sendTimeout: 0, verbosity: "allSubs" });
-    const shell = new zmq.Router({ sendTimeout: 0 });
-    const control = new zmq.Router({ sendTimeout: 0 });
-    const stdin = new zmq.Router();
-    const hb = new zmq.Reply({ sendTimeout: 0 });
-    this.sockets = [iopub, shell, control, stdin, hb];
-    // Once shutting down, a send that meets its closed socket (a welcome queued behind the pacer,
-    // say) is the shutdown itself, not an event to log.
-    const onErr = (e: unknown) => {
-      if (!this.shuttingDown) this.options.log(`sense: send failed: ${e instanceof Error ? e.message : String(e)}`);
-    };
-    this.iopubQ = new SendQueue(iopub, onErr);
-    const shellQ = new SendQueue(shell, onErr);
-    const controlQ = new SendQueue(control, onErr);
-    await Promise.all([iopub.bind(addr(info.iopub_port)), shell.bind(addr(info.shell_port)), control.bind(addr(info.control_port)), stdin.bind(addr(info.stdin_port)), hb.bind(addr(info.hb_port))]);
-    this.installGlobals();
-    const loop = async (sock: Zmq.Router, handle: (m: Message) => void | Promise<void>) => {
-      for await (const frames of sock) {
-        let msg: Message;
-        try {
-          msg = this.codec.decode(frames);
-        } catch (e) {
-          this.options.log(`sense: dropped a message: ${e instanceof Error ? e.message : String(e)}`);
-          continue;
-        }
-        await handle(msg);
-      }
-    };
-    // A loop ends when its socket closes (shutdown): nothing to report then.
-    const ended = (which: string) => (e: unknown) => {
-      if (!this.shuttingDown) this.options.log(`sense: ${which} loop ended: ${e instanceof Error ? e.message : String(e)}`);
-    };
-    void loop(shell, (m) => this.onShell(shellQ, m)).catch(ended("shell"));
-    void loop(control, (m) => this.onControl(controlQ, m)).catch(ended("control"));
-    void (async () => {
-      for await (const frames of hb) await hb.send(frames);
-    })().catch(() => undefined);
-    void this.welcomeSubscribers(iopub).catch(ended("iopub"));
-    void this.publish("status", { execution_state: "starting" }, null);
-    // Exit when the Jupyter Server that started this kernel is gone (SIGKILLed, say).
-    watchParent(() => void this.shutdown(0));
   }
 }
 
