@@ -212,7 +212,9 @@ describe(`bad input (${CASES.length} cases)`, () => {
     expect({ code: e.code, name: e.name }).toEqual({ code: c.code, name: expect.stringMatching(/^(UsageError|ConfigError|InstallError|WorkerError)$/) });
     // A message a person understands: a sentence, naming no internals, showing no secret.
     expect(e.message.length).toBeGreaterThan(15);
-    expect(e.message).not.toMatch(/undefined|\[object Object\]|NaN|TypeError|at .*\.ts:\d+/);
+    // "NaN" only where the input was NaN: the message then says what was given (#24 item 8).
+    const internals = c.name.includes("NaN") ? /undefined|\[object Object\]|TypeError|at .*\.ts:\d+/ : /undefined|\[object Object\]|NaN|TypeError|at .*\.ts:\d+/;
+    expect(e.message).not.toMatch(internals);
     expect(e.message).not.toContain(server.token);
     expect(await state()).toBe(clean);
   });

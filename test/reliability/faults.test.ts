@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { buildWorkers } from "../fixtures/workers/build";
 import { JupyterServer, processesUnder, startJupyterServer, waitForExit } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook, shownText } from "../helpers/kernel";
+import { LATE_OUTPUT_CAP } from "../../kernel-extension/late-output";
 import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, listWorkers, stopKeeper, stopWorkers, WorkerContextInput } from "../../src/workers";
 import { COUNTS, captureSink, FAST_ENGINE, Figures, kernelPid, kernelPids, SecretScan, trace, until } from "./support";
@@ -245,7 +246,8 @@ describe("a worker flooding output", () => {
     ].join("\n");
     const r = await nb.run(launchCell(1, code));
     const ids = idsOf(r.stdout);
-    await until("flood output reaching the master's cell", () => (shownText(r.outputs).length > 200_000 ? true : undefined), 30_000);
+    // The late display keeps the newest LATE_OUTPUT_CAP characters (#24 item 5): wait until it is nearly full.
+    await until("flood output reaching the master's cell", () => (shownText(r.outputs).length > LATE_OUTPUT_CAP * 0.75 ? true : undefined), 30_000);
     const latencies: number[] = [];
     for (let i = 0; i < 5; i++) {
       const t0 = Date.now();
