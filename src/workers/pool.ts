@@ -200,14 +200,17 @@ export class WorkerPools {
           pool.failures = 0;
         }
       } catch (e) {
-        await this.lose(pool, m, e instanceof StoppedWhileStarting ? undefined : (e as Error).message);
+        await this.lose(pool, m, e instanceof StoppedWhileStarting ? undefined : (e as Error).message, true);
       }
     })();
     return m;
   }
 
-  /** Removes a member that failed or died (`why` undefined: it was stopped), deletes its session; never throws. */
-  private async lose(pool: Pool, m: PooledKernel, why: string | undefined): Promise<void> {
+  /**
+   * Removes a member that failed or died (`why` undefined: it was stopped), deletes its session;
+   * never throws. `fromStart`: called by the member's own start, which must not wait for itself.
+   */
+  private async lose(pool: Pool, m: PooledKernel, why: string | undefined, fromStart = false): Promise<void> {
     if (m.state === "failed") return;
     const wasMember = pool.members.includes(m);
     if (wasMember) pool.members.splice(pool.members.indexOf(m), 1);
@@ -215,17 +218,18 @@ export class WorkerPools {
       pool.failures++;
       pool.lastError = why;
     }
-    await this.discard(m, pool.spec.backend);
+    await this.discard(m, pool.spec.backend, fromStart);
   }
 
-  private async discard(m: PooledKernel, backend: KernelBackend): Promise<void> {
+  private async discard(m: PooledKernel, backend: KernelBackend, fromStart = false): Promise<void> {
     const wasStarting = m.state === "starting";
     m.state = "failed";
     m.release();
     m.channel?.dispose();
     // A member still creating its session is deleted by its own start once the session exists.
     if (!m.sessionId) {
-      if (wasStarting) await m.ready;
+      // (Its own start, failing before the session existed, has nothing to wait for: it would wait for itself.)
+      if (wasStarting && !fromStart) await m.ready;
       if (!m.sessionId) return;
     }
     await bestEffort(`delete pooled session ${m.sessionId}`, () => backend.stop(m.sessionId));

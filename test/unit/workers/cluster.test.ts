@@ -134,6 +134,19 @@ describe("Cluster with a fake backend", () => {
     expect(await cluster.list()).toEqual([]);
   });
 
+  it("a pool resize replaces a member that failed to start, so it resolves full", async () => {
+    // The second start fails (a kernel that did not come up in time, say); the pool starts another.
+    const start = backend.start.bind(backend);
+    let starts = 0;
+    backend.start = async (r) => {
+      if (++starts === 2) throw new Error("the kernel did not start in time");
+      return start(r);
+    };
+    const info = await cluster.setPool({ n: 3, engine: "sense-fast", keeper: false });
+    expect(info).toMatchObject({ target: 3, ready: 3, starting: 0, lastError: "the kernel did not start in time" });
+    expect(starts).toBe(4);
+  });
+
   it("the shutdown hook stops live workers and pooled kernels", async () => {
     await cluster.setPool({ n: 1, engine: "sense-fast", keeper: false });
     await cluster.launch({ n: 1, engine: "python3", keeper: false, sink: recorder() });
