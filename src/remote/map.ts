@@ -122,11 +122,14 @@ function explain(e: { ename: string; evalue: string }): string {
 
 /** Whether a request ended because its worker was lost (not because the code failed). */
 function lostOutcome(t: Target, o: RequestOutcome): boolean {
-  return o.status === "aborted" && (o.error?.ename === "WorkerLost" || t.worker.ended);
+  // A worker being stopped answers what it ran with an interrupt (its kernel shuts down): a loss too.
+  return o.status === "lost" || (o.status !== "ok" && t.worker.leaving);
 }
 
 /** Why `t` was lost, as its record says (or what the request saw). */
 function lossReason(t: Target, o?: RequestOutcome): string {
+  if (t.worker.lossReason) return t.worker.lossReason;
+  if (t.worker.leaving) return "it was stopped (stopWorkers)";
   return t.worker.record().reason ?? o?.error?.evalue ?? `its status is ${t.worker.status}`;
 }
 
@@ -223,7 +226,9 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
     if (!live.has(t.id)) return;
     live.delete(t.id);
     lost.set(t.id, lossReason(t, o));
-    suspects.set(t.id, inFlight.get(t.id)?.[0]);
+    // A worker stopped on purpose blames no chunk; one whose kernel died blames the chunk it ran.
+    const stopped = t.worker.leaving && !t.worker.lossReason;
+    suspects.set(t.id, stopped ? undefined : inFlight.get(t.id)?.[0]);
     if (live.size === 0 && !finished() && !stop()) {
       const names = targets.map((x) => x.name).join(", ");
       failures.push({
@@ -311,6 +316,12 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
         return;
       }
       const a = fromWire(o.answer.b64) as ChunkAnswer;
+      if (a.error && t.worker.leaving) {
+        // An item cut short by the worker's stop: the chunk runs again elsewhere, whole.
+        workerLost(t, o);
+        giveBack(t, chunk);
+        return;
+      }
       for (let k = 0; k < a.results.length; k++) results[chunk.start + k] = a.results[k];
       done += a.results.length;
       perWorker.set(t.id, (perWorker.get(t.id) ?? 0) + a.results.length);

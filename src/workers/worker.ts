@@ -63,6 +63,17 @@ function show(msg: IopubMessage, output: WorkerOutput, kinds: { results: boolean
   }
 }
 
+/**
+ * How a kernel's process ended, for a person: its exit code or the signal that ended it (as the
+ * direct backend knows it, `KernelBackend.exitOf`). Pure.
+ */
+export function exitText(how: number | string): string {
+  if (typeof how === "number") return `its kernel process exited with code ${how}${how === 0 ? " (its code called process.exit, or it was shut down from outside)" : ""}`;
+  if (how === "SIGKILL") return "its kernel was killed by SIGKILL (a kill, or the system's out-of-memory killer)";
+  if (how === "SIGABRT") return "its kernel aborted (SIGABRT: how Node ends on a fatal error, most often its JavaScript heap out of memory)";
+  return /^SIG[A-Z0-9]+$/.test(how) ? `its kernel was ended by ${how}` : "its kernel process ended (how is unknown)";
+}
+
 /** How a kernel lifecycle status reads as a loss (its state is gone), or `undefined`. */
 function lossOf(status: string): "restarting" | "dead" | undefined {
   if (status === "dead") return "dead";
@@ -88,6 +99,7 @@ export class Worker {
   private readonly projectHome?: string;
   private current: WorkerTag;
   private why?: string;
+  private lostWhy?: string;
   private state?: string;
   private conn?: KernelChannel;
   private detach: (() => void)[] = [];
@@ -118,6 +130,11 @@ export class Worker {
   /** The session name tag as last set. */
   get tag(): WorkerTag {
     return this.current;
+  }
+
+  /** True once the worker is being stopped or was lost (what it answers then may be cut short), or ended. */
+  get leaving(): boolean {
+    return this.stopping || this.ended;
   }
 
   /** True once the worker stopped or failed. */
@@ -322,13 +339,25 @@ export class Worker {
   }
 
   /**
+   * Why the worker was lost, once its kernel died or restarted (set before its requests are
+   * cancelled, so they can say it); `undefined` while it runs.
+   */
+  get lossReason(): string | undefined {
+    return this.lostWhy;
+  }
+
+  /**
    * The worker's kernel restarted (its process exited: the server restarts it with the same id and
-   * no state) or died. It is marked `failed` and deleted, so the server does not keep restarting a
-   * worker whose code exits again; a session deleted by someone else is recorded as `stopped`.
+   * no state) or died. Its channel goes first (what it was running ends at once, naming why); it
+   * is marked `failed` with a reason a person understands and its kernel deleted, so the server
+   * does not keep restarting a worker whose code exits again. The record stays listed until the
+   * worker is restarted or stopped. A session deleted by someone else is recorded as `stopped`.
    */
   private async lost(why: "restarting" | "dead"): Promise<void> {
     if (this.stopping || this.ended) return;
     this.stopping = true;
+    this.lostWhy = this.describeLoss(why);
+    this.release();
     let stillThere = true;
     try {
       await this.backend.getSession(this.sessionId);
@@ -339,16 +368,23 @@ export class Worker {
     if (!stillThere && why === "dead") {
       await this.setStatus("stopped");
     } else {
-      // Something outside the kernel (a container entry) may know why it ended, e.g. memory.
-      const note = this.projectHome ? takeExitNote(this.projectHome, this.kernelId) : undefined;
-      const plain = why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost";
-      const reason = note ? `${note.reason} (${plain})` : plain;
+      const reason = this.lostWhy;
       // Said where the user looks (the launching cell), not only in the record: a silent failure reads as a hang.
-      this.output.notice(`Sense: worker ${this.name} failed: ${reason}; it is being removed.`);
+      this.output.notice(`Sense: worker ${this.name} failed: ${reason}; its kernel is removed, its record stays (restartWorkers("${this.name}") starts a fresh one in its place).`);
       await this.setStatus("failed", reason);
       await deleteUntilGone(this.backend, this.sessionId, this.kernelId);
     }
     this.end();
+  }
+
+  /** What can be known of how the kernel ended: an exit note (a container entry's), the process's exit (direct), or what the server saw. */
+  private describeLoss(why: "restarting" | "dead"): string {
+    const plain = why === "dead" ? "its kernel died" : "its kernel process exited and was restarted by the server, so its state is lost";
+    const note = this.projectHome ? takeExitNote(this.projectHome, this.kernelId) : undefined;
+    if (note) return `${note.reason} (${plain})`;
+    const how = this.backend.exitOf?.(this.kernelId);
+    if (how !== undefined) return exitText(how);
+    return `${plain} (the server does not say how it ended: a kill, a crash, running out of memory, or its host gone)`;
   }
 
   private end(): void {

@@ -56,6 +56,8 @@ export class DirectBackend implements KernelBackend {
   private readonly stdio: "inherit" | "ignore";
   /** Kernels this process started: only their owner knows their keys. */
   private readonly mine = new Map<string, LaunchedKernel>();
+  /** How this process's kernels ended, by kernel id (kept for the ones that ended; a few bytes each). */
+  private readonly exits = new Map<string, number | string>();
   /** Master sessions this process entered (removed by {@link DirectBackend.close}). */
   private readonly masters = new Set<string>();
 
@@ -121,7 +123,11 @@ export class DirectBackend implements KernelBackend {
       startedAt: new Date().toISOString(),
     };
     this.store.put(session);
-    void launched.exited.then(() => this.mine.delete(launched.id));
+    // Before the channel's `dead` (registered later on the same promise): a lost worker reads it.
+    void launched.exited.then((how) => {
+      this.mine.delete(launched.id);
+      this.exits.set(launched.id, how);
+    });
     return sessionModelOf(session);
   }
 
@@ -159,6 +165,10 @@ export class DirectBackend implements KernelBackend {
   close(): void {
     for (const id of this.masters) bestEffortSync("remove master session", () => this.store.remove(id));
     this.masters.clear();
+  }
+
+  exitOf(kernelId: string): number | string | undefined {
+    return this.exits.get(kernelId);
   }
 
   async retag(sessionId: string, change: SessionChange): Promise<void> {

@@ -1,0 +1,90 @@
+/**
+ * Lost workers stay visible (#23): a worker whose kernel died stays listed as `failed` with a
+ * reason until it is restarted or stopped; a request it was running ends at once as `lost`,
+ * naming why; execute/push/pull on it fail at once naming why. Over a fake backend whose kernels
+ * run JavaScript and can be killed (`die()`), and the reason texts the direct backend's exits give.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { OutputSink } from "../../src/protocol/cell";
+import { execute, pull, push } from "../../src/remote";
+import { Cluster } from "../../src/workers";
+import { exitText } from "../../src/workers/worker";
+import { FakeBackend, JsFakeKernel } from "../support/fake-backend";
+
+const quiet: OutputSink = { stdout: () => undefined, stderr: () => undefined, display: () => undefined };
+
+describe("lost workers", () => {
+  let home: string;
+  let backend: FakeBackend;
+  let cluster: Cluster;
+  const context = () => ({ endpoint: { baseUrl: "http://127.0.0.1:1/", token: "tok" }, projectHome: home, dashboardId: "process-8-lost", masterId: "process-8-lost" });
+
+  beforeEach(async () => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), "sense-lost-"));
+    backend = new FakeBackend({ js: true });
+    cluster = new Cluster({ backend, context: context(), hooks: { onShutdown: () => () => undefined, installProcessHooks: () => undefined } });
+    await cluster.launch({ n: 3, engine: "sense-fast", keeper: false, sink: quiet });
+    await cluster.await([], { waitForCompletion: true, timeoutSeconds: 10 });
+  });
+  afterEach(async () => {
+    await cluster.shutdown();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  const kernelOf = (name: string) => backend.kernels.get(cluster.worker(name).kernelId) as JsFakeKernel;
+
+  it("execute on every worker while one dies: that one `lost` with its reason, at once; the others ok", async () => {
+    // Warmed up first: the first execute loads the code preparation (acorn) in this process.
+    await execute("0", { cluster, sink: quiet });
+    await push({ victim: true }, { cluster, targets: "w2", sink: quiet });
+    const t0 = performance.now();
+    const rs = await execute('if (globalThis.victim) await die();\n"done"', { cluster, sink: quiet, raiseOnError: false });
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    expect(rs.map((r) => [r.worker, r.status, r.value])).toEqual([
+      ["w1", "ok", "done"],
+      ["w2", "lost", undefined],
+      ["w3", "ok", "done"],
+    ]);
+    expect(rs[1].error).toMatchObject({ ename: "WorkerLost", evalue: expect.stringMatching(/^worker w2 was lost while running this: its kernel died/) });
+  });
+
+  it("a failed worker stays listed with its reason until stopped; execute/push/pull on it fail at once naming why", async () => {
+    void kernelOf("w2").die();
+    await until(async () => (await cluster.list()).find((r) => r.name === "w2")?.status === "failed");
+    const listed = await cluster.list();
+    expect(listed.map((r) => [r.name, r.status])).toEqual([
+      ["w1", "idle"],
+      ["w2", "failed"],
+      ["w3", "idle"],
+    ]);
+    expect(listed[1].reason).toMatch(/its kernel died/);
+    // Its kernel is gone from the backend all the same.
+    expect([...backend.sessions.values()].map((s) => s.kernel?.id)).not.toContain(listed[1].id);
+    for (const call of [() => execute("1", { cluster, targets: "w2", sink: quiet }), () => push({ a: 1 }, { cluster, targets: "w2", sink: quiet }), () => pull("a", { cluster, targets: ["w1", "w2"], sink: quiet })]) {
+      await expect(call()).rejects.toMatchObject({ code: "unknown_worker", message: expect.stringMatching(/^worker w2 is failed \(its kernel died.*\): it cannot run code; restartWorkers\("w2"\)/) });
+    }
+    // Default targets skip it.
+    expect((await execute("2", { cluster, sink: quiet })).map((r) => r.worker)).toEqual(["w1", "w3"]);
+    await cluster.stop(["w2"]);
+    expect((await cluster.list()).map((r) => r.name)).toEqual(["w1", "w3"]);
+  });
+
+  it("says how a kernel's process ended, as the direct backend knows it", () => {
+    expect(exitText("SIGKILL")).toMatch(/^its kernel was killed by SIGKILL/);
+    expect(exitText("SIGABRT")).toMatch(/heap out of memory/);
+    expect(exitText(3)).toBe("its kernel process exited with code 3");
+    expect(exitText(0)).toMatch(/^its kernel process exited with code 0 \(/);
+    expect(exitText("SIGTERM")).toBe("its kernel was ended by SIGTERM");
+    expect(exitText("unknown")).toBe("its kernel process ended (how is unknown)");
+  });
+});
+
+async function until(probe: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setImmediate(r));
+  }
+}
