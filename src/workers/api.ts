@@ -6,7 +6,7 @@
 import { UsageError } from "../errors";
 import type { WorkerRecord } from "../jupyter/schemas";
 import type { AwaitOptions, AwaitResult } from "./await";
-import { Cluster, LaunchWorkersOptions, PoolOptions } from "./cluster";
+import { Cluster, LaunchWorkersOptions, PoolOptions, RestartOptions } from "./cluster";
 import type { WorkerContextInput } from "../jupyter/context-input";
 import type { WorkerOutputItem } from "./output";
 import type { PoolInfo } from "./pool";
@@ -35,9 +35,10 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
 
 /**
  * Every live worker (one whose session exists) sharing this dashboard's master, in launch order;
- * callable from the master or from a worker (through its `SENSE_MASTER_ID`). Stopped workers and
- * workers deleted after their kernel restarted are not listed (the launching process still
- * knows their final records: `awaitWorkers`, `stopWorkers` and `workerOutput` accept their ids).
+ * callable from the master or from a worker (through its `SENSE_MASTER_ID`). In the launching
+ * process, a worker whose kernel died stays listed as `failed` with its `reason` until it is
+ * restarted or stopped. Stopped workers are not listed (the launching process still knows their
+ * final records: `awaitWorkers`, `stopWorkers` and `workerOutput` accept their ids).
  * @throws RestError when the server cannot be asked.
  */
 export function listWorkers(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord[]> {
@@ -67,6 +68,18 @@ export function stopWorkers(...refs: (WorkerRef | { context?: WorkerContextInput
     refs = refs.slice(0, -1);
   }
   return defaultCluster().stop(refs as WorkerRef[], { context });
+}
+
+/**
+ * Starts a fresh kernel in place of workers (same name, engine, size, env and startup code; their
+ * state is lost): `restartWorkers()` restarts every failed worker, `restartWorkers("w2", ...)`
+ * those named; a last `{ context, sink }` argument says where. See {@link Cluster.restart}.
+ * @throws WorkerError `unknown_worker`, `launch_failed`, `timeout`; UsageError `bad_option`; RestError.
+ */
+export function restartWorkers(...refs: (WorkerRef | RestartOptions)[]): Promise<WorkerRecord[]> {
+  const last = refs[refs.length - 1];
+  const options = last && typeof last === "object" && !Array.isArray(last) && !("id" in last) ? (last as RestartOptions) : undefined;
+  return defaultCluster().restart((options ? refs.slice(0, -1) : refs) as WorkerRef[], options);
 }
 
 /**

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { OutputSink } from "../../src/protocol/cell";
-import { execute, pull, push } from "../../src/remote";
+import { execute, map, pull, push } from "../../src/remote";
 import { Cluster } from "../../src/workers";
 import { exitText } from "../../src/workers/worker";
 import { FakeBackend, JsFakeKernel } from "../support/fake-backend";
@@ -25,7 +25,7 @@ describe("lost workers", () => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), "sense-lost-"));
     backend = new FakeBackend({ js: true });
     cluster = new Cluster({ backend, context: context(), hooks: { onShutdown: () => () => undefined, installProcessHooks: () => undefined } });
-    await cluster.launch({ n: 3, engine: "sense-fast", keeper: false, sink: quiet });
+    await cluster.launch({ n: 3, engine: "sense-fast", keeper: false, sink: quiet, env: { GREETING: "hi" }, code: "globalThis.startups = (globalThis.startups ?? 0) + 1;" });
     await cluster.await([], { waitForCompletion: true, timeoutSeconds: 10 });
   });
   afterEach(async () => {
@@ -69,6 +69,40 @@ describe("lost workers", () => {
     expect((await execute("2", { cluster, sink: quiet })).map((r) => r.worker)).toEqual(["w1", "w3"]);
     await cluster.stop(["w2"]);
     expect((await cluster.list()).map((r) => r.name)).toEqual(["w1", "w3"]);
+  });
+
+  it("restart starts a fresh kernel in place of a failed worker: same name, index, engine, size, env; its startup code run again; map uses it again", async () => {
+    const before = cluster.worker("w2").record();
+    await push({ state: "old" }, { cluster, targets: "w2", sink: quiet });
+    void kernelOf("w2").die();
+    await until(async () => (await cluster.list()).find((r) => r.name === "w2")?.status === "failed");
+    const seen: string[] = [];
+    const off = cluster.onStatus((r) => r.name === "w2" && seen.push(r.status));
+    const [again] = await cluster.restart([], { sink: quiet });
+    await cluster.await(["w2"], { waitForCompletion: true, timeoutSeconds: 5 });
+    off();
+    expect(again).toMatchObject({ name: "w2", index: before.index, engine: before.engine, size: before.size });
+    expect(again.id).not.toBe(before.id);
+    expect(seen).toEqual(["stopped", "running", "idle"]);
+    expect((await cluster.list()).map((r) => [r.name, r.status])).toEqual([
+      ["w1", "idle"],
+      ["w2", "idle"],
+      ["w3", "idle"],
+    ]);
+    expect(kernelOf("w2").env.GREETING).toBe("hi");
+    // The startup code ran once on the fresh kernel; the old state is gone.
+    expect((await execute("[globalThis.startups, typeof globalThis.state]", { cluster, targets: "w2", sink: quiet }))[0].value).toEqual([1, "undefined"]);
+    const out = await map((x: number) => [x, (globalThis as { startups?: number }).startups], [1, 2, 3, 4, 5, 6], { cluster, targets: ["w2"], sink: quiet });
+    expect(out).toEqual([1, 2, 3, 4, 5, 6].map((x) => [x, 1]));
+  });
+
+  it("restart refuses a worker it does not know, restarting nothing", async () => {
+    void kernelOf("w2").die();
+    await until(async () => (await cluster.list()).find((r) => r.name === "w2")?.status === "failed");
+    const starts = backend.calls.filter((c) => c.startsWith("start")).length;
+    await expect(cluster.restart(["w2", "w9"], { sink: quiet })).rejects.toMatchObject({ code: "unknown_worker" });
+    expect(backend.calls.filter((c) => c.startsWith("start")).length).toBe(starts);
+    expect(cluster.worker("w2").status).toBe("failed");
   });
 
   it("says how a kernel's process ended, as the direct backend knows it", () => {
