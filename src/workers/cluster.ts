@@ -76,6 +76,10 @@ interface Relaunch {
   engine: ResolvedEngine;
   folder: string;
   baseEnv: Record<string, string>;
+  /** The launching call's sink: where an automatic restart's output goes. */
+  sink: OutputSink;
+  /** Automatic restarts since the launch or the last `restartWorkers` (`restart: "on-failure"`). */
+  restarts: number;
 }
 
 /** Options of {@link Cluster.restart}. */
@@ -172,7 +176,7 @@ export class Cluster {
       throw failed.reason;
     }
     const started = results.map((r) => (r as PromiseFulfilledResult<Worker>).value);
-    for (const w of started) this.launchedWith.set(w.kernelId, { ctx, plan, engine, folder, baseEnv });
+    for (const w of started) this.launchedWith.set(w.kernelId, { ctx, plan, engine, folder, baseEnv, sink, restarts: 0 });
     return started.map((w) => w.record());
   }
 
@@ -201,16 +205,8 @@ export class Cluster {
       }
       return { w, how };
     });
-    const results = await Promise.allSettled(
-      olds.map(async ({ w, how }) => {
-        await w.stop();
-        // The fresh worker takes the old one's place: its record (same name) replaces the old one's.
-        this.forget(w);
-        const fresh = await startWorker(this.site(this.backendFor(how.ctx)), { ctx: how.ctx, plan: how.plan, engine: how.engine, folder: how.folder, index: w.tag.index, sink, baseEnv: how.baseEnv });
-        this.launchedWith.set(fresh.kernelId, how);
-        return fresh.record();
-      }),
-    );
+    // Asked for by a person: an automatic restart's count starts again.
+    const results = await Promise.allSettled(olds.map(({ w, how }) => this.restartOne(w, { ...how, restarts: 0 }, sink)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
     return results.map((r) => (r as PromiseFulfilledResult<WorkerRecord>).value);
@@ -411,7 +407,16 @@ export class Cluster {
       pools: this.warm,
       envFiles: this.envFiles(),
       register: (k, label, sink: OutputSink) => {
-        const w = new Worker({ ...k, backend, output: new WorkerOutput({ label, sink }) }, { status: (r) => this.emit(r), ended: (x) => this.retire(x) });
+        const w = new Worker(
+          { ...k, backend, output: new WorkerOutput({ label, sink }) },
+          {
+            status: (r) => this.emit(r),
+            ended: (x) => {
+              this.retire(x);
+              this.restartOnFailure(x);
+            },
+          },
+        );
         this.workers.set(w.kernelId, w);
         this.keeper.track(w.kernelId);
         return w;
@@ -431,6 +436,33 @@ export class Cluster {
 
   private envFiles(): EnvFileTracker {
     return { track: (f) => this.keeper.trackEnvFile(f), forget: (f) => this.keeper.forgetEnvFile(f) };
+  }
+
+  /** Stops `w` (when it still runs) and starts a fresh kernel in its place, launched as `how` says. */
+  private async restartOne(w: Worker, how: Relaunch, sink: OutputSink): Promise<WorkerRecord> {
+    await w.stop();
+    // The fresh worker takes the old one's place: its record (same name) replaces the old one's.
+    this.forget(w);
+    const fresh = await startWorker(this.site(this.backendFor(how.ctx)), { ctx: how.ctx, plan: how.plan, engine: how.engine, folder: how.folder, index: w.tag.index, sink, baseEnv: how.baseEnv });
+    this.launchedWith.set(fresh.kernelId, how);
+    return fresh.record();
+  }
+
+  /**
+   * `restart: "on-failure"`: a worker whose kernel died is restarted in place, in the background,
+   * at most `maxRestarts` times (counted from its launch or its last `restartWorkers`); past that
+   * (a crash loop) it stays `failed` with its reason.
+   */
+  private restartOnFailure(w: Worker): void {
+    const how = this.launchedWith.get(w.kernelId);
+    if (!how || how.plan.restart !== "on-failure" || w.status !== "failed" || !w.lossReason) return;
+    const max = how.plan.maxRestarts ?? 3;
+    if (how.restarts >= max) {
+      how.sink.stderr(`Sense: worker ${w.name} failed again after ${how.restarts} restart${how.restarts === 1 ? "" : "s"}; it stays failed (maxRestarts: ${max}): ${w.lossReason}\n`);
+      return;
+    }
+    how.sink.stderr(`Sense: restarting worker ${w.name} (restart ${how.restarts + 1} of at most ${max}); its state is lost.\n`);
+    this.restartOne(w, { ...how, restarts: how.restarts + 1 }, how.sink).catch((e: unknown) => how.sink.stderr(`Sense: worker ${w.name} could not be restarted: ${(e as Error).message}\n`));
   }
 
   /** Drops an ended worker's handle, record and launch inputs (its place is taken by a restart). */

@@ -105,6 +105,34 @@ describe("lost workers", () => {
     expect(cluster.worker("w2").status).toBe("failed");
   });
 
+  it('restart: "on-failure" restarts a lost worker in place, at most maxRestarts times; a crash loop ends failed with its reason', async () => {
+    const notes: string[] = [];
+    const sink: OutputSink = { ...quiet, stderr: (t) => void notes.push(t) };
+    const [w] = await cluster.launch({ n: 1, engine: "sense-fast", keeper: false, sink, code: "globalThis.up = 1;", restart: "on-failure", maxRestarts: 2 });
+    const idsSeen = [w.id];
+    for (let k = 1; k <= 2; k++) {
+      void (backend.kernels.get(idsSeen[idsSeen.length - 1]) as JsFakeKernel).die();
+      await until(async () => {
+        const r = (await cluster.list()).find((x) => x.name === w.name);
+        return !!r && r.status === "idle" && !idsSeen.includes(r.id);
+      });
+      idsSeen.push((await cluster.list()).find((x) => x.name === w.name)!.id);
+      expect((await execute("globalThis.up", { cluster, targets: w.name, sink: quiet }))[0].value).toBe(1);
+    }
+    void (backend.kernels.get(idsSeen[2]) as JsFakeKernel).die();
+    await until(async () => notes.some((n) => /failed again after 2 restarts; it stays failed \(maxRestarts: 2\): its kernel died/.test(n)));
+    expect((await cluster.list()).find((x) => x.name === w.name)).toMatchObject({ status: "failed", id: idsSeen[2], reason: expect.stringMatching(/its kernel died/) });
+    expect(notes.filter((n) => /restarting worker/.test(n))).toHaveLength(2);
+  });
+
+  it("refuses bad restart options, starting nothing", async () => {
+    const starts = backend.calls.filter((c) => c.startsWith("start")).length;
+    for (const bad of [{ restart: "always" }, { restart: "on-failure", maxRestarts: 0 }, { restart: "on-failure", maxRestarts: 1.5 }, { maxRestarts: 2 }]) {
+      await expect(cluster.launch({ n: 1, engine: "sense-fast", keeper: false, sink: quiet, ...(bad as object) })).rejects.toMatchObject({ code: "bad_option" });
+    }
+    expect(backend.calls.filter((c) => c.startsWith("start")).length).toBe(starts);
+  });
+
   it("says how a kernel's process ended, as the direct backend knows it", () => {
     expect(exitText("SIGKILL")).toMatch(/^its kernel was killed by SIGKILL/);
     expect(exitText("SIGABRT")).toMatch(/heap out of memory/);
