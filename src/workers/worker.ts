@@ -356,7 +356,9 @@ export class Worker {
   private async lost(why: "restarting" | "dead"): Promise<void> {
     if (this.stopping || this.ended) return;
     this.stopping = true;
-    this.lostWhy = this.describeLoss(why);
+    const reason = (this.lostWhy = this.describeLoss(why));
+    // The record says so at once (a table or a map's error read right after the loss agree with it).
+    const failed = this.setStatus("failed", reason);
     this.release();
     let stillThere = true;
     try {
@@ -364,14 +366,15 @@ export class Worker {
     } catch {
       stillThere = false;
     }
-    this.output.close();
     if (!stillThere && why === "dead") {
+      this.output.close();
+      await failed;
       await this.setStatus("stopped");
     } else {
-      const reason = this.lostWhy;
       // Said where the user looks (the launching cell), not only in the record: a silent failure reads as a hang.
       this.output.notice(`Sense: worker ${this.name} failed: ${reason}; its kernel is removed, its record stays (restartWorkers("${this.name}") starts a fresh one in its place).`);
-      await this.setStatus("failed", reason);
+      this.output.close();
+      await failed;
       await deleteUntilGone(this.backend, this.sessionId, this.kernelId);
     }
     this.end();

@@ -127,8 +127,10 @@ describe("Cluster with a fake backend", () => {
     expect(w.status).toBe("idle");
     backend.sessions.delete(w.sessionId);
     backend.kernels.get(w.id)!.lifecycle("dead");
-    await until(() => cluster.worker(w.id).ended, "worker ended");
+    // Failed at the loss, then stopped once the session is found gone (someone else stopped it).
+    await until(() => cluster.worker(w.id).status === "stopped", "worker stopped");
     expect(cluster.worker(w.id).record()).toMatchObject({ status: "stopped" });
+    expect(cluster.worker(w.id).channel).toBeUndefined();
     expect(backend.calls.filter((c) => c.startsWith("stop"))).toEqual([]);
   });
 
