@@ -180,10 +180,10 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   const perWorker = new Map(targets.map((t) => [t.id, 0]));
   let done = 0;
   /** Workers still taking chunks, by id; a lost one leaves with its reason kept in `lost`. */
-  const live = new Set(targets.map((t) => t.id));
+  const working = new Set(targets.map((t) => t.id));
   const lost = new Map<string, string>();
   let reruns = 0;
-  const live$: LiveDisplay | undefined = options.progress === false ? undefined : liveDisplay(sink, progressBundle("running"));
+  const live: LiveDisplay | undefined = options.progress === false ? undefined : liveDisplay(sink, progressBundle("running"));
   let lastShown = performance.now();
   function progressBundle(state: "running" | "done" | "failed" | "interrupted") {
     return renderMapProgress({
@@ -196,11 +196,11 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
     });
   }
   const showProgress = (now = false) => {
-    if (!live$ || (!now && performance.now() - lastShown < PROGRESS_MS)) return;
+    if (!live || (!now && performance.now() - lastShown < PROGRESS_MS)) return;
     lastShown = performance.now();
-    live$.update(progressBundle("running"));
+    live.update(progressBundle("running"));
   };
-  const ticker = live$ ? setInterval(() => live$.update(progressBundle("running")), 1_000) : undefined;
+  const ticker = live ? setInterval(() => live.update(progressBundle("running")), 1_000) : undefined;
   ticker?.unref();
 
   const failures: RemoteFailure[] = [];
@@ -223,13 +223,13 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   /** The chunk each lost worker was running when it was lost (the suspect), fixed at the first loss seen. */
   const suspects = new Map<string, Chunk | undefined>();
   const workerLost = (t: Target, o?: RequestOutcome): void => {
-    if (!live.has(t.id)) return;
-    live.delete(t.id);
+    if (!working.has(t.id)) return;
+    working.delete(t.id);
     lost.set(t.id, lossReason(t, o));
     // A worker stopped on purpose blames no chunk; one whose kernel died blames the chunk it ran.
     const stopped = t.worker.leaving && !t.worker.lossReason;
     suspects.set(t.id, stopped ? undefined : inFlight.get(t.id)?.[0]);
-    if (live.size === 0 && !finished() && !stop()) {
+    if (working.size === 0 && !finished() && !stop()) {
       const names = targets.map((x) => x.name).join(", ");
       failures.push({
         worker: t.name,
@@ -278,14 +278,14 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   const slot = async (t: Target, def: ReturnType<typeof runRequest>, prefetch: boolean): Promise<void> => {
     const mine = inFlight.get(t.id)!;
     for (;;) {
-      if (stop() || finished() || !live.has(t.id)) return;
+      if (stop() || finished() || !working.has(t.id)) return;
       if (t.worker.ended) {
         workerLost(t);
         return;
       }
       // A prefetched chunk waits behind the worker's running one: near the end, where some worker
       // would sit idle meanwhile, leave the last chunks to whichever worker frees up first.
-      const chunk = prefetch && queue.length < live.size ? undefined : queue.shift();
+      const chunk = prefetch && queue.length < working.size ? undefined : queue.shift();
       if (!chunk) {
         await changed();
         continue;
@@ -345,7 +345,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
     watch.dispose();
     if (ticker) clearInterval(ticker);
   }
-  live$?.update(progressBundle(failures.length ? "failed" : watch.fired ? "interrupted" : "done"));
+  live?.update(progressBundle(failures.length ? "failed" : watch.fired ? "interrupted" : "done"));
   if (failures.length || watch.fired) {
     const all = failures.length ? failures : [{ worker: targets[0].name, id: targets[0].id, ename: "KeyboardInterrupt", evalue: "map interrupted", traceback: [] }];
     all.sort((a, b) => (a.index ?? -1) - (b.index ?? -1));
