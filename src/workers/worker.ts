@@ -100,6 +100,8 @@ export class Worker {
   private current: WorkerTag;
   private why?: string;
   private lostWhy?: string;
+  /** The handling of a loss (its kernel deleted), while it runs: a stop waits for it. */
+  private losing?: Promise<void>;
   private state?: string;
   private conn?: KernelChannel;
   private detach: (() => void)[] = [];
@@ -179,7 +181,7 @@ export class Worker {
       channel.onIopub((msg) => this.route(msg)),
       channel.onStatus((status) => {
         const loss = lossOf(status);
-        if (loss) void this.lost(loss);
+        if (loss) this.onLoss(loss);
       }),
     );
   }
@@ -247,6 +249,9 @@ export class Worker {
    * is closed all the same: a channel reconnecting to nothing would keep a plain Node master alive).
    */
   async stop(): Promise<void> {
+    // A kernel in the middle of its server's auto-restart refuses its session's delete: the loss's
+    // own delete (deleteUntilGone) goes first, and this stop then finds the session gone.
+    if (this.losing) await this.losing;
     if (this.current.status === "stopped") return;
     this.stopping = true;
     try {
@@ -329,7 +334,7 @@ export class Worker {
       this.state = String(c.execution_state);
       if (c.execution_state === "idle") this.output.flushAll();
       const loss = lossOf(String(c.execution_state));
-      if (loss) void this.lost(loss);
+      if (loss) this.onLoss(loss);
       return;
     }
     if (msg.parentId && this.hidden.has(msg.parentId)) return;
@@ -353,6 +358,11 @@ export class Worker {
    * does not keep restarting a worker whose code exits again. The record stays listed until the
    * worker is restarted or stopped. A session deleted by someone else is recorded as `stopped`.
    */
+  private onLoss(why: "restarting" | "dead"): void {
+    if (this.stopping || this.ended) return;
+    this.losing = this.lost(why);
+  }
+
   private async lost(why: "restarting" | "dead"): Promise<void> {
     if (this.stopping || this.ended) return;
     this.stopping = true;

@@ -1,7 +1,8 @@
 /**
  * Chaos (#23), on a real Jupyter Server and on kernels started directly, with real `sense-ts`
- * workers: `execute` on every worker while one is SIGKILLed (that one `lost` with its reason, the
- * others `ok`); a poison item that kills every worker running it (named after `retries`); after
+ * workers (a V8 heap limit of 256 MiB each): `execute` on every worker while one is SIGKILLed (that
+ * one `lost` with its reason, the others `ok`); a poison item that kills every worker running it,
+ * and one that exceeds the memory limit (each named after `retries`); after
  * each, `restartWorkers` brings the lost workers back with their env and startup code (checked by
  * their output) and `map` uses them again. After each backend: no process left.
  */
@@ -24,6 +25,9 @@ const STARTUP = 'console.log("startup of", process.env.SENSE_WORKER_NAME, "tag",
 // KernelRestarter.time_to_dead, 3 s by default); the direct backend when the process exits.
 const NOTICE_MS = { server: 3_000 + 1_000, direct: 1_000 };
 
+// The workers' V8 heap limit: the out-of-memory trial's item exceeds it (a size's limit under Enterprise Gateway).
+const HEAP_MIB = 256;
+
 describe.each([
   ["server", serverBackend],
   ["direct", directBackend],
@@ -35,7 +39,7 @@ describe.each([
 
   beforeAll(async () => {
     trace(`chaos ${name}: starting the backend`);
-    b = await make();
+    b = await make({ heapLimitMiB: HEAP_MIB });
     workers = await launchWorkers({ n: WORKERS, engine: ENGINE, keeper: false, context: ctx(), sink, env: { CHAOS_TAG: "tagged" }, code: STARTUP });
     await awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 120, context: ctx() });
   });
@@ -126,5 +130,30 @@ describe.each([
       expect(failed.sort()).toEqual([...took].sort());
       await restartFailed(took);
     }
+  });
+
+  it("an item that exceeds the workers' memory limit fails the map after `retries`, naming it; the workers it took are restarted", async () => {
+    const live = (await listWorkers({ context: ctx() })).filter((r) => r.status === "idle");
+    expect(live).toHaveLength(WORKERS);
+    const e = await map(
+      (x: number) => {
+        if (x !== 1234) return x + 1;
+        const hog: number[][] = [];
+        for (;;) hog.push(new Array(1_000_000).fill(x));
+      },
+      Array.from({ length: 3_000 }, (_, i) => i),
+      { targets: live, context: ctx(), sink, progress: false },
+    ).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RemoteError);
+    const f = (e as RemoteError).failures;
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ index: 1234, ename: "WorkerLost" });
+    expect(f[0].evalue).toMatch(/^item 1234 took 3 workers \(w\d+, w\d+, w\d+\): each was lost while running it/);
+    // The direct backend knows how the process ended: V8 aborts when its heap is full.
+    if (name === "direct") expect(f[0].evalue).toMatch(/SIGABRT: .*heap out of memory/);
+    const results = (e as RemoteError).results;
+    for (const [i, r] of results.entries()) if (r !== undefined) expect(r).toBe(i + 1);
+    const took = /\((w\d+), (w\d+), (w\d+)\)/.exec(f[0].evalue)!.slice(1);
+    await restartFailed(took);
   });
 });

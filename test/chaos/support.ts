@@ -26,9 +26,21 @@ export interface ChaosBackend {
   close(): Promise<void>;
 }
 
-/** A real Jupyter Server from `.venv` on a free loopback port. */
-export async function serverBackend(): Promise<ChaosBackend> {
-  const server: JupyterServer = await startJupyterServer();
+/**
+ * What the kernels' environment gets: `NODE_OPTIONS` with a V8 heap limit, so a worker can run out
+ * of memory at a limit as it would at its size's under Enterprise Gateway (a local kernel has none).
+ */
+export interface BackendOptions {
+  heapLimitMiB?: number;
+}
+
+function nodeOptions(o: BackendOptions): Record<string, string> {
+  return o.heapLimitMiB ? { NODE_OPTIONS: `--max-old-space-size=${o.heapLimitMiB}` } : {};
+}
+
+/** A real Jupyter Server from `.venv` on a free loopback port (its kernels get `o`'s environment). */
+export async function serverBackend(o: BackendOptions = {}): Promise<ChaosBackend> {
+  const server: JupyterServer = await startJupyterServer({ env: nodeOptions(o) });
   return {
     name: "server",
     context: { endpoint: { baseUrl: server.url, token: server.token }, projectHome: server.rootDir, serverRootDir: server.rootDir },
@@ -40,20 +52,24 @@ export async function serverBackend(): Promise<ChaosBackend> {
   };
 }
 
-/** Kernels started directly (no server), their runtime folder a temporary one. */
-export async function directBackend(): Promise<ChaosBackend> {
+/** Kernels started directly (no server), their runtime folder a temporary one (they inherit this process's environment, plus `o`'s). */
+export async function directBackend(o: BackendOptions = {}): Promise<ChaosBackend> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-chaos-direct-"));
   const home = path.join(tmp, "project");
   fs.mkdirSync(home);
   const saved = process.env.SENSE_JUPYTER_PREFIX;
+  const savedNodeOptions = process.env.NODE_OPTIONS;
   // The project's kernelspecs are registered into .venv.
   process.env.SENSE_JUPYTER_PREFIX = path.join(REPO, ".venv");
+  Object.assign(process.env, nodeOptions(o));
   return {
     name: "direct",
     context: { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") },
     async close() {
       if (saved === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
       else process.env.SENSE_JUPYTER_PREFIX = saved;
+      if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = savedNodeOptions;
       // The kernels' command lines name their connection files in this folder.
       expect(processesUnder(tmp)).toEqual([]);
       fs.rmSync(tmp, { recursive: true, force: true });
