@@ -229,17 +229,20 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
     // A worker stopped on purpose blames no chunk; one whose kernel died blames the chunk it ran.
     const stopped = t.worker.leaving && !t.worker.lossReason;
     suspects.set(t.id, stopped ? undefined : inFlight.get(t.id)?.[0]);
-    if (working.size === 0 && !finished() && !stop()) {
-      const names = targets.map((x) => x.name).join(", ");
-      failures.push({
-        worker: t.name,
-        id: t.id,
-        ename: "WorkerLost",
-        evalue: `every worker was lost (${names}; the last, ${t.name}: ${lost.get(t.id)}); ${done} of ${list.length} items finished, their results are in this error's results`,
-        traceback: [],
-      });
-    }
     showProgress(true);
+    notify();
+  };
+  /** After a loss was handled (its chunk given back, or found poison): no worker left fails the map. */
+  const noneLeft = (t: Target): void => {
+    if (working.size > 0 || finished() || stop()) return;
+    const names = targets.map((x) => x.name).join(", ");
+    failures.push({
+      worker: t.name,
+      id: t.id,
+      ename: "WorkerLost",
+      evalue: `every worker was lost (${names}; the last, ${t.name}: ${lost.get(t.id)}); ${done} of ${list.length} items finished, their results are in this error's results`,
+      traceback: [],
+    });
     notify();
   };
   /** Puts back a chunk whose worker was lost, counting the loss when it was the one running. */
@@ -281,6 +284,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
       if (stop() || finished() || !working.has(t.id)) return;
       if (t.worker.ended) {
         workerLost(t);
+        noneLeft(t);
         return;
       }
       // A prefetched chunk waits behind the worker's running one: near the end, where some worker
@@ -304,6 +308,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
         workerLost(t, o);
         mine.splice(mine.indexOf(chunk), 1);
         giveBack(t, chunk);
+        noneLeft(t);
         return;
       }
       mine.splice(mine.indexOf(chunk), 1);
@@ -320,6 +325,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
         // An item cut short by the worker's stop: the chunk runs again elsewhere, whole.
         workerLost(t, o);
         giveBack(t, chunk);
+        noneLeft(t);
         return;
       }
       for (let k = 0; k < a.results.length; k++) results[chunk.start + k] = a.results[k];

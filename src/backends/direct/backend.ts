@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { RestError } from "../../errors";
 import type { KernelModel, KernelSpecs, SessionModel } from "../../jupyter/schemas";
 import { bestEffortSync } from "../../util/best-effort";
+import { sleep } from "../../util/timing";
 import { precompiledMetadata } from "../../protocol/marks";
 import { executeContent } from "../backend";
 import type { ChannelStatus, ExecuteReply, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../backend";
@@ -33,6 +34,9 @@ export interface DirectBackendOptions {
   /** The kernels' stdout/stderr (default: this process's, as jupyter_client does). */
   stdio?: "inherit" | "ignore";
 }
+
+/** How long after a kernel's process exited its last messages get to arrive before it is reported dead. */
+const EXIT_DRAIN_MS = 100;
 
 // How long a stopped kernel gets to exit after shutdown_request before its group is killed.
 const SHUTDOWN_GRACE_MS = 3_000;
@@ -247,7 +251,11 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
     const state = (m.content as { execution_state?: string }).execution_state;
     if (state === "busy" || state === "idle" || state === "starting") for (const l of statusListeners) l(state);
   });
-  void launched.exited.then(() => {
+  void launched.exited.then(async () => {
+    // The exit is seen on another channel (the process) than the kernel's messages (its sockets):
+    // what it sent just before it died may still be on its way. Let that land first, or a reply
+    // that was sent reads as lost (and map blames the chunk that had finished, not the one that killed it).
+    await sleep(EXIT_DRAIN_MS);
     if (disposed) return;
     for (const l of statusListeners) l("dead");
     for (const l of connectionListeners) l("disconnected");
