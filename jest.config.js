@@ -23,6 +23,14 @@ module.exports = {
       setupFilesAfterEnv: ["<rootDir>/test/helpers/setup-integration.ts"],
     },
     {
+      // Work that survives lost workers (#23, docs/reliability.md): real workers SIGKILLed, stopped
+      // and out of memory mid-map. SENSE_CHAOS=full (npm run test:chaos) runs longer and more often.
+      ...common,
+      displayName: "chaos",
+      testMatch: ["<rootDir>/test/chaos/**/*.test.ts"],
+      setupFilesAfterEnv: ["<rootDir>/test/helpers/setup-integration.ts"],
+    },
+    {
       // Through a real Jupyter Enterprise Gateway (.venv-eg) and under a JupyterHub single-user
       // server (test/gateway/README.md, docs/scale-out.md).
       ...common,

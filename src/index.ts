@@ -23,7 +23,7 @@ export { registerDisplayHook, richBundle } from "./display/hooks";
 export type { DisplayHook } from "./display/hooks";
 export type { LiveDisplay } from "./display/live";
 // Workers (issue 3): launch, list, stop, await, their output; the size table; the keeper.
-export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, onWorkerStatus, setWorkerPool, workerPools, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";
+export { launchWorkers, listWorkers, getMaster, stopWorkers, restartWorkers, awaitWorkers, workerOutput, workerOutputItems, onWorkerStatus, setWorkerPool, workerPools, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";
 export type { LaunchWorkersOptions, LaunchOptions, AwaitOptions, AwaitResult, WorkerContextInput, SizeSpec, WorkerOutputItem, PoolOptions, PoolInfo } from "./workers";
 // Remote execution (issue 16): run code on workers, map a function over items, move values.
 export { execute, map, push, pull } from "./remote";

@@ -164,6 +164,12 @@ export interface KernelBackend {
    * server of their own (direct) have it.
    */
   registerMaster?(masterId: string, connectionFile: string | undefined): void;
+  /**
+   * How the process of a kernel this backend started ended: its exit code, or the signal that
+   * ended it (`SIGKILL`); `undefined` while it runs or when the backend cannot know. Only backends
+   * that own their kernels' processes (direct) have it: a Jupyter Server says `dead`/`restarting` only.
+   */
+  exitOf?(kernelId: string): number | string | undefined;
 }
 
 /** The content of an `execute_request` (messaging protocol 5.3). */

@@ -361,10 +361,12 @@ export function renderMagicList(registry: MagicListSource): MimeBundle {
 export interface MapProgressLike {
   done: number;
   total: number;
-  /** Items done per worker, in target order. */
-  perWorker: readonly { worker: string; done: number }[];
+  /** Items done per worker, in target order; `lost` says why a worker left the map. */
+  perWorker: readonly { worker: string; done: number; lost?: string }[];
   elapsedMs: number;
   state: "running" | "done" | "failed" | "interrupted";
+  /** Chunks run again because their worker was lost. */
+  reruns?: number;
 }
 
 /** `map` progress: a bar with done/total, items per worker and elapsed time (text: one line). */
@@ -372,7 +374,16 @@ export function renderMapProgress(p: MapProgressLike): MimeBundle {
   const label = p.state === "running" ? "map" : `map ${p.state}`;
   const bar = renderProgress(label, p.done, p.total);
   const secs = `${(p.elapsedMs / 1000).toFixed(1)} s`;
-  const workers = p.perWorker.map((w) => `${w.worker} ${w.done}`).join(" · ");
+  const workers = p.perWorker.map((w) => `${w.worker} ${w.done}${w.lost !== undefined ? " (lost)" : ""}`).join(" · ");
+  const lost = p.perWorker.filter((w) => w.lost !== undefined);
+  const reruns = p.reruns ? ` · ${p.reruns} chunk${p.reruns === 1 ? "" : "s"} re-run` : "";
+  const why = lost.length ? `\n${lost.map((w) => `${w.worker} lost: ${w.lost ?? ""}`).join("\n")}` : "";
+  if (lost.length || reruns) {
+    return {
+      "text/plain": `${bar["text/plain"]} · ${workers}${reruns} · ${secs}${why}`,
+      "text/html": `${bar["text/html"] as string}<div><small>${escapeHtml(workers + reruns)} · ${escapeHtml(secs)}</small></div>${lost.map((w) => `<div><small>${escapeHtml(`${w.worker} lost: ${w.lost ?? ""}`)}</small></div>`).join("")}`,
+    };
+  }
   return {
     "text/plain": `${bar["text/plain"]} · ${workers} · ${secs}`,
     "text/html": `${bar["text/html"] as string}<div><small>${escapeHtml(workers)} · ${escapeHtml(secs)}</small></div>`,

@@ -7,7 +7,7 @@ import { getAuth } from "../platform/auth";
 import { getRunContext } from "../jupyter/context";
 import { install } from "../platform/npm-install";
 import { getNetwork } from "../platform/network";
-import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, setWorkerPool, stopWorkers, workerPools } from "../workers";
+import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, restartWorkers, setWorkerPool, stopWorkers, workerPools } from "../workers";
 import { WorkerSize, type WorkerRecord } from "../jupyter/schemas";
 import { makeDisplayable, type Displayable } from "../display/bundle";
 import { UsageError } from "../errors";
@@ -45,6 +45,8 @@ export interface SenseCore {
   }): Promise<WorkerRecord[]>;
   listWorkers(): Promise<WorkerRecord[]>;
   stopWorkers(...ids: string[]): Promise<WorkerRecord[]>;
+  /** Fresh kernels in place of the workers named (none: every failed one); without it, `%sense_restart` says it is not available. */
+  restartWorkers?(ids: string[], options: { sink?: OutputSink }): Promise<WorkerRecord[]>;
   awaitWorkers(
     ids: string[] | null,
     options: { waitForCompletion?: boolean; timeoutSeconds?: number },
@@ -66,6 +68,7 @@ export const realCore: SenseCore = {
   launchWorkers: (options) => launchWorkers(options),
   listWorkers: () => listWorkers(),
   stopWorkers: (...ids) => stopWorkers(...ids),
+  restartWorkers: (ids, options) => restartWorkers(...ids, options),
   awaitWorkers: (ids, options) => awaitWorkers(ids, options),
   setWorkerPool: (options) => setWorkerPool(options),
   workerPools: () => workerPools(),
@@ -273,6 +276,33 @@ export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magi
       options: [],
       positionals: [{ name: "id", description: "worker ids or names; none stops them all", variadic: true }],
       run: async (args) => shown(renderWorkers(await core.stopWorkers(...args.positionals))),
+    }),
+    defineMagic({
+      name: "sense_restart",
+      kinds: ["line"],
+      summary: "Start a fresh kernel in place of workers (w2 ...), or of every failed worker; their state is lost.",
+      description:
+        "Same name, engine, size and env; the startup code runs again (its output appears in this cell).\n" +
+        "Shows a workers table refreshed as the restarted workers go starting, running, idle.",
+      options: [],
+      positionals: [{ name: "id", description: "worker ids or names; none restarts every failed worker", variadic: true }],
+      async run(args, ctx) {
+        if (!core.restartWorkers) throw new UsageError("%sense_restart is not available in this kernel", { code: "bad_option" });
+        const early = new Map<string, WorkerRecord>();
+        const stopEarly = core.onWorkerStatus?.((r) => void early.set(r.id, r)) ?? (() => undefined);
+        let records: WorkerRecord[];
+        try {
+          records = (await core.restartWorkers(args.positionals, { sink: ctx.sink })).map((r) => early.get(r.id) ?? r);
+        } finally {
+          stopEarly();
+        }
+        const live = liveDisplay(ctx.sink, renderWorkers(records));
+        const stop = core.onWorkerStatus
+          ? followWorkerEvents(records, live, (l) => core.onWorkerStatus?.(l) ?? (() => undefined), follow)
+          : followWorkers(records.map((r) => r.id), live, () => core.listWorkers(), follow);
+        ctx.signal?.addEventListener("abort", stop, { once: true });
+        return undefined;
+      },
     }),
     defineMagic({
       name: "sense_await",

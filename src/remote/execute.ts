@@ -20,7 +20,7 @@ import { resolveTargets, type Target, type Targets } from "../workers/targets";
 import { fromWire, toJsonWire, toWire } from "./values";
 
 /** How one worker's part of a remote call ended. */
-export const ExecuteStatus = z.enum(["ok", "error", "timeout", "aborted"]);
+export const ExecuteStatus = z.enum(["ok", "error", "timeout", "aborted", "lost"]);
 export type ExecuteStatus = z.infer<typeof ExecuteStatus> & RequestStatus;
 
 /** One worker's result of {@link execute}. */

@@ -5,6 +5,11 @@
  * per worker, so a worker never waits for a round trip between chunks). Progress shows live in the
  * calling cell. Chunk requests are silent: their answers come in the shell reply, so no iopub
  * traffic counts against the server's rate limits.
+ *
+ * A worker lost mid-map (its kernel died, was restarted or stopped) gives its chunks back to the
+ * queue and the remaining workers run them: at-least-once, so an item may run twice. The chunk a
+ * lost worker was running is a suspect; one that keeps taking workers is a poison chunk (see
+ * {@link MapOptions.retries}).
  */
 import { createHash } from "node:crypto";
 import * as acorn from "acorn";
@@ -15,7 +20,7 @@ import { RemoteError, shown, UsageError, type RemoteFailure } from "../errors";
 import { MAX_MESSAGE_CONTENT_BYTES } from "../protocol/limits";
 import { checkOptions, failureOf, targetsOf, type RemoteOptions } from "./execute";
 import { watchInterrupts } from "./interrupt";
-import { runRequest } from "../workers/request";
+import { runRequest, type RequestOutcome } from "../workers/request";
 import { JS_TAKE, jsAwaitRuntime, jsRuntimeCall, readReply, wireArg } from "./runtime";
 import type { Target } from "../workers/targets";
 import { fromWire, toWire } from "./values";
@@ -26,7 +31,17 @@ export interface MapOptions extends RemoteOptions {
   chunkSize?: number;
   /** Show live progress in the calling cell (default true). */
   progress?: boolean;
+  /**
+   * How many times a chunk whose worker was lost while running it is run again on another worker
+   * (default 2). Before its last run it is split into single items, so an item that keeps killing
+   * its workers (a poison item) is named when the map fails. Chunks a lost worker only held
+   * (queued behind the running one) go back to the queue without counting.
+   */
+  retries?: number;
 }
+
+/** Default of {@link MapOptions.retries}. */
+export const DEFAULT_MAP_RETRIES = 2;
 
 /** A chunk's serialized items stay under this (base64), far below one websocket message. */
 const CHUNK_BYTES = Math.min(4 * 1024 * 1024, MAX_MESSAGE_CONTENT_BYTES / 2);
@@ -37,6 +52,10 @@ interface Chunk {
   start: number;
   count: number;
   data: string;
+  /** Runs of this chunk (or the chunk it was split from) whose worker was lost while running it. */
+  losses?: number;
+  /** The workers those runs took, by name. */
+  took?: string[];
 }
 
 /**
@@ -101,6 +120,24 @@ function explain(e: { ename: string; evalue: string }): string {
   return e.evalue;
 }
 
+/** Whether a request ended because its worker was lost (not because the code failed). */
+function lostOutcome(t: Target, o: RequestOutcome): boolean {
+  // A worker being stopped answers what it ran with an interrupt (its kernel shuts down): a loss too.
+  return o.status === "lost" || (o.status !== "ok" && t.worker.leaving);
+}
+
+/** Why `t` was lost, as its record says (or what the request saw). */
+function lossReason(t: Target, o?: RequestOutcome): string {
+  if (t.worker.lossReason) return t.worker.lossReason;
+  if (t.worker.leaving) return "it was stopped (stopWorkers)";
+  return t.worker.record().reason ?? o?.error?.evalue ?? `its status is ${t.worker.status}`;
+}
+
+/** `items 3–7` or `item 3`. */
+function itemsText(c: Chunk): string {
+  return c.count === 1 ? `item ${c.start}` : `items ${c.start}–${c.start + c.count - 1}`;
+}
+
 /**
  * Calls `fn(item, index)` for every item on the target workers (JavaScript/TypeScript only) and
  * resolves with the results in input order. `fn` must be self-contained: its source is shipped, so
@@ -108,19 +145,26 @@ function explain(e: { ename: string; evalue: string }): string {
  * Items and results are structured data (v8 serialization: Map, Set, Date, BigInt, typed arrays,
  * Buffer); a promise returned by `fn` is awaited on the worker.
  *
+ * A worker lost meanwhile gives its chunks back to the others (at-least-once: an item may run
+ * twice, so `fn` should be free of side effects or idempotent); see {@link MapOptions.retries}.
+ *
  * @throws UsageError `bad_option` (fn, items or options), `unsupported_worker` (a Python target),
  *   `too_large` (an item bigger than a message may be); WorkerError `unknown_worker` — nothing is
  *   sent in these cases. RemoteError `remote_error` when an item threw: its `failures` name the
- *   item's index, the worker and the error; `results` holds the results computed so far.
+ *   item's index, the worker and the error; `results` holds the results computed so far. The same
+ *   RemoteError (failure `WorkerLost`) when a poison item took `retries + 1` workers (its index and
+ *   the workers named) or when no worker is left (how many items finished said).
  */
 export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, items: Iterable<T> | ArrayLike<T>, options: MapOptions = {}): Promise<Awaited<R>[]> {
   const sink = options.sink ?? captureSink();
-  checkOptions(options, ["chunkSize", "progress"], "map");
+  checkOptions(options, ["chunkSize", "progress", "retries"], "map");
   const src = functionSource(fn);
   if (items === null || typeof items !== "object") throw new UsageError("map: items must be an array or an iterable", { code: "bad_option" });
   const list = Array.from(items as Iterable<T>);
   const { chunkSize } = options;
   if (chunkSize !== undefined && (!Number.isInteger(chunkSize) || chunkSize < 1)) throw new UsageError(`map: chunkSize must be a positive integer, not ${shown(chunkSize)}`, { code: "bad_option" });
+  const retries = options.retries ?? DEFAULT_MAP_RETRIES;
+  if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new UsageError(`map: retries must be an integer from 0 to 100, not ${shown(options.retries)}`, { code: "bad_option" });
   const targets = await targetsOf(options);
   const py = targets.find((t) => t.language === "python");
   if (py) {
@@ -137,13 +181,24 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   const started = performance.now();
   const perWorker = new Map(targets.map((t) => [t.id, 0]));
   let done = 0;
+  /** Workers still taking chunks, by id; a lost one leaves with its reason kept in `lost`. */
+  const working = new Set(targets.map((t) => t.id));
+  const lost = new Map<string, string>();
+  let reruns = 0;
   const live: LiveDisplay | undefined = options.progress === false ? undefined : liveDisplay(sink, progressBundle("running"));
   let lastShown = performance.now();
   function progressBundle(state: "running" | "done" | "failed" | "interrupted") {
-    return renderMapProgress({ done, total: list.length, perWorker: targets.map((t) => ({ worker: t.name, done: perWorker.get(t.id) ?? 0 })), elapsedMs: performance.now() - started, state });
+    return renderMapProgress({
+      done,
+      total: list.length,
+      perWorker: targets.map((t) => ({ worker: t.name, done: perWorker.get(t.id) ?? 0, ...(lost.has(t.id) ? { lost: lost.get(t.id) } : {}) })),
+      elapsedMs: performance.now() - started,
+      state,
+      reruns,
+    });
   }
-  const showProgress = () => {
-    if (!live || performance.now() - lastShown < PROGRESS_MS) return;
+  const showProgress = (now = false) => {
+    if (!live || (!now && performance.now() - lastShown < PROGRESS_MS)) return;
     lastShown = performance.now();
     live.update(progressBundle("running"));
   };
@@ -154,36 +209,137 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   const watch = watchInterrupts(options.signal);
   const control = { sink, interrupted: watch.interrupted };
   const stop = () => failures.length > 0 || watch.fired;
+  // Slots with nothing to take wait here until a chunk comes back, the map ends or fails.
+  let wake: () => void = () => undefined;
+  let woken = new Promise<void>((resolve) => (wake = resolve));
+  const notify = () => {
+    const w = wake;
+    woken = new Promise<void>((resolve) => (wake = resolve));
+    w();
+  };
+  const changed = () => Promise.race([woken, watch.interrupted]);
+  const finished = () => done >= list.length;
+
+  // Chunks sent to each worker and not yet answered, oldest first: the oldest is the one it runs.
+  const inFlight = new Map<string, Chunk[]>(targets.map((t) => [t.id, []]));
+  /** The chunk each lost worker was running when it was lost (the suspect), fixed at the first loss seen. */
+  const suspects = new Map<string, Chunk | undefined>();
+  const workerLost = (t: Target, o?: RequestOutcome): void => {
+    if (!working.has(t.id)) return;
+    working.delete(t.id);
+    lost.set(t.id, lossReason(t, o));
+    // A worker stopped on purpose blames no chunk; one whose kernel died blames the chunk it ran.
+    const stopped = t.worker.leaving && !t.worker.lossReason;
+    suspects.set(t.id, stopped ? undefined : inFlight.get(t.id)?.[0]);
+    showProgress(true);
+    notify();
+  };
+  /** After a loss was handled (its chunk given back, or found poison): no worker left fails the map. */
+  const noneLeft = (t: Target): void => {
+    if (working.size > 0 || finished() || stop()) return;
+    const names = targets.map((x) => x.name).join(", ");
+    failures.push({
+      worker: t.name,
+      id: t.id,
+      ename: "WorkerLost",
+      evalue: `every worker was lost (${names}; the last, ${t.name}: ${lost.get(t.id)}); ${done} of ${list.length} items finished, their results are in this error's results`,
+      traceback: [],
+    });
+    notify();
+  };
+  /** Puts back a chunk whose worker was lost, counting the loss when it was the one running. */
+  const giveBack = (t: Target, chunk: Chunk): void => {
+    const suspect = suspects.get(t.id) === chunk;
+    if (!suspect) {
+      reruns++;
+      queue.unshift(chunk);
+      notify();
+      return;
+    }
+    const losses = (chunk.losses ?? 0) + 1;
+    const took = [...(chunk.took ?? []), t.name];
+    if (losses > retries) {
+      failures.push({
+        worker: t.name,
+        id: t.id,
+        ...(chunk.count === 1 ? { index: chunk.start } : {}),
+        ename: "WorkerLost",
+        evalue: `${itemsText(chunk)} took ${took.length} worker${took.length === 1 ? "" : "s"} (${took.join(", ")}): each was lost while running it (the last: ${lost.get(t.id) ?? "lost"}); it was run ${losses} times (retries: ${retries}); ${done} of ${list.length} items finished`,
+        traceback: [],
+      });
+      notify();
+      return;
+    }
+    reruns++;
+    // Before its last run a chunk goes one item at a time: a poison item is then named, not its chunk.
+    const parts = losses === retries && chunk.count > 1 ? Array.from({ length: chunk.count }, (_, k) => ({ start: chunk.start + k, count: 1, data: toWire(list.slice(chunk.start + k, chunk.start + k + 1), "map: items") })) : [chunk];
+    queue.unshift(...parts.map((c) => ({ ...c, losses, took })));
+    notify();
+  };
 
   const defs = targets.map((t) =>
     runRequest(t.worker, { code: jsRuntimeCall(`def("${id}", ${wireArg(srcWire)})`, t.language === "typescript"), silent: true, storeHistory: false, stopOnError: true, what: "map's function", precompiled: t.precompiled }, control),
   );
   const slot = async (t: Target, def: ReturnType<typeof runRequest>, prefetch: boolean): Promise<void> => {
+    const mine = inFlight.get(t.id)!;
     for (;;) {
-      if (stop()) return;
+      if (stop() || finished() || !working.has(t.id)) return;
+      if (t.worker.ended) {
+        workerLost(t);
+        noneLeft(t);
+        return;
+      }
       // A prefetched chunk waits behind the worker's running one: near the end, where some worker
       // would sit idle meanwhile, leave the last chunks to whichever worker frees up first.
-      if (prefetch && queue.length < targets.length) return;
-      const chunk = queue.shift();
-      if (!chunk) return;
+      const chunk = prefetch && queue.length < working.size ? undefined : queue.shift();
+      if (!chunk) {
+        await changed();
+        continue;
+      }
       const call = jsAwaitRuntime(`run("${id}", ${wireArg(chunk.data)}, ${chunk.start})`);
-      const o = await runRequest(t.worker, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control);
+      mine.push(chunk);
+      let o: RequestOutcome;
+      try {
+        o = await runRequest(t.worker, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control);
+      } catch (e) {
+        mine.splice(mine.indexOf(chunk), 1);
+        queue.unshift(chunk);
+        throw e;
+      }
+      if (lostOutcome(t, o)) {
+        workerLost(t, o);
+        mine.splice(mine.indexOf(chunk), 1);
+        giveBack(t, chunk);
+        noneLeft(t);
+        return;
+      }
+      mine.splice(mine.indexOf(chunk), 1);
       const answer = readReply(o.answer);
       if (o.status !== "ok" || o.answerError || !answer || !("b64" in answer)) {
         const d = await def;
         // A function that failed to load explains every chunk after it.
         const f = d.status !== "ok" ? failureOf(t, d) : failureOf(t, o.status !== "ok" ? o : { status: "error", error: o.answerError ?? { ename: "Error", evalue: "the worker gave no results (its kernel does not return user_expressions)", traceback: [] } });
         if (!failures.some((x) => x.id === f.id && x.index === undefined)) failures.push(f);
+        notify();
         return;
       }
       const a = fromWire(answer.b64) as ChunkAnswer;
+      if (a.error && t.worker.leaving) {
+        // An item cut short by the worker's stop: the chunk runs again elsewhere, whole.
+        workerLost(t, o);
+        giveBack(t, chunk);
+        noneLeft(t);
+        return;
+      }
       for (let k = 0; k < a.results.length; k++) results[chunk.start + k] = a.results[k];
       done += a.results.length;
       perWorker.set(t.id, (perWorker.get(t.id) ?? 0) + a.results.length);
       if (a.error) {
         failures.push({ worker: t.name, id: t.id, index: a.error.index, ename: a.error.ename, evalue: explain(a.error), traceback: a.error.traceback });
+        notify();
         return;
       }
+      if (finished()) notify();
       showProgress();
     }
   };
@@ -191,7 +347,8 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
     await Promise.all(targets.flatMap((t, i) => Array.from({ length: IN_FLIGHT }, (_, k) => slot(t, defs[i], k > 0))));
     const defOutcomes = await Promise.all(defs);
     defOutcomes.forEach((d, i) => {
-      if (d.status !== "ok" && !failures.some((f) => f.id === targets[i].id)) failures.push(failureOf(targets[i], d));
+      // A lost worker's function request says only that: its chunks ran elsewhere.
+      if (d.status !== "ok" && !lost.has(targets[i].id) && !lostOutcome(targets[i], d) && !failures.some((f) => f.id === targets[i].id)) failures.push(failureOf(targets[i], d));
     });
   } finally {
     watch.dispose();

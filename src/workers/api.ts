@@ -6,7 +6,7 @@
 import { UsageError } from "../errors";
 import type { WorkerRecord } from "../jupyter/schemas";
 import type { AwaitOptions, AwaitResult } from "./await";
-import { Cluster, LaunchWorkersOptions, PoolOptions } from "./cluster";
+import { Cluster, LaunchWorkersOptions, PoolOptions, RestartOptions } from "./cluster";
 import type { WorkerContextInput } from "../jupyter/context-input";
 import type { WorkerOutputItem } from "./output";
 import type { PoolInfo } from "./pool";
@@ -41,9 +41,10 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
 
 /**
  * Every live worker (one whose session exists) sharing this dashboard's master, in launch order;
- * callable from the master or from a worker (through its `SENSE_MASTER_ID`). Stopped workers and
- * workers deleted after their kernel restarted are not listed (the launching process still
- * knows their final records: `awaitWorkers`, `stopWorkers` and `workerOutput` accept their ids).
+ * callable from the master or from a worker (through its `SENSE_MASTER_ID`). In the launching
+ * process, a worker whose kernel died stays listed as `failed` with its `reason` until it is
+ * restarted or stopped. Stopped workers are not listed (the launching process still knows their
+ * final records: `awaitWorkers`, `stopWorkers` and `workerOutput` accept their ids).
  * @throws RestError when the server cannot be asked.
  */
 export function listWorkers(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord[]> {
@@ -60,28 +61,27 @@ export function getMaster(options: { context?: WorkerContextInput } = {}): Promi
 
 /** The keys a last options argument of {@link stopWorkers} may have. */
 const STOP_OPTION_KEYS = ["context"];
+/** The keys a last options argument of {@link restartWorkers} may have. */
+const RESTART_OPTION_KEYS = ["context", "sink"];
 
 /**
- * Splits `stopWorkers`' arguments into refs and options. A last argument that is a plain object
- * is a record when it has an `id`, options when it has only known option keys (`context`), and
- * refused otherwise: `{ name: "w1" }`, `{ ids: [...] }` or `{}` used to be read as empty options,
- * which stopped every worker.
+ * Splits the arguments of `stopWorkers` (`call`) or `restartWorkers` into refs and options. A
+ * last argument that is a plain object is a record when it has an `id`, options when it has only
+ * `known` option keys, and refused otherwise: `{ name: "w1" }`, `{ ids: [...] }` or `{}` used to be
+ * read as empty options, which stopped every worker.
  * @throws UsageError `bad_option` for any other object, naming its keys.
  */
-export function splitStopArguments(args: readonly unknown[]): { refs: WorkerRef[]; options: { context?: WorkerContextInput } } {
+export function splitWorkerArguments<O extends object>(args: readonly unknown[], call = "stopWorkers", known: readonly string[] = STOP_OPTION_KEYS): { refs: WorkerRef[]; options: O } {
   const last = args[args.length - 1];
-  if (last === null || typeof last !== "object" || Array.isArray(last) || "id" in last) return { refs: args as WorkerRef[], options: {} };
+  if (last === null || typeof last !== "object" || Array.isArray(last) || "id" in last) return { refs: args as WorkerRef[], options: {} as O };
   const keys = Object.keys(last);
   if (keys.length === 0) {
-    throw new UsageError("stopWorkers({}) names no worker and no option; call stopWorkers() to stop every worker, or pass ids, names or records", { code: "bad_option" });
+    throw new UsageError(`${call}({}) names no worker and no option; call ${call}() to ${call === "stopWorkers" ? "stop every worker" : "restart every failed worker"}, or pass ids, names or records`, { code: "bad_option" });
   }
-  if (keys.some((k) => !STOP_OPTION_KEYS.includes(k))) {
-    throw new UsageError(
-      `stopWorkers: { ${keys.join(", ")} } is neither a worker record (it has no id) nor options (known: ${STOP_OPTION_KEYS.join(", ")}); nothing was stopped`,
-      { code: "bad_option", details: { keys } },
-    );
+  if (keys.some((k) => !known.includes(k))) {
+    throw new UsageError(`${call}: { ${keys.join(", ")} } is neither a worker record (it has no id) nor options (known: ${known.join(", ")}); nothing was done`, { code: "bad_option", details: { keys } });
   }
-  return { refs: args.slice(0, -1) as WorkerRef[], options: last as { context?: WorkerContextInput } };
+  return { refs: args.slice(0, -1) as WorkerRef[], options: last as O };
 }
 
 /**
@@ -93,8 +93,19 @@ export function splitStopArguments(args: readonly unknown[]): { refs: WorkerRef[
  *   call `stopWorkers()` to stop all); then NOTHING is stopped. RestError when the server fails.
  */
 export async function stopWorkers(...refs: (WorkerRef | { context?: WorkerContextInput })[]): Promise<WorkerRecord[]> {
-  const split = splitStopArguments(refs);
+  const split = splitWorkerArguments<{ context?: WorkerContextInput }>(refs);
   return defaultCluster().stop(split.refs, split.options);
+}
+
+/**
+ * Starts a fresh kernel in place of workers (same name, engine, size, env and startup code; their
+ * state is lost): `restartWorkers()` restarts every failed worker, `restartWorkers("w2", ...)`
+ * those named; a last `{ context, sink }` argument says where. See {@link Cluster.restart}.
+ * @throws WorkerError `unknown_worker`, `launch_failed`, `timeout`; UsageError `bad_option`; RestError.
+ */
+export async function restartWorkers(...refs: (WorkerRef | RestartOptions)[]): Promise<WorkerRecord[]> {
+  const split = splitWorkerArguments<RestartOptions>(refs, "restartWorkers", RESTART_OPTION_KEYS);
+  return defaultCluster().restart(split.refs, split.options);
 }
 
 /**

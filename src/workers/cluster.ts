@@ -19,11 +19,11 @@ import { executeContent } from "../backends/backend";
 import { EnvFileTracker, masterEnv, projectIpFor } from "./bootstrap/bootstrap";
 import { stopSession } from "../backends/delete-session";
 import { ResolvedContext, resolveContext, WorkerContextInput } from "../jupyter/context-input";
-import { prepareCode, resolveEngine } from "./kernelspec";
+import { prepareCode, ResolvedEngine, resolveEngine } from "./kernelspec";
 import { BackendsByContext, sessionStoreDir } from "../backends/for-context";
 import { KeeperLink } from "./cleanup/keeper-link";
 import { launchInterrupted, LaunchSite, startWorker } from "./launch";
-import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, validateLaunchOptions } from "./options";
+import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, LaunchPlan, validateLaunchOptions } from "./options";
 import { DEFAULT_ENDED_OUTPUT_KEEP_MIB, outputKeepBytes, WorkerOutput, WorkerOutputItem } from "./output";
 import { masterFolder } from "./session-paths";
 import { PoolInfo, WorkerPools } from "./pool";
@@ -75,12 +75,34 @@ const CONTEXT_ONLY = ["context"] as const;
 /** The keys of {@link AwaitOptions}. */
 const AWAIT_OPTION_KEYS = ["waitForCompletion", "timeoutSeconds", "context", "pollMs"] as const;
 
+/** What a worker was launched with: enough to start it again in place (same name, engine, size, env and startup code). */
+interface Relaunch {
+  ctx: ResolvedContext;
+  plan: LaunchPlan;
+  engine: ResolvedEngine;
+  folder: string;
+  baseEnv: Record<string, string>;
+  /** The launching call's sink: where an automatic restart's output goes. */
+  sink: OutputSink;
+  /** Automatic restarts since the launch or the last `restartWorkers` (`restart: "on-failure"`). */
+  restarts: number;
+}
+
+/** Options of {@link Cluster.restart}. */
+export interface RestartOptions {
+  context?: WorkerContextInput;
+  /** Where the restarted workers' output goes (default: the calling cell's or terminal's sink). */
+  sink?: OutputSink;
+}
+
 /** Stopped and failed workers whose records and output a cluster keeps (oldest dropped first). */
 export const RETIRED_KEPT = 256;
 
 /** The workers of one master process. */
 export class Cluster {
   private readonly workers = new Map<string, Worker>();
+  /** How each worker of this process was launched, by kernel id (for {@link Cluster.restart}). */
+  private readonly launchedWith = new Map<string, Relaunch>();
   /** Ended workers' kernel ids, oldest first (their handles stay for `output`/`await`). */
   private readonly retired: string[] = [];
   private readonly statusListeners = new Set<(record: WorkerRecord) => void>();
@@ -159,7 +181,42 @@ export class Cluster {
       await Promise.allSettled(results.filter((r): r is PromiseFulfilledResult<Worker> => r.status === "fulfilled").map((r) => r.value.stop()));
       throw failed.reason;
     }
-    return results.map((r) => (r as PromiseFulfilledResult<Worker>).value.record());
+    const started = results.map((r) => (r as PromiseFulfilledResult<Worker>).value);
+    for (const w of started) this.launchedWith.set(w.kernelId, { ctx, plan, engine, folder, baseEnv, sink, restarts: 0 });
+    return started.map((w) => w.record());
+  }
+
+  /**
+   * Starts a fresh kernel in place of each worker `refs` names (none: every failed worker): the
+   * old kernel is stopped when it still runs, and the new one gets the same name and index, engine,
+   * size and env, and runs the same startup code again (its record goes `starting`, then `running`,
+   * then `idle`). The worker's state is lost. Records come back in `refs` order.
+   * @throws WorkerError `unknown_worker` for a worker not in this cluster, or one another process
+   *   launched (only its launcher knows its env and startup code); UsageError `bad_option` for a
+   *   ref that is no id or record — nothing is restarted in these cases. WorkerError
+   *   `launch_failed`/`timeout`, RestError when a fresh kernel could not start (the others still do;
+   *   the first error is thrown once all settled).
+   */
+  async restart(refs: readonly WorkerRef[], options: RestartOptions = {}): Promise<WorkerRecord[]> {
+    checkOptionKeys(options, ["context", "sink"], "restartWorkers");
+    const sink = options.sink ?? captureSink();
+    const ctx = this.context(options.context);
+    const ids = flattenRefs(refs);
+    const records = await this.records(ctx, true);
+    const chosen = ids.length ? pickRecords(records, ids) : records.filter((r) => r.status === "failed");
+    const olds = chosen.map((r) => {
+      const w = this.workers.get(r.id);
+      const how = w ? this.launchedWith.get(w.kernelId) : undefined;
+      if (!w || !how) {
+        throw new WorkerError("unknown_worker", `worker ${r.name} was not launched by this process: only its launching process knows its engine, env and startup code, so only it can restart it; nothing was restarted`, { unknown: [r.name] });
+      }
+      return { w, how };
+    });
+    // Asked for by a person: an automatic restart's count starts again.
+    const results = await Promise.allSettled(olds.map(({ w, how }) => this.restartOne(w, { ...how, restarts: 0 }, sink)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return results.map((r) => (r as PromiseFulfilledResult<WorkerRecord>).value);
   }
 
   /**
@@ -359,7 +416,16 @@ export class Cluster {
       pools: this.warm,
       envFiles: this.envFiles(),
       register: (k, label, sink: OutputSink) => {
-        const w = new Worker({ ...k, backend, output: new WorkerOutput({ label, sink }) }, { status: (r) => this.emit(r), ended: (x) => this.retire(x) });
+        const w = new Worker(
+          { ...k, backend, output: new WorkerOutput({ label, sink }) },
+          {
+            status: (r) => this.emit(r),
+            ended: (x) => {
+              this.retire(x);
+              this.restartOnFailure(x);
+            },
+          },
+        );
         this.workers.set(w.kernelId, w);
         this.keeper.track(w.kernelId);
         return w;
@@ -381,6 +447,41 @@ export class Cluster {
     return { track: (f) => this.keeper.trackEnvFile(f), forget: (f) => this.keeper.forgetEnvFile(f) };
   }
 
+  /** Stops `w` (when it still runs) and starts a fresh kernel in its place, launched as `how` says. */
+  private async restartOne(w: Worker, how: Relaunch, sink: OutputSink): Promise<WorkerRecord> {
+    await w.stop();
+    // The fresh worker takes the old one's place: its record (same name) replaces the old one's.
+    this.forget(w);
+    const fresh = await startWorker(this.site(this.backendFor(how.ctx)), { ctx: how.ctx, plan: how.plan, engine: how.engine, folder: how.folder, index: w.tag.index, sink, baseEnv: how.baseEnv });
+    this.launchedWith.set(fresh.kernelId, how);
+    return fresh.record();
+  }
+
+  /**
+   * `restart: "on-failure"`: a worker whose kernel died is restarted in place, in the background,
+   * at most `maxRestarts` times (counted from its launch or its last `restartWorkers`); past that
+   * (a crash loop) it stays `failed` with its reason.
+   */
+  private restartOnFailure(w: Worker): void {
+    const how = this.launchedWith.get(w.kernelId);
+    if (!how || how.plan.restart !== "on-failure" || w.status !== "failed" || !w.lossReason) return;
+    const max = how.plan.maxRestarts ?? 3;
+    if (how.restarts >= max) {
+      how.sink.stderr(`Sense: worker ${w.name} failed again after ${how.restarts} restart${how.restarts === 1 ? "" : "s"}; it stays failed (maxRestarts: ${max}): ${w.lossReason}\n`);
+      return;
+    }
+    how.sink.stderr(`Sense: restarting worker ${w.name} (restart ${how.restarts + 1} of at most ${max}); its state is lost.\n`);
+    this.restartOne(w, { ...how, restarts: how.restarts + 1 }, how.sink).catch((e: unknown) => how.sink.stderr(`Sense: worker ${w.name} could not be restarted: ${(e as Error).message}\n`));
+  }
+
+  /** Drops an ended worker's handle, record and launch inputs (its place is taken by a restart). */
+  private forget(w: Worker): void {
+    this.workers.delete(w.kernelId);
+    this.launchedWith.delete(w.kernelId);
+    const i = this.retired.indexOf(w.kernelId);
+    if (i >= 0) this.retired.splice(i, 1);
+  }
+
   private emit(record: WorkerRecord): void {
     for (const l of this.statusListeners) bestEffortSync("worker status listener", () => l(record));
   }
@@ -393,7 +494,11 @@ export class Cluster {
     this.keeper.forget(w.kernelId);
     if (this.retired.includes(w.kernelId)) return;
     this.retired.push(w.kernelId);
-    while (this.retired.length > RETIRED_KEPT) this.workers.delete(this.retired.shift()!);
+    while (this.retired.length > RETIRED_KEPT) {
+      const gone = this.retired.shift()!;
+      this.workers.delete(gone);
+      this.launchedWith.delete(gone);
+    }
     let budget: number;
     try {
       budget = outputKeepBytes("SENSE_ENDED_OUTPUT_MIB");

@@ -1,11 +1,11 @@
 /**
- * Workers: `launchWorkers`, `listWorkers`, `getMaster`, `stopWorkers`, `awaitWorkers`, their
+ * Workers: `launchWorkers`, `listWorkers`, `getMaster`, `stopWorkers`, `restartWorkers`, `awaitWorkers`, their
  * output, the size table, and the keeper controls (the default Cluster); the `Cluster`, `Worker`
  * and `KernelBackend` seams. See docs/workers.md and docs/ARCHITECTURE.md.
  */
-export { launchWorkers, listWorkers, getMaster, stopWorkers, awaitWorkers, workerOutput, workerOutputItems, getWorker, onWorkerStatus, setWorkerPool, workerPools, keeperPid, stopKeeper, defaultCluster } from "./api";
+export { launchWorkers, listWorkers, getMaster, stopWorkers, restartWorkers, awaitWorkers, workerOutput, workerOutputItems, getWorker, onWorkerStatus, setWorkerPool, workerPools, keeperPid, stopKeeper, defaultCluster } from "./api";
 export { Cluster, RETIRED_KEPT } from "./cluster";
-export type { LaunchWorkersOptions, PoolOptions, ClusterOptions, ShutdownHooks } from "./cluster";
+export type { LaunchWorkersOptions, PoolOptions, ClusterOptions, ShutdownHooks, RestartOptions } from "./cluster";
 export type { AwaitOptions, AwaitResult } from "./await";
 export type { WorkerContextInput } from "../jupyter/context-input";
 export { Worker } from "./worker";

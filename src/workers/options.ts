@@ -95,6 +95,14 @@ export interface LaunchOptions {
   startTimeoutSeconds?: number;
   /** Aborting it interrupts the launch (as a kernel interrupt does): its workers are removed before their code runs. */
   signal?: AbortSignal;
+  /**
+   * `on-failure`: a worker whose kernel dies is restarted in place (as `restartWorkers`), at most
+   * `maxRestarts` times (counted from its launch or its last `restartWorkers`); then it stays
+   * `failed` with its reason. Default `never`.
+   */
+  restart?: "never" | "on-failure";
+  /** Restarts of one worker for `restart: "on-failure"` (an integer from 1 to 100; default 3). */
+  maxRestarts?: number;
   /** Alias of `script`. */
   startup_script?: string;
   /** Alias of `code`. */
@@ -104,7 +112,7 @@ export interface LaunchOptions {
 /** The keys of {@link LaunchOptions} (and `context`, which `launchWorkers` also takes). */
 export const LAUNCH_OPTION_KEYS: readonly string[] = [
   "n", "size", "engine", "script", "code", "env", "maxWorkers", "sink", "label", "keeper", "watchdog", "startTimeoutSeconds",
-  "startup_script", "startup_code", "signal", "context",
+  "startup_script", "startup_code", "signal", "context", "restart", "maxRestarts",
 ];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -176,6 +184,9 @@ export interface LaunchPlan {
   startTimeoutMs: number;
   /** Output kept per worker, bytes (`SENSE_WORKER_OUTPUT_MIB`). */
   outputKeepBytes: number;
+  /** `on-failure`: a lost worker is restarted in place, at most `maxRestarts` times. */
+  restart?: "never" | "on-failure";
+  maxRestarts?: number;
 }
 
 /**
@@ -266,7 +277,18 @@ export function validateLaunchOptions(options: LaunchOptions, projectHome: strin
     startTimeoutMs,
     // Read now: a malformed setting must fail before anything starts.
     outputKeepBytes: outputKeepBytes(),
+    ...restartPolicy(options),
   };
+}
+
+/** The `restart`/`maxRestarts` options. @throws UsageError `bad_option`. */
+function restartPolicy(options: LaunchOptions): Pick<LaunchPlan, "restart" | "maxRestarts"> {
+  const restart = options.restart ?? "never";
+  if (restart !== "never" && restart !== "on-failure") throw bad(`restart must be "never" or "on-failure", not ${JSON.stringify(options.restart)}`);
+  const maxRestarts = options.maxRestarts ?? 3;
+  if (!Number.isInteger(maxRestarts) || maxRestarts < 1 || maxRestarts > 100) throw bad(`maxRestarts must be an integer from 1 to 100, not ${JSON.stringify(options.maxRestarts)}`);
+  if (options.maxRestarts !== undefined && restart !== "on-failure") throw bad('maxRestarts needs restart: "on-failure"');
+  return { restart, maxRestarts };
 }
 
 /** Reads a startup script that must lie inside the project home (symlinks resolved). */

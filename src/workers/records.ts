@@ -39,8 +39,9 @@ export interface LocalRecords {
 }
 
 /**
- * Records of every worker of `masterId` in `sessions`, overlaid with `local`; with `includeGone`
- * also local workers the server no longer lists (stopped, or failed and deleted). In launch order.
+ * Records of every worker of `masterId` in `sessions`, overlaid with `local`, and the local
+ * workers that failed (their kernels deleted); with `includeGone` also the local workers stopped
+ * since. In launch order.
  */
 export function clusterRecords(sessions: SessionModel[], masterId: string, local: LocalRecords, includeGone: boolean): WorkerRecord[] {
   const out = new Map<string, WorkerRecord>();
@@ -53,10 +54,11 @@ export function clusterRecords(sessions: SessionModel[], masterId: string, local
     if (!rec.executionState) delete rec.executionState;
     out.set(rec.id || s.id, rec);
   }
-  if (includeGone) {
-    for (const r of local.all()) {
-      if (r.masterId === masterId && !out.has(r.id)) out.set(r.id, { ...r, status: r.status === "failed" ? "failed" : "stopped" });
-    }
+  // A failed worker stays listed (with its reason) until it is restarted or stopped, though its kernel is gone.
+  for (const r of local.all()) {
+    if (r.masterId !== masterId || out.has(r.id)) continue;
+    if (r.status === "failed") out.set(r.id, r);
+    else if (includeGone) out.set(r.id, { ...r, status: "stopped" });
   }
   return [...out.values()].sort((a, b) => a.index - b.index);
 }

@@ -24,8 +24,8 @@ export interface RequestSpec {
   precompiled?: boolean;
 }
 
-/** How a request ended. */
-export type RequestStatus = "ok" | "error" | "timeout" | "aborted";
+/** How a request ended; `lost`: its worker was lost (its kernel died, restarted or was stopped) before it answered. */
+export type RequestStatus = "ok" | "error" | "timeout" | "aborted" | "lost";
 
 /** The error of a request, as the kernel reported it (or as Sense describes a lost worker). */
 export interface RequestErrorInfo {
@@ -91,7 +91,7 @@ export async function runRequest(worker: Worker, spec: RequestSpec, control: Req
     else if (msg.type === "execute_result") out.data = msg.content.data;
     else if (msg.type === "error") out.error = { ...msg.content };
   });
-  if (!sent) return { ...out, status: "aborted", error: { ename: "WorkerLost", evalue: `worker ${label} has ended`, traceback: [] } };
+  if (!sent) return { ...out, status: "lost", error: { ename: "WorkerLost", evalue: `worker ${label} has ended${worker.lossReason ? `: ${worker.lossReason}` : ` (${worker.status})`}`, traceback: [] } };
   const done = sent.future.done.then(
     (reply) => ({ reply }),
     (e: unknown) => ({ lost: e }),
@@ -122,8 +122,9 @@ export async function runRequest(worker: Worker, spec: RequestSpec, control: Req
     return out;
   }
   if ("lost" in settled) {
-    out.status = "aborted";
-    out.error = { ename: "WorkerLost", evalue: `worker ${label} was lost while running this (its kernel died, restarted or was stopped)`, traceback: [] };
+    out.status = "lost";
+    const why = worker.lossReason ?? "its kernel died, restarted or was stopped";
+    out.error = { ename: "WorkerLost", evalue: `worker ${label} was lost while running this: ${why}`, traceback: [] };
     return out;
   }
   const reply = settled.reply as unknown as Record<string, unknown>;

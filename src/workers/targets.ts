@@ -60,7 +60,13 @@ export async function resolveTargets(cluster: Pick<Cluster, "runnable" | "worker
   }
   const workers = ids.map((id) => cluster.worker(id));
   for (const w of workers) {
-    if (!w.channel || w.ended) throw new WorkerError("unknown_worker", `worker ${w.name} is ${w.status}: it cannot run code`, { unknown: [w.name] });
+    if (!w.channel || w.ended) {
+      // A lost worker says why from the moment its channel went, before its record is `failed`.
+      const why = w.lossReason ?? w.record().reason;
+      const status = w.lossReason ? "failed" : w.status;
+      const fix = status === "failed" ? `; restartWorkers("${w.name}") starts a fresh kernel in its place` : "";
+      throw new WorkerError("unknown_worker", `worker ${w.name} is ${status}${why ? ` (${why})` : ""}: it cannot run code${fix}`, { unknown: [w.name] });
+    }
   }
   const seen = new Set<string>();
   const out: Target[] = [];

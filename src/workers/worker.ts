@@ -61,6 +61,17 @@ function show(msg: IopubMessage, output: WorkerOutput, kinds: { results: boolean
   }
 }
 
+/**
+ * How a kernel's process ended, for a person: its exit code or the signal that ended it (as the
+ * direct backend knows it, `KernelBackend.exitOf`). Pure.
+ */
+export function exitText(how: number | string): string {
+  if (typeof how === "number") return `its kernel process exited with code ${how}${how === 0 ? " (its code called process.exit, or it was shut down from outside)" : ""}`;
+  if (how === "SIGKILL") return "its kernel was killed by SIGKILL (a kill, or the system's out-of-memory killer)";
+  if (how === "SIGABRT") return "its kernel aborted (SIGABRT: how Node ends on a fatal error, most often its JavaScript heap out of memory)";
+  return /^SIG[A-Z0-9]+$/.test(how) ? `its kernel was ended by ${how}` : "its kernel process ended (how is unknown)";
+}
+
 /** How a kernel lifecycle status reads as a loss (its state is gone), or `undefined`. */
 function lossOf(status: string): "restarting" | "dead" | undefined {
   if (status === "dead") return "dead";
@@ -86,6 +97,9 @@ export class Worker {
   private readonly projectHome?: string;
   private current: WorkerTag;
   private why?: string;
+  private lostWhy?: string;
+  /** The handling of a loss (its kernel deleted), while it runs: a stop waits for it. */
+  private losing?: Promise<void>;
   private state?: string;
   private conn?: KernelChannel;
   private detach: (() => void)[] = [];
@@ -116,6 +130,11 @@ export class Worker {
   /** The session name tag as last set. */
   get tag(): WorkerTag {
     return this.current;
+  }
+
+  /** True once the worker is being stopped or was lost (what it answers then may be cut short), or ended. */
+  get leaving(): boolean {
+    return this.stopping || this.ended;
   }
 
   /** True once the worker stopped or failed. */
@@ -160,7 +179,7 @@ export class Worker {
       channel.onIopub((msg) => this.route(msg)),
       channel.onStatus((status) => {
         const loss = lossOf(status);
-        if (loss) void this.lost(loss);
+        if (loss) this.onLoss(loss);
       }),
     );
   }
@@ -228,6 +247,9 @@ export class Worker {
    * is closed all the same: a channel reconnecting to nothing would keep a plain Node master alive).
    */
   async stop(): Promise<void> {
+    // A kernel in the middle of its server's auto-restart refuses its session's delete: the loss's
+    // own delete (deleteUntilGone) goes first, and this stop then finds the session gone.
+    if (this.losing) await this.losing;
     if (this.current.status === "stopped") return;
     this.stopping = true;
     try {
@@ -310,7 +332,7 @@ export class Worker {
       this.state = state;
       if (state === "idle") this.output.flushAll();
       const loss = lossOf(state);
-      if (loss) void this.lost(loss);
+      if (loss) this.onLoss(loss);
       return;
     }
     if (msg.parentId && this.hidden.has(msg.parentId)) return;
@@ -320,33 +342,60 @@ export class Worker {
   }
 
   /**
-   * The worker's kernel restarted (its process exited: the server restarts it with the same id and
-   * no state) or died. It is marked `failed` and deleted, so the server does not keep restarting a
-   * worker whose code exits again; a session deleted by someone else is recorded as `stopped`.
+   * Why the worker was lost, once its kernel died or restarted (set before its requests are
+   * cancelled, so they can say it); `undefined` while it runs.
    */
+  get lossReason(): string | undefined {
+    return this.lostWhy;
+  }
+
+  /**
+   * The worker's kernel restarted (its process exited: the server restarts it with the same id and
+   * no state) or died. Its channel goes first (what it was running ends at once, naming why); it
+   * is marked `failed` with a reason a person understands and its kernel deleted, so the server
+   * does not keep restarting a worker whose code exits again. The record stays listed until the
+   * worker is restarted or stopped. A session deleted by someone else is recorded as `stopped`.
+   */
+  private onLoss(why: "restarting" | "dead"): void {
+    if (this.stopping || this.ended) return;
+    this.losing = this.lost(why);
+  }
+
   private async lost(why: "restarting" | "dead"): Promise<void> {
     if (this.stopping || this.ended) return;
     this.stopping = true;
+    const reason = (this.lostWhy = this.describeLoss(why));
+    // The record says so at once (a table or a map's error read right after the loss agree with it).
+    const failed = this.setStatus("failed", reason);
+    this.release();
     let stillThere = true;
     try {
       await this.backend.getSession(this.sessionId);
     } catch {
       stillThere = false;
     }
-    this.output.close();
     if (!stillThere && why === "dead") {
+      this.output.close();
+      await failed;
       await this.setStatus("stopped");
     } else {
-      // Something outside the kernel (a container entry) may know why it ended, e.g. memory.
-      const note = this.projectHome ? takeExitNote(this.projectHome, this.kernelId) : undefined;
-      const plain = why === "dead" ? "the worker's kernel died" : "the worker's kernel process exited and was restarted by the server, so its state is lost";
-      const reason = note ? `${note.reason} (${plain})` : plain;
       // Said where the user looks (the launching cell), not only in the record: a silent failure reads as a hang.
-      this.output.notice(`Sense: worker ${this.name} failed: ${reason}; it is being removed.`);
-      await this.setStatus("failed", reason);
+      this.output.notice(`Sense: worker ${this.name} failed: ${reason}; its kernel is removed, its record stays (restartWorkers("${this.name}") starts a fresh one in its place).`);
+      this.output.close();
+      await failed;
       await deleteUntilGone(this.backend, this.sessionId, this.kernelId);
     }
     this.end();
+  }
+
+  /** What can be known of how the kernel ended: an exit note (a container entry's), the process's exit (direct), or what the server saw. */
+  private describeLoss(why: "restarting" | "dead"): string {
+    const plain = why === "dead" ? "its kernel died" : "its kernel process exited and was restarted by the server, so its state is lost";
+    const note = this.projectHome ? takeExitNote(this.projectHome, this.kernelId) : undefined;
+    if (note) return `${note.reason} (${plain})`;
+    const how = this.backend.exitOf?.(this.kernelId);
+    if (how !== undefined) return exitText(how);
+    return `${plain} (the server does not say how it ended: a kill, a crash, running out of memory, or its host gone)`;
   }
 
   private end(): void {

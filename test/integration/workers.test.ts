@@ -309,7 +309,7 @@ describe.each([
   it("marks a worker whose process exits failed and deletes it (a server would restart it)", async () => {
     const workers = await launchWorkers(1, { engine: "python3", code: "import os\nos._exit(3)", sink: captureSink(), context });
     const r = await awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 60, context });
-    const why = backend === "server" ? /exited and was restarted by the server/ : /died/;
+    const why = backend === "server" ? /exited and was restarted by the server/ : /exited with code 3/;
     expect(r.failures).toEqual([expect.objectContaining({ id: workers[0].id, status: "failed", reason: expect.stringMatching(why) })]);
     await until("the exited worker's kernel is gone", async () => ((await kernelsNow()).length === 0 ? true : undefined));
     expect(await sessionsNow()).toEqual([]);

@@ -5,12 +5,15 @@
  * a real backend gives.
  */
 import * as fs from "node:fs";
+import { createRequire } from "node:module";
 import * as vm from "node:vm";
 import { rewriteTopLevelAwait } from "../../kernel-extension/js-exec";
 import { RestError } from "../../src/errors";
 import type { KernelModel, KernelSpecs, SessionModel } from "../../src/jupyter/schemas";
 import type { ChannelStatus, ExecuteReply, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../../src/backends/backend";
 import { openSealedEnvFile } from "../../src/workers/bootstrap/env-file";
+
+const load = createRequire(__filename);
 
 /** One fake kernel: what it was asked to run, and hooks to play its side. */
 export class FakeKernel implements KernelChannel {
@@ -25,11 +28,17 @@ export class FakeKernel implements KernelChannel {
   private readonly connection = new Set<(s: ChannelStatus) => void>();
   private readonly replies = new Map<string, (r: ExecuteReply) => void>();
   private n = 0;
+  /** Settles (rejects) when the channel is disposed: what is pending then is cancelled, as a real channel's futures are. */
+  protected readonly closed: Promise<never>;
+  private close: (e: Error) => void = () => undefined;
 
   constructor(
     readonly id: string,
     readonly name: string,
-  ) {}
+  ) {
+    this.closed = new Promise<never>((_, reject) => (this.close = reject));
+    this.closed.catch(() => undefined);
+  }
 
   execute(request: ExecuteRequest): { msgId: string; done: Promise<ExecuteReply> } {
     const msgId = `${this.id}-msg-${this.n++}`;
@@ -39,7 +48,7 @@ export class FakeKernel implements KernelChannel {
       this.env = env;
       return { msgId, done: Promise.resolve({ status: "ok" }) };
     }
-    return { msgId, done: new Promise((resolve) => this.replies.set(msgId, resolve)) };
+    return { msgId, done: cancellable(new Promise<ExecuteReply>((resolve) => this.replies.set(msgId, resolve)), this.closed) };
   }
 
   /** Answers request `msgId` (the startup code) with `reply`. */
@@ -71,6 +80,7 @@ export class FakeKernel implements KernelChannel {
   }
   dispose(): void {
     this.disposed = true;
+    this.close(new Error("Canceled future: the kernel connection was disposed"));
   }
 }
 
@@ -82,15 +92,41 @@ export class FakeKernel implements KernelChannel {
  */
 export class JsFakeKernel extends FakeKernel {
   override readonly ready = Promise.resolve({ implementation: "fake-js", language_info: { name: "javascript" } });
-  private readonly context = vm.createContext({ require, process, Buffer, console, setTimeout, clearTimeout, setImmediate, queueMicrotask, structuredClone });
+  /**
+   * `die()` inside a cell kills this kernel as a SIGKILL would: it never answers, and its
+   * lifecycle goes `dead` (how a test plays a worker lost mid-request, or a poison item).
+   */
+  private readonly context: vm.Context = vm.createContext({ require: (id: string) => this.require(id), process, Buffer, console, setTimeout, clearTimeout, setImmediate, queueMicrotask, structuredClone, die: () => this.die() });
   private queue: Promise<unknown> = Promise.resolve();
+  private dead = false;
 
   override execute(request: ExecuteRequest): { msgId: string; done: Promise<ExecuteReply> } {
     const sent = super.execute(request);
     if (preambleParts(request.code)) return sent;
-    // One cell at a time, in order, as a kernel's shell channel runs them.
-    const done = (this.queue = this.queue.then(() => this.run(request))) as Promise<ExecuteReply>;
-    return { msgId: sent.msgId, done };
+    // One cell at a time, in order, as a kernel's shell channel runs them; nothing once dead.
+    const run = (this.queue = this.queue.then(() => (this.dead ? new Promise<never>(() => undefined) : this.run(request)))) as Promise<ExecuteReply>;
+    return { msgId: sent.msgId, done: cancellable(run, this.closed) };
+  }
+
+  /** `require` inside the kernel: `vm`'s `runInThisContext` runs in this kernel's context (map's function sees its globals, as on a real worker). */
+  private require(id: string): unknown {
+    if (id !== "vm" && id !== "node:vm") return load(id);
+    const context = this.context;
+    class Script extends vm.Script {
+      override runInThisContext(options?: vm.RunningScriptOptions): unknown {
+        return this.runInContext(context, options);
+      }
+    }
+    return { ...vm, Script };
+  }
+
+  /** The kernel is killed: it runs nothing more and its lifecycle goes `dead` (its channel tells the worker). */
+  die(): Promise<never> {
+    if (!this.dead) {
+      this.dead = true;
+      queueMicrotask(() => this.lifecycle("dead"));
+    }
+    return new Promise<never>(() => undefined);
   }
 
   private async run(request: ExecuteRequest): Promise<ExecuteReply> {
@@ -177,6 +213,13 @@ export class FakeBackend implements KernelBackend {
     this.calls.push(`stopKernel ${kernelId}`);
     for (const [id, s] of this.sessions) if (s.kernel?.id === kernelId) this.sessions.delete(id);
   }
+}
+
+/** `done` or its cancellation; a cancellation nobody waits for is no unhandled rejection (as in @jupyterlab/services' futures). */
+function cancellable<T>(done: Promise<T>, closed: Promise<never>): Promise<T> {
+  const p = Promise.race([done, closed]);
+  p.catch(() => undefined);
+  return p;
 }
 
 function notFound(what: string): RestError {

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { OutputSink } from "../../src/display/sink";
-import { captureSink, createMagicTag, discover, discoverRun, getAuth, getNetwork, install, launchWorkers, runMagic, stopWorkers } from "../../src";
+import { captureSink, createMagicTag, discover, discoverRun, getAuth, getNetwork, install, launchWorkers, restartWorkers, runMagic, stopWorkers } from "../../src";
 import { Cluster } from "../../src/workers";
 import { defaultCluster } from "../../src/workers/api";
 import { checkOptionKeys } from "../../src/util/check-options";
@@ -52,6 +52,19 @@ describe("stopWorkers reads a last object as options only when it is one", () =>
     await expect(err).rejects.toThrow(message);
     expect(stops()).toEqual([]);
     expect((await cluster.list()).map((r) => r.name)).toEqual(["w1", "w2"]);
+  });
+
+  it.each([
+    ["{}", {}, /restartWorkers\(\) to restart every failed worker/],
+    ["{ name: 'w1' }", { name: "w1" }, /restartWorkers: \{ name \} is neither a worker record .* nor options \(known: context, sink\)/],
+  ])("restartWorkers(%s) is refused and restarts nothing", async (_what, arg, message) => {
+    await cluster.launch({ n: 1, engine: "python3", keeper: false, sink: quiet });
+    const restart = jest.spyOn(defaultCluster(), "restart");
+    const calls = backend.calls.length;
+    await expect(restartWorkers(arg as never)).rejects.toThrow(message);
+    expect(restart).not.toHaveBeenCalled();
+    expect(backend.calls.slice(calls)).toEqual([]);
+    await expect(cluster.restart([], { force: true } as never)).rejects.toThrow(/restartWorkers: unknown option force; known: context, sink/);
   });
 
   it("a record, ids and a last { context } still work; stopWorkers() still stops all", async () => {

@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { RestError } from "../../errors";
 import type { KernelModel, KernelSpecs, SessionModel } from "../../jupyter/schemas";
 import { bestEffortSync } from "../../util/best-effort";
+import { sleep } from "../../util/timing";
 import { precompiledMetadata } from "../../protocol/marks";
 import { executeContent } from "../backend";
 import { iopubMessage, type ChannelStatus, type ExecuteReply, type KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../backend";
@@ -34,6 +35,9 @@ export interface DirectBackendOptions {
   /** The kernels' stdout/stderr (default: this process's, as jupyter_client does). */
   stdio?: "inherit" | "ignore";
 }
+
+/** How long after a kernel's process exited its last messages get to arrive before it is reported dead. */
+const EXIT_DRAIN_MS = 100;
 
 // How long a stopped kernel gets to exit after shutdown_request before its group is killed.
 const SHUTDOWN_GRACE_MS = 3_000;
@@ -71,6 +75,8 @@ export class DirectBackend implements KernelBackend {
   private readonly stdio: "inherit" | "ignore";
   /** Kernels this process started: only their owner knows their keys. */
   private readonly mine = new Map<string, LaunchedKernel>();
+  /** How this process's kernels ended, by kernel id (kept for the ones that ended; a few bytes each). */
+  private readonly exits = new Map<string, number | string>();
   /** Master sessions this process entered (removed by {@link DirectBackend.close}). */
   private readonly masters = new Set<string>();
 
@@ -137,7 +143,11 @@ export class DirectBackend implements KernelBackend {
       startedAt: new Date().toISOString(),
     };
     this.store.put(session);
-    void launched.exited.then(() => this.mine.delete(launched.id));
+    // Before the channel's `dead` (registered later on the same promise): a lost worker reads it.
+    void launched.exited.then((how) => {
+      this.mine.delete(launched.id);
+      this.exits.set(launched.id, how);
+    });
     return sessionModelOf(session);
   }
 
@@ -176,6 +186,10 @@ export class DirectBackend implements KernelBackend {
   close(): void {
     for (const id of this.masters) bestEffortSync("remove master session", () => this.store.remove(id));
     this.masters.clear();
+  }
+
+  exitOf(kernelId: string): number | string | undefined {
+    return this.exits.get(kernelId);
   }
 
   async retag(sessionId: string, change: SessionChange): Promise<void> {
@@ -256,7 +270,11 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
     const state = (m.content as { execution_state?: string }).execution_state;
     if (state === "busy" || state === "idle" || state === "starting") for (const l of statusListeners) l(state);
   });
-  void launched.exited.then(() => {
+  void launched.exited.then(async () => {
+    // The exit is seen on another channel (the process) than the kernel's messages (its sockets):
+    // what it sent just before it died may still be on its way. Let that land first, or a reply
+    // that was sent reads as lost (and map blames the chunk that had finished, not the one that killed it).
+    await sleep(EXIT_DRAIN_MS);
     if (disposed) return;
     for (const l of statusListeners) l("dead");
     for (const l of connectionListeners) l("disconnected");

@@ -100,10 +100,14 @@ export function guardKernelInfo<T extends Kernel.IKernelConnection>(conn: T): T 
   // The same library reconnects after a kernel's auto-restart with `void ...then(() => reconnect())`:
   // a connection disposed meanwhile (a SIGKILLed master's notebook closed, a lost worker dropped)
   // rejects it with "Kernel connection disconnected", unhandled. Once disposed that is no error.
+  // Disposed before the library's own restart handling got there (a lost worker's channel goes at
+  // once), `reconnect` throws at its call, not in its promise: the same unhandled rejection.
   const reconnect = conn.reconnect.bind(conn);
-  conn.reconnect = () =>
-    reconnect().catch((e: unknown) => {
+  conn.reconnect = () => {
+    if (conn.isDisposed) return Promise.resolve();
+    return reconnect().catch((e: unknown) => {
       if (!conn.isDisposed) throw e;
     });
+  };
   return conn;
 }

@@ -37,6 +37,10 @@ function setup() {
       note("stopWorkers", ...ids);
       return [rec({ status: "stopped" })];
     },
+    restartWorkers: async (ids, options) => {
+      note("restartWorkers", ids, typeof options.sink);
+      return [rec({ id: "id-9", name: "w2", index: 2, status: "running" })];
+    },
     awaitWorkers: async (ids, options) => {
       note("awaitWorkers", ids, options);
       return { workers: [rec({ status: "running" })], failures: [rec({ id: "id-2", name: "w2", status: "failed", reason: "timeout" })] };
@@ -62,7 +66,7 @@ function setup() {
 
 describe("%sense_* builtins", () => {
   test("the default registry has every builtin", () => {
-    for (const [k, n] of [["line", "sense_install"], ["cell", "sense_worker"], ["line", "sense_worker"], ["line", "sense_workers"], ["line", "sense_stop"], ["line", "sense_await"], ["line", "sense_pool"], ["line", "sense_network"], ["line", "sense_auth"], ["line", "lsmagic"], ["line", "sense_help"]] as const) {
+    for (const [k, n] of [["line", "sense_install"], ["cell", "sense_worker"], ["line", "sense_worker"], ["line", "sense_workers"], ["line", "sense_stop"], ["line", "sense_restart"], ["line", "sense_await"], ["line", "sense_pool"], ["line", "sense_network"], ["line", "sense_auth"], ["line", "lsmagic"], ["line", "sense_help"]] as const) {
       expect(defaultRegistry.find(k, n)).toBeDefined();
     }
   });
@@ -143,6 +147,18 @@ describe("%sense_* builtins", () => {
     s.setListed([]);
     await runCell("%sense_workers", s.ctx);
     expect(s.displays.at(-1)?.bundle["text/plain"]).toMatch(/^no workers/);
+    expect(s.err).toEqual([]);
+  });
+
+  test("%sense_restart restarts the workers named (none: every failed one) and shows their table", async () => {
+    const s = setup();
+    await runCell("%sense_restart w2 w3", s.ctx);
+    await runCell("%sense_restart", s.ctx);
+    expect(s.calls.restartWorkers).toEqual([
+      [["w2", "w3"], "object"],
+      [[], "object"],
+    ]);
+    expect(s.displays.at(-1)?.bundle["text/plain"]).toMatch(/^1 worker · 1 running\n[\s\S]*w2/);
     expect(s.err).toEqual([]);
   });
 

@@ -84,28 +84,38 @@ describe("Cluster with a fake backend", () => {
     await until(() => !backend.sessions.has(ws[1].sessionId), "w2's session deleted");
     const w2 = cluster.worker("w2").record();
     expect(w2).toMatchObject({ status: "failed", reason: expect.stringMatching(/restarted by the server/) });
-    expect(sink.err.join("")).toMatch(/\[w2\] Sense: worker w2 failed: .*being removed/);
+    expect(sink.err.join("")).toMatch(/\[w2\] Sense: worker w2 failed: .*its record stays/);
     expect(k2.disposed).toBe(true);
     expect(cluster.worker("w2").channel).toBeUndefined();
-    expect((await cluster.list()).map((r) => r.name)).toEqual(["w1"]);
+    // The failed worker stays listed, with its reason, though its session is gone (#23).
+    expect((await cluster.list()).map((r) => [r.name, r.status, r.reason])).toEqual([
+      ["w1", "idle", undefined],
+      ["w2", "failed", expect.stringMatching(/restarted by the server/)],
+    ]);
     const awaited = await cluster.await([], { waitForCompletion: true, timeoutSeconds: 1 });
     expect(awaited.workers.map((r) => r.name)).toEqual(["w1"]);
+    expect(awaited.failures.map((r) => [r.name, r.status])).toEqual([["w2", "failed"]]);
 
-    // stop: every worker of the cluster; the failed one keeps its record, output stays readable
+    // stop: every worker of the cluster, the failed one too (its row goes); output stays readable
     const stopped = await cluster.stop([]);
-    expect(stopped.map((r) => [r.name, r.status])).toEqual([["w1", "stopped"]]);
+    expect(stopped.map((r) => [r.name, r.status])).toEqual([
+      ["w1", "stopped"],
+      ["w2", "stopped"],
+    ]);
+    expect(await cluster.list()).toEqual([]);
     expect(backend.sessions.size).toBe(0);
     expect(k1.disposed).toBe(true);
     expect(cluster.output("w1")).toBe("hello from w1\n");
     const final = await cluster.await(["w1", "w2"], { timeoutSeconds: 0 });
     expect(final.failures.map((r) => [r.name, r.status])).toEqual([
       ["w1", "stopped"],
-      ["w2", "failed"],
+      ["w2", "stopped"],
     ]);
+    expect(cluster.worker("w2").record().reason).toMatch(/restarted by the server/);
     // every status change was announced, in order per worker
     const of = (name: string) => events.filter((e) => e.name === name).map((e) => e.status);
     expect(of("w1")).toEqual(["running", "idle", "stopped"]);
-    expect(of("w2")).toEqual(["running", "failed"]);
+    expect(of("w2")).toEqual(["running", "failed", "stopped"]);
     // stopping again is fine; a worker it never had is refused, nothing done
     await expect(cluster.stop(["w1"])).resolves.toEqual([expect.objectContaining({ status: "stopped" })]);
     await expect(cluster.stop(["w1", "w9"])).rejects.toMatchObject({ code: "unknown_worker" });
@@ -117,8 +127,10 @@ describe("Cluster with a fake backend", () => {
     expect(w.status).toBe("idle");
     backend.sessions.delete(w.sessionId);
     backend.kernels.get(w.id)!.lifecycle("dead");
-    await until(() => cluster.worker(w.id).ended, "worker ended");
+    // Failed at the loss, then stopped once the session is found gone (someone else stopped it).
+    await until(() => cluster.worker(w.id).status === "stopped", "worker stopped");
     expect(cluster.worker(w.id).record()).toMatchObject({ status: "stopped" });
+    expect(cluster.worker(w.id).channel).toBeUndefined();
     expect(backend.calls.filter((c) => c.startsWith("stop"))).toEqual([]);
   });
 

@@ -1,0 +1,152 @@
+/**
+ * Lost workers stay visible (#23): a worker whose kernel died stays listed as `failed` with a
+ * reason until it is restarted or stopped; a request it was running ends at once as `lost`,
+ * naming why; execute/push/pull on it fail at once naming why. Over a fake backend whose kernels
+ * run JavaScript and can be killed (`die()`), and the reason texts the direct backend's exits give.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { OutputSink } from "../../src/protocol/cell";
+import { execute, map, pull, push } from "../../src/remote";
+import { Cluster } from "../../src/workers";
+import { exitText } from "../../src/workers/worker";
+import { FakeBackend, JsFakeKernel } from "../support/fake-backend";
+
+const quiet: OutputSink = { stdout: () => undefined, stderr: () => undefined, display: () => undefined };
+
+describe("lost workers", () => {
+  let home: string;
+  let backend: FakeBackend;
+  let cluster: Cluster;
+  const context = () => ({ endpoint: { baseUrl: "http://127.0.0.1:1/", token: "tok" }, projectHome: home, dashboardId: "process-8-lost", masterId: "process-8-lost" });
+
+  beforeEach(async () => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), "sense-lost-"));
+    backend = new FakeBackend({ js: true });
+    cluster = new Cluster({ backend, context: context(), hooks: { onShutdown: () => () => undefined, installProcessHooks: () => undefined } });
+    await cluster.launch({ n: 3, engine: "sense-fast", keeper: false, sink: quiet, env: { GREETING: "hi" }, code: "globalThis.startups = (globalThis.startups ?? 0) + 1;" });
+    await cluster.await([], { waitForCompletion: true, timeoutSeconds: 10 });
+  });
+  afterEach(async () => {
+    await cluster.shutdown();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  const kernelOf = (name: string) => backend.kernels.get(cluster.worker(name).kernelId) as JsFakeKernel;
+
+  it("execute on every worker while one dies: that one `lost` with its reason, at once; the others ok", async () => {
+    // Warmed up first: the first execute loads the code preparation (acorn) in this process.
+    await execute("0", { cluster, sink: quiet });
+    await push({ victim: true }, { cluster, targets: "w2", sink: quiet });
+    const t0 = performance.now();
+    const rs = await execute('if (globalThis.victim) await die();\n"done"', { cluster, sink: quiet, raiseOnError: false });
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    expect(rs.map((r) => [r.worker, r.status, r.value])).toEqual([
+      ["w1", "ok", "done"],
+      ["w2", "lost", undefined],
+      ["w3", "ok", "done"],
+    ]);
+    expect(rs[1].error).toMatchObject({ ename: "WorkerLost", evalue: expect.stringMatching(/^worker w2 was lost while running this: its kernel died/) });
+  });
+
+  it("a failed worker stays listed with its reason until stopped; execute/push/pull on it fail at once naming why", async () => {
+    void kernelOf("w2").die();
+    await until(async () => (await cluster.list()).find((r) => r.name === "w2")?.status === "failed");
+    const listed = await cluster.list();
+    expect(listed.map((r) => [r.name, r.status])).toEqual([
+      ["w1", "idle"],
+      ["w2", "failed"],
+      ["w3", "idle"],
+    ]);
+    expect(listed[1].reason).toMatch(/its kernel died/);
+    // Its kernel is gone from the backend all the same.
+    expect([...backend.sessions.values()].map((s) => s.kernel?.id)).not.toContain(listed[1].id);
+    for (const call of [() => execute("1", { cluster, targets: "w2", sink: quiet }), () => push({ a: 1 }, { cluster, targets: "w2", sink: quiet }), () => pull("a", { cluster, targets: ["w1", "w2"], sink: quiet })]) {
+      await expect(call()).rejects.toMatchObject({ code: "unknown_worker", message: expect.stringMatching(/^worker w2 is failed \(its kernel died.*\): it cannot run code; restartWorkers\("w2"\)/) });
+    }
+    // Default targets skip it.
+    expect((await execute("2", { cluster, sink: quiet })).map((r) => r.worker)).toEqual(["w1", "w3"]);
+    await cluster.stop(["w2"]);
+    expect((await cluster.list()).map((r) => r.name)).toEqual(["w1", "w3"]);
+  });
+
+  it("restart starts a fresh kernel in place of a failed worker: same name, index, engine, size, env; its startup code run again; map uses it again", async () => {
+    const before = cluster.worker("w2").record();
+    await push({ state: "old" }, { cluster, targets: "w2", sink: quiet });
+    void kernelOf("w2").die();
+    await until(async () => (await cluster.list()).find((r) => r.name === "w2")?.status === "failed");
+    const seen: string[] = [];
+    const off = cluster.onStatus((r) => r.name === "w2" && seen.push(r.status));
+    const [again] = await cluster.restart([], { sink: quiet });
+    await cluster.await(["w2"], { waitForCompletion: true, timeoutSeconds: 5 });
+    off();
+    expect(again).toMatchObject({ name: "w2", index: before.index, engine: before.engine, size: before.size });
+    expect(again.id).not.toBe(before.id);
+    expect(seen).toEqual(["stopped", "running", "idle"]);
+    expect((await cluster.list()).map((r) => [r.name, r.status])).toEqual([
+      ["w1", "idle"],
+      ["w2", "idle"],
+      ["w3", "idle"],
+    ]);
+    expect(kernelOf("w2").env.GREETING).toBe("hi");
+    // The startup code ran once on the fresh kernel; the old state is gone.
+    expect((await execute("[globalThis.startups, typeof globalThis.state]", { cluster, targets: "w2", sink: quiet }))[0].value).toEqual([1, "undefined"]);
+    const out = await map((x: number) => [x, (globalThis as { startups?: number }).startups], [1, 2, 3, 4, 5, 6], { cluster, targets: ["w2"], sink: quiet });
+    expect(out).toEqual([1, 2, 3, 4, 5, 6].map((x) => [x, 1]));
+  });
+
+  it("restart refuses a worker it does not know, restarting nothing", async () => {
+    void kernelOf("w2").die();
+    await until(async () => (await cluster.list()).find((r) => r.name === "w2")?.status === "failed");
+    const starts = backend.calls.filter((c) => c.startsWith("start")).length;
+    await expect(cluster.restart(["w2", "w9"], { sink: quiet })).rejects.toMatchObject({ code: "unknown_worker" });
+    expect(backend.calls.filter((c) => c.startsWith("start")).length).toBe(starts);
+    expect(cluster.worker("w2").status).toBe("failed");
+  });
+
+  it('restart: "on-failure" restarts a lost worker in place, at most maxRestarts times; a crash loop ends failed with its reason', async () => {
+    const notes: string[] = [];
+    const sink: OutputSink = { ...quiet, stderr: (t) => void notes.push(t) };
+    const [w] = await cluster.launch({ n: 1, engine: "sense-fast", keeper: false, sink, code: "globalThis.up = 1;", restart: "on-failure", maxRestarts: 2 });
+    const idsSeen = [w.id];
+    for (let k = 1; k <= 2; k++) {
+      void (backend.kernels.get(idsSeen[idsSeen.length - 1]) as JsFakeKernel).die();
+      await until(async () => {
+        const r = (await cluster.list()).find((x) => x.name === w.name);
+        return !!r && r.status === "idle" && !idsSeen.includes(r.id);
+      });
+      idsSeen.push((await cluster.list()).find((x) => x.name === w.name)!.id);
+      expect((await execute("globalThis.up", { cluster, targets: w.name, sink: quiet }))[0].value).toBe(1);
+    }
+    void (backend.kernels.get(idsSeen[2]) as JsFakeKernel).die();
+    await until(async () => notes.some((n) => /failed again after 2 restarts; it stays failed \(maxRestarts: 2\): its kernel died/.test(n)));
+    expect((await cluster.list()).find((x) => x.name === w.name)).toMatchObject({ status: "failed", id: idsSeen[2], reason: expect.stringMatching(/its kernel died/) });
+    expect(notes.filter((n) => /restarting worker/.test(n))).toHaveLength(2);
+  });
+
+  it("refuses bad restart options, starting nothing", async () => {
+    const starts = backend.calls.filter((c) => c.startsWith("start")).length;
+    for (const bad of [{ restart: "always" }, { restart: "on-failure", maxRestarts: 0 }, { restart: "on-failure", maxRestarts: 1.5 }, { maxRestarts: 2 }]) {
+      await expect(cluster.launch({ n: 1, engine: "sense-fast", keeper: false, sink: quiet, ...(bad as object) })).rejects.toMatchObject({ code: "bad_option" });
+    }
+    expect(backend.calls.filter((c) => c.startsWith("start")).length).toBe(starts);
+  });
+
+  it("says how a kernel's process ended, as the direct backend knows it", () => {
+    expect(exitText("SIGKILL")).toMatch(/^its kernel was killed by SIGKILL/);
+    expect(exitText("SIGABRT")).toMatch(/heap out of memory/);
+    expect(exitText(3)).toBe("its kernel process exited with code 3");
+    expect(exitText(0)).toMatch(/^its kernel process exited with code 0 \(/);
+    expect(exitText("SIGTERM")).toBe("its kernel was ended by SIGTERM");
+    expect(exitText("unknown")).toBe("its kernel process ended (how is unknown)");
+  });
+});
+
+async function until(probe: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setImmediate(r));
+  }
+}

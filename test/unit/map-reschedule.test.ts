@@ -1,0 +1,119 @@
+/**
+ * `map` survives lost workers (#23): the chunks a lost worker held go back to the queue and the
+ * others run them (results exact, in input order); a chunk that keeps killing its workers (a
+ * poison item) fails the map naming the item after `retries`; no worker left fails it saying how
+ * many items finished. Over a fake backend whose kernels really run JavaScript and can be killed
+ * (`die()` in a cell: the kernel never answers and its lifecycle goes `dead`).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { MimeBundle, OutputSink } from "../../src/protocol/cell";
+import { RemoteError } from "../../src/errors";
+import { map, push } from "../../src/remote";
+import { Cluster } from "../../src/workers";
+import { FakeBackend, JsFakeKernel } from "../support/fake-backend";
+
+/** The fake kernels' `die()` (a global of their contexts, not of this file). */
+declare const die: () => never;
+
+const quiet: OutputSink = { stdout: () => undefined, stderr: () => undefined, display: () => undefined };
+
+describe("map when workers are lost", () => {
+  let home: string;
+  let backend: FakeBackend;
+  let cluster: Cluster;
+  const context = () => ({ endpoint: { baseUrl: "http://127.0.0.1:1/", token: "tok" }, projectHome: home, dashboardId: "process-9-chaos", masterId: "process-9-chaos" });
+
+  async function start(n: number): Promise<void> {
+    await cluster.launch({ n, engine: "sense-fast", keeper: false, sink: quiet });
+    await cluster.await([], { waitForCompletion: true, timeoutSeconds: 10 });
+  }
+
+  beforeEach(() => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), "sense-map-loss-"));
+    backend = new FakeBackend({ js: true });
+    cluster = new Cluster({ backend, context: context(), hooks: { onShutdown: () => () => undefined, installProcessHooks: () => undefined } });
+  });
+  afterEach(async () => {
+    await cluster.shutdown();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it("runs a lost worker's chunks on the others: every result exact and in order, the loss shown in the progress", async () => {
+    await start(3);
+    // w2 dies (as a SIGKILL) on its 6th item, mid-chunk.
+    await push({ victim: true }, { cluster, targets: "w2", sink: quiet });
+    const shown: string[] = [];
+    const sink: OutputSink = { ...quiet, display: (b: MimeBundle) => void shown.push(String(b["text/plain"])) };
+    const items = Array.from({ length: 120 }, (_, i) => i);
+    const out = await map(
+      (x: number) => {
+        const g = globalThis as { victim?: boolean; seen?: number };
+        if (g.victim && (g.seen = (g.seen ?? 0) + 1) > 5) return die();
+        return x * 3 + 1;
+      },
+      items,
+      { cluster, sink, chunkSize: 4 },
+    );
+    expect(out).toEqual(items.map((x) => x * 3 + 1));
+    const w2 = (await cluster.list()).find((r) => r.name === "w2");
+    expect(w2).toMatchObject({ status: "failed", reason: expect.stringMatching(/its kernel died/) });
+    const last = shown[shown.length - 1];
+    expect(last).toMatch(/map done/);
+    expect(last).toMatch(/w2 \d+ \(lost\)/);
+    expect(last).toMatch(/chunks? re-run/);
+    expect(last).toMatch(/w2 lost: .*died/);
+  });
+
+  it("a poison item fails the map after `retries`, naming the item and the workers it took", async () => {
+    await start(4);
+    const items = Array.from({ length: 100 }, (_, i) => i);
+    const err = (await map((x: number) => (x === 37 ? die() : x + 1), items, { cluster, sink: quiet, chunkSize: 10 }).catch((e: unknown) => e)) as RemoteError;
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.failures).toHaveLength(1);
+    expect(err.failures[0]).toMatchObject({ index: 37, ename: "WorkerLost" });
+    expect(err.failures[0].evalue).toMatch(/^item 37 took 3 workers \(w\d, w\d, w\d\): each was lost while running it .*run 3 times \(retries: 2\)/);
+    // The fourth worker is left, and the results of the other items that ran are kept.
+    expect(cluster.runnable()).toHaveLength(1);
+    expect(err.results.filter((r) => r !== undefined).length).toBeGreaterThan(0);
+    for (const [i, r] of err.results.entries()) if (r !== undefined) expect(r).toBe(i + 1);
+  });
+
+  it("retries: 0 fails at the first loss of the chunk being run, naming its items", async () => {
+    await start(2);
+    const items = Array.from({ length: 40 }, (_, i) => i);
+    const err = (await map((x: number) => (x === 13 ? die() : x), items, { cluster, sink: quiet, chunkSize: 5, retries: 0 }).catch((e: unknown) => e)) as RemoteError;
+    expect(err.failures[0]).toMatchObject({ ename: "WorkerLost" });
+    expect(err.failures[0].evalue).toMatch(/^items 10–14 took 1 worker \(w\d\)/);
+    expect(cluster.runnable()).toHaveLength(1);
+  });
+
+  it("no worker left: a RemoteError that says how many items finished", async () => {
+    await start(3);
+    const items = Array.from({ length: 60 }, (_, i) => i);
+    // Every worker dies on its 4th item: no chunk is to blame, so retries never run out first.
+    const err = (await map(
+      (x: number) => {
+        const g = globalThis as { seen?: number };
+        if ((g.seen = (g.seen ?? 0) + 1) > 3) return die();
+        return x;
+      },
+      items,
+      { cluster, sink: quiet, chunkSize: 2, retries: 50 },
+    ).catch((e: unknown) => e)) as RemoteError;
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.failures).toHaveLength(1);
+    expect(err.failures[0].evalue).toMatch(/^every worker was lost \(w1, w2, w3; the last, w\d: .*\); \d+ of 60 items finished/);
+    const finished = Number(/; (\d+) of 60/.exec(err.failures[0].evalue)![1]);
+    expect(err.results.filter((r) => r !== undefined)).toHaveLength(finished);
+    expect([...backend.kernels.values()].every((k) => k instanceof JsFakeKernel)).toBe(true);
+  });
+
+  it("refuses a bad retries, before anything is sent", async () => {
+    await start(1);
+    for (const retries of [-1, 1.5, "2", 1000]) {
+      await expect(map((x: number) => x, [1], { cluster, sink: quiet, retries: retries as number })).rejects.toMatchObject({ code: "bad_option" });
+    }
+  });
+});
