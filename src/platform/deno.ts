@@ -1,0 +1,99 @@
+/**
+ * Deno's Jupyter kernel (`deno jupyter --kernel`) as a Sense engine and master: its kernelspec
+ * written where Jupyter looks (the `sense-tslab install-deno` CLI and the project's setup script;
+ * `deno jupyter --install` writes only to the user's data dir), and how to recognise the kernel
+ * and the runtime.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ConfigError } from "../errors";
+
+/** The kernel_info `implementation` of Deno's Jupyter kernel. */
+export const DENO_KERNEL_IMPLEMENTATION = "Deno kernel";
+
+/** True when a kernel_info `implementation` is Deno's kernel (it answers no `user_expressions`). */
+export function isDenoKernel(implementation: string | undefined): boolean {
+  return implementation === DENO_KERNEL_IMPLEMENTATION;
+}
+
+/** True when this code runs in Deno (its Node compatibility layer included). */
+export function inDeno(): boolean {
+  return typeof (globalThis as { Deno?: { version?: { deno?: unknown } } }).Deno?.version?.deno === "string";
+}
+
+/** A Deno kernelspec document. */
+export interface DenoKernelSpec {
+  argv: string[];
+  display_name: string;
+  language: "typescript";
+  env: Record<string, string>;
+}
+
+/**
+ * The `kernel.json` of Deno's kernel run by `denoPath` (absolute, so Jupyter need not find `deno`
+ * on PATH). `DENO_NO_UPDATE_CHECK` keeps the kernel off the network: it never asks for a newer Deno.
+ * @throws ConfigError `bad_config` when `denoPath` is not an absolute path to an executable file.
+ */
+export function denoKernelSpec(denoPath: string): DenoKernelSpec {
+  if (!path.isAbsolute(denoPath)) throw new ConfigError("bad_config", `the deno binary must be given as an absolute path, not ${JSON.stringify(denoPath)}`, { deno: denoPath });
+  try {
+    fs.accessSync(denoPath, fs.constants.X_OK);
+    if (!fs.statSync(denoPath).isFile()) throw new Error("not a file");
+  } catch {
+    throw new ConfigError("bad_config", `${denoPath} is not an executable file`, { deno: denoPath });
+  }
+  return {
+    argv: [denoPath, "jupyter", "--kernel", "--conn", "{connection_file}"],
+    display_name: "Deno",
+    language: "typescript",
+    env: { DENO_NO_UPDATE_CHECK: "1" },
+  };
+}
+
+/**
+ * Writes the `name` kernelspec folder (default `deno`) for `denoPath` into `kernelsDirPath`,
+ * beside its final place first and renamed over it, so Jupyter never reads a half-written spec.
+ * @throws ConfigError as {@link denoKernelSpec}; Node's fs errors when the folder is not writable.
+ */
+export function writeDenoKernelSpec(kernelsDirPath: string, denoPath: string, name = "deno"): string {
+  const spec = denoKernelSpec(denoPath);
+  fs.mkdirSync(kernelsDirPath, { recursive: true });
+  const dir = path.join(kernelsDirPath, name);
+  const tmp = fs.mkdtempSync(path.join(kernelsDirPath, `.${name}-`));
+  try {
+    fs.writeFileSync(path.join(tmp, "kernel.json"), JSON.stringify(spec, null, 2) + "\n");
+    fs.chmodSync(tmp, 0o755);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return dir;
+}
+
+/** The first `deno` executable on `PATH`, or `undefined`. */
+export function denoOnPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  for (const dir of (env.PATH ?? "").split(path.delimiter)) {
+    if (!dir || !path.isAbsolute(dir)) continue;
+    const p = path.join(dir, "deno");
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `code` followed by `reply` (a runtime expression answering under the remote MIME type) as the
+ * cell's last expression, for Deno's kernel, which ignores `user_expressions`: the answer is the
+ * execute_result's bundle, through the `Symbol.for("Jupyter.display")` method Deno's kernel asks a
+ * value for. `reply` is evaluated once, right after `code` (a statement on a line of its own, so a
+ * trailing comment in `code` cannot swallow it). Both are code the master built, never user data.
+ */
+export function denoAnswerCode(code: string, reply: string): string {
+  return `${code}\n;((b) => ({ [Symbol.for("Jupyter.display")]: () => b }))(${reply})`;
+}
