@@ -16,11 +16,6 @@ export function isDenoKernel(implementation: string | undefined): boolean {
   return implementation === DENO_KERNEL_IMPLEMENTATION;
 }
 
-/** True when this code runs in Deno (its Node compatibility layer included). */
-export function inDeno(): boolean {
-  return typeof (globalThis as { Deno?: { version?: { deno?: unknown } } }).Deno?.version?.deno === "string";
-}
-
 /** A Deno kernelspec document. */
 export interface DenoKernelSpec {
   argv: string[];
@@ -74,12 +69,25 @@ export function writeDenoKernelSpec(kernelsDirPath: string, denoPath: string, na
 
 /** The first `deno` executable on `PATH`, or `undefined`. */
 export function denoOnPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return onPath("deno", env);
+}
+
+function realpath(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** The first executable file `name` in an absolute folder of `PATH` that `accept` takes, or `undefined`. */
+export function onPath(name: string, env: NodeJS.ProcessEnv = process.env, accept: (file: string) => boolean = () => true): string | undefined {
   for (const dir of (env.PATH ?? "").split(path.delimiter)) {
     if (!dir || !path.isAbsolute(dir)) continue;
-    const p = path.join(dir, "deno");
+    const p = path.join(dir, name);
     try {
       fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
+      if (fs.statSync(p).isFile() && accept(p)) return p;
     } catch {
       /* not here */
     }
@@ -96,4 +104,18 @@ export function denoOnPath(env: NodeJS.ProcessEnv = process.env): string | undef
  */
 export function denoAnswerCode(code: string, reply: string): string {
   return `${code}\n;((b) => ({ [Symbol.for("Jupyter.display")]: () => b }))(${reply})`;
+}
+
+/**
+ * The command line that runs the compiled keeper `script` (cleanup layer 2) from a master on
+ * `runtime`: Node runs it as it is; a Deno master runs it with the `node` on PATH when there is
+ * one (it starts in ~40 ms and its pipe semantics are Node's own), else with its own deno binary
+ * (`execPath`): `deno run` with every permission (it reads /proc, signals kernels, calls the
+ * server) and no prompt (its stdin is the master's pipe, never a terminal).
+ */
+export function keeperArgv(script: string, runtime: "node" | "deno", execPath: string = process.execPath, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (runtime === "node") return [execPath, script];
+  // Deno puts a `node` of its own on its children's PATH (a link to deno): that one is not Node.
+  const node = onPath("node", env, (p) => realpath(p) !== realpath(execPath));
+  return node ? [node, script] : [execPath, "run", "--allow-all", "--no-prompt", script];
 }

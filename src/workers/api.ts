@@ -3,6 +3,7 @@
  * process behind it, made on first use. Tests and tools that want their own state construct a
  * `Cluster` instead.
  */
+import { displayableInDeno } from "../display/deno-display";
 import { UsageError } from "../errors";
 import type { WorkerRecord } from "../jupyter/schemas";
 import type { AwaitOptions, AwaitResult } from "./await";
@@ -30,7 +31,7 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
     throw new UsageError("launchWorkers takes a number of workers or an options object", { code: "bad_option" });
   }
   const opts: LaunchWorkersOptions = typeof nOrOptions === "number" ? { ...maybeOptions, n: nOrOptions } : { ...nOrOptions };
-  return defaultCluster().launch(opts);
+  return defaultCluster().launch(opts).then(displayableInDeno);
 }
 
 /**
@@ -41,7 +42,7 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
  * @throws RestError when the server cannot be asked.
  */
 export function listWorkers(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord[]> {
-  return defaultCluster().list(options);
+  return defaultCluster().list(options).then(displayableInDeno);
 }
 
 /**
@@ -49,7 +50,7 @@ export function listWorkers(options: { context?: WorkerContextInput } = {}): Pro
  * @throws RestError when the server cannot be asked.
  */
 export function getMaster(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord> {
-  return defaultCluster().master(options);
+  return defaultCluster().master(options).then(displayableInDeno);
 }
 
 /**
@@ -66,7 +67,7 @@ export function stopWorkers(...refs: (WorkerRef | { context?: WorkerContextInput
     context = (last as { context?: WorkerContextInput }).context;
     refs = refs.slice(0, -1);
   }
-  return defaultCluster().stop(refs as WorkerRef[], { context });
+  return defaultCluster().stop(refs as WorkerRef[], { context }).then(displayableInDeno);
 }
 
 /**
@@ -76,7 +77,7 @@ export function stopWorkers(...refs: (WorkerRef | { context?: WorkerContextInput
  * @throws WorkerError `unknown_worker` for ids not in the cluster; UsageError `bad_option` for a bad timeout.
  */
 export function awaitWorkers(idsOrWorkers?: WorkerRef | null, options: AwaitOptions = {}): Promise<AwaitResult> {
-  return defaultCluster().await(idsOrWorkers == null ? [] : [idsOrWorkers], options);
+  return defaultCluster().await(idsOrWorkers == null ? [] : [idsOrWorkers], options).then(displayableInDeno);
 }
 
 /**
