@@ -85,9 +85,28 @@ const wait = (ms: number) => new Promise<"late">((resolve) => setTimeout(() => r
  * @throws UsageError `too_large` when the request cannot fit through the server's websocket (nothing is sent).
  */
 export async function runRequest(worker: Worker, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
+  const info = await worker.kernelInfo().catch(() => undefined);
+  if (!isDenoKernel(info?.implementation)) return runOne(worker, spec, control, false);
   // Deno's kernel returns no user_expressions: its answer comes as the execute_result, which a
-  // silent request would not send (it stays out of the history: store_history is false).
-  const viaResult = spec.reply !== undefined && isDenoKernel((await worker.kernelInfo()).implementation);
+  // silent request would not send (it stays out of the history: store_history is false). It
+  // parents an execute_result to the last request it received, not to the one that made it: a
+  // second request in flight would take the first one's answer. So one request at a time.
+  const previous = denoQueues.get(worker) ?? Promise.resolve();
+  const mine = previous.then(() => runOne(worker, spec, control, spec.reply !== undefined));
+  denoQueues.set(
+    worker,
+    mine.then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
+  return mine;
+}
+
+/** The last request queued on each Deno worker (see {@link runRequest}). */
+const denoQueues = new WeakMap<Worker, Promise<void>>();
+
+async function runOne(worker: Worker, spec: RequestSpec, control: RequestControl, viaResult: boolean): Promise<RequestOutcome> {
   const request: ExecuteRequest = {
     code: viaResult && spec.reply !== undefined ? denoAnswerCode(spec.code, spec.reply) : spec.code,
     ...(spec.precompiled ? { precompiled: true } : {}),

@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
+import { openNotebook, shownText } from "../helpers/kernel";
 import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, listWorkers, stopWorkers, WorkerContextInput } from "../../src/workers";
 import { execute, map, pull, push } from "../../src/remote";
@@ -80,7 +81,8 @@ describe("Deno workers through a Jupyter Server", () => {
     expect(await pull("table", { targets: deno, sink: out, context })).toEqual([table, table, table]);
     await execute("table.set('who', Deno.env.get('SENSE_WORKER_NAME'))", { targets: deno, sink: out, context });
     expect((await pull(["table", "k"], { targets: [deno[2]], sink: out, context }))[0]).toEqual({ table: new Map([...table, ["who", deno[2].name]]), k: 3 });
-    const items = Array.from({ length: 12 }, (_, i) => ({ i, tags: new Set([i]) }));
+    // Many chunks, two in flight per worker: Deno's kernel would give one chunk's answer to the next.
+    const items = Array.from({ length: 48 }, (_, i) => ({ i, tags: new Set([i]) }));
     const r = await map((x: { i: number; tags: Set<number> }, index: number) => ({ sq: BigInt(x.i) ** 2n, tag: [...x.tags][0], index, deno: typeof (globalThis as { Deno?: unknown }).Deno }), items, {
       targets: deno,
       sink: out,
@@ -115,6 +117,31 @@ describe("Deno workers through a Jupyter Server", () => {
     child.kill("SIGKILL");
     await until("the master's Deno workers gone", async () => ((await mine()).length === 0 ? true : undefined), 20_000);
     figures.push(`plain Node master SIGKILL -> its 2 Deno workers gone (watchdog alone): ${Date.now() - t0} ms`);
+  });
+
+  it("a Sense TypeScript master launches Deno workers and runs execute and map on them", async () => {
+    const nb = await openNotebook(server, "sense-ts");
+    try {
+      const r = await nb.run(
+        [
+          'import * as sense from "sense-tslab";',
+          'const d = await sense.launchWorkers(2, { engine: "deno", code: ' + JSON.stringify(STARTUP) + " });",
+          "await sense.awaitWorkers(d, { waitForCompletion: true, timeoutSeconds: 120 });",
+          'const values = (await sense.execute("Deno.env.get(\'SENSE_WORKER_NAME\') + \':\' + typeof Deno.version.deno", { targets: d })).map((x) => x.value);',
+          "const doubled = await sense.map((x: number) => x * 2, [1, 2, 3, 4], { targets: d });",
+          'console.log("JSON " + JSON.stringify({ names: d.map((w) => w.name), values, doubled }));',
+          "await sense.stopWorkers(...d);",
+        ].join("\n"),
+      );
+      expect(r.status).toBe("ok");
+      const m = /^JSON (.*)$/m.exec(r.stdout);
+      const got = JSON.parse(m ? m[1] : "null") as { names: string[]; values: string[]; doubled: number[] };
+      expect(got.values).toEqual(got.names.map((n) => `${n}:string`));
+      expect(got.doubled).toEqual([2, 4, 6, 8]);
+      for (const n of got.names) expect(shownText(r.outputs)).toContain(`[${n}] up ${n} string\n`);
+    } finally {
+      await nb.close();
+    }
   });
 
   it("stopWorkers stops one Deno worker, then all", async () => {
@@ -156,6 +183,11 @@ describe("Deno workers with no server (direct backend)", () => {
     await push({ s: new Set(["x"]) }, { targets: [w], sink, context });
     expect(await pull("s", { targets: [w], sink, context })).toEqual([new Set(["x"])]);
     expect(await map((x: number) => x + 1, [1, 2, 3], { targets: [w], sink, context })).toEqual([2, 3, 4]);
-    expect((await stopWorkers({ context })).map((x) => x.status)).toEqual(["stopped"]);
+    // Three workers, many chunks, two in flight per worker: Deno's kernel parents an
+    // execute_result to the last request it got, so a chunk would take the one before it's answer.
+    const more = await launchWorkers({ n: 2, engine: "deno", keeper: false, context, sink });
+    const items = Array.from({ length: 30 }, (_, i) => i);
+    expect(await map((x: number) => x * 3, items, { targets: [w, ...more], sink, context })).toEqual(items.map((x) => x * 3));
+    expect((await stopWorkers({ context })).map((x) => x.status)).toEqual(["stopped", "stopped", "stopped"]);
   });
 });
