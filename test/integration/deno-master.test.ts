@@ -180,6 +180,15 @@ describe("cleanup when the Deno master goes", () => {
     figures.push(`Deno master shut down -> its workers gone: ${Date.now() - t0} ms`);
   });
 
+  it("restarting the Deno master kernel removes its workers", async () => {
+    const { nb, ids } = await masterWithWorkers();
+    const t0 = Date.now();
+    await rest.restartKernel(nb.kernelId);
+    await until("the restarted master's workers gone", async () => ((await workersGone(ids)) ? true : undefined), 20_000);
+    figures.push(`Deno master restarted -> its workers gone: ${Date.now() - t0} ms`);
+    await nb.close().catch(() => undefined);
+  });
+
   it("where only deno exists, the keeper runs on deno and removes the workers of a SIGKILLed Deno script master", async () => {
     const script = path.join(server.rootDir, "master.ts");
     fs.writeFileSync(
