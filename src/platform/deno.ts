@@ -115,7 +115,14 @@ export function denoAnswerCode(code: string, reply: string): string {
  */
 export function keeperArgv(script: string, runtime: "node" | "deno", execPath: string = process.execPath, env: NodeJS.ProcessEnv = process.env): string[] {
   if (runtime === "node") return [execPath, script];
-  // Deno puts a `node` of its own on its children's PATH (a link to deno): that one is not Node.
-  const node = onPath("node", env, (p) => realpath(p) !== realpath(execPath));
+  const node = nodeOnPath(execPath, env);
   return node ? [node, script] : [execPath, "run", "--allow-all", "--no-prompt", script];
+}
+
+/**
+ * The first real `node` on PATH, seen from a Deno process whose binary is `denoPath`: Deno puts a
+ * `node` of its own on its children's PATH (a link to deno), which is not Node. `undefined` when none.
+ */
+export function nodeOnPath(denoPath: string = process.execPath, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return onPath("node", env, (p) => realpath(p) !== realpath(denoPath));
 }

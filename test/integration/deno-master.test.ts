@@ -138,6 +138,24 @@ describe("Sense in a Deno notebook", () => {
   });
 });
 
+describe("install from a Deno master", () => {
+  it("installs with the npm of the Node on PATH into the project; the next Deno cell and a Deno worker import it", async () => {
+    const nb = await denoNotebook();
+    const inst = await nb.run('const installed = await sense.install("is-number");\nconsole.log("JSON " + JSON.stringify(installed.versions))');
+    expect(inst.status).toBe("ok");
+    expect(printed<Record<string, string>>(inst)["is-number"]).toMatch(/^\d+\.\d+\.\d+/);
+    const next = await nb.run('import isNumber from "is-number";\nconsole.log("JSON " + JSON.stringify([isNumber(5), isNumber("x")]))');
+    expect(next.status).toBe("ok");
+    expect(printed(next)).toEqual([true, false]);
+    const onWorker = await nb.run(
+      'const [dw] = await sense.launchWorkers(1, { engine: "deno" });\nconst got = await sense.execute("const { default: isNum } = await import(\\"is-number\\");\\nisNum(3)", { targets: [dw] });\nawait sense.stopWorkers(dw);\nconsole.log("JSON " + JSON.stringify(got.map((r) => r.value)))',
+    );
+    expect(onWorker.status).toBe("ok");
+    expect(printed(onWorker)).toEqual([true]);
+    await nb.close();
+  });
+});
+
 describe("cleanup when the Deno master goes", () => {
   /** Opens a Deno master, launches a Deno and a python3 worker; resolves with their kernel ids. */
   async function masterWithWorkers(): Promise<{ nb: NotebookKernel; ids: string[]; keeperPid: number }> {
