@@ -21,12 +21,15 @@ export interface DenoKernelSpec {
   argv: string[];
   display_name: string;
   language: "typescript";
+  interrupt_mode: "message";
   env: Record<string, string>;
 }
 
 /**
  * The `kernel.json` of Deno's kernel run by `denoPath` (absolute, so Jupyter need not find `deno`
  * on PATH). `DENO_NO_UPDATE_CHECK` keeps the kernel off the network: it never asks for a newer Deno.
+ * Interrupts go as `interrupt_request` messages: Deno's kernel ends its running cell on one, while
+ * SIGINT (Jupyter's default, and what `deno jupyter --install` leaves) ends the whole kernel.
  * @throws ConfigError `bad_config` when `denoPath` is not an absolute path to an executable file.
  */
 export function denoKernelSpec(denoPath: string): DenoKernelSpec {
@@ -41,6 +44,7 @@ export function denoKernelSpec(denoPath: string): DenoKernelSpec {
     argv: [denoPath, "jupyter", "--kernel", "--conn", "{connection_file}"],
     display_name: "Deno",
     language: "typescript",
+    interrupt_mode: "message",
     env: { DENO_NO_UPDATE_CHECK: "1" },
   };
 }

@@ -74,6 +74,15 @@ describe("Deno workers through a Jupyter Server", () => {
     expect(isRemoteError(e) && e.failures).toEqual([expect.objectContaining({ worker: deno[1].name, ename: "RangeError", evalue: "bad 1" })]);
   });
 
+  it("a timeout interrupts a Deno worker's busy cell (by message: SIGINT would end Deno's kernel) and the worker keeps its state", async () => {
+    const out = captureSink();
+    await execute("globalThis.kept = 7", { targets: [deno[2]], sink: out, context });
+    const [r] = await execute("for (;;) {}", { targets: [deno[2]], sink: out, context, timeoutSeconds: 1.5, raiseOnError: false });
+    expect(r.status).toBe("timeout");
+    const [after] = await execute("(globalThis as { kept?: number }).kept", { targets: [deno[2]], sink: out, context });
+    expect(after).toMatchObject({ status: "ok", value: 7 });
+  });
+
   it("push and pull carry structured values (v8) and map runs a function over items on every worker", async () => {
     const out = captureSink();
     const table = new Map<string, unknown>([["a", 1], ["when", new Date(0)], ["big", 2n ** 70n], ["set", new Set([1, 2])]]);

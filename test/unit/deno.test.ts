@@ -18,11 +18,12 @@ describe("Deno's kernelspec", () => {
   fs.writeFileSync(fakeDeno, "#!/bin/sh\n", { mode: 0o755 });
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  it("runs `deno jupyter --kernel` by absolute path, with no update check", () => {
+  it("runs `deno jupyter --kernel` by absolute path, with no update check, interrupted by message", () => {
     expect(denoKernelSpec(fakeDeno)).toEqual({
       argv: [fakeDeno, "jupyter", "--kernel", "--conn", "{connection_file}"],
       display_name: "Deno",
       language: "typescript",
+      interrupt_mode: "message",
       env: { DENO_NO_UPDATE_CHECK: "1" },
     });
   });
