@@ -22,6 +22,15 @@ import { buildWorkers } from "../fixtures/workers/build";
 import { captureSink, CaptureSink, REPO, until } from "../helpers/util";
 
 const MASTER = path.join(__dirname, "..", "fixtures", "workers", "master.js");
+
+/** A /proc file of `pid`, or "" when it has gone. */
+function procField(pid: string, name: string): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/${name}`, "utf8");
+  } catch {
+    return "";
+  }
+}
 // TypeScript the Deno kernel strips (an annotation and a non-null assertion): env is loaded before it runs.
 const STARTUP = 'const who: string = Deno.env.get("SENSE_WORKER_NAME")!;\nconsole.log("up", who, typeof Deno.version.deno);';
 
@@ -57,6 +66,13 @@ describe("Deno workers through a Jupyter Server", () => {
     const listed = await listWorkers({ context });
     expect(listed.map((w) => [w.name, w.engine])).toEqual(deno.map((w) => [w.name, "deno"]));
     await until("all idle", async () => ((await listWorkers({ context })).every((w) => w.status === "idle") ? true : undefined), 30_000);
+    // Each Deno worker started the watchdog as a bash sentinel, its child (the token on its stdin only).
+    for (const w of deno) {
+      const kernel = processesUnder(server.baseDir).find((p) => fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(`kernel-${w.id}.json`));
+      const sentinels = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && procField(p, "stat").split(") ")[1]?.split(" ")[1] === String(kernel) && procField(p, "cmdline").includes("sense-watchdog"));
+      expect(sentinels).toHaveLength(1);
+      expect(procField(sentinels[0], "cmdline") + procField(sentinels[0], "environ")).not.toContain(server.token);
+    }
   });
 
   it("execute returns values as data (and inexact ones as text), output labelled, errors per worker", async () => {
@@ -100,11 +116,14 @@ describe("Deno workers through a Jupyter Server", () => {
     expect(r).toEqual(items.map((x, i) => ({ sq: BigInt(x.i) ** 2n, tag: x.i, index: i, deno: "object" })));
   });
 
-  it("the watchdog (layer 3 alone) ends the Deno workers of a SIGKILLed plain Node master", async () => {
+  it.each([
+    ["idle", STARTUP, "1"],
+    ["busy (`for (;;) {}`)", "for (;;) {}", "0"],
+  ])("the watchdog (layer 3 alone) ends the %s Deno workers of a SIGKILLed plain Node master", async (what, code, wait) => {
     const built = buildWorkers();
     const childEnv: NodeJS.ProcessEnv = { ...process.env };
     for (const k of Object.keys(childEnv)) if (k.startsWith("SENSE_") || k.startsWith("JUPYTER")) delete childEnv[k];
-    Object.assign(childEnv, { SENSE_API_URL: server.url, SENSE_API_TOKEN: server.token, SENSE_PROJECT_HOME: server.rootDir, SENSE_KEEPER: "0", MASTER_WORKERS: "2", MASTER_ENGINE: "deno", MASTER_CODE: STARTUP, SENSE_WATCHDOG_INTERVAL_MS: "250" });
+    Object.assign(childEnv, { SENSE_API_URL: server.url, SENSE_API_TOKEN: server.token, SENSE_PROJECT_HOME: server.rootDir, SENSE_KEEPER: "0", MASTER_WORKERS: "2", MASTER_ENGINE: "deno", MASTER_CODE: code, MASTER_WAIT: wait, SENSE_WATCHDOG_INTERVAL_MS: "250" });
     const child = spawn(process.execPath, [MASTER, built.index], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
     children.push(child);
     let text = "";
@@ -125,7 +144,8 @@ describe("Deno workers through a Jupyter Server", () => {
     const t0 = Date.now();
     child.kill("SIGKILL");
     await until("the master's Deno workers gone", async () => ((await mine()).length === 0 ? true : undefined), 20_000);
-    figures.push(`plain Node master SIGKILL -> its 2 Deno workers gone (watchdog alone): ${Date.now() - t0} ms`);
+    await until("their processes gone", () => (ids.every((id) => !processesUnder(server.baseDir).some((p) => fs.existsSync(`/proc/${p}/cmdline`) && fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(`kernel-${id}.json`))) ? true : undefined), 20_000);
+    figures.push(`plain Node master SIGKILL -> its 2 ${what} Deno workers' kernels and processes gone (watchdog alone): ${Date.now() - t0} ms`);
   });
 
   it("a Sense TypeScript master launches Deno workers and runs execute and map on them", async () => {
