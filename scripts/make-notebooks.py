@@ -145,8 +145,8 @@ dn = nb([
 ("md", """# Deno workers from a Deno notebook
 
 Sense in Deno's own Jupyter kernel: `import * as sense from "sense-tslab"` (from this folder's
-`node_modules`), three Deno workers and two TypeScript (Sense) ones, a parallel map over all of
-them, values moved with `push`/`pull`. Every worker's output shows up here, labelled by worker."""),
+`node_modules`), three Deno workers, a parallel map, values moved with `push`/`pull`. Every
+worker's output shows up here, labelled by worker."""),
 ("code", """import * as sense from "sense-tslab";
 console.log("runtime:", sense.getRunContext().runtime);
 const workers = await sense.launchWorkers(3, {
@@ -154,11 +154,7 @@ const workers = await sense.launchWorkers(3, {
   // TypeScript startup code: the worker's environment is loaded before it runs.
   code: 'const me: string = Deno.env.get("SENSE_WORKER_NAME")!;\\nconsole.log("ready:", me, "on deno", Deno.version.deno);',
 });
-const tsWorkers = await sense.launchWorkers(2, {
-  engine: "sense-ts",
-  code: 'console.log("ready:", process.env.SENSE_WORKER_NAME, "on node", process.version);',
-});
-await sense.awaitWorkers([...workers, ...tsWorkers], { waitForCompletion: true, timeoutSeconds: 120 })"""),
+await sense.awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 120 })"""),
 ("md", "`push` sets globals on the workers; the function `map` ships reads it there."),
 ("code", "await sense.push({ samplesPerTask: 100_000 });"),
 ("code", """// Runs on the workers: only its source travels, so it reads the pushed global, not a closure.
@@ -169,7 +165,7 @@ const hits = await sense.map((task: number) => {
     const x = Math.random(), y = Math.random();
     if (x * x + y * y < 1) inside++;
   }
-  return { task, inside, by: process.env.SENSE_WORKER_NAME };
+  return { task, inside, by: Deno.env.get("SENSE_WORKER_NAME") };
 }, Array.from({ length: 24 }, (_, i) => i));
 const total = hits.reduce((sum, h) => sum + h.inside, 0);
 console.log("tasks in order:", hits.every((h, i) => h.task === i));
