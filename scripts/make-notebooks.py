@@ -141,7 +141,46 @@ console.log("pulled:", pulled.join(", "));"""),
 console.log("stopped", stopped.length, "workers");"""),
 ])
 
-for name, n in [("zmq-workers", zmq), ("getting-started", gs), ("python-workers", py), ("parallel-map", pmap)]:
+dn = nb([
+("md", """# Deno workers from a Deno notebook
+
+Sense in Deno's own Jupyter kernel: `import * as sense from "sense-tslab"` (from this folder's
+`node_modules`), three Deno workers, a parallel map, values moved with `push`/`pull`. Every
+worker's output shows up here, labelled by worker."""),
+("code", """import * as sense from "sense-tslab";
+console.log("runtime:", sense.getRunContext().runtime);
+const workers = await sense.launchWorkers(3, {
+  engine: "deno",
+  // TypeScript startup code: the worker's environment is loaded before it runs.
+  code: 'const me: string = Deno.env.get("SENSE_WORKER_NAME")!;\\nconsole.log("ready:", me, "on deno", Deno.version.deno);',
+});
+await sense.awaitWorkers(workers, { waitForCompletion: true, timeoutSeconds: 120 })"""),
+("md", "`push` sets globals on the workers; the function `map` ships reads it there."),
+("code", "await sense.push({ samplesPerTask: 100_000 });"),
+("code", """// Runs on the workers: only its source travels, so it reads the pushed global, not a closure.
+const hits = await sense.map((task: number) => {
+  const n: number = (globalThis as any).samplesPerTask;
+  let inside = 0;
+  for (let i = 0; i < n; i++) {
+    const x = Math.random(), y = Math.random();
+    if (x * x + y * y < 1) inside++;
+  }
+  return { task, inside, by: Deno.env.get("SENSE_WORKER_NAME") };
+}, Array.from({ length: 24 }, (_, i) => i));
+const total = hits.reduce((sum, h) => sum + h.inside, 0);
+console.log("tasks in order:", hits.every((h, i) => h.task === i));
+console.log("pi ≈", (4 * total / (24 * 100_000)).toFixed(3));"""),
+("md", "`execute` returns one result per worker; as a cell's last expression it renders as a table."),
+("code", """await sense.execute("samplesPerTask / 1000")"""),
+("code", """const pulled = await sense.pull("samplesPerTask");
+console.log("pulled:", pulled.join(", "));"""),
+("md", "The magics work too, as a tagged template."),
+("code", "await sense.magic`%sense_workers`"),
+("code", """const stopped = await sense.stopWorkers();
+console.log("stopped", stopped.length, "workers");"""),
+], kernel="deno", display="Deno", lang="typescript")
+
+for name, n in [("zmq-workers", zmq), ("getting-started", gs), ("python-workers", py), ("parallel-map", pmap), ("deno-workers", dn)]:
     nbf.validate(n)
     nbf.write(n, f"notebooks/{name}.ipynb")
 print("ok")

@@ -34,4 +34,6 @@ npx tsc -p harness/tsconfig.json
 
 # 4. Register the Sense kernels into the project's environment.
 node dist/src/cli.js install --sys-prefix --python "$root/.venv/bin/python" >/dev/null
+# Deno's Jupyter kernel (the deno binary comes from PyPI's pinned `deno` wheel, in .venv/bin).
+node dist/src/cli.js install-deno --deno "$root/.venv/bin/deno" --sys-prefix --python "$root/.venv/bin/python" >/dev/null
 log "ready"

@@ -4,9 +4,11 @@
  * Subcommands live in one table so more (`demo`, `lab`) can be added without touching the parser.
  * A usage error prints one short line plus usage (no stack) and exits 2; other failures exit 1.
  */
+import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { isSenseError, isUsageError, UsageError } from "./errors";
-import { installKernelSpecs, SpecDestination, uninstallKernelSpecs } from "./kernelspecs";
+import { installKernelSpecs, kernelsDir, SpecDestination, uninstallKernelSpecs } from "./kernelspecs";
+import { denoOnPath, writeDenoKernelSpec } from "./platform/deno";
 
 /** Where a command writes its text; injectable for tests. */
 export interface CliIO {
@@ -62,6 +64,20 @@ export const commands: Record<string, CliCommand> = {
     summary: "register the TypeScript (Sense) and JavaScript (Sense) kernels with Jupyter (default: --user)",
     run(args, io) {
       for (const c of installKernelSpecs(parseDestination(args, commands.install.usage))) io.out(`installed ${c.name} in ${c.dir}\n`);
+      return 0;
+    },
+  },
+  "install-deno": {
+    usage: `sense-tslab install-deno [--deno PATH] ${DEST_USAGE}`,
+    summary: "register Deno's Jupyter kernel (kernelspec `deno`) at the same places (default: the deno on PATH, --user)",
+    run(args, io) {
+      const usage = commands["install-deno"].usage;
+      const i = args.indexOf("--deno");
+      const deno = i >= 0 ? args[i + 1] : denoOnPath();
+      if (i >= 0 && (deno === undefined || deno.startsWith("--"))) throw new UsageError("--deno needs the path of the deno binary", { usage, code: "bad_option" });
+      if (deno === undefined) throw new UsageError("no deno on PATH: give --deno PATH", { usage, code: "bad_option" });
+      const rest = i >= 0 ? [...args.slice(0, i), ...args.slice(i + 2)] : args;
+      io.out(`installed deno in ${writeDenoKernelSpec(kernelsDir(parseDestination(rest, usage)), path.resolve(deno))}\n`);
       return 0;
     },
   },

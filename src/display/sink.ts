@@ -6,6 +6,7 @@
 import { UsageError } from "../errors";
 import { CURRENT_CELL_KEY, type DisplayOptions, type MimeBundle, type OutputSink } from "../protocol/cell";
 import { checkOptionKeys } from "../util/check-options";
+import { denoJupyter, denoSink } from "./deno-sink";
 
 export type { DisplayOptions, MimeBundle, OutputSink };
 
@@ -83,7 +84,8 @@ export interface CaptureOptions {
  * that cell (the kernel attributes output to it whenever it is written). Inside stock tslab it captures, at call
  * time, `process.stdout.write`, `process.stderr.write` and tslab's display writer: tslab rebinds
  * all three to each new execute request, so output written later through this sink (timers,
- * worker output) still lands in the calling cell. Outside tslab it is a {@link consoleSink}.
+ * worker output) still lands in the calling cell. In Deno's kernel it broadcasts through
+ * `Deno.jupyter` (deno-sink.ts). Elsewhere it is a {@link consoleSink}.
  *
  * @throws {UsageError} (from `display`) when `update` is asked for without a `displayId`.
  */
@@ -91,6 +93,8 @@ export function captureSink(options: CaptureOptions = {}): OutputSink {
   checkOptionKeys(options, ["currentCell", "process", "moduleCache"], "captureSink");
   const kernel = options.currentCell === undefined ? senseKernelCell() : options.currentCell();
   if (kernel) return kernel.sink;
+  const deno = options.process ? undefined : denoJupyter();
+  if (deno) return denoSink(deno);
   const proc = options.process ?? process;
   const writer = findTslabDisplayWriter(options.moduleCache);
   if (!writer) return consoleSink(proc as ConsoleStreams);

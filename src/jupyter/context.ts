@@ -35,10 +35,20 @@ export interface ProcessIdentity {
   connectionFile?: string;
 }
 
+/** The JavaScript runtime a process runs on: Node, or Deno (its Node compatibility layer). */
+export type JsRuntime = "node" | "deno";
+
+/** The runtime of this process: `deno` inside Deno (its Jupyter kernel, `deno run`), else `node`. */
+export function jsRuntime(): JsRuntime {
+  return typeof (globalThis as { Deno?: { version?: { deno?: unknown } } }).Deno?.version?.deno === "string" ? "deno" : "node";
+}
+
 /** Everything a Sense API call needs to know about where it runs, when a Jupyter Server serves it. */
 export interface SenseContext extends ProcessIdentity {
   /** Kernels are started through a Jupyter Server (see {@link DirectContext} for the other kind). */
   backend: "server";
+  /** The JavaScript runtime this process runs on. */
+  runtime: JsRuntime;
   /** The Jupyter Server's base URL (with any base_url prefix) and token. */
   endpoint: ServerEndpoint;
   /** The REST client for `endpoint` (one per server and token, shared by every context). */
@@ -62,6 +72,8 @@ export interface SenseContext extends ProcessIdentity {
  */
 export interface DirectContext extends ProcessIdentity {
   backend: "direct";
+  /** The JavaScript runtime this process runs on. */
+  runtime: JsRuntime;
   /** Why: `SENSE_BACKEND=direct`, or what was looked for to find a server (for error messages). */
   why: string;
   /** `SENSE_PROJECT_HOME` ?? the working folder (the notebook's folder, for a kernel), always absolute. */
@@ -293,6 +305,7 @@ function discoverServer(options: DiscoverOptions, restClientFor: (endpoint: Serv
 
   const ctx: SenseContext = {
     backend: "server",
+    runtime: jsRuntime(),
     endpoint,
     rest: restClientFor(endpoint),
     source,
@@ -350,6 +363,7 @@ function discoverEither(options: DiscoverOptions, restClientFor: (endpoint: Serv
   const master = nonEmpty(env.SENSE_MASTER_ID);
   return {
     backend: "direct",
+    runtime: jsRuntime(),
     why,
     kernelId,
     dashboardId,
@@ -363,7 +377,7 @@ function discoverEither(options: DiscoverOptions, restClientFor: (endpoint: Serv
 }
 
 /**
- * The connection file on this process's own argv (`--config-path F`, `-f F`), whatever its name:
+ * The connection file on this process's own argv (`--config-path F`, `-f F`, Deno's `--conn F`), whatever its name:
  * nbclient, papermill and VS Code name it `/tmp/tmp<random>.json`, not `kernel-<id>.json`.
  */
 function ownConnectionFile(procRoot: string, pid: number): string | undefined {
@@ -373,7 +387,7 @@ function ownConnectionFile(procRoot: string, pid: number): string | undefined {
   } catch {
     return undefined;
   }
-  const at = argv.findIndex((a) => a === "--config-path" || a === "-f" || a === "--connection-file");
+  const at = argv.findIndex((a) => a === "--config-path" || a === "-f" || a === "--connection-file" || a === "--conn");
   const file = at >= 0 ? argv[at + 1] : undefined;
   return file && file.endsWith(".json") && path.isAbsolute(file) ? file : undefined;
 }

@@ -3,6 +3,7 @@
  * helpers returned (`user`/`password`), plus ready `headers` and `baseUrl` so a plain axios or
  * fetch call works. Printing the object (or JSON-encoding it) shows `***` for every secret.
  */
+import { displayableInDeno } from "../display/deno-display";
 import { inspect } from "node:util";
 import { ConfigError } from "../errors";
 import { DiscoverOptions, SenseContext, discover, getContext, getRunContext } from "../jupyter/context";
@@ -89,7 +90,7 @@ export function getAuth(options: AuthOptions = {}): SenseAuth {
   const ctx = options.context ?? (options.env || options.discover ? discover({ ...options.discover, env }) : serverContext());
   const baseUrl = ctx.endpoint.baseUrl;
   if (env.SENSE_USERNAME && env.SENSE_PASSWORD) {
-    return new SenseAuth({ user: env.SENSE_USERNAME, password: env.SENSE_PASSWORD, source: "credentials", baseUrl });
+    return displayableInDeno(new SenseAuth({ user: env.SENSE_USERNAME, password: env.SENSE_PASSWORD, source: "credentials", baseUrl }));
   }
   const token = env.SENSE_API_TOKEN || ctx.endpoint.token;
   if (!token) {
@@ -100,5 +101,5 @@ export function getAuth(options: AuthOptions = {}): SenseAuth {
       { baseUrl },
     );
   }
-  return new SenseAuth({ user: token, password: "", source: "token", baseUrl });
+  return displayableInDeno(new SenseAuth({ user: token, password: "", source: "token", baseUrl }));
 }

@@ -3,6 +3,7 @@
  * network variables of the original Sense platform, with sensible defaults on a plain Jupyter
  * Server (loopback address for a loopback server, else this host's primary IPv4).
  */
+import { displayableInDeno } from "../display/deno-display";
 import { isIP } from "node:net";
 import * as os from "node:os";
 import { inspect } from "node:util";
@@ -106,14 +107,14 @@ export function getNetwork(options: NetworkOptions = {}): NetworkInfo {
   }
   projectIp ??= defaultProjectIp(options, env);
 
-  return new NetworkInfo({
+  return displayableInDeno(new NetworkInfo({
     publicDns: get("SENSE_PUBLIC_DNS") ?? options.hostname ?? os.hostname(),
     publicPortMapping: mapping,
     sshPassword: get("SENSE_SSH_PASSWORD") ?? "",
     projectIp,
     sshPort,
     publicSshPort,
-  });
+  }));
 }
 
 /** The original Sense JavaScript name of {@link getNetwork}. */

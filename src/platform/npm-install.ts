@@ -12,7 +12,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { inspect } from "node:util";
 import { InstallError, UsageError, redact } from "../errors";
-import { getRunContext } from "../jupyter/context";
+import { getRunContext, jsRuntime } from "../jupyter/context";
+import { nodeOnPath } from "./deno";
 import type { OutputSink } from "../display/sink";
 import { processDefault } from "../util/process-default";
 import { checkOptionKeys } from "../util/check-options";
@@ -457,7 +458,10 @@ function runNpm(plan: RunPlan): Promise<{ code: number | null; signal: NodeJS.Si
 
 /** The npm that ships with the running Node, run by this Node (its launcher's `#!/usr/bin/env node` would depend on PATH). */
 function npmCommand(): string[] {
-  const bin = path.dirname(process.execPath);
+  // A Deno master has no npm beside its binary: it uses the npm of the Node on PATH.
+  const node = jsRuntime() === "deno" ? nodeOnPath() : process.execPath;
+  if (!node) throw new InstallError("install_failed", "install from Deno needs Node's npm: no node on PATH", { execPath: process.execPath });
+  const bin = path.dirname(node);
   const candidates = [
     path.join(bin, "npm"),
     path.join(bin, "..", "lib", "node_modules", "npm", "bin", "npm-cli.js"),
@@ -470,10 +474,10 @@ function npmCommand(): string[] {
     } catch {
       continue;
     }
-    if (real.endsWith(".js")) return [process.execPath, real];
+    if (real.endsWith(".js")) return [node, real];
     if (c === candidates[0]) return [real];
   }
-  throw new InstallError("install_failed", `Cannot find npm next to ${process.execPath}; install npm with this Node.`, { execPath: process.execPath });
+  throw new InstallError("install_failed", `Cannot find npm next to ${node}; install npm with this Node.`, { execPath: node });
 }
 
 function npmEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { captureSink, type OutputSink } from "../display/sink";
+import { displayableInDeno } from "../display/deno-display";
 import { RemoteError, shown, UsageError, type RemoteFailure } from "../errors";
 import { prepareRemoteCode, type RemoteCode } from "../transpile";
 import type { WorkerContextInput } from "../jupyter/context-input";
@@ -167,7 +168,7 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
   }
   const failures = results.flatMap((r, i) => (r.status === "ok" ? [] : [failureOf(targets[i], r)]));
   if (failures.length && raiseOnError) throw new RemoteError("execute", failures, results, { of: results.length });
-  return results;
+  return displayableInDeno(results);
 }
 
 /** Runs one internal request per target (no execution count, no execute_result); failures → RemoteError. */

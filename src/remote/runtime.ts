@@ -76,7 +76,8 @@ const RUNTIME_KEY = "sense.remote.v2";
  * -0, strings, booleans, null; no cycles).
  */
 const JS_RUNTIME = String.raw`(() => {
-  const req = typeof require === "function" ? require : process.mainModule.require.bind(process.mainModule);
+  // Deno's kernel has neither require nor process.mainModule: its built-ins come from getBuiltinModule.
+  const req = typeof require === "function" ? require : process.mainModule ? process.mainModule.require.bind(process.mainModule) : process.getBuiltinModule;
   const v8 = req("node:v8");
   const vm = req("node:vm");
   const util = req("node:util");
@@ -115,7 +116,8 @@ const JS_RUNTIME = String.raw`(() => {
   let answer = null;
   const rt = {
     exact,
-    value(v) { return box(v === undefined ? { none: true } : exact(v) ? { value: v } : { inexact: true }); },
+    // Deno's kernel answers through an execute_result that replaces the value's own (no user_expressions): its text comes along.
+    value(v) { return box(v === undefined ? { none: true } : exact(v) ? { value: v } : globalThis.Deno ? { inexact: true, text: util.inspect(v) } : { inexact: true }); },
     last() {
       const k = Symbol.for(${JSON.stringify(LAST_VALUE_KEY)});
       const b = globalThis[k];

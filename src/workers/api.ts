@@ -3,6 +3,7 @@
  * process behind it, made on first use. Tests and tools that want their own state construct a
  * `Cluster` instead.
  */
+import { displayableInDeno } from "../display/deno-display";
 import { UsageError } from "../errors";
 import type { WorkerRecord } from "../jupyter/schemas";
 import type { AwaitOptions, AwaitResult } from "./await";
@@ -36,7 +37,7 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
     if (maybeOptions.n !== undefined) throw new UsageError("launchWorkers(n, options): n is given twice; leave it out of the options", { code: "bad_option" });
   }
   const opts: LaunchWorkersOptions = typeof nOrOptions === "number" ? { ...maybeOptions, n: nOrOptions } : { ...nOrOptions };
-  return defaultCluster().launch(opts);
+  return defaultCluster().launch(opts).then(displayableInDeno);
 }
 
 /**
@@ -48,7 +49,7 @@ export async function launchWorkers(nOrOptions: number | LaunchWorkersOptions, m
  * @throws RestError when the server cannot be asked.
  */
 export function listWorkers(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord[]> {
-  return defaultCluster().list(options);
+  return defaultCluster().list(options).then(displayableInDeno);
 }
 
 /**
@@ -56,7 +57,7 @@ export function listWorkers(options: { context?: WorkerContextInput } = {}): Pro
  * @throws RestError when the server cannot be asked.
  */
 export function getMaster(options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord> {
-  return defaultCluster().master(options);
+  return defaultCluster().master(options).then(displayableInDeno);
 }
 
 /** The keys a last options argument of {@link stopWorkers} may have. */
@@ -94,7 +95,7 @@ export function splitWorkerArguments<O extends object>(args: readonly unknown[],
  */
 export async function stopWorkers(...refs: (WorkerRef | { context?: WorkerContextInput })[]): Promise<WorkerRecord[]> {
   const split = splitWorkerArguments<{ context?: WorkerContextInput }>(refs);
-  return defaultCluster().stop(split.refs, split.options);
+  return defaultCluster().stop(split.refs, split.options).then(displayableInDeno);
 }
 
 /**
@@ -105,7 +106,7 @@ export async function stopWorkers(...refs: (WorkerRef | { context?: WorkerContex
  */
 export async function restartWorkers(...refs: (WorkerRef | RestartOptions)[]): Promise<WorkerRecord[]> {
   const split = splitWorkerArguments<RestartOptions>(refs, "restartWorkers", RESTART_OPTION_KEYS);
-  return defaultCluster().restart(split.refs, split.options);
+  return defaultCluster().restart(split.refs, split.options).then(displayableInDeno);
 }
 
 /**
@@ -115,7 +116,7 @@ export async function restartWorkers(...refs: (WorkerRef | RestartOptions)[]): P
  * @throws WorkerError `unknown_worker` for ids not in the cluster; UsageError `bad_option` for a bad timeout.
  */
 export function awaitWorkers(idsOrWorkers?: WorkerRef | null, options: AwaitOptions = {}): Promise<AwaitResult> {
-  return defaultCluster().await(idsOrWorkers == null ? [] : [idsOrWorkers], options);
+  return defaultCluster().await(idsOrWorkers == null ? [] : [idsOrWorkers], options).then(displayableInDeno);
 }
 
 /**

@@ -9,6 +9,7 @@ import type { ExecuteRequest } from "../backends/backend";
 import type { Worker } from "./worker";
 import { checkWireSize } from "../protocol/limits";
 import { REMOTE_MIME, REPLY_KEY } from "../protocol/marks";
+import { denoAnswerCode, isDenoKernel } from "../platform/deno";
 
 /** What to send. */
 export interface RequestSpec {
@@ -73,21 +74,50 @@ const wait = (ms: number) => new Promise<"late">((resolve) => setTimeout(() => r
  * @throws UsageError `too_large` when the request cannot fit through the server's websocket (nothing is sent).
  */
 export async function runRequest(worker: Worker, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
+  const info = await worker.kernelInfo().catch(() => undefined);
+  if (!isDenoKernel(info?.implementation)) return runOne(worker, spec, control, false);
+  // Deno's kernel returns no user_expressions: its answer comes as the execute_result, which a
+  // silent request would not send (it stays out of the history: store_history is false). It
+  // parents an execute_result to the last request it received, not to the one that made it: a
+  // second request in flight would take the first one's answer. So one request at a time.
+  const previous = denoQueues.get(worker) ?? Promise.resolve();
+  const mine = previous.then(() => runOne(worker, spec, control, spec.reply !== undefined));
+  denoQueues.set(
+    worker,
+    mine.then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
+  return mine;
+}
+
+/** The last request queued on each Deno worker (see {@link runRequest}). */
+const denoQueues = new WeakMap<Worker, Promise<void>>();
+
+async function runOne(worker: Worker, spec: RequestSpec, control: RequestControl, viaResult: boolean): Promise<RequestOutcome> {
   const request: ExecuteRequest = {
-    code: spec.code,
+    code: viaResult && spec.reply !== undefined ? denoAnswerCode(spec.code, spec.reply) : spec.code,
     ...(spec.precompiled ? { precompiled: true } : {}),
-    silent: spec.silent,
+    silent: viaResult ? false : spec.silent,
     storeHistory: spec.storeHistory,
     stopOnError: spec.stopOnError,
-    userExpressions: spec.reply ? { [REPLY_KEY]: spec.reply } : {},
+    userExpressions: spec.reply && !viaResult ? { [REPLY_KEY]: spec.reply } : {},
   };
   checkWireSize(spec.what, request);
   const label = worker.output.label;
   const out: RequestOutcome = { status: "ok", data: {}, stdout: "", stderr: "", durationMs: 0 };
+  let answer: unknown;
+  let answered: () => void = () => undefined;
+  const gotAnswer = new Promise<void>((resolve) => (answered = resolve));
   const started = performance.now();
   // The worker shows the request's output in the calling cell; what it returns is gathered here.
   const sent = worker.send(request, control.sink, (msg) => {
     if (msg.type === "stream") out[msg.content.name] += msg.content.text;
+    else if (msg.type === "execute_result" && viaResult) {
+      answer = msg.content.data[REMOTE_MIME];
+      answered();
+    }
     else if (msg.type === "execute_result") out.data = msg.content.data;
     else if (msg.type === "error") out.error = { ...msg.content };
   });
@@ -114,6 +144,11 @@ export async function runRequest(worker: Worker, spec: RequestSpec, control: Req
   if (timer) clearTimeout(timer);
   if (settled === "deadline") settled = await interrupt("timeout");
   else if (settled === "master") settled = await interrupt("error");
+  // Deno's kernel may publish its execute_result after its idle status (seen through a server):
+  // an ok reply there is only complete with it.
+  if (viaResult && typeof settled === "object" && "reply" in settled && settled.reply.status === "ok" && answer === undefined) {
+    await Promise.race([gotAnswer, wait(control.graceMs ?? 10_000)]);
+  }
   out.durationMs = performance.now() - started;
   sent.close();
   if (settled === "late") {
@@ -132,7 +167,9 @@ export async function runRequest(worker: Worker, spec: RequestSpec, control: Req
   if (reply.status === "ok") {
     out.status = "ok";
     const entry = ((reply.user_expressions ?? {}) as Record<string, unknown>)[REPLY_KEY] as Record<string, unknown> | undefined;
-    if (entry?.status === "ok") {
+    if (viaResult) {
+      out.answer = answer;
+    } else if (entry?.status === "ok") {
       const data = (entry.data ?? {}) as Record<string, unknown>;
       // Python's helper answers through IPython's JSON formatter (`_repr_json_` → application/json).
       out.answer = data[REMOTE_MIME] ?? data["application/json"];

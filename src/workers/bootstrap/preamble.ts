@@ -122,8 +122,10 @@ del __sense_preamble
 
 // Valid as both JavaScript and (non-strict) TypeScript: no annotations, modules through require.
 // The watchdog is a worker thread (watchdog.ts): a timer here would never fire while user code spins.
+// Deno's kernel has no `require`: there the built-ins come from `process.getBuiltinModule` (read
+// through Reflect.get, so a TypeScript kernel whose Node types lack it still compiles this).
 function jsPreamble(p: string, k: string, watchdog: boolean): string {
-  return `(function () {
+  return `(function (require) {
   const fs = require("fs");
   const os = require("os");
   const p = Buffer.from(${p}, "base64").toString("utf8");
@@ -135,6 +137,6 @@ function jsPreamble(p: string, k: string, watchdog: boolean): string {
   Object.assign(process.env, env);
   if (!${watchdog ? "true" : "false"} || env.SENSE_WATCHDOG === "0") return;
   ${watchdogStarter()}
-})();
+})(typeof require === "function" ? require : Reflect.get(process, "getBuiltinModule"));
 `;
 }

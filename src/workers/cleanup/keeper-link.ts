@@ -9,6 +9,8 @@ import * as path from "node:path";
 import { within } from "../../util/timing";
 import type { KeeperConfig } from "./keeper";
 import { distPath } from "../../protocol/marks";
+import { jsRuntime } from "../../jupyter/context";
+import { keeperArgv } from "../../platform/deno";
 
 interface RunningKeeper {
   child: ChildProcess;
@@ -40,8 +42,10 @@ export class KeeperLink {
     const script = keeperScript();
     if (!script) return undefined;
     // Only what node needs to start: no token, no SENSE_* secrets in the keeper's environment.
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
-    const child = spawn(process.execPath, [script], { detached: true, stdio: ["pipe", "ignore", "ignore"], env });
+    // (and for a keeper run by deno, no update check: it must not touch the network).
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", DENO_NO_UPDATE_CHECK: "1" };
+    const [cmd, ...args] = keeperArgv(script, jsRuntime());
+    const child = spawn(cmd, args, { detached: true, stdio: ["pipe", "ignore", "ignore"], env });
     const running: RunningKeeper = { child, masterId: config.masterId, alive: true };
     child.on("exit", () => (running.alive = false));
     child.on("error", () => (running.alive = false));

@@ -4,7 +4,8 @@
  * that master, then exits. It needs no shared memory: the session name tags say which sessions
  * are the master's.
  *
- * Protocol: the master spawns `node keeper.js` detached with a stdin pipe and writes
+ * Protocol: the master spawns `node keeper.js` (from a Deno master without node: `deno run
+ * --allow-all keeper.js`, platform/deno.ts keeperArgv) detached with a stdin pipe and writes
  * newline-delimited JSON to it: first a {@link KeeperConfig} (it holds the token, which is why it
  * travels on the pipe, never in argv or env), then `{"worker": "<kernel id>"}` for each worker it
  * starts and `{"forget": "<kernel id>"}` for each it stopped, `{"envFile": "<path>"}` for each

@@ -1,0 +1,84 @@
+/**
+ * notebooks/deno-workers.ipynb (a Deno master on Deno's own kernel, three Deno workers) run end
+ * to end: by nbclient (`jupyter nbconvert --execute`) with no Jupyter Server, and through a real
+ * Jupyter Server. The notebook's folder has a package.json and node_modules/sense-tslab, as a
+ * user's project would. Afterwards nothing of Sense is left.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { SessionStore } from "../../src/backends/direct/session-store";
+import { RestClient } from "../../src/jupyter/rest";
+import { runNotebook } from "../../harness/notebook-runner";
+import { headless, Headless, outputText, run, savedCells, SavedCell } from "../helpers/headless";
+import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
+import { allText } from "../helpers/kernel";
+import { REPO } from "../helpers/util";
+
+const NOTEBOOK = "deno-workers.ipynb";
+
+/** Makes `dir` a Deno project that has sense-tslab in its node_modules, with the notebook. */
+function denoProject(dir: string): string {
+  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "deno-project", private: true, dependencies: { "sense-tslab": `file:${REPO}` } }));
+  fs.mkdirSync(path.join(dir, "node_modules"), { recursive: true });
+  fs.symlinkSync(REPO, path.join(dir, "node_modules", "sense-tslab"));
+  const file = path.join(dir, NOTEBOOK);
+  fs.copyFileSync(path.join(REPO, "notebooks", NOTEBOOK), file);
+  return file;
+}
+
+/** What the notebook must show, from the text of each of its code cells in order. */
+function check(cells: string[]): void {
+  const all = cells.join("\n");
+  expect(all).toMatch(/runtime: deno/);
+  for (const w of ["w1", "w2", "w3"]) expect(all).toMatch(new RegExp(`\\[${w}\\] ready: ${w} on deno \\d+\\.\\d+`));
+  expect(all).toMatch(/3 workers · 3 idle/);
+  expect(all).toMatch(/tasks in order: true/);
+  expect(all).toMatch(/pi ≈ 3\.1\d\d/);
+  expect(all).toMatch(/3 workers · 3 ok/);
+  expect(all).toMatch(/pulled: 100000, 100000, 100000/);
+  expect(all).toMatch(/stopped 3 workers/);
+}
+
+describe("deno-workers.ipynb by nbclient, no server", () => {
+  let machine: Headless;
+  beforeAll(async () => {
+    machine = await headless("sense-deno-nb-");
+    // Deno's kernel, as `sense-tslab install-deno` registers it for a user.
+    const r = await run([process.execPath, path.join(REPO, "dist", "src", "cli.js"), "install-deno", "--deno", path.join(REPO, ".venv", "bin", "deno"), "--prefix", path.join(machine.tmp, "specs")], process.env, REPO);
+    if (r.code !== 0) throw new Error(r.out);
+  });
+  afterAll(() => machine?.remove());
+
+  it("saves every cell's output: the Deno master's and its Deno workers', labelled; nothing is left", async () => {
+    denoProject(machine.project);
+    const r = await run([machine.jupyter, "nbconvert", "--to", "notebook", "--execute", "--output", "deno-workers.out.ipynb", NOTEBOOK], machine.env(), machine.project);
+    if (r.code !== 0) throw new Error(`nbconvert failed (${r.code}):\n${r.out}`);
+    const cells: SavedCell[] = savedCells(path.join(machine.project, "deno-workers.out.ipynb"));
+    check(cells.map((c) => c.outputs.map(outputText).join("")));
+    expect(new SessionStore(machine.runtimeDir).list()).toEqual([]);
+    expect(fs.readdirSync(machine.runtimeDir).filter((f) => f.startsWith("kernel-"))).toEqual([]);
+  });
+});
+
+describe("deno-workers.ipynb through a Jupyter Server", () => {
+  let server: JupyterServer;
+  let rest: RestClient;
+  beforeAll(async () => {
+    server = await startJupyterServer();
+    rest = new RestClient({ baseUrl: server.url, token: server.token });
+  });
+  afterAll(async () => {
+    const marker = server?.baseDir;
+    await server?.stop();
+    if (marker) expect(processesUnder(marker)).toEqual([]);
+  });
+
+  it("runs every cell on the deno kernel; its workers stopped, nothing is left on the server", async () => {
+    const report = await runNotebook(server, server.rootDir, denoProject(server.rootDir));
+    const failed = report.cells.find((c) => c.status !== "ok");
+    if (failed) throw new Error(`cell ${failed.index + 1} ${failed.status}:\n${failed.source}\n---\n${allText(failed.outputs)}`);
+    check(report.cells.map((c) => allText(c.outputs)));
+    expect(await rest.listSessions()).toEqual([]);
+    expect(await rest.listKernels()).toEqual([]);
+  });
+});
