@@ -28,6 +28,7 @@ import { isMimeBundle } from "../src/display/bundle";
 import { presenter, type Presenter } from "./present";
 import { describeError, KeyboardInterrupt } from "./cell-errors";
 import { distPath, isPrecompiled, isSenseSessionName } from "../src/protocol/marks";
+import { UsageMeter } from "./usage";
 
 type StreamName = "stdout" | "stderr";
 
@@ -96,6 +97,8 @@ export class KernelCore {
   private workerCode = false;
   /** How a value is shown (a last expression, `display(value)`). */
   private readonly present: Presenter;
+  /** Answers usage_request (jupyter-resource-usage's Kernel Usage panel, Sense's worker tables). */
+  private readonly usage = new UsageMeter();
 
   constructor(
     private readonly info: ConnectionInfo,
@@ -471,6 +474,7 @@ export class KernelCore {
       this.interruptRunning();
       await this.reply(sock, req, "interrupt_reply", { status: "ok" });
     } else if (t === "kernel_info_request") await this.reply(sock, req, "kernel_info_reply", this.kernelInfo());
+    else if (t === "usage_request") await this.reply(sock, req, "usage_reply", this.usage.sample());
   };
 
   private async onShutdownRequest(sock: SendQueue, req: Message): Promise<void> {
