@@ -173,45 +173,48 @@ class SensePanel extends Widget {
       if (all.length) actions.appendChild(button("Stop cluster", "stop-cluster", () => void this.act(`stopping ${all.length} session(s)`, () => this.stopSessions(all))));
       head.append(title, meta, actions);
       box.appendChild(head);
-      const table = document.createElement("table");
-      table.className = "sense-Workers";
-      table.innerHTML = "<thead><tr><th>name</th><th>engine</th><th>size</th><th>status</th><th>cpu %</th><th>memory</th><th>up</th><th></th></tr></thead>";
-      const body = document.createElement("tbody");
+      // Two lines per worker, so the panel reads at the sidebar's default width.
+      const list = document.createElement("div");
+      list.className = "sense-Workers";
       for (const w of c.workers) {
         const u = this.usage.get(w.kernelId);
-        const tr = document.createElement("tr");
-        tr.dataset.worker = w.name;
-        tr.dataset.session = w.sessionId;
-        tr.dataset.kernel = w.kernelId;
-        const cells = [w.name, w.engine, w.size];
-        for (const text of cells) tr.appendChild(td(text));
-        const badge = document.createElement("span");
-        badge.className = `sense-Badge sense-Badge-${w.status}`;
-        badge.textContent = w.status;
+        const row = document.createElement("div");
+        row.className = "sense-Worker";
+        row.dataset.worker = w.name;
+        row.dataset.session = w.sessionId;
+        row.dataset.kernel = w.kernelId;
+        const top = document.createElement("div");
+        top.className = "sense-Worker-line";
+        const name = span(w.name, "sense-Worker-name");
+        const badge = span(w.status, `sense-Badge sense-Badge-${w.status}`);
         badge.title = `kernel: ${w.executionState}`;
-        const st = td("");
-        st.appendChild(badge);
-        tr.appendChild(st);
-        tr.appendChild(td(u ? u.cpu.toFixed(1) : "—", "sense-num", "cpu"));
-        tr.appendChild(td(u ? formatBytes(u.memory) : "—", "sense-num", "memory"));
-        tr.appendChild(td(formatUptime(now - w.startedAtMs), "sense-num"));
-        const acts = td("");
-        acts.className = "sense-Worker-actions";
+        const meta = span(`${w.engine} · ${w.size}`, "sense-Worker-meta");
+        meta.title = meta.textContent ?? "";
+        const acts = span("", "sense-Worker-actions");
         const kernelId = w.kernelId;
         acts.appendChild(button("Console", "console", () => void this.app.commands.execute("console:create", { kernelPreference: { id: kernelId }, activate: true })));
         acts.appendChild(button("Stop", "stop", () => void this.act(`stopping ${w.name}`, () => this.stopSessions([w.sessionId]))));
-        tr.appendChild(acts);
-        body.appendChild(tr);
+        top.append(name, badge, meta, acts);
+        const bottom = document.createElement("div");
+        bottom.className = "sense-Worker-line sense-Worker-figures";
+        bottom.title = u ? "CPU % (100 = one core) and resident memory of the worker's kernel and its child processes" : "the kernel did not answer a usage request";
+        bottom.append(
+          span(u ? u.cpu.toFixed(1) : "—", "sense-num", "cpu"),
+          span("% cpu", "sense-Label"),
+          span(u ? formatBytes(u.memory) : "—", "sense-num sense-Gap", "memory"),
+          span(`up ${formatUptime(now - w.startedAtMs)}`, "sense-Label sense-Gap"),
+        );
+        row.append(top, bottom);
+        list.appendChild(row);
       }
-      table.appendChild(body);
-      box.appendChild(table);
+      box.appendChild(list);
       this.list.appendChild(box);
     }
   }
 }
 
-function td(text: string, className?: string, field?: string): HTMLTableCellElement {
-  const cell = document.createElement("td");
+function span(text: string, className?: string, field?: string): HTMLSpanElement {
+  const cell = document.createElement("span");
   cell.textContent = text;
   if (className) cell.className = className;
   if (field) cell.dataset.field = field;
