@@ -202,6 +202,9 @@ export async function startJupyterServer(options: StartOptions = {}): Promise<Ju
     "--ServerApp.open_browser=False",
     "--ServerApp.shutdown_no_activity_timeout=0",
     "--KernelManager.shutdown_wait_time=2",
+    // jupyter-resource-usage (its kernel usage endpoint is tested) walks the process tree every
+    // second for Prometheus: not wanted on a machine running many test servers.
+    "--ResourceUseDisplay.enable_prometheus_metrics=False",
     ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
     // Lab's server extensions cost seconds per start; tests that need Lab pass { lab: true }.
     ...(options.lab ? [] : ["--ServerApp.jpserver_extensions=jupyterlab=False", "--ServerApp.jpserver_extensions=jupyter_lsp=False", "--ServerApp.jpserver_extensions=jupyter_server_terminals=False", "--ServerApp.jpserver_extensions=notebook_shim=False", "--ServerApp.jpserver_extensions=ipyparallel=False"]),
