@@ -2,7 +2,8 @@
  * The Sense panel in a real JupyterLab (from .venv) in headless Chromium (issue #26): installed by
  * `sense-tslab install --prefix`, it lists the workers a notebook launched with status and usage,
  * stops one (its session goes, on the server, in the panel and in the notebook's live table),
- * opens a console on a worker's kernel, and renders in the dark theme. Screenshots go to
+ * opens a console on a worker's kernel, and renders in the dark theme; all behind a base URL
+ * (`/user/sense-test/`, as JupyterHub serves a user's server). Screenshots go to
  * artifacts/browser/panel-*.png.
  */
 import { spawnSync } from "node:child_process";
@@ -52,7 +53,9 @@ maybe("the Sense panel in JupyterLab", () => {
     const install = spawnSync(process.execPath, [path.join(REPO, "dist", "src", "cli.js"), "install", "--prefix", prefix], { encoding: "utf8" });
     expect(install.status).toBe(0);
     expect(install.stdout).toMatch(/installed the JupyterLab panel in /);
-    server = await startJupyterServer({ lab: true, env: { JUPYTER_PATH: path.join(prefix, "share", "jupyter") } });
+    // Behind a base URL, as under JupyterHub: the panel's requests and sockets must keep it.
+    server = await startJupyterServer({ lab: true, baseUrl: "/user/sense-test/", env: { JUPYTER_PATH: path.join(prefix, "share", "jupyter") } });
+    expect(server.url).toMatch(/\/user\/sense-test\/$/);
     rest = new RestClient({ baseUrl: server.url, token: server.token });
     const notebook = {
       cells: [{ cell_type: "code", execution_count: null, id: "launch", metadata: {}, outputs: [], source: ["%%sense_worker -n 3\n", "1"] }],
