@@ -80,7 +80,7 @@ maybe("the Sense panel in JupyterLab", () => {
     fs.rmSync(prefix, { recursive: true, force: true });
   });
 
-  it("lists the notebook's workers, stops w2, opens a console on w1, and renders dark", async () => {
+  it("lists the notebook's workers, stops w2, opens a console on w1, renders dark, stops the cluster", async () => {
     if (!server || !browser) throw new Error("setup failed");
     const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
     try {
@@ -157,4 +157,10 @@ async function walkThrough(page: Page, server: JupyterServer, rest: RestClient):
     const [r, g, b] = (background.match(/\d+/g) ?? []).map(Number);
     expect((r + g + b) / 3).toBeLessThan(80);
     await page.screenshot({ path: path.join(SHOTS, "panel-dark.png") });
+
+    // Stop the whole cluster: every worker session of the master goes, the master stays.
+    await panel.locator("button[data-action='stop-cluster']").click();
+    await until("no worker sessions left", async () => ((await rest.listSessions()).some((s) => s.type === "sense-worker") ? undefined : true));
+    await panel.locator("[data-worker]").first().waitFor({ state: "detached", timeout: 30_000 });
+    expect((await rest.listSessions()).some((s) => s.path.endsWith("cluster.ipynb"))).toBe(true);
 }
