@@ -168,6 +168,20 @@ describe("%sense_* builtins", () => {
     expect(String(shown.at(-1)?.bundle["text/plain"])).toMatch(new RegExp(`w1 .* ${(97.25 + asked).toFixed(1)}`));
   });
 
+  test("%sense_top runs until the cell is interrupted, then ends quietly with the last table shown", async () => {
+    const s = setup();
+    s.core.workerUsage = async () => [{ record: rec({ status: "idle" }), usage: { kernelCpu: 1, kernelMemory: 1024 * 1024 } }];
+    const abort = new AbortController();
+    const done = runCell("%sense_top --interval 0.5", { ...s.ctx, signal: abort.signal });
+    await until(() => s.displays.length >= 3, "two updates", 10_000);
+    abort.abort();
+    await done;
+    const shown = s.displays.length;
+    await new Promise((r) => setTimeout(r, 700));
+    expect(s.displays.length).toBe(shown); // no refresh after the interrupt
+    expect(s.err).toEqual([]);
+  });
+
   test("%sense_top refuses a bad --seconds or --interval and shows nothing", async () => {
     const s = setup();
     s.core.workerUsage = async () => [];
