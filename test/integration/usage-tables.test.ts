@@ -5,6 +5,7 @@
  */
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { NotebookKernel, Output, openNotebook } from "../helpers/kernel";
+import { RestClient } from "../../src/jupyter/rest";
 
 let server: JupyterServer;
 let nb: NotebookKernel;
@@ -93,6 +94,25 @@ describe("usage in the worker tables", () => {
     const calm = await top("%sense_top --seconds 3");
     const after = rowsOf(textOf(calm.updates[0]));
     expect(Number(after.get("w1")?.cpu)).toBeLessThan(w1Hot / 2);
+  });
+
+  it("%sense_top without --seconds runs until the kernel is interrupted", async () => {
+    const updates: string[] = [];
+    let updated: () => void = () => undefined;
+    const firstUpdate = new Promise<void>((resolve) => (updated = resolve));
+    const running = nb.run("%sense_top --interval 1", (o) => {
+      if (o.type !== "update_display_data") return;
+      updates.push(textOf(o));
+      updated();
+    });
+    await firstUpdate;
+    const rest = new RestClient({ baseUrl: server.url, token: server.token });
+    await rest.interruptKernel(nb.kernelId);
+    const r = await running;
+    expect(["ok", "error"]).toContain(r.status);
+    expect(updates.length).toBeGreaterThanOrEqual(1);
+    // The kernel takes cells again.
+    expect((await nb.run("1 + 1")).result).toBe("2");
   });
 
   it("a worker whose kernel does not answer shows — and the table comes at once", async () => {
