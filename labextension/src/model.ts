@@ -5,6 +5,9 @@
  */
 import type { Kernel, Session } from "@jupyterlab/services";
 import { decodeWorkerTag, poolMasterId } from "./tags";
+import { formatBytes, usageReply, usageRequestMessage } from "../../src/protocol/usage";
+
+export { formatBytes };
 
 /** One worker of a cluster. */
 export interface WorkerRow {
@@ -134,33 +137,18 @@ export class UsageClient {
       };
       const timer = setTimeout(() => finish(undefined), this.timeoutMs);
       try {
-        // services' control message types predate usage_request: the message is built as createMessage would.
-        const msg = {
-          channel: "control",
-          header: { msg_id: crypto.randomUUID(), msg_type: "usage_request", session: c.clientId, username: c.username, date: new Date().toISOString(), version: "5.3" },
-          parent_header: {},
-          metadata: {},
-          content: {},
-          buffers: [],
-        };
+        const msg = usageRequestMessage(c.clientId, c.username);
         future = c.sendControlMessage(msg as never, true, false);
         future.done.catch(() => undefined);
         future.onReply = (reply) => {
-          const r = reply.content as { kernel_cpu?: unknown; kernel_memory?: unknown };
-          finish(typeof r.kernel_cpu === "number" && typeof r.kernel_memory === "number" ? { cpu: r.kernel_cpu, memory: r.kernel_memory } : undefined);
+          const r = usageReply(reply.content);
+          finish(r.kernelCpu !== undefined && r.kernelMemory !== undefined ? { cpu: r.kernelCpu, memory: r.kernelMemory } : undefined);
         };
       } catch {
         finish(undefined);
       }
     });
   }
-}
-
-/** Bytes as `12.3 MiB`. */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${Math.round(bytes / 1024)} KiB`;
 }
 
 /** A duration as `45s`, `12m 3s`, `2h 5m`. */

@@ -7,6 +7,7 @@ import type { WorkerRecord } from "../jupyter/schemas";
 import { redact } from "../errors";
 import { escapeHtml } from "./bundle";
 import type { MimeBundle } from "./sink";
+import { formatBytes } from "../protocol/usage";
 
 /** A column of {@link renderTable}. */
 export interface Column {
@@ -118,12 +119,6 @@ export interface UsageLike {
 /** What stands in a usage cell when the kernel did not answer. */
 export const NO_FIGURE = "—";
 
-/** Bytes as `12.3 MiB` / `1.20 GiB`. */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${Math.round(bytes / 1024)} KiB`;
-}
 
 /**
  * The workers table: name, id (short; full id on hover), engine, size, status (a badge),

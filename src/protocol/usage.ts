@@ -1,7 +1,8 @@
 /**
  * `usage_request` / `usage_reply` on a kernel's control channel: the resource figures ipykernel
  * (≥ 6.11) and every Sense kernel answer with (kernel-extension/usage.ts), read by
- * jupyter-resource-usage's Kernel Usage panel and by Sense's worker tables.
+ * jupyter-resource-usage's Kernel Usage panel and by Sense's worker tables. Imports nothing, so the
+ * JupyterLab panel (labextension/) bundles it too.
  */
 
 /** The figures of one `usage_reply` that Sense reads (the reply may hold more). */
@@ -39,4 +40,26 @@ export function usageReply(content: unknown): UsageReply {
   put("hostname", typeof c.hostname === "string" ? c.hostname : undefined);
   put("pid", num(c.pid));
   return out;
+}
+
+/**
+ * A `usage_request` message as `@jupyterlab/services`' `createMessage` builds one (services types
+ * control messages as a closed union that predates this request, so it cannot build it).
+ */
+export function usageRequestMessage(session: string, username: string): { channel: "control"; header: Record<string, string>; parent_header: Record<string, never>; metadata: Record<string, never>; content: Record<string, never>; buffers: [] } {
+  return {
+    channel: "control",
+    header: { msg_id: globalThis.crypto.randomUUID(), msg_type: "usage_request", session, username, date: new Date().toISOString(), version: "5.3" },
+    parent_header: {},
+    metadata: {},
+    content: {},
+    buffers: [],
+  };
+}
+
+/** Bytes as `512 KiB`, `12.3 MiB`, `1.20 GiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${Math.round(bytes / 1024)} KiB`;
 }

@@ -5,10 +5,9 @@
  * future is not awaited: kernels do not publish busy/idle for it (a table polling every worker
  * every 2 s would make each of them flicker busy), and services' `done` waits for that idle.
  */
-import { randomUUID } from "node:crypto";
 import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import { bestEffortSync } from "../../util/best-effort";
-import { usageReply, type UsageReply } from "../../protocol/usage";
+import { usageReply, usageRequestMessage, type UsageReply } from "../../protocol/usage";
 
 /**
  * Sends a `usage_request` on `conn`'s control channel; resolves with the reply's figures, or
@@ -26,10 +25,7 @@ export function requestUsage(conn: Kernel.IKernelConnection, timeoutMs: number):
       resolve(answer);
     };
     try {
-      // services types control messages as a closed union that predates usage_request, so the
-      // message is built here as createMessage would.
-      const header = { msg_id: randomUUID(), msg_type: "usage_request", session: conn.clientId, username: conn.username, date: new Date().toISOString(), version: "5.3" };
-      const msg = { channel: "control", header, parent_header: {}, metadata: {}, content: {}, buffers: [] } as unknown as KernelMessage.IControlMessage;
+      const msg = usageRequestMessage(conn.clientId, conn.username) as unknown as KernelMessage.IControlMessage;
       future = conn.sendControlMessage(msg, true, false);
     } catch {
       resolve(undefined);
