@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "build/**", "node_modules/**", ".venv/**", "coverage/**", "**/*.js", "**/*.mjs"] },
+  { ignores: ["dist/**", "build/**", "node_modules/**", "labextension/node_modules/**", "labextension/lib/**", ".venv/**", "coverage/**", "**/*.js", "**/*.mjs"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

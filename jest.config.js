@@ -4,7 +4,7 @@ const common = {
   testEnvironment: "node",
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.test.json", diagnostics: { warnOnly: false } }] },
   // The Python environments (.venv, .venv-eg) hold JupyterLab's package.json files: not modules of ours.
-  modulePathIgnorePatterns: ["<rootDir>/\\.venv"],
+  modulePathIgnorePatterns: ["<rootDir>/\\.venv", "<rootDir>/labextension", "<rootDir>/dist/labextension"],
 };
 module.exports = {
   projects: [

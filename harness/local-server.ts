@@ -152,6 +152,8 @@ export interface StartOptions {
   lab?: boolean;
   /** Listen on this port instead of a fresh free one (when the URL must be known before start). */
   port?: number;
+  /** Serve under this base path (e.g. `/user/alice/`, as behind JupyterHub); `url` includes it. */
+  baseUrl?: string;
 }
 
 /** Starts a real Jupyter Server and resolves once its REST API answers. */
@@ -202,6 +204,10 @@ export async function startJupyterServer(options: StartOptions = {}): Promise<Ju
     "--ServerApp.open_browser=False",
     "--ServerApp.shutdown_no_activity_timeout=0",
     "--KernelManager.shutdown_wait_time=2",
+    // jupyter-resource-usage (its kernel usage endpoint is tested) walks the process tree every
+    // second for Prometheus: not wanted on a machine running many test servers.
+    "--ResourceUseDisplay.enable_prometheus_metrics=False",
+    ...(options.baseUrl ? [`--ServerApp.base_url=${options.baseUrl}`] : []),
     ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
     // Lab's server extensions cost seconds per start; tests that need Lab pass { lab: true }.
     ...(options.lab ? [] : ["--ServerApp.jpserver_extensions=jupyterlab=False", "--ServerApp.jpserver_extensions=jupyter_lsp=False", "--ServerApp.jpserver_extensions=jupyter_server_terminals=False", "--ServerApp.jpserver_extensions=notebook_shim=False", "--ServerApp.jpserver_extensions=ipyparallel=False"]),
@@ -211,7 +217,7 @@ export async function startJupyterServer(options: StartOptions = {}): Promise<Ju
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-  const url = `http://127.0.0.1:${port}/`;
+  const url = `http://127.0.0.1:${port}${options.baseUrl ?? "/"}`;
   let exited = false;
   const exitPromise = new Promise<void>((resolve) => child.on("exit", () => ((exited = true), resolve())));
 

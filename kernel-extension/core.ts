@@ -22,6 +22,7 @@ import { describeError, KeyboardInterrupt } from "./cell-errors";
 import { CellContext, CellOutput } from "./cell-output";
 import { History } from "./history";
 import { KernelSockets, type RequestSocket } from "./sockets";
+import { UsageMeter } from "./usage";
 
 /** What the core needs besides the engine. */
 export interface CoreOptions {
@@ -53,6 +54,8 @@ export class KernelCore {
   private workerCode = false;
   /** How a value is shown (a last expression, `display(value)`). */
   private readonly present: Presenter;
+  /** Answers usage_request (jupyter-resource-usage's Kernel Usage panel, Sense's worker tables). */
+  private readonly usage = new UsageMeter();
 
   constructor(
     info: ConnectionInfo,
@@ -274,6 +277,7 @@ export class KernelCore {
       this.output.interruptRunning();
       await this.reply(sock, req, "interrupt_reply", { status: "ok" });
     } else if (t === "kernel_info_request") await this.reply(sock, req, "kernel_info_reply", this.kernelInfo());
+    else if (t === "usage_request") await this.reply(sock, req, "usage_reply", this.usage.sample());
   };
 
   private async onShutdownRequest(sock: RequestSocket, req: Message): Promise<void> {

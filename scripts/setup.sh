@@ -29,6 +29,8 @@ fi
 # 3. Build.
 log "building"
 npx tsc -p tsconfig.json
+# The Sense panel for JupyterLab (labextension/ → dist/labextension), rebuilt only when it changed.
+bash scripts/build-labextension.sh
 # The harness (local servers, kernel client, demo, lab, reliability table) and the bench: build/, not shipped.
 npx tsc -p harness/tsconfig.json
 

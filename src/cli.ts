@@ -7,8 +7,9 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { isSenseError, isUsageError, UsageError } from "./errors";
-import { installKernelSpecs, kernelsDir, SpecDestination, uninstallKernelSpecs } from "./kernelspecs";
+import { kernelsDir, removeKernelSpecs, SpecDestination, writeKernelSpecs } from "./kernelspecs";
 import { denoOnPath, writeDenoKernelSpec } from "./platform/deno";
+import { installLabextension, labextensionsDirBeside, uninstallLabextension } from "./labextension";
 
 /** Where a command writes its text; injectable for tests. */
 export interface CliIO {
@@ -61,9 +62,12 @@ export function parseDestination(args: string[], usage: string): SpecDestination
 export const commands: Record<string, CliCommand> = {
   install: {
     usage: `sense-tslab install ${DEST_USAGE}`,
-    summary: "register the TypeScript (Sense) and JavaScript (Sense) kernels with Jupyter (default: --user)",
+    summary: "register the Sense kernels and the JupyterLab panel with Jupyter (default: --user)",
     run(args, io) {
-      for (const c of installKernelSpecs(parseDestination(args, commands.install.usage))) io.out(`installed ${c.name} in ${c.dir}\n`);
+      const kernels = kernelsDir(parseDestination(args, commands.install.usage));
+      for (const c of writeKernelSpecs(kernels)) io.out(`installed ${c.name} in ${c.dir}\n`);
+      const panel = installLabextension(labextensionsDirBeside(kernels));
+      io.out(panel.changed ? `installed the JupyterLab panel in ${panel.dir}\n` : "the JupyterLab panel is not built in this package (npm run build): not installed\n");
       return 0;
     },
   },
@@ -85,9 +89,12 @@ export const commands: Record<string, CliCommand> = {
     usage: `sense-tslab uninstall ${DEST_USAGE}`,
     summary: "remove the Sense kernels from the same places",
     run(args, io) {
-      for (const c of uninstallKernelSpecs(parseDestination(args, commands.uninstall.usage))) {
+      const kernels = kernelsDir(parseDestination(args, commands.uninstall.usage));
+      for (const c of removeKernelSpecs(kernels)) {
         io.out(c.changed ? `removed ${c.name} from ${c.dir}\n` : `${c.name}: not installed in ${c.dir}\n`);
       }
+      const panel = uninstallLabextension(labextensionsDirBeside(kernels));
+      io.out(panel.changed ? `removed the JupyterLab panel from ${panel.dir}\n` : `the JupyterLab panel: not installed in ${panel.dir}\n`);
       return 0;
     },
   },

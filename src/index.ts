@@ -24,6 +24,9 @@ export type { DisplayHook } from "./display/hooks";
 export type { LiveDisplay } from "./display/live";
 // Workers (issue 3): launch, list, stop, await, their output; the size table; the keeper.
 export { launchWorkers, listWorkers, getMaster, stopWorkers, restartWorkers, awaitWorkers, workerOutput, workerOutputItems, onWorkerStatus, setWorkerPool, workerPools, SIZES, configureSizes, ENGINE_ALIASES, keeperPid, stopKeeper } from "./workers";
+// Per-worker CPU and memory (issue 26).
+export { workerUsage } from "./workers";
+export type { WorkerUsage, UsageReply } from "./workers";
 export type { LaunchWorkersOptions, LaunchOptions, AwaitOptions, AwaitResult, WorkerContextInput, SizeSpec, WorkerOutputItem, PoolOptions, PoolInfo } from "./workers";
 // Remote execution (issue 16): run code on workers, map a function over items, move values.
 export { execute, map, push, pull } from "./remote";

@@ -8,6 +8,7 @@
  * that is gone, `unreachable` when the backend cannot be asked), whatever the backend is.
  */
 import type { KernelModel, KernelSpecs, SessionModel } from "../jupyter/schemas";
+import type { UsageReply } from "../protocol/usage";
 
 /** What starts a kernel: a session at `path` of `type`, named with its tag. */
 export interface StartRequest {
@@ -130,6 +131,12 @@ export interface KernelChannel {
   onStatus(listener: (status: KernelLifeStatus) => void): () => void;
   /** Calls `listener` on each transport change; returns a function that detaches it. */
   onConnection(listener: (status: ChannelStatus) => void): () => void;
+  /**
+   * Asks the kernel for its CPU and memory (`usage_request` on the control channel, as
+   * jupyter-resource-usage does). Resolves `undefined` when no reply came within `timeoutMs` (a
+   * kernel that does not know the request, or whose event loop is blocked). Never rejects.
+   */
+  usage(timeoutMs: number): Promise<UsageReply | undefined>;
   /** Closes the connection (the kernel keeps running); idempotent. */
   dispose(): void;
 }

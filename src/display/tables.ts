@@ -7,6 +7,7 @@ import type { WorkerRecord } from "../jupyter/schemas";
 import { redact } from "../errors";
 import { escapeHtml } from "./bundle";
 import type { MimeBundle } from "./sink";
+import { formatBytes } from "../protocol/usage";
 
 /** A column of {@link renderTable}. */
 export interface Column {
@@ -109,13 +110,26 @@ export function workersSummary(records: readonly WorkerRecord[]): string {
   return [`${records.length} worker${records.length === 1 ? "" : "s"}`, ...parts].join(" · ");
 }
 
+/** The figures the workers table shows of one worker's usage (src/protocol/usage.ts UsageReply). */
+export interface UsageLike {
+  readonly kernelCpu?: number;
+  readonly kernelMemory?: number;
+}
+
+/** What stands in a usage cell when the kernel did not answer. */
+export const NO_FIGURE = "—";
+
+
 /**
  * The workers table: name, id (short; full id on hover), engine, size, status (a badge),
  * started, plus a reason column when any worker has one; captioned with {@link workersSummary}.
+ * With `usage` (by worker id), also CPU % and memory columns; {@link NO_FIGURE} for a worker
+ * without figures.
  */
-export function renderWorkers(records: readonly WorkerRecord[]): MimeBundle {
+export function renderWorkers(records: readonly WorkerRecord[], usage?: ReadonlyMap<string, UsageLike | undefined>, caption?: string): MimeBundle {
   const withReason = records.some((r) => r.reason);
   const columns: Column[] = ["name", "id", "engine", "size", "status", "started"].map((label) => ({ label, align: "left" }));
+  if (usage) columns.push({ label: "cpu %", align: "right" }, { label: "memory", align: "right" });
   if (withReason) columns.push({ label: "reason", align: "left" });
   const rows = records.map((r) => {
     const row: TableCell[] = [
@@ -126,10 +140,19 @@ export function renderWorkers(records: readonly WorkerRecord[]): MimeBundle {
       { text: r.status, html: badge(r.status), title: r.executionState ? `kernel: ${r.executionState}` : undefined },
       { text: formatTime(r.startedAt), title: r.startedAt },
     ];
+    if (usage) {
+      const u = usage.get(r.id);
+      const cpu = u?.kernelCpu;
+      const mem = u?.kernelMemory;
+      row.push(
+        { text: cpu === undefined ? NO_FIGURE : cpu.toFixed(1), title: cpu === undefined ? "the kernel did not answer a usage request" : "CPU % of the kernel's processes (100 = one core)" },
+        { text: mem === undefined ? NO_FIGURE : formatBytes(mem), title: mem === undefined ? "the kernel did not answer a usage request" : "resident memory of the kernel's processes" },
+      );
+    }
     if (withReason) row.push({ text: r.reason ?? "" });
     return row;
   });
-  return renderTable({ columns, rows, caption: workersSummary(records) });
+  return renderTable({ columns, rows, caption: caption ? `${workersSummary(records)} · ${caption}` : workersSummary(records) });
 }
 
 /** A two-column key/value table. */

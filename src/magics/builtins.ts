@@ -7,7 +7,8 @@ import { getAuth } from "../platform/auth";
 import { getRunContext } from "../jupyter/context";
 import { install } from "../platform/npm-install";
 import { getNetwork } from "../platform/network";
-import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, restartWorkers, setWorkerPool, stopWorkers, workerPools } from "../workers";
+import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, restartWorkers, setWorkerPool, stopWorkers, workerPools, workerUsage } from "../workers";
+import { renderUsage, runTop, type WorkerUsageLike } from "./top";
 import { WorkerSize, type WorkerRecord } from "../jupyter/schemas";
 import { makeDisplayable, type Displayable } from "../display/bundle";
 import { UsageError } from "../errors";
@@ -60,6 +61,8 @@ export interface SenseCore {
   runBackend?(): { backend: "server" | "direct"; why?: string };
   /** Status changes of workers launched by this process; without it, live tables poll `listWorkers`. */
   onWorkerStatus?(listener: (record: WorkerRecord) => void): () => void;
+  /** CPU and memory of each worker (`—` where absent); without it, usage tables cannot be shown. */
+  workerUsage?(): Promise<WorkerUsageLike[]>;
 }
 
 /** The real client core. */
@@ -79,6 +82,7 @@ export const realCore: SenseCore = {
     return run.backend === "direct" ? { backend: "direct", why: run.why } : { backend: "server" };
   },
   onWorkerStatus: (listener) => onWorkerStatus(listener),
+  workerUsage: () => workerUsage(),
 };
 
 function shown(bundle: MimeBundle): Displayable {
@@ -175,6 +179,12 @@ export function followWorkers(
   };
 }
 
+/** The workers with their usage, or without figures when the core cannot ask. */
+async function usageOf(core: SenseCore): Promise<WorkerUsageLike[]> {
+  if (core.workerUsage) return core.workerUsage();
+  return (await core.listWorkers()).map((record) => ({ record }));
+}
+
 /** Builds the `%sense_*` magics over `core`. */
 export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magic[] {
   return [
@@ -266,8 +276,26 @@ export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magi
       name: "sense_workers",
       kinds: ["line"],
       summary: "List the workers of this cluster.",
-      options: [],
-      run: async () => shown(renderWorkers(await core.listWorkers())),
+      options: [{ name: "usage", type: "boolean", description: "add each worker's CPU % and memory (— where its kernel does not answer)" }],
+      run: async (args) => shown(args.options.usage ? renderUsage(await usageOf(core)) : renderWorkers(await core.listWorkers())),
+    }),
+    defineMagic({
+      name: "sense_top",
+      kinds: ["line"],
+      summary: "The workers table with CPU % and memory, updated in place until interrupted (or --seconds N).",
+      description: "Asks every worker's kernel at once every --interval seconds; a kernel that does not answer within\n1.5 s shows — (engines without usage_request, a worker whose event loop is blocked).",
+      options: [
+        { name: "seconds", type: "number", metavar: "N", description: "stop after N seconds (default: until interrupted)" },
+        { name: "interval", type: "number", metavar: "S", default: 2, description: "seconds between updates" },
+      ],
+      async run(args, ctx) {
+        const { seconds, interval } = args.options;
+        if (seconds !== undefined && !(seconds > 0)) throw new UsageError(`--seconds takes a positive number, not ${seconds}`, { code: "bad_option" });
+        if (!(interval >= 0.5 && interval <= 3600)) throw new UsageError(`--interval takes a number of seconds from 0.5 to 3600, not ${interval}`, { code: "bad_option" });
+        await runTop(ctx.sink, () => usageOf(core), { ...(seconds !== undefined ? { seconds } : {}), intervalMs: interval * 1000, signal: ctx.signal });
+        // Shown already, live.
+        return undefined;
+      },
     }),
     defineMagic({
       name: "sense_stop",

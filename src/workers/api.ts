@@ -16,6 +16,7 @@ import type { Worker } from "./worker";
 import { processDefault } from "../util/process-default";
 import { checkOptionKeys } from "../util/check-options";
 import { LAUNCH_OPTION_KEYS } from "./options";
+import { usageOf, type WorkerUsage } from "./usage";
 
 /** The process's default cluster (the one the functional API uses). */
 export const defaultCluster: () => Cluster = processDefault(() => new Cluster());
@@ -185,4 +186,24 @@ export function stopKeeper(timeoutMs?: number): Promise<void> {
  */
 export function runnableWorkers(options: { context?: WorkerContextInput } = {}): Worker[] {
   return defaultCluster().runnable(options);
+}
+
+/**
+ * CPU % and memory of every live worker of this cluster ({@link listWorkers}'s records), asked of
+ * each worker's kernel at once (`usage_request`, answered by Sense kernels and ipykernel ≥ 6.11).
+ * A worker whose kernel does not answer within `timeoutMs` (default 1.5 s), or that this process
+ * did not launch, comes without `usage`.
+ * @throws RestError when the server cannot be asked for the list.
+ */
+export async function workerUsage(options: { context?: WorkerContextInput; timeoutMs?: number } = {}): Promise<WorkerUsage[]> {
+  const cluster = defaultCluster();
+  const records = await cluster.list(options.context ? { context: options.context } : {});
+  const channelOf = (id: string) => {
+    try {
+      return cluster.worker(id).channel;
+    } catch {
+      return undefined; // launched by another process: no channel here
+    }
+  };
+  return usageOf(records, channelOf, options.timeoutMs);
 }

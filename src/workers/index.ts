@@ -4,6 +4,9 @@
  * and `KernelBackend` seams. See docs/workers.md and docs/ARCHITECTURE.md.
  */
 export { launchWorkers, listWorkers, getMaster, stopWorkers, restartWorkers, awaitWorkers, workerOutput, workerOutputItems, getWorker, onWorkerStatus, setWorkerPool, workerPools, keeperPid, stopKeeper, defaultCluster } from "./api";
+export { workerUsage } from "./api";
+export type { WorkerUsage } from "./usage";
+export type { UsageReply } from "../protocol/usage";
 export { Cluster, RETIRED_KEPT } from "./cluster";
 export type { LaunchWorkersOptions, PoolOptions, ClusterOptions, ShutdownHooks, RestartOptions } from "./cluster";
 export type { AwaitOptions, AwaitResult } from "./await";

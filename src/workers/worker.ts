@@ -181,7 +181,29 @@ export class Worker {
         const loss = lossOf(status);
         if (loss) this.onLoss(loss);
       }),
+      // A session deleted by someone else (the Sense panel, JupyterLab's Running panel): the server
+      // asks the kernel to shut down (it says so on iopub) and then drops the session, while this
+      // channel stays open and quiet. Watch for the session to go.
+      channel.onIopub((msg) => {
+        if (msg.type === "other" && msg.msgType === "shutdown_reply" && msg.content.restart !== true) void this.goneIfDeleted();
+      }),
     );
+  }
+
+  /**
+   * Records `stopped` once the worker's session no longer exists, asking for up to 30 s (the
+   * server deletes the session after the kernel's shutdown); a server out of reach is not that.
+   */
+  private async goneIfDeleted(): Promise<void> {
+    for (let i = 0; i < 60 && !this.stopping && !this.ended; i++) {
+      try {
+        await this.backend.getSession(this.sessionId);
+      } catch (e) {
+        if (isRestError(e) && e.code === "not_found") await this.lost("dead");
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500).unref());
+    }
   }
 
   /**

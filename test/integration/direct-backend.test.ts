@@ -50,3 +50,22 @@ test.each([
   expect(backend.store.list().filter((s) => launched.some((l) => l.id === s.kernel.id))).toEqual([]);
   expect(sessions.some((s) => fs.existsSync(s.connectionFile))).toBe(false);
 });
+
+test("a direct worker's channel answers usage_request over the ZeroMQ control socket (Sense and ipykernel)", async () => {
+  const launched = await cluster.launch({ n: 1, engine: "sense-fast", keeper: false });
+  const py = await cluster.launch({ n: 1, engine: "python3", keeper: false });
+  try {
+    const ready = await cluster.await([...launched, ...py].map((r) => r.id), { timeoutSeconds: 60 });
+    expect(ready.failures).toEqual([]);
+    for (const r of [...launched, ...py]) {
+      expect(cluster.worker(r.id).channel).toBeDefined();
+      const usage = await cluster.worker(r.id).channel?.usage(10_000);
+      const session = backend.store.list().find((s) => s.kernel.id === r.id);
+      expect(usage?.pid).toBe(session?.pid);
+      expect(usage?.kernelMemory).toBeGreaterThan(10 * 1024 * 1024);
+      expect(usage?.cpuCount).toBe(os.cpus().length);
+    }
+  } finally {
+    await cluster.stop([...launched, ...py].map((r) => r.id));
+  }
+});

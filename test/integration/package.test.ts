@@ -40,6 +40,9 @@ function copyCheckout(dest: string): void {
     fs.copyFileSync(from, path.join(dest, rel));
   }
   fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dest, "node_modules"), "dir");
+  // The panel's build packages (scripts/build-labextension.sh installs them when missing).
+  const labModules = path.join(REPO, "labextension", "node_modules");
+  if (fs.existsSync(labModules)) fs.symlinkSync(labModules, path.join(dest, "labextension", "node_modules"), "dir");
 }
 
 describe("the npm package", () => {
@@ -65,10 +68,10 @@ describe("the npm package", () => {
 
   it("ships the built package, LICENSE and docs only: no tests, CI, bench, harness, sources or source maps; under 1.5 MB unpacked", () => {
     const files = pack.files.map((f) => f.path);
-    for (const must of ["package.json", "LICENSE", "README.md", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli.js", "dist/src/workers/cleanup/keeper.js", "dist/kernel-extension/kernel.js", "dist/kernel-extension/fast-kernel.js"]) {
+    for (const must of ["package.json", "LICENSE", "README.md", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli.js", "dist/src/workers/cleanup/keeper.js", "dist/kernel-extension/kernel.js", "dist/kernel-extension/fast-kernel.js", "dist/labextension/package.json"]) {
       expect(files).toContain(must);
     }
-    const unexpected = files.filter((f) => !/^(package\.json|LICENSE|README\.md|docs\/[^/]+\.md|dist\/(src|kernel-extension)\/.+\.(js|d\.ts))$/.test(f));
+    const unexpected = files.filter((f) => !/^(package\.json|LICENSE|README\.md|docs\/[^/]+\.md|dist\/(src|kernel-extension)\/.+\.(js|d\.ts)|dist\/labextension\/(package\.json|static\/[^/]+\.(js|json)))$/.test(f));
     expect(unexpected).toEqual([]);
     expect(files.filter((f) => /^(test|\.ci|bench|scripts|harness|deploy|python|notebooks)\//.test(f) || f.endsWith(".map"))).toEqual([]);
     expect(pack.unpackedSize).toBeLessThan(MAX_UNPACKED_BYTES);
@@ -87,6 +90,11 @@ describe("the npm package", () => {
     expect(fs.existsSync(path.join(installed, "dist", "kernel-extension", "kernel.js"))).toBe(true);
     const reg = run("npx", ["--no-install", "sense-tslab", "install", "--prefix", prefix], project);
     expect(reg.stdout).toMatch(/installed sense-ts in /);
+    // The Sense panel, registered where JupyterLab loads prebuilt extensions from.
+    expect(reg.stdout).toMatch(/installed the JupyterLab panel in /);
+    const panel = path.join(prefix, "share", "jupyter", "labextensions", "sense-tslab-panel");
+    expect((JSON.parse(fs.readFileSync(path.join(panel, "package.json"), "utf8")) as { name: string }).name).toBe("sense-tslab-panel");
+    expect(fs.readdirSync(path.join(panel, "static")).some((f) => f.startsWith("remoteEntry."))).toBe(true);
 
     // The server finds the kernels of that prefix first (JUPYTER_PATH comes before the project's .venv).
     server = await startJupyterServer({ rootDir: project, env: { JUPYTER_PATH: path.join(prefix, "share", "jupyter") } });

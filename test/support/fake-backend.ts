@@ -12,6 +12,7 @@ import { RestError } from "../../src/errors";
 import type { KernelModel, KernelSpecs, SessionModel } from "../../src/jupyter/schemas";
 import type { ChannelStatus, ExecuteReply, ExecuteRequest, IopubMessage, KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../../src/backends/backend";
 import { openSealedEnvFile } from "../../src/workers/bootstrap/env-file";
+import type { UsageReply } from "../../src/protocol/usage";
 
 const load = createRequire(__filename);
 
@@ -77,6 +78,11 @@ export class FakeKernel implements KernelChannel {
   onConnection(l: (s: ChannelStatus) => void): () => void {
     this.connection.add(l);
     return () => this.connection.delete(l);
+  }
+  /** What {@link usage} answers (undefined: the kernel does not answer). */
+  usageAnswer: UsageReply | undefined = undefined;
+  usage(): Promise<UsageReply | undefined> {
+    return Promise.resolve(this.usageAnswer);
   }
   dispose(): void {
     this.disposed = true;

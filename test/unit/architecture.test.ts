@@ -14,7 +14,7 @@ const LAYERS: [string, RegExp][] = [
   ["base", /^src\/(errors|paths|util\/.*|protocol\/.*)$/],
   ["jupyter", /^src\/(jupyter\/.*|lifecycle|transpile)$/],
   ["display", /^src\/display\/.*$/],
-  ["platform", /^src\/(platform\/.*|kernelspecs)$/],
+  ["platform", /^src\/(platform\/.*|kernelspecs|labextension)$/],
   ["backends", /^src\/backends\/.*$/],
   ["workers", /^src\/workers\/.*$/],
   ["remote", /^src\/remote\/.*$/],

@@ -129,12 +129,14 @@ describe("CLI arguments", () => {
     const io = capture();
     expect(await runCli(["install", "--prefix", tmp], io)).toBe(0);
     const kernels = path.join(tmp, "share", "jupyter", "kernels");
-    expect(io.outText).toBe(KERNEL_NAMES.map((n) => `installed ${n} in ${path.join(kernels, n)}\n`).join(""));
+    const panel = path.join(tmp, "share", "jupyter", "labextensions", "sense-tslab-panel");
+    expect(io.outText).toBe(KERNEL_NAMES.map((n) => `installed ${n} in ${path.join(kernels, n)}\n`).join("") + `installed the JupyterLab panel in ${panel}\n`);
     expect(fs.readdirSync(kernels).sort()).toEqual([...KERNEL_NAMES].sort());
     const io2 = capture();
     expect(await runCli(["uninstall", "--prefix", tmp], io2)).toBe(0);
     expect(io2.outText).toMatch(/removed sense-ts/);
     expect(fs.readdirSync(kernels)).toEqual([]);
+    expect(fs.readdirSync(path.dirname(panel))).toEqual([]);
   });
 
   it("a failing install (unwritable place) exits 1 with a one-line reason", async () => {

@@ -15,6 +15,7 @@ import type { KernelModel, KernelSpecs, SessionModel } from "../../jupyter/schem
 import { bestEffortSync } from "../../util/best-effort";
 import { sleep } from "../../util/timing";
 import { precompiledMetadata } from "../../protocol/marks";
+import { usageReply } from "../../protocol/usage";
 import { executeContent } from "../backend";
 import { iopubMessage, type ChannelStatus, type ExecuteReply, type KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../backend";
 import { KernelClient } from "./client";
@@ -323,6 +324,12 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
     onConnection(listener) {
       connectionListeners.add(listener);
       return () => connectionListeners.delete(listener);
+    },
+    usage(timeoutMs) {
+      return client.request("control", "usage_request", {}, { timeoutMs }).then(
+        (r) => usageReply(r.content),
+        () => undefined,
+      );
     },
     dispose() {
       disposed = true;

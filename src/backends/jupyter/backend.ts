@@ -11,6 +11,7 @@ import { bestEffortSync } from "../../util/best-effort";
 import { iopubMessage, type ChannelStatus, type ExecuteReply, type KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../backend";
 import { executeContent } from "../backend";
 import { connectKernel } from "./connection";
+import { requestUsage } from "./usage";
 
 /** Opens a `@jupyterlab/services` kernel connection (tests pass one that plays the kernel). */
 export type KernelConnector = (endpoint: ServerEndpoint, model: { id: string; name: string }) => Kernel.IKernelConnection;
@@ -92,6 +93,7 @@ export function channelOf(conn: Kernel.IKernelConnection): KernelChannel {
       }),
     onStatus: (listener) => attach<Kernel.Status>(conn.statusChanged, (s) => listener(s as KernelLifeStatus)),
     onConnection: (listener) => attach<Kernel.ConnectionStatus>(conn.connectionStatusChanged, (s) => listener(s as ChannelStatus)),
+    usage: (timeoutMs) => requestUsage(conn, timeoutMs),
     dispose: () => void bestEffortSync("dispose kernel connection", () => conn.dispose()),
   };
 }

@@ -66,7 +66,7 @@ function setup() {
 
 describe("%sense_* builtins", () => {
   test("the default registry has every builtin", () => {
-    for (const [k, n] of [["line", "sense_install"], ["cell", "sense_worker"], ["line", "sense_worker"], ["line", "sense_workers"], ["line", "sense_stop"], ["line", "sense_restart"], ["line", "sense_await"], ["line", "sense_pool"], ["line", "sense_network"], ["line", "sense_auth"], ["line", "lsmagic"], ["line", "sense_help"]] as const) {
+    for (const [k, n] of [["line", "sense_install"], ["cell", "sense_worker"], ["line", "sense_worker"], ["line", "sense_workers"], ["line", "sense_top"], ["line", "sense_stop"], ["line", "sense_restart"], ["line", "sense_await"], ["line", "sense_pool"], ["line", "sense_network"], ["line", "sense_auth"], ["line", "lsmagic"], ["line", "sense_help"]] as const) {
       expect(defaultRegistry.find(k, n)).toBeDefined();
     }
   });
@@ -160,6 +160,53 @@ describe("%sense_* builtins", () => {
     ]);
     expect(s.displays.at(-1)?.bundle["text/plain"]).toMatch(/^1 worker · 1 running\n[\s\S]*w2/);
     expect(s.err).toEqual([]);
+  });
+
+  test("%sense_workers --usage and %sense_top show CPU % and memory, — where a kernel did not answer", async () => {
+    const s = setup();
+    let asked = 0;
+    s.core.workerUsage = async () => {
+      asked++;
+      return [{ record: rec({ status: "idle" }), usage: { kernelCpu: 97.25 + asked, kernelMemory: 150 * 1024 * 1024 } }, { record: rec({ id: "id-2", name: "w2", index: 2, status: "idle" }) }];
+    };
+    await runCell("%sense_workers --usage", s.ctx);
+    const table = String(s.displays.at(-1)?.bundle["text/plain"]);
+    expect(table).toMatch(/cpu %\s+memory/);
+    expect(table).toMatch(/w1 .* 98\.3\s+150\.0 MiB/);
+    expect(table).toMatch(/w2 .* —\s+—/);
+    // Live: a first display, then updates of the same display id, until --seconds passed.
+    const before = s.displays.length;
+    await runCell("%sense_top --seconds 1.2 --interval 0.5", s.ctx);
+    const shown = s.displays.slice(before);
+    expect(shown[0].options?.update).toBeFalsy();
+    expect(shown.length).toBeGreaterThanOrEqual(3);
+    for (const d of shown.slice(1)) expect(d.options).toEqual(expect.objectContaining({ update: true, displayId: shown[0].options?.displayId }));
+    expect(String(shown.at(-1)?.bundle["text/plain"])).toMatch(new RegExp(`w1 .* ${(97.25 + asked).toFixed(1)}`));
+  });
+
+  test("%sense_top runs until the cell is interrupted, then ends quietly with the last table shown", async () => {
+    const s = setup();
+    s.core.workerUsage = async () => [{ record: rec({ status: "idle" }), usage: { kernelCpu: 1, kernelMemory: 1024 * 1024 } }];
+    const abort = new AbortController();
+    const done = runCell("%sense_top --interval 0.5", { ...s.ctx, signal: abort.signal });
+    await until(() => s.displays.length >= 3, "two updates", 10_000);
+    abort.abort();
+    await done;
+    const shown = s.displays.length;
+    await new Promise((r) => setTimeout(r, 700));
+    expect(s.displays.length).toBe(shown); // no refresh after the interrupt
+    expect(s.err).toEqual([]);
+  });
+
+  test("%sense_top refuses a bad --seconds or --interval and shows nothing", async () => {
+    const s = setup();
+    s.core.workerUsage = async () => [];
+    for (const line of ["%sense_top --seconds 0", "%sense_top --seconds -3", "%sense_top --interval 0.1", "%sense_top --interval 99999"]) {
+      await runCell(line, s.ctx);
+    }
+    expect(s.displays).toEqual([]);
+    expect(s.err.join("")).toMatch(/--seconds takes a positive number/);
+    expect(s.err.join("")).toMatch(/--interval takes a number of seconds from 0.5 to 3600/);
   });
 
   test("%sense_network and %sense_auth never show secrets (a token user is masked too)", async () => {

@@ -1,0 +1,160 @@
+/**
+ * What the panel shows: every Sense cluster on the server, read from the sessions' tags (one
+ * `GET api/sessions`), and each kernel's CPU and memory from `usage_request` on its control
+ * channel. Only the server's REST API and kernel channels: no server extension.
+ */
+import type { Kernel, Session } from "@jupyterlab/services";
+import { decodeWorkerTag, poolMasterId } from "./tags";
+import { formatBytes, usageReply, usageRequestMessage } from "../../src/protocol/usage";
+
+export { formatBytes };
+
+/** One worker of a cluster. */
+export interface WorkerRow {
+  name: string;
+  sessionId: string;
+  kernelId: string;
+  engine: string;
+  size: string;
+  /** The tag's status; `dead` when the server says the kernel died. */
+  status: string;
+  /** The kernel's execution state as the server last saw it. */
+  executionState: string;
+  startedAtMs: number;
+}
+
+/** One master and its workers. */
+export interface ClusterRow {
+  masterId: string;
+  /** The master's session (a notebook, a console), when the master is a kernel on this server. */
+  master?: { sessionId: string; path: string; kernelName: string; executionState: string };
+  workers: WorkerRow[];
+  /** Warm-pool sessions of this master (stopped with the cluster). */
+  poolSessionIds: string[];
+}
+
+/** Every cluster in `sessions`, masters in the order their first worker appears, workers by index. */
+export function clustersOf(sessions: readonly Session.IModel[]): ClusterRow[] {
+  const clusters = new Map<string, ClusterRow>();
+  const get = (masterId: string) => {
+    let c = clusters.get(masterId);
+    if (!c) {
+      c = { masterId, workers: [], poolSessionIds: [] };
+      clusters.set(masterId, c);
+    }
+    return c;
+  };
+  const indexOf = new Map<string, number>();
+  for (const s of sessions) {
+    const tag = decodeWorkerTag(s.name);
+    if (tag && s.kernel) {
+      const state = s.kernel.execution_state ?? "unknown";
+      get(tag.masterId).workers.push({
+        name: `w${tag.index}`,
+        sessionId: s.id,
+        kernelId: s.kernel.id,
+        engine: s.kernel.name,
+        size: tag.size,
+        status: state === "dead" ? "dead" : tag.status,
+        executionState: state,
+        startedAtMs: tag.startedAtMs,
+      });
+      indexOf.set(s.id, tag.index);
+      continue;
+    }
+    const pool = poolMasterId(s.name);
+    if (pool) get(pool).poolSessionIds.push(s.id);
+  }
+  for (const c of clusters.values()) {
+    c.workers.sort((a, b) => (indexOf.get(a.sessionId) ?? 0) - (indexOf.get(b.sessionId) ?? 0));
+    const own = sessions.find((s) => s.kernel?.id === c.masterId);
+    if (own?.kernel) c.master = { sessionId: own.id, path: own.path, kernelName: own.kernel.name, executionState: own.kernel.execution_state ?? "unknown" };
+  }
+  // A master with only pooled kernels left is still a cluster (its pool can be stopped).
+  return [...clusters.values()];
+}
+
+/** A kernel's figures from its `usage_reply`. */
+export interface Usage {
+  cpu: number;
+  memory: number;
+}
+
+/**
+ * Asks kernels for their usage over their websockets, one connection per kernel kept while the
+ * panel is visible (so a refresh costs one control message per kernel, not a new socket), at most
+ * `parallel` requests in flight at once, each given up after `timeoutMs`.
+ */
+export class UsageClient {
+  private readonly connections = new Map<string, Kernel.IKernelConnection>();
+
+  constructor(
+    private readonly kernels: Kernel.IManager,
+    private readonly timeoutMs = 2_000,
+    private readonly parallel = 8,
+  ) {}
+
+  /** Usage of each kernel in `wanted` (absent where it did not answer); closes connections to kernels no longer wanted. */
+  async sample(wanted: readonly { id: string; name: string }[]): Promise<Map<string, Usage>> {
+    const ids = new Set(wanted.map((k) => k.id));
+    for (const [id, conn] of this.connections) {
+      if (!ids.has(id)) {
+        conn.dispose();
+        this.connections.delete(id);
+      }
+    }
+    const out = new Map<string, Usage>();
+    const queue = [...wanted];
+    const run = async () => {
+      for (let k = queue.shift(); k; k = queue.shift()) {
+        const u = await this.ask(k);
+        if (u) out.set(k.id, u);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.parallel, queue.length) }, run));
+    return out;
+  }
+
+  /** Closes every kernel connection (the kernels keep running). */
+  close(): void {
+    for (const conn of this.connections.values()) conn.dispose();
+    this.connections.clear();
+  }
+
+  private ask(kernel: { id: string; name: string }): Promise<Usage | undefined> {
+    let conn = this.connections.get(kernel.id);
+    if (!conn) {
+      conn = this.kernels.connectTo({ model: kernel, handleComms: false });
+      this.connections.set(kernel.id, conn);
+    }
+    const c = conn;
+    return new Promise((resolve) => {
+      let future: Kernel.IControlFuture | undefined;
+      const finish = (u: Usage | undefined) => {
+        clearTimeout(timer);
+        future?.dispose();
+        resolve(u);
+      };
+      const timer = setTimeout(() => finish(undefined), this.timeoutMs);
+      try {
+        const msg = usageRequestMessage(c.clientId, c.username);
+        future = c.sendControlMessage(msg as never, true, false);
+        future.done.catch(() => undefined);
+        future.onReply = (reply) => {
+          const r = usageReply(reply.content);
+          finish(r.kernelCpu !== undefined && r.kernelMemory !== undefined ? { cpu: r.kernelCpu, memory: r.kernelMemory } : undefined);
+        };
+      } catch {
+        finish(undefined);
+      }
+    });
+  }
+}
+
+/** A duration as `45s`, `12m 3s`, `2h 5m`. */
+export function formatUptime(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}

@@ -1,0 +1,166 @@
+/**
+ * The Sense panel in a real JupyterLab (from .venv) in headless Chromium (issue #26): installed by
+ * `sense-tslab install --prefix`, it lists the workers a notebook launched with status and usage,
+ * stops one (its session goes, on the server, in the panel and in the notebook's live table),
+ * opens a console on a worker's kernel, and renders in the dark theme; all behind a base URL
+ * (`/user/sense-test/`, as JupyterHub serves a user's server). Screenshots go to
+ * artifacts/browser/panel-*.png.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { REPO, startJupyterServer, JupyterServer, processesUnder } from "../helpers/jupyter";
+import { RestClient } from "../../src/jupyter/rest";
+import type { SessionModel } from "../../src/jupyter/schemas";
+
+const CHROMIUM = process.env.SENSE_CHROMIUM ?? "/usr/bin/chromium";
+const haveChromium = fs.existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`panel check skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set SENSE_CHROMIUM)`);
+const maybe = haveChromium ? describe : describe.skip;
+const SHOTS = path.join(REPO, "artifacts", "browser");
+
+/** Resolves once `check` returns a value (asked again after each server round trip), or fails after `ms`. */
+async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function palette(page: Page, label: string): Promise<void> {
+  // The shortcut belongs to the application, not to an editor that has the focus.
+  await page.locator("#jp-top-panel").click({ position: { x: 700, y: 10 } });
+  await page.keyboard.press("Control+Shift+C");
+  const input = page.locator(".lm-CommandPalette-input");
+  await input.waitFor({ timeout: 30_000 });
+  await input.fill(label);
+  await page.locator(".lm-CommandPalette-item", { hasText: label }).first().click();
+}
+
+maybe("the Sense panel in JupyterLab", () => {
+  let server: JupyterServer | undefined;
+  let browser: Browser | undefined;
+  let prefix: string;
+  let rest: RestClient;
+
+  beforeAll(async () => {
+    prefix = fs.mkdtempSync(path.join(os.tmpdir(), "sense-panel-prefix-"));
+    const install = spawnSync(process.execPath, [path.join(REPO, "dist", "src", "cli.js"), "install", "--prefix", prefix], { encoding: "utf8" });
+    expect(install.status).toBe(0);
+    expect(install.stdout).toMatch(/installed the JupyterLab panel in /);
+    // Behind a base URL, as under JupyterHub: the panel's requests and sockets must keep it.
+    server = await startJupyterServer({ lab: true, baseUrl: "/user/sense-test/", env: { JUPYTER_PATH: path.join(prefix, "share", "jupyter") } });
+    expect(server.url).toMatch(/\/user\/sense-test\/$/);
+    rest = new RestClient({ baseUrl: server.url, token: server.token });
+    const notebook = {
+      cells: [{ cell_type: "code", execution_count: null, id: "launch", metadata: {}, outputs: [], source: ["%%sense_worker -n 3\n", "1"] }],
+      metadata: { kernelspec: { display_name: "JavaScript (Sense)", language: "javascript", name: "sense-js" } },
+      nbformat: 4,
+      nbformat_minor: 5,
+    };
+    fs.writeFileSync(path.join(server.rootDir, "cluster.ipynb"), JSON.stringify(notebook));
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (server) {
+      const marker = server.baseDir;
+      await server.stop();
+      expect(processesUnder(marker)).toEqual([]);
+    }
+    fs.rmSync(prefix, { recursive: true, force: true });
+  });
+
+  it("lists the notebook's workers, stops w2, opens a console on w1, renders dark, stops the cluster", async () => {
+    if (!server || !browser) throw new Error("setup failed");
+    const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+    try {
+      await walkThrough(page, server, rest);
+    } catch (e) {
+      // What the page showed when it failed, beside the other screenshots.
+      fs.mkdirSync(SHOTS, { recursive: true });
+      await page.screenshot({ path: path.join(SHOTS, "panel-failure.png") }).catch(() => undefined);
+      throw e;
+    }
+  }, 300_000);
+});
+
+async function walkThrough(page: Page, server: JupyterServer, rest: RestClient): Promise<void> {
+    await page.goto(`${server.url}lab/tree/cluster.ipynb?token=${server.token}`);
+    await page.locator(".jp-Notebook").first().waitFor({ timeout: 120_000 });
+    await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first().waitFor({ timeout: 120_000 });
+    // Run the cell as a person would (Shift+Enter); a run asked while the kernel was still
+    // connecting can be lost, so it is asked again until the prompt shows it ran or runs.
+    const prompt = page.locator(".jp-Cell .jp-InputPrompt").first();
+    for (let attempt = 0; ; attempt++) {
+      await page.locator(".jp-Cell .jp-InputArea-editor").first().click();
+      await page.keyboard.press("Shift+Enter");
+      const ran = await prompt.filter({ hasText: /\[(\*|\d+)\]/ }).waitFor({ timeout: 15_000 }).then(() => true, () => false);
+      if (ran) break;
+      if (attempt === 3) throw new Error("the notebook's cell never ran");
+    }
+    // The notebook's live table shows three idle workers.
+    const liveTable = page.locator(".jp-OutputArea-output table").filter({ hasText: /status/ }).first();
+    await liveTable.locator("tbody tr", { hasText: "idle" }).nth(2).waitFor({ timeout: 120_000 });
+
+    // The panel, from the command palette.
+    await palette(page, "Sense: Show Clusters");
+    const panel = page.locator("#sense-clusters");
+    await panel.waitFor({ state: "visible", timeout: 30_000 });
+    const rows = panel.locator("[data-worker]");
+    await rows.nth(2).waitFor({ timeout: 30_000 });
+    expect(await rows.count()).toBe(3);
+    expect(await panel.locator(".sense-Cluster-title").first().textContent()).toBe("cluster.ipynb");
+    // Usage within a few seconds: every row has numbers, not —.
+    for (const name of ["w1", "w2", "w3"]) {
+      const row = panel.locator(`[data-worker='${name}']`);
+      await row.locator("[data-field='cpu']", { hasText: /^\d+\.\d$/ }).waitFor({ timeout: 15_000 });
+      expect(await row.locator("[data-field='memory']").textContent()).toMatch(/MiB|GiB/);
+      expect(await row.locator(".sense-Badge").textContent()).toBe("idle");
+    }
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SHOTS, "panel-light.png") });
+
+    // Stop w2 from the panel: its session goes on the server, the panel and the live table say so.
+    const w2Session = await panel.locator("[data-worker='w2']").getAttribute("data-session");
+    expect(w2Session).toBeTruthy();
+    await panel.locator("[data-worker='w2'] button[data-action='stop']").click();
+    await until("w2's session to be deleted", async () => ((await rest.listSessions()).some((s) => s.id === w2Session) ? undefined : true));
+    await panel.locator("[data-worker='w2']").waitFor({ state: "detached", timeout: 30_000 });
+    expect(await rows.count()).toBe(2);
+    await liveTable.locator("tbody tr", { hasText: "w2" }).filter({ hasText: /stopped|failed/ }).waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: path.join(SHOTS, "panel-stopped-w2.png") });
+
+    // A console on w1's kernel.
+    const w1Kernel = await panel.locator("[data-worker='w1']").getAttribute("data-kernel");
+    await panel.locator("[data-worker='w1'] button[data-action='console']").click();
+    await page.locator(".jp-CodeConsole").first().waitFor({ timeout: 60_000 });
+    const consoleSession = await until<SessionModel>("a console session", async () => (await rest.listSessions()).find((s) => s.type === "console"));
+    expect(consoleSession.kernel?.id).toBe(w1Kernel);
+    await page.screenshot({ path: path.join(SHOTS, "panel-console-w1.png") });
+
+    // Dark theme: the panel takes JupyterLab's theme variables.
+    await palette(page, "Use Theme: JupyterLab Dark");
+    await page.locator("body[data-jp-theme-light='false']").waitFor({ state: "attached", timeout: 30_000 });
+    await palette(page, "Sense: Show Clusters");
+    await panel.waitFor({ state: "visible", timeout: 30_000 });
+    const background = await panel.evaluate((el) => (el.ownerDocument.defaultView as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);
+    const [r, g, b] = (background.match(/\d+/g) ?? []).map(Number);
+    expect((r + g + b) / 3).toBeLessThan(80);
+    await page.screenshot({ path: path.join(SHOTS, "panel-dark.png") });
+
+    // Stop the whole cluster: every worker session of the master goes, the master stays.
+    await panel.locator("button[data-action='stop-cluster']").click();
+    await until("no worker sessions left", async () => ((await rest.listSessions()).some((s) => s.type === "sense-worker") ? undefined : true));
+    await panel.locator("[data-worker]").first().waitFor({ state: "detached", timeout: 30_000 });
+    expect((await rest.listSessions()).some((s) => s.path.endsWith("cluster.ipynb"))).toBe(true);
+}
