@@ -13,11 +13,13 @@ import { checkWireSize } from "../protocol/limits";
 import { watchInterrupts } from "./interrupt";
 import { runRequest, type RequestOutcome, type RequestSpec, type RequestStatus } from "../workers/request";
 import { checkNames, checkSettable } from "./names";
-import { JS_LAST_VALUE, JS_TAKE, jsRuntimeCall, PY_LAST_VALUE, pyPush, pyValuesOf, readReply, wireArg } from "./runtime";
+import { JS_LAST_VALUE, jsRuntimeCall, PY_LAST_VALUE, pyPush, readReply, wireArg } from "./runtime";
 import { defaultCluster } from "../workers/api";
 import { Cluster } from "../workers/cluster";
 import { resolveTargets, type Target, type Targets } from "../workers/targets";
 import { fromWire, toJsonWire, toWire } from "./values";
+import { randomBytes } from "node:crypto";
+import { channelAnswer, hasNumpy, noNumpy, numpySpec, offer, pieceCount, pulledValues, pullSpec, PushParts, recvSpec, showProgress, stageSpec } from "./transfer";
 
 /** How one worker's part of a remote call ended. */
 export const ExecuteStatus = z.enum(["ok", "error", "timeout", "aborted"]);
@@ -219,6 +221,9 @@ export async function push(values: Record<string, unknown>, options: RemoteOptio
   }
   const names = checkNames(keys, "push", { set: true });
   const targets = await targetsOf(options);
+  for (const t of targets) checkSettable(names, t.language, "push", t.name);
+  const parts = new PushParts(values, names, "push");
+  if (targets.some((t) => parts.channel(t))) return pushOverChannel(parts, targets.filter((t) => parts.channel(t)), targets.filter((t) => !parts.channel(t)), options, sink, values, names);
   let wire: string | undefined;
   let json: string | undefined;
   const spec = (t: Target): RequestSpec => {
@@ -234,6 +239,46 @@ export async function push(values: Record<string, unknown>, options: RemoteOptio
   // Every spec is built (and checked) before anything is sent.
   targets.forEach(spec);
   await onEach("push", targets, spec, () => undefined, options, sink);
+}
+
+/**
+ * A push whose values are big (or binary, for Python) to `big` targets: over the data channel,
+ * else (a worker that cannot reach the master) in staged pieces; `small` targets get the usual
+ * request. Every value is bound on a worker only once all of them arrived.
+ */
+async function pushOverChannel(parts: PushParts, big: Target[], small: Target[], options: RemoteOptions, sink: OutputSink, values: Record<string, unknown>, names: readonly string[]): Promise<void> {
+  for (const t of big) parts.for(t);
+  const python = big.filter((t) => parts.needsNumpy(t));
+  if (python.length) {
+    const ok = await onEach("push", python, () => numpySpec(), (_t, o) => hasNumpy(o.answer), options, sink);
+    const missing = python.filter((_t, i) => !ok[i]);
+    if (missing.length) throw noNumpy("push", missing.map((t) => t.name));
+  }
+  const cluster = options.cluster ?? defaultCluster();
+  const transfers = await offer(cluster.projectIp(options.context), big, (t) => parts.for(t));
+  const watch = watchInterrupts(options.signal);
+  void watch.interrupted.then(() => transfers.forEach((tr) => tr?.cancel(new Error("interrupted"))));
+  const stop = showProgress(sink, big, transfers);
+  const unreachable: Target[] = [];
+  try {
+    await Promise.all([
+      onEach("push", big, (t) => recvSpec(t, transfers[big.indexOf(t)]!), (t, o) => (channelAnswer(o.answer) === "unreachable" ? unreachable.push(t) : undefined), options, sink),
+      small.length ? push(Object.fromEntries(names.map((n) => [n, values[n]])), { ...options, targets: small.map((t) => t.id), sink }) : undefined,
+    ]);
+  } finally {
+    stop();
+    watch.dispose();
+    for (const tr of transfers) tr?.cancel();
+  }
+  // The message fallback: the same bytes, in pieces under the websocket limit, bound by the last.
+  if (unreachable.length) {
+    const id = randomBytes(12).toString("base64");
+    const count = Math.max(...unreachable.map((t) => pieceCount(parts.for(t))));
+    for (let k = 0; k < count; k++) {
+      const now = unreachable.filter((t) => k < pieceCount(parts.for(t)));
+      await onEach("push", now, (t) => stageSpec(t, id, parts.for(t), k, pieceCount(parts.for(t))), () => undefined, options, sink);
+    }
+  }
 }
 
 /** `values` for a JavaScript worker; when they cannot go, the error names the first that cannot. */
@@ -263,15 +308,16 @@ export async function pull(names: string | readonly string[], options: RemoteOpt
   const list = checkNames(single ? [names] : Array.isArray(names) ? names : [names], "pull");
   if (list.length === 0) throw new UsageError("pull: no names given", { code: "bad_option" });
   const targets = await targetsOf(options);
-  const spec = (t: Target): RequestSpec => {
-    const base = { silent: true, storeHistory: false, stopOnError: false, what: "pull" };
-    if (t.language === "python") return { ...base, code: "", reply: pyValuesOf(list) };
-    return { ...base, code: jsRuntimeCall(`pull(${wireArg(toWire(list, "pull: names"))})`, t.language === "typescript"), reply: JS_TAKE, precompiled: t.precompiled };
-  };
+  // Big or binary values come over the data channel, offered to every worker (each decides).
+  const transfers = await offer((options.cluster ?? defaultCluster()).projectIp(options.context), targets, () => undefined);
+  const spec = (t: Target): RequestSpec => pullSpec(t, list, transfers[targets.indexOf(t)]);
   const read = (t: Target, o: RequestOutcome): Record<string, unknown> => {
     const a = readReply(o.answer);
     const out: Record<string, unknown> = {};
-    if (a && "values" in a) {
+    if (a && "channel" in a) {
+      const got = pulledValues(t, transfers[targets.indexOf(t)]);
+      for (const n of list) out[n] = got[n];
+    } else if (a && "values" in a) {
       for (const n of list) {
         const p = a.values[n] as { value?: unknown; text?: string } | undefined;
         out[n] = p && "value" in p ? p.value : p?.text;
@@ -284,6 +330,16 @@ export async function pull(names: string | readonly string[], options: RemoteOpt
     }
     return out;
   };
-  const rows = await onEach("pull", targets, spec, read, options, sink);
+  const watch = watchInterrupts(options.signal);
+  void watch.interrupted.then(() => transfers.forEach((tr) => tr?.cancel(new Error("interrupted"))));
+  const stop = showProgress(sink, targets, transfers);
+  let rows: Record<string, unknown>[];
+  try {
+    rows = await onEach("pull", targets, spec, read, options, sink);
+  } finally {
+    stop();
+    watch.dispose();
+    for (const tr of transfers) tr?.cancel();
+  }
   return single ? rows.map((r) => r[list[0]]) : rows;
 }
