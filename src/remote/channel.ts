@@ -102,6 +102,8 @@ export interface Transfer {
   /** True once a worker proved the token. */
   readonly connected: boolean;
   readonly progress: TransferProgress;
+  /** Called as bytes move (each piece written, or each chunk read). */
+  onProgress?: (p: TransferProgress) => void;
   /** Ends the transfer (closing its connection); `done` rejects with `reason` unless it settled. */
   cancel(reason?: Error): void;
 }
@@ -312,12 +314,15 @@ export class DataChannel {
     p.transfer.connected = true;
     try {
       if (p.send) {
-        await sendParts(socket, p.send, (n) => (p.transfer.progress.done += n));
+        await sendParts(socket, p.send, (n) => {
+          p.transfer.progress.done += n;
+          p.transfer.onProgress?.(p.transfer.progress);
+        });
         const ack = await reader.read(1);
         if (ack[0] !== 1) throw new Error("the worker did not acknowledge the transfer");
         p.settle(undefined, []);
       } else {
-        const parts = await receiveParts(reader, p.transfer.progress);
+        const parts = await receiveParts(reader, p.transfer.progress, () => p.transfer.onProgress?.(p.transfer.progress));
         p.settle(undefined, parts);
         socket.write(Buffer.from([1]));
       }
@@ -354,7 +359,7 @@ async function sendParts(socket: net.Socket, parts: readonly OutPart[], onBytes:
 }
 
 /** Reads a manifest and every part into memory of its own. @throws Error for a malformed manifest or an early end. */
-async function receiveParts(reader: SocketReader, progress: TransferProgress): Promise<InPart[]> {
+async function receiveParts(reader: SocketReader, progress: TransferProgress, moved: () => void): Promise<InPart[]> {
   const len = (await reader.read(4)).readUInt32LE(0);
   if (len > MAX_MANIFEST_BYTES) throw new Error("manifest too large");
   const headers = parseManifest(await reader.read(len));
@@ -362,7 +367,10 @@ async function receiveParts(reader: SocketReader, progress: TransferProgress): P
   const parts: InPart[] = [];
   for (const h of headers) {
     const body = h.kind === "typed" ? new Uint8Array(new ArrayBuffer(h.bytes)) : Buffer.allocUnsafeSlow(h.bytes);
-    await reader.into(body, (n) => (progress.done += n));
+    await reader.into(body, (n) => {
+      progress.done += n;
+      moved();
+    });
     parts.push({ ...h, body });
   }
   return parts;

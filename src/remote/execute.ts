@@ -61,6 +61,15 @@ export interface RemoteOptions {
   cluster?: Cluster;
 }
 
+/** Options of {@link push} and {@link pull}. */
+export interface TransferOptions extends RemoteOptions {
+  /**
+   * Called as a transfer over the data channel moves bytes (values bigger than a message): the
+   * worker's name, bytes done and total. A progress display appears in the cell after ~1 s anyway.
+   */
+  onProgress?: (worker: string, done: number, total: number) => void;
+}
+
 /** Options of {@link execute}. */
 export interface ExecuteOptions extends RemoteOptions {
   /** Interrupt workers still running after this many seconds; their status is then `timeout` and their state is kept. */
@@ -209,9 +218,10 @@ async function onEach<T>(method: string, targets: Target[], spec: (t: Target) =>
  *   reading threw); nothing is sent then. WorkerError `unknown_worker`; RemoteError when a worker
  *   failed to set it.
  */
-export async function push(values: Record<string, unknown>, options: RemoteOptions = {}): Promise<void> {
+export async function push(values: Record<string, unknown>, options: TransferOptions = {}): Promise<void> {
   const sink = options.sink ?? captureSink();
-  checkOptions(options, [], "push");
+  checkOptions(options, ["onProgress"], "push");
+  if (options.onProgress !== undefined && typeof options.onProgress !== "function") throw new UsageError("push: onProgress must be a function", { code: "bad_option" });
   if (values === null || typeof values !== "object" || Array.isArray(values)) throw new UsageError("push takes an object of name: value", { code: "bad_option" });
   let keys: string[];
   try {
@@ -246,7 +256,7 @@ export async function push(values: Record<string, unknown>, options: RemoteOptio
  * else (a worker that cannot reach the master) in staged pieces; `small` targets get the usual
  * request. Every value is bound on a worker only once all of them arrived.
  */
-async function pushOverChannel(parts: PushParts, big: Target[], small: Target[], options: RemoteOptions, sink: OutputSink, values: Record<string, unknown>, names: readonly string[]): Promise<void> {
+async function pushOverChannel(parts: PushParts, big: Target[], small: Target[], options: TransferOptions, sink: OutputSink, values: Record<string, unknown>, names: readonly string[]): Promise<void> {
   for (const t of big) parts.for(t);
   const python = big.filter((t) => parts.needsNumpy(t));
   if (python.length) {
@@ -255,14 +265,17 @@ async function pushOverChannel(parts: PushParts, big: Target[], small: Target[],
     if (missing.length) throw noNumpy("push", missing.map((t) => t.name));
   }
   const cluster = options.cluster ?? defaultCluster();
-  const transfers = await offer(cluster.projectIp(options.context), big, (t) => parts.for(t));
+  // SENSE_DATA_CHANNEL=messages: every worker gets the staged pieces (workers that cannot reach the master).
+  const direct = process.env.SENSE_DATA_CHANNEL !== "messages";
+  const transfers = direct ? await offer(cluster.projectIp(options.context), big, (t) => parts.for(t), options.onProgress) : [];
   const watch = watchInterrupts(options.signal);
   void watch.interrupted.then(() => transfers.forEach((tr) => tr?.cancel(new Error("interrupted"))));
   const stop = showProgress(sink, big, transfers);
   const unreachable: Target[] = [];
   try {
+    if (!direct) unreachable.push(...big);
     await Promise.all([
-      onEach("push", big, (t) => recvSpec(t, transfers[big.indexOf(t)]!), (t, o) => (channelAnswer(o.answer) === "unreachable" ? unreachable.push(t) : undefined), options, sink),
+      !direct ? undefined : onEach("push", big, (t) => recvSpec(t, transfers[big.indexOf(t)]), (t, o) => (channelAnswer(o.answer) === "unreachable" ? unreachable.push(t) : undefined), options, sink),
       small.length ? push(Object.fromEntries(names.map((n) => [n, values[n]])), { ...options, targets: small.map((t) => t.id), sink }) : undefined,
     ]);
   } finally {
@@ -299,17 +312,19 @@ function pushWire(values: Record<string, unknown>, names: readonly string[]): st
  * @throws UsageError `bad_option` for a bad name; WorkerError `unknown_worker`; RemoteError when a
  *   worker has no such name (its ReferenceError/NameError is in `.failures`).
  */
-export async function pull(names: string, options?: RemoteOptions): Promise<unknown[]>;
-export async function pull(names: readonly string[], options?: RemoteOptions): Promise<Record<string, unknown>[]>;
-export async function pull(names: string | readonly string[], options: RemoteOptions = {}): Promise<unknown[] | Record<string, unknown>[]> {
+export async function pull(names: string, options?: TransferOptions): Promise<unknown[]>;
+export async function pull(names: readonly string[], options?: TransferOptions): Promise<Record<string, unknown>[]>;
+export async function pull(names: string | readonly string[], options: TransferOptions = {}): Promise<unknown[] | Record<string, unknown>[]> {
   const sink = options.sink ?? captureSink();
-  checkOptions(options, [], "pull");
+  checkOptions(options, ["onProgress"], "pull");
+  if (options.onProgress !== undefined && typeof options.onProgress !== "function") throw new UsageError("pull: onProgress must be a function", { code: "bad_option" });
   const single = typeof names === "string";
   const list = checkNames(single ? [names] : Array.isArray(names) ? names : [names], "pull");
   if (list.length === 0) throw new UsageError("pull: no names given", { code: "bad_option" });
   const targets = await targetsOf(options);
   // Big or binary values come over the data channel, offered to every worker (each decides).
-  const transfers = await offer((options.cluster ?? defaultCluster()).projectIp(options.context), targets, () => undefined);
+  const direct = process.env.SENSE_DATA_CHANNEL !== "messages";
+  const transfers = direct ? await offer((options.cluster ?? defaultCluster()).projectIp(options.context), targets, () => undefined, options.onProgress) : [];
   const spec = (t: Target): RequestSpec => pullSpec(t, list, transfers[targets.indexOf(t)]);
   const read = (t: Target, o: RequestOutcome): Record<string, unknown> => {
     const a = readReply(o.answer);

@@ -81,7 +81,7 @@ const RUNTIME_KEY = "sense.remote.v3";
 export const INLINE_BYTES = 1 << 20;
 
 /** Base64 pieces of a staged transfer (the message fallback): each well under a websocket message. */
-export const STAGE_PIECE_BYTES = 6 << 20;
+export const STAGE_PIECE_BYTES = 4 << 20;
 
 /**
  * The JavaScript runtime, evaluated once per worker (indirect eval, global scope). `exact` says

@@ -103,12 +103,21 @@ export function pulledValues(t: Target, transfer: Transfer | undefined): Record<
 }
 
 /** Offers one transfer per target (`send(t)` parts to send, or `undefined` to receive), on the channel at `host`. */
-export async function offer(host: string, targets: readonly Target[], send: (t: Target) => OutPart[] | undefined | false): Promise<(Transfer | undefined)[]> {
+export async function offer(host: string, targets: readonly Target[], send: (t: Target) => OutPart[] | undefined, onProgress?: (worker: string, done: number, total: number) => void): Promise<Transfer[]> {
   const ch = dataChannel(host);
-  const out: (Transfer | undefined)[] = [];
+  const out: Transfer[] = [];
   for (const t of targets) {
-    const parts = send(t);
-    out.push(parts === false ? undefined : await ch.transfer(parts));
+    const tr = await ch.transfer(send(t));
+    if (onProgress) {
+      tr.onProgress = (p) => {
+        try {
+          onProgress(t.name, p.done, p.total);
+        } catch {
+          /* a broken callback must not break the transfer */
+        }
+      };
+    }
+    out.push(tr);
   }
   return out;
 }
