@@ -52,9 +52,12 @@ export type AnyTypedArray = InstanceType<(typeof TYPED_ARRAYS)[TypedArrayName]>;
 /** The name of `v`'s typed array class when it is exactly one of {@link TYPED_ARRAYS} (not a subclass, not a Buffer), else undefined. */
 export function typedArrayName(v: unknown): TypedArrayName | undefined {
   if (!ArrayBuffer.isView(v) || Buffer.isBuffer(v)) return undefined;
-  const proto: unknown = Object.getPrototypeOf(v);
-  for (const [name, ctor] of Object.entries(TYPED_ARRAYS)) if (proto === ctor.prototype) return name as TypedArrayName;
-  return undefined;
+  // By tag and constructor name, not identity: v8.deserialize builds them in Node's own realm,
+  // which differs from a vm context's (a test runner's) while being the same class.
+  const tag = Object.prototype.toString.call(v).slice(8, -1);
+  if (!Object.prototype.hasOwnProperty.call(TYPED_ARRAYS, tag)) return undefined;
+  const ctor = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } } | null)?.constructor;
+  return ctor?.name === tag ? (tag as TypedArrayName) : undefined;
 }
 
 /** One value in a transfer, as the manifest describes it. */

@@ -31,7 +31,7 @@ export class PushParts {
     const f = family(t);
     let parts = this.built.get(f);
     if (!parts) {
-      parts = this.names.map((n) => partOf(n, this.values[n], f, `${this.what} to ${f === "python" ? "a Python" : "a JavaScript"} worker`));
+      parts = this.names.map((n) => partOf(n, this.values[n], f, f === "python" ? `${this.what} to a Python worker` : this.what));
       this.built.set(f, parts);
     }
     return parts;

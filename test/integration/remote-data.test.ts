@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, stopWorkers, type WorkerContextInput } from "../../src/workers";
-import { execute, pull, push } from "../../src/remote";
+import { execute, gather, pull, push, scatter } from "../../src/remote";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { captureSink, REPO } from "../helpers/util";
 
@@ -177,6 +177,38 @@ describe("through a Jupyter Server", () => {
     } finally {
       delete process.env.SENSE_DATA_CHANNEL;
     }
+  });
+
+  it("scatter splits arrays, typed arrays and Buffers into contiguous near-equal parts in target order (odd lengths, fewer items than workers); gather puts them back", async () => {
+    const js = [fast[0], ts[0]];
+    const all = [fast[0], ts[0], py[0]];
+    // 7 items over 3 workers: 3, 2, 2 (the first n % k get one more), as ipyparallel
+    await scatter("part", [1, 2, 3, 4, 5, 6, 7], { targets: all, context, sink });
+    expect(await pull("part", { targets: all, context, sink })).toEqual([[1, 2, 3], [4, 5], [6, 7]]);
+    expect(await gather("part", { targets: all, context, sink })).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    // fewer items than workers: the last get empty parts
+    await scatter("part", ["a", "b"], { targets: all, context, sink });
+    expect(await pull("part", { targets: all, context, sink })).toEqual([["a"], ["b"], []]);
+    expect(await gather("part", { targets: all, context, sink })).toEqual(["a", "b"]);
+    // a big typed array (numpy on the Python worker), in target order, back into one
+    const f = floats(24 * MiB + 8);
+    await scatter("f", f, { targets: all, context, sink });
+    const [r] = await execute("f'{f.dtype} {f.size}'", { targets: py[0], context, sink });
+    expect(r.value).toBe(`float64 ${Math.floor(f.length / 3)}`);
+    const back = (await gather("f", { targets: all, context, sink })) as Float64Array;
+    expect(Object.prototype.toString.call(back)).toBe("[object Float64Array]");
+    expect(Buffer.compare(bytesOf(back), bytesOf(f))).toBe(0);
+    // Buffers, odd length
+    const b = buffer(11 * MiB + 3);
+    await scatter("b", b, { targets: js, context, sink });
+    const g = (await gather("b", { targets: js, context, sink })) as Buffer;
+    expect(Buffer.isBuffer(g)).toBe(true);
+    expect(Buffer.compare(g, b)).toBe(0);
+    // what cannot be split, or put together, is refused naming it
+    await expect(scatter("x", { a: 1 }, { targets: js, context })).rejects.toMatchObject({ code: "bad_option", message: expect.stringContaining("x must be an array") });
+    await push({ mixed: [1] }, { targets: fast[0], context, sink });
+    await push({ mixed: new Int32Array(1) }, { targets: ts[0], context, sink });
+    await expect(gather("mixed", { targets: js, context })).rejects.toMatchObject({ code: "bad_option", message: expect.stringContaining(`worker ${ts[0].name}`) });
   });
 
   it("interrupting a push mid-transfer leaves the old value on every worker", async () => {
