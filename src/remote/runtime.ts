@@ -242,10 +242,35 @@ const JS_RUNTIME = String.raw`(() => {
       fns.set(id, fn);
       while (fns.size > 64) fns.delete(fns.keys().next().value);
     },
-    async run(id, data, start) {
+    // A map chunk of one big item over the data channel (items from "offer", results to "back" when big).
+    async runFrom(id, data, start) {
+      const o = unb64(data);
+      const c = await open(o.offer);
+      let vals;
+      try {
+        vals = await readParts(c.r);
+        await new Promise((resolve) => c.s.end(Buffer.from([1]), resolve));
+      } catch (e) {
+        c.s.destroy();
+        throw e;
+      }
+      await rt.run(id, null, start, [vals.get("item")]);
+      const payload = Buffer.from(answer.b64, "base64");
+      if (payload.length <= ${INLINE_BYTES}) return;
+      const b = await open(o.back);
+      try {
+        await writeParts(b.s, [{ name: "results", kind: "v8", body: payload }]);
+        const ack = await b.r.read(1);
+        if (ack[0] !== 1) throw fail("the master did not acknowledge the transfer");
+      } finally {
+        b.s.destroy();
+      }
+      answer = { channel: true };
+    },
+    async run(id, data, start, given) {
       const fn = fns.get(id);
       if (!fn) throw new Error("map: the function was not shipped to this worker");
-      const items = unb64(data);
+      const items = given || unb64(data);
       const results = [];
       let error;
       for (let i = 0; i < items.length; i++) {

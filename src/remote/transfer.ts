@@ -193,3 +193,29 @@ export function showProgress(sink: OutputSink | undefined, targets: readonly Tar
     if (shown) tick();
   };
 }
+
+/**
+ * A `map` chunk of one item too big for a message: the item goes over the data channel (a typed
+ * array or Buffer as its own bytes), and the results come back over it when they are big too.
+ * `call` runs the chunk; `answer` reads its reply as a `{ b64 }` chunk answer; `close` ends both
+ * transfers (always call it).
+ */
+export async function bigChunk(host: string, t: Target, fnId: string, item: unknown, start: number, interrupted: Promise<unknown>): Promise<{ call: string; answer: (raw: unknown) => { b64: string } | undefined; close: () => void }> {
+  const [send, back] = [...(await offer(host, [t], () => [partOf("item", item, "javascript", `map: item ${start}`)])), ...(await offer(host, [t], () => undefined))];
+  const close = () => {
+    send.cancel();
+    back.cancel();
+  };
+  void interrupted.then(() => close());
+  const arg = wireArg(toWire({ offer: send.offer, back: back.offer }, "an offer"));
+  return {
+    call: jsAwait(t, `runFrom("${fnId}", ${arg}, ${start})`).code,
+    answer: (raw) => {
+      const a = readReply(raw);
+      if (a && "b64" in a) return a;
+      if (a && "channel" in a && back.result) return { b64: Buffer.from((back.result[0]?.body ?? new Uint8Array())).toString("base64") };
+      return undefined;
+    },
+    close,
+  };
+}

@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, stopWorkers, type WorkerContextInput } from "../../src/workers";
-import { execute, gather, pull, push, scatter } from "../../src/remote";
+import { execute, gather, map, pull, push, scatter } from "../../src/remote";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { captureSink, REPO } from "../helpers/util";
 
@@ -210,6 +210,21 @@ describe("through a Jupyter Server", () => {
     await push({ mixed: [1] }, { targets: fast[0], context, sink });
     await push({ mixed: new Int32Array(1) }, { targets: ts[0], context, sink });
     await expect(gather("mixed", { targets: js, context })).rejects.toMatchObject({ code: "bad_option", message: expect.stringContaining(`worker ${ts[0].name}`) });
+  });
+
+  it("map takes items and gives results bigger than a message (over the data channel), mixed with small ones, in order", async () => {
+    const items: unknown[] = Array.from({ length: 6 }, (_, i) => (i % 2 ? i : new Float64Array(1.5 * MiB).fill(i)));
+    items.push(buffer(11 * MiB), { nested: floats(12 * MiB) });
+    const out = await map((x: unknown) => (typeof x === "number" ? x * 10 : x), items, { targets: [fast[0], ts[0]], context, sink, progress: false });
+    expect(out.length).toBe(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const want = items[i];
+      if (typeof want === "number") expect(out[i]).toBe(want * 10);
+      else if (ArrayBuffer.isView(want)) expect(Buffer.compare(bytesOf(out[i]), bytesOf(want))).toBe(0);
+      else expect(Buffer.compare(bytesOf((out[i] as { nested: Float64Array }).nested), bytesOf((want as { nested: Float64Array }).nested))).toBe(0);
+    }
+    // a small result of a big item comes back in the reply
+    expect(await map((a: Float64Array) => a.length, [floats(16 * MiB)], { targets: fast[0], context, sink, progress: false })).toEqual([2 * MiB]);
   });
 
   it("interrupting a push mid-transfer leaves the old value on every worker", async () => {
