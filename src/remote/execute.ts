@@ -231,38 +231,53 @@ export async function push(values: Record<string, unknown>, options: TransferOpt
   }
   const names = checkNames(keys, "push", { set: true });
   const targets = await targetsOf(options);
-  for (const t of targets) checkSettable(names, t.language, "push", t.name);
-  const parts = new PushParts(values, names, "push");
-  if (targets.some((t) => parts.channel(t))) return pushOverChannel(parts, targets.filter((t) => parts.channel(t)), targets.filter((t) => !parts.channel(t)), options, sink, values, names);
-  let wire: string | undefined;
-  let json: string | undefined;
+  await pushEach(() => values, names, targets, options, sink, "push");
+}
+
+/**
+ * Sets globals `names` on each target to `valuesFor(target)` (the same object for a push, a
+ * part each for a scatter): small values in one request each, big (or, for Python, binary) ones
+ * over the data channel. Options and names are checked by the caller.
+ * @throws as {@link push}; `call` names the public call in errors.
+ */
+export async function pushEach(valuesFor: (t: Target) => Readonly<Record<string, unknown>>, names: readonly string[], targets: Target[], options: TransferOptions, sink: OutputSink, call: string): Promise<void> {
+  for (const t of targets) checkSettable(names, t.language, call, t.name);
+  const shared = targets.every((t) => valuesFor(t) === valuesFor(targets[0]));
+  const parts = new PushParts(valuesFor, names, call, shared);
+  const big = targets.filter((t) => parts.channel(t));
+  const small = targets.filter((t) => !parts.channel(t));
+  const wires = new Map<string, string>();
   const spec = (t: Target): RequestSpec => {
     const base = { silent: true, storeHistory: false, stopOnError: false, what: "the pushed values" };
-    checkSettable(names, t.language, "push", t.name);
+    const key = `${shared ? "" : t.id}:${t.language === "python" ? "py" : "js"}`;
+    const values = valuesFor(t);
     if (t.language === "python") {
-      json ??= toJsonWire(values, `push to Python worker ${t.name}`);
+      const json = wires.get(key) ?? toJsonWire(values, `${call} to Python worker ${t.name}`);
+      wires.set(key, json);
       return { ...base, code: "", reply: pyPush(json) };
     }
-    wire ??= pushWire(values, names);
+    const wire = wires.get(key) ?? pushWire(values, names);
+    wires.set(key, wire);
     return { ...base, code: jsRuntimeCall(`push(${wireArg(wire)})`, t.language === "typescript"), precompiled: t.precompiled };
   };
   // Every spec is built (and checked) before anything is sent.
-  targets.forEach(spec);
-  await onEach("push", targets, spec, () => undefined, options, sink);
+  small.forEach(spec);
+  if (big.length) await pushOverChannel(parts, big, small, spec, options, sink, call);
+  else await onEach(call, targets, spec, () => undefined, options, sink);
 }
 
 /**
  * A push whose values are big (or binary, for Python) to `big` targets: over the data channel,
  * else (a worker that cannot reach the master) in staged pieces; `small` targets get the usual
- * request. Every value is bound on a worker only once all of them arrived.
+ * request (`spec`) at the same time. Every value is bound on a worker only once all of them arrived.
  */
-async function pushOverChannel(parts: PushParts, big: Target[], small: Target[], options: TransferOptions, sink: OutputSink, values: Record<string, unknown>, names: readonly string[]): Promise<void> {
+async function pushOverChannel(parts: PushParts, big: Target[], small: Target[], spec: (t: Target) => RequestSpec, options: TransferOptions, sink: OutputSink, call: string): Promise<void> {
   for (const t of big) parts.for(t);
   const python = big.filter((t) => parts.needsNumpy(t));
   if (python.length) {
-    const ok = await onEach("push", python, () => numpySpec(), (_t, o) => hasNumpy(o.answer), options, sink);
+    const ok = await onEach(call, python, () => numpySpec(), (_t, o) => hasNumpy(o.answer), options, sink);
     const missing = python.filter((_t, i) => !ok[i]);
-    if (missing.length) throw noNumpy("push", missing.map((t) => t.name));
+    if (missing.length) throw noNumpy(call, missing.map((t) => t.name));
   }
   const cluster = options.cluster ?? defaultCluster();
   // SENSE_DATA_CHANNEL=messages: every worker gets the staged pieces (workers that cannot reach the master).
@@ -274,10 +289,11 @@ async function pushOverChannel(parts: PushParts, big: Target[], small: Target[],
   const unreachable: Target[] = [];
   try {
     if (!direct) unreachable.push(...big);
-    await Promise.all([
-      !direct ? undefined : onEach("push", big, (t) => recvSpec(t, transfers[big.indexOf(t)]), (t, o) => (channelAnswer(o.answer) === "unreachable" ? unreachable.push(t) : undefined), options, sink),
-      small.length ? push(Object.fromEntries(names.map((n) => [n, values[n]])), { ...options, targets: small.map((t) => t.id), sink }) : undefined,
-    ]);
+    // one onEach (one interrupt watch) for the whole call: big targets' channel requests and small targets' messages
+    const all = direct ? [...big, ...small] : small;
+    if (all.length) {
+      await onEach(call, all, (t) => (big.includes(t) ? recvSpec(t, transfers[big.indexOf(t)]) : spec(t)), (t, o) => (big.includes(t) && channelAnswer(o.answer) === "unreachable" ? unreachable.push(t) : undefined), options, sink);
+    }
   } finally {
     stop();
     watch.dispose();
@@ -289,7 +305,7 @@ async function pushOverChannel(parts: PushParts, big: Target[], small: Target[],
     const count = Math.max(...unreachable.map((t) => pieceCount(parts.for(t))));
     for (let k = 0; k < count; k++) {
       const now = unreachable.filter((t) => k < pieceCount(parts.for(t)));
-      await onEach("push", now, (t) => stageSpec(t, id, parts.for(t), k, pieceCount(parts.for(t))), () => undefined, options, sink);
+      await onEach(call, now, (t) => stageSpec(t, id, parts.for(t), k, pieceCount(parts.for(t))), () => undefined, options, sink);
     }
   }
 }

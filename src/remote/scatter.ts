@@ -2,11 +2,13 @@
  * `scatter` and `gather` with ipyparallel's semantics: an array, typed array or Buffer split along
  * its first axis into contiguous, near-equal parts in target order (the first `n % k` workers get
  * one more item), and put back together into one value of the same kind. Each part goes as a
- * `push` (typed arrays and Buffers as views of the value's own bytes: no copies on the master).
+ * push to its worker, all in one call (typed arrays and Buffers as views of the value's own bytes:
+ * no copies on the master).
  */
-import { isRemoteError, RemoteError, shown, UsageError, type RemoteFailure } from "../errors";
+import { captureSink } from "../display/sink";
+import { shown, UsageError } from "../errors";
 import { typedArrayName, TYPED_ARRAYS, type AnyTypedArray } from "./channel";
-import { checkOptions, pull, push, targetsOf, type TransferOptions } from "./execute";
+import { checkOptions, pull, pushEach, targetsOf, type TransferOptions } from "./execute";
 import { checkNames } from "./names";
 
 /** What can be split: a dense array, a typed array or a Buffer. */
@@ -34,6 +36,8 @@ export function partition(n: number, p: number, k: number): [number, number] {
  *   failed to set its part (the others keep theirs).
  */
 export async function scatter(name: string, value: unknown, options: TransferOptions = {}): Promise<void> {
+  // Captured before the first await: later the kernel's current cell may be another one.
+  const sink = options.sink ?? captureSink();
   checkOptions(options, ["onProgress"], "scatter");
   const [n] = checkNames([name], "scatter", { set: true });
   const kind = kindOf(value);
@@ -44,7 +48,7 @@ export async function scatter(name: string, value: unknown, options: TransferOpt
     const [lo, hi] = partition(v.length, i, targets.length);
     return kind === "array" ? (v as unknown[]).slice(lo, hi) : (v as AnyTypedArray).subarray(lo, hi);
   });
-  await each("scatter", targets.map((t, i) => () => push({ [n]: parts[i] }, { ...options, targets: [t.id] })));
+  await pushEach((t) => ({ [n]: parts[targets.indexOf(t)] }), [n], targets, options, sink, "scatter");
 }
 
 /**
@@ -76,16 +80,4 @@ export async function gather(name: string, options: TransferOptions = {}): Promi
     at += p.length;
   }
   return out;
-}
-
-/** Runs one call per worker concurrently; their RemoteErrors become one, naming every worker that failed. */
-async function each(method: string, calls: (() => Promise<void>)[]): Promise<void> {
-  const settled = await Promise.allSettled(calls.map((c) => c()));
-  const failures: RemoteFailure[] = [];
-  for (const s of settled) {
-    if (s.status === "fulfilled") continue;
-    if (!isRemoteError(s.reason)) throw s.reason;
-    failures.push(...s.reason.failures);
-  }
-  if (failures.length) throw new RemoteError(method, failures, settled.map(() => undefined), { of: calls.length });
 }

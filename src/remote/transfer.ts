@@ -18,21 +18,25 @@ const family = (t: Target): Family => (t.language === "python" ? "python" : "jav
 
 /** The parts of one push, built once per language family (views of typed arrays and Buffers, not copies). */
 export class PushParts {
-  private readonly built = new Map<Family, OutPart[]>();
+  private readonly built = new Map<string, OutPart[]>();
 
+  /** `shared`: every target gets the same values (built once per language), else each its own. */
   constructor(
-    private readonly values: Readonly<Record<string, unknown>>,
+    private readonly valuesFor: (t: Target) => Readonly<Record<string, unknown>>,
     private readonly names: readonly string[],
     private readonly what: string,
+    private readonly shared = true,
   ) {}
 
-  /** The parts for `t`'s language. @throws UsageError `bad_option` naming a value that cannot go there. */
+  /** The parts for `t`. @throws UsageError `bad_option` naming a value that cannot go there. */
   for(t: Target): OutPart[] {
     const f = family(t);
-    let parts = this.built.get(f);
+    const key = `${this.shared ? "" : t.id}:${f}`;
+    let parts = this.built.get(key);
     if (!parts) {
-      parts = this.names.map((n) => partOf(n, this.values[n], f, f === "python" ? `${this.what} to a Python worker` : this.what));
-      this.built.set(f, parts);
+      const values = this.valuesFor(t);
+      parts = this.names.map((n) => partOf(n, values[n], f, f === "python" ? `${this.what} to a Python worker` : this.what));
+      this.built.set(key, parts);
     }
     return parts;
   }
