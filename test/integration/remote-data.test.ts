@@ -227,6 +227,18 @@ describe("through a Jupyter Server", () => {
     expect(await map((a: Float64Array) => a.length, [floats(16 * MiB)], { targets: fast[0], context, sink, progress: false })).toEqual([2 * MiB]);
   });
 
+  it("a typed array pushed to a Python worker without numpy is bad_option naming the worker, and nothing is sent", async () => {
+    // numpy made unimportable on the worker (None in sys.modules makes `import numpy` raise ImportError)
+    await execute("import sys\n_np_saved = sys.modules.get('numpy')\nsys.modules['numpy'] = None", { targets: py[0], context, sink });
+    try {
+      await push({ before: 1 }, { targets: [py[0], fast[0]], context, sink });
+      await expect(push({ before: 2, a: new Float64Array(4) }, { targets: [py[0], fast[0]], context })).rejects.toMatchObject({ code: "bad_option", message: expect.stringContaining(`numpy is not installed on worker ${py[0].name}`) });
+      expect(await pull("before", { targets: [py[0], fast[0]], context, sink })).toEqual([1, 1]);
+    } finally {
+      await execute("if _np_saved is None:\n    del sys.modules['numpy']\nelse:\n    sys.modules['numpy'] = _np_saved", { targets: py[0], context, sink });
+    }
+  });
+
   it("interrupting a push mid-transfer leaves the old value on every worker", async () => {
     await interruptKeepsOld([fast[0], py[0]], context);
   });
