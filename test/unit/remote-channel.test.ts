@@ -108,16 +108,18 @@ test("a proven peer receives a push's parts exactly; garbage, unknown ids and wr
 test("a receive refuses malformed manifests and truncated bodies: the transfer fails, nothing is returned", async () => {
   const ch = new DataChannel("127.0.0.1");
   const cases: Buffer[] = [
-    Buffer.from([0xff, 0xff, 0xff, 0x7f]), // a manifest length over the limit
+    Buffer.from([0, 0, 0x20, 0]), // a manifest length (2 MiB) over the limit
     Buffer.concat([Buffer.from([5, 0, 0, 0]), Buffer.from("{not ")]), // not JSON
     encodeManifest([{ name: "x", kind: "typed", type: "Float64Array", bytes: 7 }]), // not whole elements
     encodeManifest([{ name: "x", kind: "weird" as "v8", bytes: 1 }]), // unknown kind
     Buffer.concat([encodeManifest([{ name: "x", kind: "typed", type: "Float64Array", bytes: 80 }]), Buffer.alloc(40)]), // body cut short
   ];
-  for (const bytes of cases) {
+  for (const [i, bytes] of cases.entries()) {
     const tr = await ch.transfer();
     const peer = await connect(tr.offer);
-    peer.s.end(bytes);
+    // the oversized manifest is refused as soon as its length is read, with the connection still open
+    if (i === 0) peer.s.write(bytes);
+    else peer.s.end(bytes);
     await expect(tr.done).rejects.toThrow(/data channel/);
     expect(tr.result).toBeUndefined();
   }
