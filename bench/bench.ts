@@ -5,7 +5,7 @@
  * Targets are reported, never asserted. Everything started is stopped in `finally` blocks.
  *
  * Options: `--runs R` (default 3), `--sizes 1,4,8,16`, `--engines sense-ts,sense-fast,python3,sense-fast+pool`,
- * `--only launch,clusters,liststop,throughput,rss,scale,transpile,remote,master`.
+ * `--only launch,clusters,liststop,throughput,rss,scale,transpile,remote,data,master`.
  *
  * `master`: the way a notebook user sees it — N workers launched from a `sense-ts` master kernel
  * with no engine given (TypeScript startup code), the memory of a `sense-ts` kernel that compiled
@@ -22,6 +22,7 @@ import type { LaunchWorkersOptions } from "../src/workers";
 import type { MimeBundle, OutputSink } from "../src/display/sink";
 import { openNotebook } from "../harness/kernel-client";
 import { PeerRemote, remoteBench } from "./remote";
+import { dataBench, type PeerData } from "./data";
 
 const ENGINES = ["sense-ts", "sense-fast", "python3"] as const;
 type Engine = (typeof ENGINES)[number];
@@ -35,7 +36,7 @@ function arg(name: string, dflt: string): string {
 }
 const RUNS = Number(arg("runs", "3"));
 const SIZES = arg("sizes", "1,4,8,16").split(",").map(Number);
-const ONLY = new Set(arg("only", "launch,clusters,liststop,throughput,rss,scale,transpile,remote,master").split(","));
+const ONLY = new Set(arg("only", "launch,clusters,liststop,throughput,rss,scale,transpile,remote,data,master").split(","));
 const ENGINE_SET = new Set(arg("engines", VARIANTS.join(",")).split(","));
 
 function median(xs: number[]): number {
@@ -165,6 +166,20 @@ function pyRemote(kind: "dask-remote" | "ipp-remote", n: number, items: number):
     return undefined;
   }
   return JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as PeerRemote;
+}
+
+function pyData(kind: "dask-data" | "ipp-data"): PeerData | undefined {
+  const r = spawnSync(path.join(VENV, "bin", "python"), [path.join(REPO, "bench", "py_clusters.py"), kind, "8", String(RUNS)], {
+    encoding: "utf8",
+    timeout: 1_800_000,
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, PATH: `${path.join(VENV, "bin")}:${process.env.PATH ?? ""}` },
+  });
+  if (r.status !== 0) {
+    console.error(`[bench] ${kind} failed: ${r.stderr.slice(-2000)}`);
+    return undefined;
+  }
+  return JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as PeerData;
 }
 
 function rssTreeKiB(rootPid: number): number {
@@ -482,6 +497,10 @@ async function main(): Promise<void> {
     }
     if (ONLY.has("remote")) {
       for (const line of await remoteBench(context(server), RUNS, pyRemote, table)) report(line);
+    }
+
+    if (ONLY.has("data")) {
+      for (const line of await dataBench(context(server), RUNS, pyData, table)) report(line);
     }
 
     if (ONLY.has("master")) {

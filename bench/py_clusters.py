@@ -121,9 +121,89 @@ def ipp_remote(n, runs, items):
     return out
 
 
+MIB = 1 << 20
+
+
+def first_of(a):
+    return float(a[0]) + a.size
+
+
+def timed(f):
+    t = time.perf_counter()
+    r = f()
+    return time.perf_counter() - t, r
+
+
+def dask_data(runs):
+    """Per run: scatter(broadcast=True) of 256 MiB float64 to 4 and to 8 workers, scatter of 8 parts and gather, map over 64 items of 8 MiB."""
+    import numpy as np
+    from dask.distributed import Client, LocalCluster
+
+    value = np.arange(256 * MIB // 8, dtype=np.float64)
+    out = {"bcast4_s": [], "bcast8_s": [], "scatter8_s": [], "gather8_s": [], "map64_s": []}
+    for workers in (4, 8):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit=0)
+        try:
+            client = Client(cluster)
+            try:
+                client.wait_for_workers(workers)
+                for _ in range(runs):
+                    dt, fut = timed(lambda: client.scatter(value, broadcast=True, hash=False))
+                    out["bcast%d_s" % workers].append(dt)
+                    del fut
+                    if workers == 8:
+                        parts = np.array_split(value, 8)
+                        dt, futs = timed(lambda: client.scatter(parts, hash=False))
+                        out["scatter8_s"].append(dt)
+                        dt, back = timed(lambda: np.concatenate(client.gather(futs)))
+                        out["gather8_s"].append(dt)
+                        assert back.size == value.size
+                        del futs, back
+                        items = [np.full(MIB, i, dtype=np.float64) for i in range(64)]
+                        dt, res = timed(lambda: client.gather(client.map(first_of, items, pure=False)))
+                        out["map64_s"].append(dt)
+                        assert res[-1] == 63 + MIB
+            finally:
+                client.close()
+        finally:
+            cluster.close()
+    return out
+
+
+def ipp_data(runs):
+    """Per run: dview.push of 256 MiB float64 to 4 and to 8 engines, dview.scatter over 8 and gather."""
+    import ipyparallel as ipp
+    import numpy as np
+
+    value = np.arange(256 * MIB // 8, dtype=np.float64)
+    out = {"bcast4_s": [], "bcast8_s": [], "scatter8_s": [], "gather8_s": [], "map64_s": []}
+    cluster = ipp.Cluster(n=8, log_level=logging.ERROR)
+    try:
+        rc = cluster.start_and_connect_sync()
+        try:
+            rc.wait_for_engines(8, timeout=300)
+            for _ in range(runs):
+                out["bcast4_s"].append(timed(lambda: rc[:4].push({"x": value}, block=True))[0])
+                out["bcast8_s"].append(timed(lambda: rc[:].push({"x": value}, block=True))[0])
+                rc[:].push({"x": None}, block=True)
+                out["scatter8_s"].append(timed(lambda: rc[:].scatter("part", value, block=True))[0])
+                dt, back = timed(lambda: rc[:].gather("part", block=True))
+                out["gather8_s"].append(dt)
+                assert back.size == value.size
+        finally:
+            rc.close()
+    finally:
+        cluster.stop_cluster_sync()
+    return out
+
+
 def main():
     kind, n, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     logging.basicConfig(level=logging.ERROR)
+    if kind in ("dask-data", "ipp-data"):
+        fn = dask_data if kind == "dask-data" else ipp_data
+        print(json.dumps({"kind": kind, **fn(runs)}))
+        return
     if kind in ("dask-remote", "ipp-remote"):
         items = int(sys.argv[4])
         fn = dask_remote if kind == "dask-remote" else ipp_remote

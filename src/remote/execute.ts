@@ -14,11 +14,13 @@ import { checkWireSize } from "../protocol/limits";
 import { watchInterrupts } from "./interrupt";
 import { runRequest, type RequestOutcome, type RequestSpec, type RequestStatus } from "../workers/request";
 import { checkNames, checkSettable } from "./names";
-import { JS_LAST_VALUE, JS_TAKE, jsRuntimeCall, PY_LAST_VALUE, pyPush, pyValuesOf, readReply, wireArg } from "./runtime";
+import { JS_LAST_VALUE, jsRuntimeCall, PY_LAST_VALUE, pyPush, readReply, wireArg } from "./runtime";
 import { defaultCluster } from "../workers/api";
 import { Cluster } from "../workers/cluster";
 import { resolveTargets, type Target, type Targets } from "../workers/targets";
 import { fromWire, toJsonWire, toWire } from "./values";
+import { randomBytes } from "node:crypto";
+import { channelAnswer, hasNumpy, noNumpy, numpySpec, offer, pieceCount, pulledValues, pullSpec, PushParts, recvSpec, showProgress, stageSpec } from "./transfer";
 
 /** How one worker's part of a remote call ended. */
 export const ExecuteStatus = z.enum(["ok", "error", "timeout", "aborted", "lost"]);
@@ -58,6 +60,15 @@ export interface RemoteOptions {
   context?: WorkerContextInput;
   /** The cluster whose workers run the call; default the process's ({@link defaultCluster}). */
   cluster?: Cluster;
+}
+
+/** Options of {@link push} and {@link pull}. */
+export interface TransferOptions extends RemoteOptions {
+  /**
+   * Called as a transfer over the data channel moves bytes (values bigger than a message): the
+   * worker's name, bytes done and total. A progress display appears in the cell after ~1 s anyway.
+   */
+  onProgress?: (worker: string, done: number, total: number) => void;
 }
 
 /** Options of {@link execute}. */
@@ -208,9 +219,10 @@ async function onEach<T>(method: string, targets: Target[], spec: (t: Target) =>
  *   reading threw); nothing is sent then. WorkerError `unknown_worker`; RemoteError when a worker
  *   failed to set it.
  */
-export async function push(values: Record<string, unknown>, options: RemoteOptions = {}): Promise<void> {
+export async function push(values: Record<string, unknown>, options: TransferOptions = {}): Promise<void> {
   const sink = options.sink ?? captureSink();
-  checkOptions(options, [], "push");
+  checkOptions(options, ["onProgress"], "push");
+  if (options.onProgress !== undefined && typeof options.onProgress !== "function") throw new UsageError("push: onProgress must be a function", { code: "bad_option" });
   if (values === null || typeof values !== "object" || Array.isArray(values)) throw new UsageError("push takes an object of name: value", { code: "bad_option" });
   let keys: string[];
   try {
@@ -220,21 +232,83 @@ export async function push(values: Record<string, unknown>, options: RemoteOptio
   }
   const names = checkNames(keys, "push", { set: true });
   const targets = await targetsOf(options);
-  let wire: string | undefined;
-  let json: string | undefined;
+  await pushEach(() => values, names, targets, options, sink, "push");
+}
+
+/**
+ * Sets globals `names` on each target to `valuesFor(target)` (the same object for a push, a
+ * part each for a scatter): small values in one request each, big (or, for Python, binary) ones
+ * over the data channel. Options and names are checked by the caller.
+ * @throws as {@link push}; `call` names the public call in errors.
+ */
+export async function pushEach(valuesFor: (t: Target) => Readonly<Record<string, unknown>>, names: readonly string[], targets: Target[], options: TransferOptions, sink: OutputSink, call: string): Promise<void> {
+  for (const t of targets) checkSettable(names, t.language, call, t.name);
+  const shared = targets.every((t) => valuesFor(t) === valuesFor(targets[0]));
+  const parts = new PushParts(valuesFor, names, call, shared);
+  const big = targets.filter((t) => parts.channel(t));
+  const small = targets.filter((t) => !parts.channel(t));
+  const wires = new Map<string, string>();
   const spec = (t: Target): RequestSpec => {
     const base = { silent: true, storeHistory: false, stopOnError: false, what: "the pushed values" };
-    checkSettable(names, t.language, "push", t.name);
+    const key = `${shared ? "" : t.id}:${t.language === "python" ? "py" : "js"}`;
+    const values = valuesFor(t);
     if (t.language === "python") {
-      json ??= toJsonWire(values, `push to Python worker ${t.name}`);
+      const json = wires.get(key) ?? toJsonWire(values, `${call} to Python worker ${t.name}`);
+      wires.set(key, json);
       return { ...base, code: "", reply: pyPush(json) };
     }
-    wire ??= pushWire(values, names);
+    const wire = wires.get(key) ?? pushWire(values, names);
+    wires.set(key, wire);
     return { ...base, code: jsRuntimeCall(`push(${wireArg(wire)})`, t.language === "typescript"), precompiled: t.precompiled };
   };
   // Every spec is built (and checked) before anything is sent.
-  targets.forEach(spec);
-  await onEach("push", targets, spec, () => undefined, options, sink);
+  small.forEach(spec);
+  if (big.length) await pushOverChannel(parts, big, small, spec, options, sink, call);
+  else await onEach(call, targets, spec, () => undefined, options, sink);
+}
+
+/**
+ * A push whose values are big (or binary, for Python) to `big` targets: over the data channel,
+ * else (a worker that cannot reach the master) in staged pieces; `small` targets get the usual
+ * request (`spec`) at the same time. Every value is bound on a worker only once all of them arrived.
+ */
+async function pushOverChannel(parts: PushParts, big: Target[], small: Target[], spec: (t: Target) => RequestSpec, options: TransferOptions, sink: OutputSink, call: string): Promise<void> {
+  for (const t of big) parts.for(t);
+  const python = big.filter((t) => parts.needsNumpy(t));
+  if (python.length) {
+    const ok = await onEach(call, python, () => numpySpec(), (_t, o) => hasNumpy(o.answer), options, sink);
+    const missing = python.filter((_t, i) => !ok[i]);
+    if (missing.length) throw noNumpy(call, missing.map((t) => t.name));
+  }
+  const cluster = options.cluster ?? defaultCluster();
+  // SENSE_DATA_CHANNEL=messages: every worker gets the staged pieces (workers that cannot reach the master).
+  const direct = process.env.SENSE_DATA_CHANNEL !== "messages";
+  const transfers = direct ? await offer(cluster.projectIp(options.context), big, (t) => parts.for(t), options.onProgress) : [];
+  const watch = watchInterrupts(options.signal);
+  void watch.interrupted.then(() => transfers.forEach((tr) => tr?.cancel(new Error("interrupted"))));
+  const stop = showProgress(sink, big, transfers);
+  const unreachable: Target[] = [];
+  try {
+    if (!direct) unreachable.push(...big);
+    // one onEach (one interrupt watch) for the whole call: big targets' channel requests and small targets' messages
+    const all = direct ? [...big, ...small] : small;
+    if (all.length) {
+      await onEach(call, all, (t) => (big.includes(t) ? recvSpec(t, transfers[big.indexOf(t)]) : spec(t)), (t, o) => (big.includes(t) && channelAnswer(o.answer) === "unreachable" ? unreachable.push(t) : undefined), options, sink);
+    }
+  } finally {
+    stop();
+    watch.dispose();
+    for (const tr of transfers) tr?.cancel();
+  }
+  // The message fallback: the same bytes, in pieces under the websocket limit, bound by the last.
+  if (unreachable.length) {
+    const id = randomBytes(12).toString("base64");
+    const count = Math.max(...unreachable.map((t) => pieceCount(parts.for(t))));
+    for (let k = 0; k < count; k++) {
+      const now = unreachable.filter((t) => k < pieceCount(parts.for(t)));
+      await onEach(call, now, (t) => stageSpec(t, id, parts.for(t), k, pieceCount(parts.for(t))), () => undefined, options, sink);
+    }
+  }
 }
 
 /** `values` for a JavaScript worker; when they cannot go, the error names the first that cannot. */
@@ -255,24 +329,27 @@ function pushWire(values: Record<string, unknown>, names: readonly string[]): st
  * @throws UsageError `bad_option` for a bad name; WorkerError `unknown_worker`; RemoteError when a
  *   worker has no such name (its ReferenceError/NameError is in `.failures`).
  */
-export async function pull(names: string, options?: RemoteOptions): Promise<unknown[]>;
-export async function pull(names: readonly string[], options?: RemoteOptions): Promise<Record<string, unknown>[]>;
-export async function pull(names: string | readonly string[], options: RemoteOptions = {}): Promise<unknown[] | Record<string, unknown>[]> {
+export async function pull(names: string, options?: TransferOptions): Promise<unknown[]>;
+export async function pull(names: readonly string[], options?: TransferOptions): Promise<Record<string, unknown>[]>;
+export async function pull(names: string | readonly string[], options: TransferOptions = {}): Promise<unknown[] | Record<string, unknown>[]> {
   const sink = options.sink ?? captureSink();
-  checkOptions(options, [], "pull");
+  checkOptions(options, ["onProgress"], "pull");
+  if (options.onProgress !== undefined && typeof options.onProgress !== "function") throw new UsageError("pull: onProgress must be a function", { code: "bad_option" });
   const single = typeof names === "string";
   const list = checkNames(single ? [names] : Array.isArray(names) ? names : [names], "pull");
   if (list.length === 0) throw new UsageError("pull: no names given", { code: "bad_option" });
   const targets = await targetsOf(options);
-  const spec = (t: Target): RequestSpec => {
-    const base = { silent: true, storeHistory: false, stopOnError: false, what: "pull" };
-    if (t.language === "python") return { ...base, code: "", reply: pyValuesOf(list) };
-    return { ...base, code: jsRuntimeCall(`pull(${wireArg(toWire(list, "pull: names"))})`, t.language === "typescript"), reply: JS_TAKE, precompiled: t.precompiled };
-  };
+  // Big or binary values come over the data channel, offered to every worker (each decides).
+  const direct = process.env.SENSE_DATA_CHANNEL !== "messages";
+  const transfers = direct ? await offer((options.cluster ?? defaultCluster()).projectIp(options.context), targets, () => undefined, options.onProgress) : [];
+  const spec = (t: Target): RequestSpec => pullSpec(t, list, transfers[targets.indexOf(t)]);
   const read = (t: Target, o: RequestOutcome): Record<string, unknown> => {
     const a = readReply(o.answer);
     const out: Record<string, unknown> = {};
-    if (a && "values" in a) {
+    if (a && "channel" in a) {
+      const got = pulledValues(t, transfers[targets.indexOf(t)]);
+      for (const n of list) out[n] = got[n];
+    } else if (a && "values" in a) {
       for (const n of list) {
         const p = a.values[n] as { value?: unknown; text?: string } | undefined;
         out[n] = p && "value" in p ? p.value : p?.text;
@@ -285,6 +362,16 @@ export async function pull(names: string | readonly string[], options: RemoteOpt
     }
     return out;
   };
-  const rows = await onEach("pull", targets, spec, read, options, sink);
+  const watch = watchInterrupts(options.signal);
+  void watch.interrupted.then(() => transfers.forEach((tr) => tr?.cancel(new Error("interrupted"))));
+  const stop = showProgress(sink, targets, transfers);
+  let rows: Record<string, unknown>[];
+  try {
+    rows = await onEach("pull", targets, spec, read, options, sink);
+  } finally {
+    stop();
+    watch.dispose();
+    for (const tr of transfers) tr?.cancel();
+  }
   return single ? rows.map((r) => r[list[0]]) : rows;
 }

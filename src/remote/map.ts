@@ -24,6 +24,8 @@ import { runRequest, type RequestOutcome } from "../workers/request";
 import { JS_TAKE, jsAwaitRuntime, jsRuntimeCall, readReply, wireArg } from "./runtime";
 import type { Target } from "../workers/targets";
 import { fromWire, toWire } from "./values";
+import { bigChunk } from "./transfer";
+import { defaultCluster } from "../workers/api";
 
 /** Options of {@link map}. */
 export interface MapOptions extends RemoteOptions {
@@ -51,11 +53,14 @@ const PROGRESS_MS = 250;
 interface Chunk {
   start: number;
   count: number;
+  /** The items, base64 v8 data; empty for an item bigger than a message (`big`). */
   data: string;
   /** Runs of this chunk (or the chunk it was split from) whose worker was lost while running it. */
   losses?: number;
   /** The workers those runs took, by name. */
   took?: string[];
+  /** One item too big for a message: it goes over the data channel (bigItems.ts). */
+  big?: boolean;
 }
 
 /**
@@ -93,7 +98,8 @@ function makeChunks(items: readonly unknown[], size: number): Chunk[] {
     }
     if (data.length > CHUNK_BYTES) {
       if (count === 1) {
-        throw new UsageError(`map: item ${start} is ${(data.length / 1024 / 1024).toFixed(1)} MiB serialized, more than one message to a worker may carry; send it another way (a file, push)`, { code: "too_large" });
+        out.push({ start, count, data: "", big: true });
+        return;
       }
       const half = Math.ceil(count / 2);
       add(start, half);
@@ -206,6 +212,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   ticker?.unref();
 
   const failures: RemoteFailure[] = [];
+  const host = () => (options.cluster ?? defaultCluster()).projectIp(options.context);
   const watch = watchInterrupts(options.signal);
   const control = { sink, interrupted: watch.interrupted };
   const stop = () => failures.length > 0 || watch.fired;
@@ -296,11 +303,12 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
         await changed();
         continue;
       }
-      const call = jsAwaitRuntime(`run("${id}", ${wireArg(chunk.data)}, ${chunk.start})`);
+      const big = chunk.big ? await bigChunk(host(), t, id, list[chunk.start], chunk.start, watch.interrupted) : undefined;
+      const call = big ? big.call : jsAwaitRuntime(`run("${id}", ${wireArg(chunk.data)}, ${chunk.start})`);
       mine.push(chunk);
       let o: RequestOutcome;
       try {
-        o = await runRequest(t.worker, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control);
+        o = await runRequest(t.worker, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control).finally(() => big?.close());
       } catch (e) {
         mine.splice(mine.indexOf(chunk), 1);
         queue.unshift(chunk);
@@ -314,7 +322,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
         return;
       }
       mine.splice(mine.indexOf(chunk), 1);
-      const answer = readReply(o.answer);
+      const answer = big && o.status === "ok" ? big.answer(o.answer) : readReply(o.answer);
       if (o.status !== "ok" || o.answerError || !answer || !("b64" in answer)) {
         const d = await def;
         // A function that failed to load explains every chunk after it.

@@ -31,6 +31,9 @@ export const RuntimeReply = z.union([
   z.object({ none: z.literal(true) }),
   z.object({ b64: z.string() }),
   z.object({ values: z.record(z.string(), z.unknown()) }),
+  // data channel (channel.ts): the worker could not connect (use messages), or the values went over it
+  z.object({ unreachable: z.literal(true) }),
+  z.object({ channel: z.literal(true) }),
 ]);
 export type RuntimeReply = z.infer<typeof RuntimeReply>;
 
@@ -68,7 +71,17 @@ export function wireArg(b64: string): string {
 }
 
 // v2: arguments became base64 (pull names, map source); a worker may still hold a v1 runtime from another copy of this package.
-const RUNTIME_KEY = "sense.remote.v2";
+// v3: the data channel (recv, stage, pullTo).
+const RUNTIME_KEY = "sense.remote.v3";
+
+/**
+ * Values whose parts (serialized) are at most this many bytes go inside the request or reply
+ * (one message, no connection); bigger ones over the data channel (channel.ts).
+ */
+export const INLINE_BYTES = 1 << 20;
+
+/** Base64 pieces of a staged transfer (the message fallback): each well under a websocket message. */
+export const STAGE_PIECE_BYTES = 4 << 20;
 
 /**
  * The JavaScript runtime, evaluated once per worker (indirect eval, global scope). `exact` says
@@ -84,6 +97,102 @@ const JS_RUNTIME = String.raw`(() => {
   const path = req("node:path");
   // Captured once: a user's global of the same name cannot change what the runtime calls.
   const geval = eval;
+  const net = req("node:net");
+  const crypto = req("node:crypto");
+  // The data channel (src/remote/channel.ts is the master's side and says the protocol).
+  const TYPED = { Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array };
+  const typedName = (v) => {
+    if (!ArrayBuffer.isView(v) || Buffer.isBuffer(v)) return undefined;
+    const p = Object.getPrototypeOf(v);
+    return Object.keys(TYPED).find((k) => TYPED[k].prototype === p);
+  };
+  const MAGIC = Buffer.from("SNSD\x01", "latin1");
+  const fail = (why) => new Error("sense data channel: " + why);
+  // Reads exact byte counts from a socket (or, with no socket, from staged chunks).
+  const reader = (s, chunks) => {
+    const q = chunks || [];
+    let err = s ? null : fail("the staged data ended early");
+    let wake = null;
+    const poke = () => { const w = wake; wake = null; if (w) w(); };
+    if (s) {
+      s.on("data", (c) => { q.push(c); poke(); });
+      s.on("error", (e) => { err = err || e; poke(); });
+      s.on("close", () => { err = err || fail("the connection ended early"); poke(); });
+    }
+    const into = async (dst) => {
+      let off = 0;
+      while (off < dst.length) {
+        if (!q.length) { if (err) throw err; await new Promise((r) => (wake = r)); continue; }
+        const c = q[0];
+        const n = Math.min(c.length, dst.length - off);
+        dst.set(n === c.length ? c : c.subarray(0, n), off);
+        off += n;
+        if (n === c.length) q.shift(); else q[0] = c.subarray(n);
+      }
+      return dst;
+    };
+    return { into, read: (n) => into(Buffer.allocUnsafe(n)) };
+  };
+  const open = async (o) => {
+    const s = await new Promise((resolve, reject) => {
+      const c = net.connect({ host: o.host, port: o.port });
+      const no = (e) => { clearTimeout(t); c.destroy(); reject(Object.assign(fail("the master is unreachable: " + (e ? e.message : "timeout")), { senseUnreachable: true })); };
+      const t = setTimeout(no, 5000);
+      c.once("error", no);
+      c.once("connect", () => { clearTimeout(t); c.off("error", no); c.setNoDelay(true); resolve(c); });
+    });
+    const r = reader(s);
+    try {
+      const id = Buffer.from(o.id, "base64");
+      const key = Buffer.from(o.token, "base64");
+      const nw = crypto.randomBytes(16);
+      s.write(Buffer.concat([MAGIC, id, nw]));
+      const m = await r.read(48);
+      const nm = m.subarray(0, 16);
+      const mac = (side) => crypto.createHmac("sha256", key).update(side).update(id).update(nw).update(nm).digest();
+      if (!crypto.timingSafeEqual(m.subarray(16), mac("m"))) throw fail("the master did not prove the transfer token");
+      s.write(mac("w"));
+    } catch (e) {
+      s.destroy();
+      throw e;
+    }
+    return { s, r };
+  };
+  // Every part is read before any is used: the caller binds them all at the end, or none.
+  const readParts = async (r) => {
+    const len = (await r.read(4)).readUInt32LE(0);
+    if (len > 1048576) throw fail("malformed manifest");
+    const man = JSON.parse((await r.read(len)).toString("utf8"));
+    if (!man || !Array.isArray(man.parts)) throw fail("malformed manifest");
+    const vals = new Map();
+    for (const p of man.parts) {
+      const n = checkName(p.name, true);
+      if (!Number.isSafeInteger(p.bytes) || p.bytes < 0) throw fail("malformed manifest");
+      if (p.kind === "typed") {
+        const T = Object.prototype.hasOwnProperty.call(TYPED, p.type) ? TYPED[p.type] : null;
+        if (!T || p.bytes % T.BYTES_PER_ELEMENT) throw fail("malformed manifest");
+        const ab = new ArrayBuffer(p.bytes);
+        await r.into(new Uint8Array(ab));
+        vals.set(n, new T(ab));
+      } else if (p.kind === "buffer") {
+        vals.set(n, await r.into(Buffer.allocUnsafeSlow(p.bytes)));
+      } else if (p.kind === "v8") {
+        vals.set(n, v8.deserialize(await r.read(p.bytes)));
+      } else {
+        throw fail("malformed manifest");
+      }
+    }
+    return vals;
+  };
+  const writeParts = async (s, parts) => {
+    const w = (b) => new Promise((resolve, reject) => s.write(b, (e) => (e ? reject(e) : resolve())));
+    const man = Buffer.from(JSON.stringify({ parts: parts.map((p) => ({ name: p.name, kind: p.kind, type: p.type, bytes: p.body.length })) }), "utf8");
+    const head = Buffer.alloc(4);
+    head.writeUInt32LE(man.length, 0);
+    await w(Buffer.concat([head, man]));
+    for (const p of parts) if (p.body.length) await w(p.body);
+  };
+  const staged = new Map();
   const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
   const checkName = (n, settable) => {
     if (typeof n !== "string" || !NAME.test(n) || (settable && n.startsWith("__"))) throw new TypeError("not a name the sense runtime " + (settable ? "sets" : "reads") + ": " + String(n).slice(0, 80));
@@ -135,10 +244,35 @@ const JS_RUNTIME = String.raw`(() => {
       fns.set(id, fn);
       while (fns.size > 64) fns.delete(fns.keys().next().value);
     },
-    async run(id, data, start) {
+    // A map chunk of one big item over the data channel (items from "offer", results to "back" when big).
+    async runFrom(id, data, start) {
+      const o = unb64(data);
+      const c = await open(o.offer);
+      let vals;
+      try {
+        vals = await readParts(c.r);
+        await new Promise((resolve) => c.s.end(Buffer.from([1]), resolve));
+      } catch (e) {
+        c.s.destroy();
+        throw e;
+      }
+      await rt.run(id, null, start, [vals.get("item")]);
+      const payload = Buffer.from(answer.b64, "base64");
+      if (payload.length <= ${INLINE_BYTES}) return;
+      const b = await open(o.back);
+      try {
+        await writeParts(b.s, [{ name: "results", kind: "v8", body: payload }]);
+        const ack = await b.r.read(1);
+        if (ack[0] !== 1) throw fail("the master did not acknowledge the transfer");
+      } finally {
+        b.s.destroy();
+      }
+      answer = { channel: true };
+    },
+    async run(id, data, start, given) {
       const fn = fns.get(id);
       if (!fn) throw new Error("map: the function was not shipped to this worker");
-      const items = unb64(data);
+      const items = given || unb64(data);
       const results = [];
       let error;
       for (let i = 0; i < items.length; i++) {
@@ -161,11 +295,85 @@ const JS_RUNTIME = String.raw`(() => {
       }
       answer = { b64: payload };
     },
-    push(data) {
-      const values = unb64(data);
+    set(name, value) {
       // The value reaches the assignment as an argument: the global code evaluated is the
       // (validated) name only, and it reads no global of the user's (names starting __ are never set).
-      for (const name of Object.keys(values)) geval("(__sense_value) => { " + checkName(name, true) + " = __sense_value; }")(values[name]);
+      geval("(__sense_value) => { " + checkName(name, true) + " = __sense_value; }")(value);
+    },
+    push(data) {
+      const values = unb64(data);
+      for (const name of Object.keys(values)) rt.set(name, values[name]);
+    },
+    // A push over the data channel: every value is bound only once all of them arrived.
+    async recv(data) {
+      const o = unb64(data);
+      let c;
+      try {
+        c = await open(o);
+      } catch (e) {
+        if (e && e.senseUnreachable) { answer = { unreachable: true }; return; }
+        throw e;
+      }
+      let vals;
+      try {
+        vals = await readParts(c.r);
+        await new Promise((resolve) => c.s.end(Buffer.from([1]), resolve));
+      } catch (e) {
+        c.s.destroy();
+        throw e;
+      }
+      for (const [n, v] of vals) rt.set(n, v);
+      answer = { none: true };
+    },
+    // The message fallback: the channel's bytes in pieces (base64), bound by the last call.
+    stage(id, data, last) {
+      if (typeof id !== "string") throw fail("bad stage id");
+      const chunks = staged.get(id) || [];
+      staged.delete(id);
+      chunks.push(Buffer.from(data, "base64"));
+      if (!last) { staged.set(id, chunks); while (staged.size > 16) staged.delete(staged.keys().next().value); return; }
+      return readParts(reader(null, chunks)).then((vals) => { for (const [n, v] of vals) rt.set(n, v); });
+    },
+    async pullTo(data) {
+      const o = unb64(data);
+      const vals = o.names.map((n) => [n, geval(checkName(n, false))]);
+      const parts = [];
+      let total = 0;
+      for (const [n, v] of vals) {
+        const t = typedName(v);
+        let p;
+        if (Buffer.isBuffer(v)) p = { name: n, kind: "buffer", body: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
+        else if (t) p = { name: n, kind: "typed", type: t, body: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
+        else {
+          try { p = { name: n, kind: "v8", body: v8.serialize(v) }; } catch { p = { name: n, kind: "text", body: Buffer.from(JSON.stringify(util.inspect(v)), "utf8") }; }
+        }
+        total += p.body.length;
+        parts.push(p);
+      }
+      let c = null;
+      if (total > ${INLINE_BYTES} && o.offer) {
+        try {
+          c = await open(o.offer);
+        } catch (e) {
+          if (!(e && e.senseUnreachable)) throw e;
+        }
+      }
+      if (!c) {
+        const sendable = {};
+        for (const [n, v] of vals) {
+          try { v8.serialize(v); sendable[n] = { v }; } catch { sendable[n] = { text: util.inspect(v) }; }
+        }
+        answer = { b64: b64(sendable) };
+        return;
+      }
+      try {
+        await writeParts(c.s, parts);
+        const ack = await c.r.read(1);
+        if (ack[0] !== 1) throw fail("the master did not acknowledge the transfer");
+      } finally {
+        c.s.destroy();
+      }
+      answer = { channel: true };
     },
     pull(data) {
       const names = unb64(data);
@@ -211,6 +419,7 @@ export const JS_TAKE = jsRuntimeCall("take()");
  * it. Arguments arrive as base64 of UTF-8 JSON (`unwire`), answers leave as base64 of ASCII JSON.
  */
 const PY_HELPER = String.raw`
+INLINE = ${INLINE_BYTES}
 import base64, builtins, json, math, re
 from IPython import get_ipython
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -260,6 +469,124 @@ def push(data):
         name(n, True)
     get_ipython().user_ns.update(values)
     return Box({"none": True})
+# The data channel (src/remote/channel.ts is the master's side and says the protocol).
+import hashlib, hmac, os, socket, struct, sys
+MAGIC = b"SNSD\x01"
+DTYPES = {"Int8Array": "|i1", "Uint8Array": "|u1", "Uint8ClampedArray": "|u1", "Int16Array": "<i2", "Uint16Array": "<u2", "Int32Array": "<i4", "Uint32Array": "<u4", "Float32Array": "<f4", "Float64Array": "<f8", "BigInt64Array": "<i8", "BigUint64Array": "<u8"}
+TYPES = {"|i1": "Int8Array", "|u1": "Uint8Array", "<i2": "Int16Array", "<u2": "Uint16Array", "<i4": "Int32Array", "<u4": "Uint32Array", "<f4": "Float32Array", "<f8": "Float64Array", "<i8": "BigInt64Array", "<u8": "BigUint64Array"}
+class Unreachable(Exception): pass
+def fill_from(s):
+    def fill(mv):
+        off = 0
+        while off < len(mv):
+            k = s.recv_into(mv[off:])
+            if not k: raise ConnectionError("sense data channel: the connection ended early")
+            off += k
+    return fill
+def take(fill, n):
+    b = bytearray(n)
+    fill(memoryview(b))
+    return b
+def connect(o):
+    tid = base64.b64decode(o["id"]); key = base64.b64decode(o["token"])
+    try:
+        s = socket.create_connection((o["host"], o["port"]), timeout=5)
+    except OSError:
+        raise Unreachable()
+    try:
+        s.settimeout(None)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        nw = os.urandom(16)
+        s.sendall(MAGIC + tid + nw)
+        m = bytes(take(fill_from(s), 48)); nm = m[:16]
+        mac = lambda side: hmac.new(key, side + tid + nw + nm, hashlib.sha256).digest()
+        if not hmac.compare_digest(m[16:], mac(b"m")): raise ConnectionError("sense data channel: the master did not prove the transfer token")
+        s.sendall(mac(b"w"))
+    except BaseException:
+        s.close(); raise
+    return s
+def read_parts(fill):
+    n = struct.unpack("<I", take(fill, 4))[0]
+    if n > 1 << 20: raise ValueError("sense data channel: malformed manifest")
+    man = json.loads(take(fill, n).decode("utf-8"))
+    vals = {}
+    for p in man["parts"]:
+        k = name(p["name"], True); size = p["bytes"]
+        if type(size) is not int or size < 0: raise ValueError("sense data channel: malformed manifest")
+        if p["kind"] == "typed" and p.get("type") in DTYPES:
+            import numpy
+            a = numpy.empty(size // numpy.dtype(DTYPES[p["type"]]).itemsize, dtype=DTYPES[p["type"]])
+            if a.nbytes != size: raise ValueError("sense data channel: malformed manifest")
+            if size: fill(memoryview(a).cast("B"))
+            vals[k] = a
+        elif p["kind"] == "buffer": vals[k] = bytes(take(fill, size))
+        elif p["kind"] == "json": vals[k] = json.loads(take(fill, size).decode("utf-8"))
+        else: raise ValueError("sense data channel: malformed manifest")
+    return vals
+def has_numpy():
+    try:
+        import numpy
+        return Box({"value": True})
+    except ImportError:
+        return Box({"value": False})
+def recv(data):
+    o = unwire(data)
+    try: s = connect(o)
+    except Unreachable: return Box({"unreachable": True})
+    try:
+        vals = read_parts(fill_from(s))
+        s.sendall(b"\x01")
+    finally: s.close()
+    get_ipython().user_ns.update(vals)
+    return Box({"none": True})
+def stage(data):
+    o = unwire(data)
+    st = get_ipython().__dict__.setdefault("_sense_staged", {})
+    chunks = st.pop(o["id"], [])
+    chunks.append(base64.b64decode(o["piece"], validate=True))
+    if not o["last"]:
+        st[o["id"]] = chunks
+        while len(st) > 16: st.pop(next(iter(st)))
+        return Box({"none": True})
+    buf = memoryview(b"".join(chunks)); del chunks[:]; pos = [0]
+    def fill(mv):
+        n = len(mv)
+        if pos[0] + n > len(buf): raise ValueError("sense data channel: the staged data ended early")
+        mv[:] = buf[pos[0]:pos[0] + n]; pos[0] += n
+    vals = read_parts(fill)
+    get_ipython().user_ns.update(vals)
+    return Box({"none": True})
+def pull(data):
+    o = unwire(data); ns = get_ipython().user_ns
+    vals = []
+    for n in o["names"]:
+        if name(n, False) in ns: vals.append((n, ns[n]))
+        elif hasattr(builtins, n): vals.append((n, getattr(builtins, n)))
+        else: raise NameError("name %r is not defined" % n)
+    np = sys.modules.get("numpy"); parts = []; binary = False
+    for n, v in vals:
+        if np is not None and isinstance(v, np.ndarray) and v.dtype.str in TYPES:
+            a = np.ascontiguousarray(v).reshape(-1)
+            parts.append(({"name": n, "kind": "typed", "type": TYPES[v.dtype.str], "bytes": a.nbytes}, memoryview(a).cast("B"))); binary = True
+        elif type(v) in (bytes, bytearray):
+            parts.append(({"name": n, "kind": "buffer", "bytes": len(v)}, memoryview(v))); binary = True
+        else:
+            p = payload(v)
+            body = json.dumps(p["value"] if "value" in p else p["text"], ensure_ascii=True, allow_nan=False).encode("ascii")
+            parts.append(({"name": n, "kind": "json" if "value" in p else "text", "bytes": len(body)}, body))
+    s = None
+    if (binary or sum(h["bytes"] for h, _ in parts) > INLINE) and o.get("offer"):
+        try: s = connect(o["offer"])
+        except Unreachable: s = None
+    if s is None: return Box({"values": {n: payload(v) for n, v in vals}})
+    try:
+        man = json.dumps({"parts": [h for h, _ in parts]}).encode("utf-8")
+        s.sendall(struct.pack("<I", len(man)) + man)
+        for _, b in parts:
+            if len(b): s.sendall(b)
+        if bytes(take(fill_from(s), 1)) != b"\x01": raise ConnectionError("sense data channel: the master did not acknowledge the transfer")
+    finally: s.close()
+    return Box({"channel": True})
 `;
 
 const PY_HELPER_WIRE = Buffer.from(PY_HELPER, "utf8").toString("base64");
@@ -269,7 +596,7 @@ const PY_HELPER_WIRE = Buffer.from(PY_HELPER, "utf8").toString("base64");
  * user can set (`__import__` is a builtin; names starting __ are never set), and its source holds
  * only this template and base64.
  */
-function pyHelperCall(fn: "last" | "many" | "push", arg?: string): string {
+function pyHelperCall(fn: "last" | "many" | "push" | "recv" | "stage" | "pull" | "has_numpy", arg?: string): string {
   return `(lambda d: (__import__("builtins").exec(__import__("base64").b64decode(${wireArg(PY_HELPER_WIRE)}), d), d["${fn}"](${arg === undefined ? "" : wireArg(arg)}))[1])({})`;
 }
 
@@ -285,3 +612,21 @@ export function pyValuesOf(names: readonly string[]): string {
 export function pyPush(json64: string): string {
   return pyHelperCall("push", json64);
 }
+
+/** Python user expression: receive a push over the data channel (`offer64`: base64 JSON of a {@link ChannelOffer}). */
+export function pyRecv(offer64: string): string {
+  return pyHelperCall("recv", offer64);
+}
+
+/** Python user expression: one piece of a staged transfer (base64 JSON of `{ id, piece, last }`); the last binds. */
+export function pyStage(piece64: string): string {
+  return pyHelperCall("stage", piece64);
+}
+
+/** Python user expression: globals `names`, over the data channel when an offer is given and they are big or binary. */
+export function pyPull(arg64: string): string {
+  return pyHelperCall("pull", arg64);
+}
+
+/** Python user expression: whether numpy can be imported (`{ value: boolean }`). */
+export const PY_HAS_NUMPY = pyHelperCall("has_numpy");

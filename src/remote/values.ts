@@ -67,16 +67,28 @@ export function jsonExact(v: unknown): boolean {
 export function toJsonWire(values: Readonly<Record<string, unknown>>, what: string): string {
   const copy: Record<string, unknown> = {};
   for (const name of Object.keys(values)) {
-    let value: unknown;
-    try {
-      value = exactCopy(values[name], name, new Set());
-    } catch (e) {
-      const why = e instanceof NotExact ? `${e.message}; only values JSON carries exactly go (null, booleans, finite numbers, strings, arrays, plain objects)` : `reading it threw ${(e as Error)?.name ?? "an error"}: ${(e as Error)?.message ?? shown(e)}`;
-      throw new UsageError(`${what}: ${name} cannot be sent: ${why}`, { code: "bad_option", details: { name } });
-    }
-    Object.defineProperty(copy, name, { value, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(copy, name, { value: checkedCopy(name, values[name], what), enumerable: true, writable: true, configurable: true });
   }
   return jsonBase64(copy);
+}
+
+/** {@link exactCopy} of one named value, its failure as the UsageError {@link toJsonWire} documents. */
+function checkedCopy(name: string, value: unknown, what: string): unknown {
+  try {
+    return exactCopy(value, name, new Set());
+  } catch (e) {
+    const why = e instanceof NotExact ? `${e.message}; only values JSON carries exactly go (null, booleans, finite numbers, strings, arrays, plain objects)` : `reading it threw ${(e as Error)?.name ?? "an error"}: ${(e as Error)?.message ?? shown(e)}`;
+    throw new UsageError(`${what}: ${name} cannot be sent: ${why}`, { code: "bad_option", details: { name } });
+  }
+}
+
+/**
+ * One value as the UTF-8 JSON a Python worker reads from the data channel (what {@link toJsonWire}
+ * sends, without base64).
+ * @throws UsageError `bad_option` as {@link toJsonWire}.
+ */
+export function jsonBytes(name: string, value: unknown, what: string): Buffer {
+  return Buffer.from(JSON.stringify(checkedCopy(name, value, what)), "utf8");
 }
 
 /** Base64 of `value`'s UTF-8 JSON (plain data only: what {@link toJsonWire} checked, or names). */
@@ -102,3 +114,4 @@ export function toWire(value: unknown, what: string): string {
 export function fromWire(b64: string): unknown {
   return v8.deserialize(Buffer.from(b64, "base64"));
 }
+

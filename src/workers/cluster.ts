@@ -372,6 +372,11 @@ export class Cluster {
     this.backends.close();
   }
 
+  /** The address this master's workers reach it at (the remote data channel listens there). */
+  projectIp(context?: WorkerContextInput): string {
+    return projectIpFor(this.context(context));
+  }
+
   private context(input: WorkerContextInput | undefined): ResolvedContext {
     return resolveContext(input ?? this.options.context);
   }

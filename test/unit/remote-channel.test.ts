@@ -1,0 +1,145 @@
+/**
+ * The master's data channel (src/remote/channel.ts) over real loopback sockets: a peer that proves
+ * the token gets (or gives) the parts; garbage, truncated frames, unknown ids and wrong proofs are
+ * dropped without settling the transfer or stopping the listener, and a transfer cut mid-stream
+ * fails instead of returning part of a value.
+ */
+import * as crypto from "node:crypto";
+import * as net from "node:net";
+import { CHANNEL_MAGIC, DataChannel, encodeManifest, proof, type ChannelOffer, type OutPart } from "../../src/remote/channel";
+import { partOf, valuesOf } from "../../src/remote/parts";
+
+/** A client speaking the worker's side of the protocol; `wrong` sends a bad proof. */
+async function connect(o: ChannelOffer, opts: { wrong?: boolean } = {}): Promise<{ s: net.Socket; read: (n: number) => Promise<Buffer> }> {
+  const s = net.connect({ host: o.host, port: o.port });
+  await new Promise((r) => s.once("connect", r));
+  const q: Buffer[] = [];
+  let ended = false;
+  let wake: (() => void) | undefined;
+  s.on("data", (c: Buffer) => {
+    q.push(c);
+    wake?.();
+  });
+  s.on("close", () => {
+    ended = true;
+    wake?.();
+  });
+  s.on("error", () => undefined);
+  const read = async (n: number): Promise<Buffer> => {
+    for (;;) {
+      const have = Buffer.concat(q);
+      if (have.length >= n) {
+        q.length = 0;
+        if (have.length > n) q.push(have.subarray(n));
+        return have.subarray(0, n);
+      }
+      if (ended) throw new Error("closed");
+      await new Promise<void>((r) => (wake = r));
+    }
+  };
+  const id = Buffer.from(o.id, "base64");
+  const token = Buffer.from(o.token, "base64");
+  const nw = crypto.randomBytes(16);
+  s.write(Buffer.concat([CHANNEL_MAGIC, id, nw]));
+  const m = await read(48);
+  expect(m.subarray(16).equals(proof(token, "m", id, nw, m.subarray(0, 16)))).toBe(true);
+  s.write(opts.wrong ? crypto.randomBytes(32) : proof(token, "w", id, nw, m.subarray(0, 16)));
+  return { s, read };
+}
+
+/** Resolves when `s` is closed by the other side. */
+const closed = (s: net.Socket) => new Promise<void>((r) => (s.destroyed ? r() : s.once("close", () => r())));
+
+function raw(host: string, port: number, bytes: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const s: net.Socket = net.connect({ host, port }, () => s.end(bytes));
+    s.on("error", () => resolve());
+    s.on("close", () => resolve());
+  });
+}
+
+test("a proven peer receives a push's parts exactly; garbage, unknown ids and wrong proofs are dropped and the transfer still works", async () => {
+  const ch = new DataChannel("127.0.0.1");
+  const value = new Float64Array(100_000).map((_, i) => i / 3);
+  const parts: OutPart[] = [partOf("x", value, "javascript", "t"), partOf("o", { a: [1, 2], m: new Map([[1, 2]]) }, "javascript", "t"), partOf("e", Buffer.alloc(0), "javascript", "t")];
+  const tr = await ch.transfer(parts);
+  const { host, port } = tr.offer;
+  // another pending transfer keeps the listener up after this one ends
+  const keep = await ch.transfer();
+  expect(keep.offer.port).toBe(port);
+  // garbage, a truncated hello, the right magic with an unknown id, a hello then silence cut short
+  await raw(host, port, crypto.randomBytes(1000));
+  await raw(host, port, CHANNEL_MAGIC.subarray(0, 3));
+  await raw(host, port, Buffer.concat([CHANNEL_MAGIC, crypto.randomBytes(32)]));
+  await raw(host, port, Buffer.concat([CHANNEL_MAGIC, Buffer.from(tr.offer.id, "base64")]));
+  // a peer with the id but not the token: dropped before any data
+  const bad = await connect(tr.offer, { wrong: true });
+  await closed(bad.s);
+  expect(tr.connected).toBe(false);
+  // the real peer
+  const good = await connect(tr.offer);
+  const len = (await good.read(4)).readUInt32LE(0);
+  const manifest = JSON.parse((await good.read(len)).toString()) as { parts: { name: string; kind: string; bytes: number; type?: string }[] };
+  expect(manifest.parts.map((p) => p.name)).toEqual(["x", "o", "e"]);
+  const got = [];
+  for (const p of manifest.parts) {
+    const body = new Uint8Array(new ArrayBuffer(p.bytes));
+    body.set(await good.read(p.bytes));
+    got.push({ ...p, body } as Parameters<typeof valuesOf>[0][number]);
+  }
+  good.s.write(Buffer.from([1]));
+  await expect(tr.done).resolves.toEqual([]);
+  const values = valuesOf(got);
+  expect(values.x).toEqual(value);
+  expect(values.o).toEqual({ a: [1, 2], m: new Map([[1, 2]]) });
+  expect(values.e).toEqual(Buffer.alloc(0));
+  // one-time: the id is gone once used
+  const again = net.connect({ host, port });
+  await new Promise((r) => again.once("connect", r));
+  again.on("error", () => undefined);
+  again.write(Buffer.concat([CHANNEL_MAGIC, Buffer.from(tr.offer.id, "base64"), crypto.randomBytes(16)]));
+  await closed(again);
+  keep.cancel();
+  // with nothing pending the listener is closed
+  await expect(raw(host, port, Buffer.from("x"))).resolves.toBeUndefined();
+  expect(keep.connected).toBe(false);
+});
+
+test("a receive refuses malformed manifests and truncated bodies: the transfer fails, nothing is returned", async () => {
+  const ch = new DataChannel("127.0.0.1");
+  const cases: Buffer[] = [
+    Buffer.from([0, 0, 0x20, 0]), // a manifest length (2 MiB) over the limit
+    Buffer.concat([Buffer.from([5, 0, 0, 0]), Buffer.from("{not ")]), // not JSON
+    encodeManifest([{ name: "x", kind: "typed", type: "Float64Array", bytes: 7 }]), // not whole elements
+    encodeManifest([{ name: "x", kind: "weird" as "v8", bytes: 1 }]), // unknown kind
+    Buffer.concat([encodeManifest([{ name: "x", kind: "typed", type: "Float64Array", bytes: 80 }]), Buffer.alloc(40)]), // body cut short
+  ];
+  for (const [i, bytes] of cases.entries()) {
+    const tr = await ch.transfer();
+    const peer = await connect(tr.offer);
+    // the oversized manifest is refused as soon as its length is read, with the connection still open
+    if (i === 0) peer.s.write(bytes);
+    else peer.s.end(bytes);
+    await expect(tr.done).rejects.toThrow(/data channel/);
+    expect(tr.result).toBeUndefined();
+  }
+  // and the listener still serves a good one
+  const tr = await ch.transfer();
+  const peer = await connect(tr.offer);
+  const body = Buffer.from(new Float64Array([1.5, -0, NaN]).buffer);
+  peer.s.write(Buffer.concat([encodeManifest([{ name: "x", kind: "typed", type: "Float64Array", bytes: body.length }]), body]));
+  const parts = await tr.done;
+  expect(await peer.read(1)).toEqual(Buffer.from([1]));
+  peer.s.destroy();
+  expect(valuesOf(parts).x).toEqual(new Float64Array([1.5, -0, NaN]));
+});
+
+test("cancelling a transfer mid-stream closes its connection and rejects it", async () => {
+  const ch = new DataChannel("127.0.0.1");
+  const tr = await ch.transfer([partOf("x", new Uint8Array(64 << 20), "javascript", "t")]);
+  const peer = await connect(tr.offer);
+  await peer.read(1 << 20);
+  tr.cancel(new Error("interrupted"));
+  await expect(tr.done).rejects.toThrow("interrupted");
+  await closed(peer.s);
+});
