@@ -18,7 +18,7 @@ import { MagicRegistry } from "../../src/magics/registry";
 import { executeCell, formatFailure } from "../../src/magics/run";
 import { registerRemoteMagics, RemoteCore } from "../../src/magics/remote";
 import type { ExecuteOptions, ExecuteResult } from "../../src/remote/execute";
-import { emptyScope } from "../../src/magics/expand";
+import { emptyScope, varsScope } from "../../src/magics/expand";
 import { captureSink } from "../helpers/util";
 
 const runJs = (js: string) => {
@@ -229,6 +229,30 @@ describe("%%sense_px and the results table", () => {
     deliver(s.calls[0][1]);
     expect(s.sink.displays.map((d) => d["text/plain"])).toEqual(["Out[w1]: 42"]);
     expect(s.sink.err.join("")).toMatch(/\[w2:execute\]\nE: boom/);
+  });
+
+  it("%sense_scatter splits a notebook variable over the named workers; %sense_gather returns the whole", async () => {
+    const calls: unknown[][] = [];
+    const core: RemoteCore = {
+      execute: async () => [],
+      scatter: async (name, value, o) => void calls.push(["scatter", name, value, o.targets]),
+      gather: async (name, o) => (calls.push(["gather", name, o.targets]), new Float64Array([1, 2, 3])),
+    };
+    const registry = new MagicRegistry();
+    registerRemoteMagics(registry, core);
+    const sink = captureSink();
+    const data = new Float64Array([1, 2, 3]);
+    const scope = varsScope({ data });
+    await executeCell("%sense_scatter data w1 w2", { sink, scope, registry });
+    const got = await executeCell("%sense_gather data", { sink, scope, registry });
+    expect(calls).toEqual([
+      ["scatter", "data", data, ["w1", "w2"]],
+      ["gather", "data", undefined],
+    ]);
+    expect(got.value).toEqual(new Float64Array([1, 2, 3]));
+    // A name the notebook does not have is a usage error naming it, and nothing is sent.
+    await expect(executeCell("%sense_scatter nothere", { sink, scope, registry })).rejects.toMatchObject({ code: "bad_option", message: expect.stringMatching(/no variable named nothere/) });
+    expect(calls).toHaveLength(2);
   });
 
   it("ExecuteResult[] renders as a table (worker, status, value, time)", () => {
