@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ConfigError, UsageError } from "./errors";
 import { distPath, FAST_KERNEL_NAME, SENSE_KERNEL_NAMES } from "./protocol/marks";
+import { replaceDir } from "./util/replace-dir";
 
 export { FAST_KERNEL_NAME };
 
@@ -136,18 +137,10 @@ export interface SpecChange {
 export function writeKernelSpecs(kernelsDirPath: string, options: KernelSpecOptions = {}): SpecChange[] {
   fs.mkdirSync(kernelsDirPath, { recursive: true });
   return KERNEL_NAMES.map((name) => {
-    const dir = path.join(kernelsDirPath, name);
-    const tmp = fs.mkdtempSync(path.join(kernelsDirPath, `.${name}-`));
-    try {
+    const dir = replaceDir(kernelsDirPath, name, (tmp) => {
       fs.writeFileSync(path.join(tmp, "kernel.json"), JSON.stringify(kernelSpec(name, options), null, 2) + "\n");
       fs.writeFileSync(path.join(tmp, "logo-svg.svg"), logoSvg(name === "sense-ts" ? "TS" : "JS"));
-      fs.chmodSync(tmp, 0o755);
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.renameSync(tmp, dir);
-    } catch (e) {
-      fs.rmSync(tmp, { recursive: true, force: true });
-      throw e;
-    }
+    });
     return { name, dir, changed: true };
   });
 }

@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { packageRoot } from "./kernelspecs";
+import { replaceDir } from "./util/replace-dir";
 
 /** The panel's package name: its folder name under `labextensions/` (labextension/package.json). */
 export const LABEXTENSION_NAME = "sense-tslab-panel";
@@ -45,17 +46,7 @@ function isOurs(dir: string): boolean {
 export function installLabextension(labextensionsDir: string, source: string = labextensionSource()): LabextensionChange {
   const dir = path.join(labextensionsDir, LABEXTENSION_NAME);
   if (!isOurs(source)) return { dir, changed: false };
-  fs.mkdirSync(labextensionsDir, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(labextensionsDir, `.${LABEXTENSION_NAME}-`));
-  try {
-    fs.cpSync(source, tmp, { recursive: true });
-    fs.chmodSync(tmp, 0o755);
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(tmp, dir);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  replaceDir(labextensionsDir, LABEXTENSION_NAME, (tmp) => fs.cpSync(source, tmp, { recursive: true }));
   return { dir, changed: true };
 }
 

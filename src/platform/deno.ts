@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError } from "../errors";
+import { replaceDir } from "../util/replace-dir";
 
 /** The kernel_info `implementation` of Deno's Jupyter kernel. */
 export const DENO_KERNEL_IMPLEMENTATION = "Deno kernel";
@@ -57,18 +58,7 @@ export function denoKernelSpec(denoPath: string): DenoKernelSpec {
 export function writeDenoKernelSpec(kernelsDirPath: string, denoPath: string, name = "deno"): string {
   const spec = denoKernelSpec(denoPath);
   fs.mkdirSync(kernelsDirPath, { recursive: true });
-  const dir = path.join(kernelsDirPath, name);
-  const tmp = fs.mkdtempSync(path.join(kernelsDirPath, `.${name}-`));
-  try {
-    fs.writeFileSync(path.join(tmp, "kernel.json"), JSON.stringify(spec, null, 2) + "\n");
-    fs.chmodSync(tmp, 0o755);
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(tmp, dir);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  return dir;
+  return replaceDir(kernelsDirPath, name, (tmp) => fs.writeFileSync(path.join(tmp, "kernel.json"), JSON.stringify(spec, null, 2) + "\n"));
 }
 
 /** The first `deno` executable on `PATH`, or `undefined`. */
