@@ -184,6 +184,17 @@ const JS_RUNTIME = String.raw`(() => {
     }
     return vals;
   };
+  // Reads every part of a connection, then acknowledges with one byte; a failure closes it.
+  const receiveAll = async (c) => {
+    try {
+      const vals = await readParts(c.r);
+      await new Promise((resolve) => c.s.end(Buffer.from([1]), resolve));
+      return vals;
+    } catch (e) {
+      c.s.destroy();
+      throw e;
+    }
+  };
   const writeParts = async (s, parts) => {
     const w = (b) => new Promise((resolve, reject) => s.write(b, (e) => (e ? reject(e) : resolve())));
     const man = Buffer.from(JSON.stringify({ parts: parts.map((p) => ({ name: p.name, kind: p.kind, type: p.type, bytes: p.body.length })) }), "utf8");
@@ -248,14 +259,7 @@ const JS_RUNTIME = String.raw`(() => {
     async runFrom(id, data, start) {
       const o = unb64(data);
       const c = await open(o.offer);
-      let vals;
-      try {
-        vals = await readParts(c.r);
-        await new Promise((resolve) => c.s.end(Buffer.from([1]), resolve));
-      } catch (e) {
-        c.s.destroy();
-        throw e;
-      }
+      const vals = await receiveAll(c);
       await rt.run(id, null, start, [vals.get("item")]);
       const payload = Buffer.from(answer.b64, "base64");
       if (payload.length <= ${INLINE_BYTES}) return;
@@ -314,14 +318,7 @@ const JS_RUNTIME = String.raw`(() => {
         if (e && e.senseUnreachable) { answer = { unreachable: true }; return; }
         throw e;
       }
-      let vals;
-      try {
-        vals = await readParts(c.r);
-        await new Promise((resolve) => c.s.end(Buffer.from([1]), resolve));
-      } catch (e) {
-        c.s.destroy();
-        throw e;
-      }
+      const vals = await receiveAll(c);
       for (const [n, v] of vals) rt.set(n, v);
       answer = { none: true };
     },
