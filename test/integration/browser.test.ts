@@ -52,7 +52,14 @@ maybe("JupyterLab in headless Chromium", () => {
     await page.locator(".lm-Menu-itemLabel", { hasText: /^Run All Cells$/ }).click();
     // A worker table: an HTML table in an output area, with a status column and worker rows.
     const table = page.locator(".jp-OutputArea-output table").filter({ hasText: /status/i }).filter({ hasText: /idle|running|stopped/ }).first();
-    await table.waitFor({ timeout: 240_000 });
+    try {
+      await table.waitFor({ timeout: 240_000 });
+    } catch (e) {
+      // What the page showed instead, for whoever reads the failure.
+      fs.mkdirSync(path.dirname(shot), { recursive: true });
+      await page.screenshot({ path: shot.replace(/\.png$/, "-failed.png"), fullPage: true }).catch(() => undefined);
+      throw e;
+    }
     expect(await table.locator("th").count()).toBeGreaterThanOrEqual(4);
     expect(await table.locator("tbody tr").count()).toBeGreaterThanOrEqual(1);
     // Wait for the last cell (stopWorkers) to report, so the run is complete before the screenshot.
