@@ -3,6 +3,9 @@
  * each worker's CPU % and memory, asked of its kernel over the master's channel; the numbers move
  * when a worker burns CPU; a kernel that does not answer shows `—` and never holds the table up.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { until } from "../helpers/util";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { NotebookKernel, Output, openNotebook } from "../helpers/kernel";
 import { RestClient } from "../../src/jupyter/rest";
@@ -116,9 +119,12 @@ describe("usage in the worker tables", () => {
   });
 
   it("a worker whose kernel does not answer shows — and the table comes at once", async () => {
-    // w2's event loop is blocked for 8 s: its kernel cannot answer a usage request.
-    const blocked = await nb.run("%%sense_px w2 --noblock\nconst end = Date.now() + 8000;\nwhile (Date.now() < end) {}");
+    // w2's event loop is blocked for 8 s: its kernel cannot answer a usage request. `--noblock`
+    // returns before w2 has even received the code: wait for the file it writes as it starts blocking.
+    const marker = path.join(server.rootDir, `w2-blocking-${process.pid}`);
+    const blocked = await nb.run(`%%sense_px w2 --noblock\nrequire("fs").writeFileSync(${JSON.stringify(marker)}, "");\nconst end = Date.now() + 8000;\nwhile (Date.now() < end) {}`);
     expect(blocked.status).toBe("ok");
+    await until("w2 blocking", () => (fs.existsSync(marker) ? true : undefined), 30_000);
     const t0 = Date.now();
     const r = await nb.run("%sense_workers --usage");
     expect(Date.now() - t0).toBeLessThan(5_000);
