@@ -106,6 +106,8 @@ export class Worker {
   /** Serialises PATCHes so the server ends with the latest status. */
   private patches: Promise<void> = Promise.resolve();
   private stopping = false;
+  /** The kernel announced a shutdown it was asked for (not a restart). */
+  private shutdownAsked = false;
 
   constructor(
     init: WorkerInit,
@@ -185,7 +187,10 @@ export class Worker {
       // asks the kernel to shut down (it says so on iopub) and then drops the session, while this
       // channel stays open and quiet. Watch for the session to go.
       channel.onIopub((msg) => {
-        if (msg.type === "other" && msg.msgType === "shutdown_reply" && msg.content.restart !== true) void this.goneIfDeleted();
+        if (msg.type === "other" && msg.msgType === "shutdown_reply" && msg.content.restart !== true) {
+          this.shutdownAsked = true;
+          void this.goneIfDeleted();
+        }
       }),
     );
   }
@@ -386,6 +391,15 @@ export class Worker {
   private async lost(why: "restarting" | "dead"): Promise<void> {
     if (this.stopping || this.ended) return;
     this.stopping = true;
+    if (why === "dead" && this.shutdownAsked) {
+      // It said it was shutting down on request (its session deleted elsewhere: the Sense panel,
+      // JupyterLab's Running panel): stopped, not lost.
+      this.release();
+      this.output.close();
+      await this.setStatus("stopped");
+      this.end();
+      return;
+    }
     const reason = (this.lostWhy = this.describeLoss(why));
     // The record says so at once (a table or a map's error read right after the loss agree with it).
     const failed = this.setStatus("failed", reason);
