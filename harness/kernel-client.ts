@@ -42,6 +42,11 @@ export interface NotebookKernel {
   iopub: KernelMessage.IIOPubMessage[];
   /** Calls `listener` for every iopub message from now on (any parent, also after a cell finished). */
   onIOPub(listener: (m: KernelMessage.IIOPubMessage) => void): void;
+  /**
+   * Resolves once the kernel has answered a request sent now (an empty, silent execute) and gone
+   * idle for it: output a kernel sends after a cell's idle (Deno's does) has arrived by then.
+   */
+  settle(): Promise<void>;
   /** Resolves when an iopub message matching `pred` arrives (or already did). */
   waitFor(pred: (m: KernelMessage.IIOPubMessage) => boolean, timeoutMs?: number): Promise<KernelMessage.IIOPubMessage>;
   shutdown(): Promise<void>;
@@ -94,9 +99,18 @@ export async function openNotebook(server: ServerAddress, kernelName: string, pa
   guardKernelInfo(kernel);
   const iopub: KernelMessage.IIOPubMessage[] = [];
   const listeners: ((m: KernelMessage.IIOPubMessage) => void)[] = [];
+  // Each cell's outputs by its request's msg_id, filled from the kernel's whole iopub: a future
+  // stops hearing its messages once done, and some kernels (Deno's) send output after idle.
+  const cellOutputs = new Map<string, { outputs: Output[]; onOutput?: (o: Output) => void }>();
   const waiters: { pred: (m: KernelMessage.IIOPubMessage) => boolean; resolve: (m: KernelMessage.IIOPubMessage) => void }[] = [];
   kernel.iopubMessage.connect((_, msg) => {
     iopub.push(msg);
+    const cell = cellOutputs.get((msg.parent_header as { msg_id?: string }).msg_id ?? "");
+    const out = cell ? toOutput(msg) : null;
+    if (cell && out) {
+      cell.outputs.push(out);
+      cell.onOutput?.(out);
+    }
     for (const l of listeners) l(msg);
     for (const w of [...waiters]) {
       if (w.pred(msg)) {
@@ -118,13 +132,7 @@ export async function openNotebook(server: ServerAddress, kernelName: string, pa
     async run(code: string, onOutput?: (o: Output) => void): Promise<CellResult> {
       const outputs: Output[] = [];
       const future = kernel.requestExecute({ code, stop_on_error: true }, false);
-      future.onIOPub = (msg) => {
-        const o = toOutput(msg);
-        if (o) {
-          outputs.push(o);
-          onOutput?.(o);
-        }
-      };
+      cellOutputs.set(future.msg.header.msg_id, { outputs, onOutput });
       const reply = await future.done;
       const streams = outputs.filter((o): o is Extract<Output, { type: "stream" }> => o.type === "stream");
       const result = outputs.find((o) => o.type === "execute_result");
@@ -138,6 +146,10 @@ export async function openNotebook(server: ServerAddress, kernelName: string, pa
         stdout: streams.filter((s) => s.name === "stdout").map((s) => s.text).join(""),
         stderr: streams.filter((s) => s.name === "stderr").map((s) => s.text).join(""),
       };
+    },
+    async settle() {
+      // An empty, silent request: its future is done once the kernel replied and went idle.
+      await kernel.requestExecute({ code: "", silent: true, store_history: false }, true).done;
     },
     waitFor(pred, timeoutMs = 60_000) {
       const seen = iopub.find(pred);

@@ -81,6 +81,8 @@ export async function runNotebook(server: ServerAddress, rootDir: string, notebo
       options.onCellEnd?.(report);
       if (result.status !== "ok") ok = false;
     }
+    // Output a kernel sends after a cell's idle still belongs to that cell.
+    await nb.settle();
   } finally {
     if (!options.keepKernel) await nb.shutdown();
   }

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { SessionStore } from "../../src/backends/direct/session-store";
 import { RestClient } from "../../src/jupyter/rest";
 import { runNotebook } from "../../harness/notebook-runner";
-import { headless, Headless, outputText, run, savedCells, SavedCell } from "../helpers/headless";
+import { headless, Headless, run, savedCells, SavedCell } from "../helpers/headless";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { allText } from "../helpers/kernel";
 import { REPO } from "../helpers/util";
@@ -39,7 +39,7 @@ function check(cells: string[]): void {
   expect(all).toMatch(/stopped 3 workers/);
 }
 
-describe("deno-workers.ipynb by nbclient, no server", () => {
+describe("deno-workers.ipynb with no server", () => {
   let machine: Headless;
   beforeAll(async () => {
     machine = await headless("sense-deno-nb-");
@@ -49,14 +49,33 @@ describe("deno-workers.ipynb by nbclient, no server", () => {
   });
   afterAll(() => machine?.remove());
 
-  it("saves every cell's output: the Deno master's and its Deno workers', labelled; nothing is left", async () => {
+  /** Nothing of Sense is left on the machine: no session record, no kernel connection file. */
+  function nothingLeft(): void {
+    expect(new SessionStore(machine.runtimeDir).list()).toEqual([]);
+    expect(fs.readdirSync(machine.runtimeDir).filter((f) => f.startsWith("kernel-"))).toEqual([]);
+  }
+
+  it("nbconvert runs every cell to the end, with no error; nothing is left", async () => {
     denoProject(machine.project);
     const r = await run([machine.jupyter, "nbconvert", "--to", "notebook", "--execute", "--output", "deno-workers.out.ipynb", NOTEBOOK], machine.env(), machine.project);
     if (r.code !== 0) throw new Error(`nbconvert failed (${r.code}):\n${r.out}`);
     const cells: SavedCell[] = savedCells(path.join(machine.project, "deno-workers.out.ipynb"));
-    check(cells.map((c) => c.outputs.map(outputText).join("")));
-    expect(new SessionStore(machine.runtimeDir).list()).toEqual([]);
-    expect(fs.readdirSync(machine.runtimeDir).filter((f) => f.startsWith("kernel-"))).toEqual([]);
+    expect(cells.flatMap((c) => c.outputs.filter((o) => o.output_type === "error"))).toEqual([]);
+    // The text is checked below: Deno's kernel (2.9) sends some output after a cell's idle, and
+    // nbclient, as JupyterLab, drops what comes after it (README, "In a Deno notebook").
+    nothingLeft();
+  });
+
+  it("every cell's output, the Deno master's and its Deno workers' (labelled), is sent parented to its cell; nothing is left", async () => {
+    fs.rmSync(machine.project, { recursive: true, force: true });
+    fs.mkdirSync(machine.project);
+    const file = denoProject(machine.project);
+    const r = await run([path.join(REPO, ".venv", "bin", "python"), path.join(REPO, "test", "support", "run-cells.py"), file, "deno"], machine.env(), machine.project);
+    if (r.code !== 0) throw new Error(`run-cells failed (${r.code}):\n${r.out}`);
+    const report = JSON.parse(r.out.trim().split("\n").pop() ?? "{}") as { cells: string[]; failed: boolean };
+    expect(report.failed).toBe(false);
+    check(report.cells);
+    nothingLeft();
   });
 });
 

@@ -5,10 +5,11 @@
  * Protocol: https://jupyter-client.readthedocs.io/en/stable/messaging.html
  */
 import { randomBytes } from "node:crypto";
-import type * as Zmq from "zeromq";
 import { WorkerError } from "../../errors";
 import { Codec, ConnectionInfo, Message } from "../../protocol/wire";
+import { jsRuntime } from "../../jupyter/context";
 import { withTimeout } from "../../util/timing";
+import { ClientSocket, DealerSocket, SocketKit, SubscriberSocket, zmtpSockets } from "./zmtp";
 
 /** The request channels. */
 export type RequestChannel = "shell" | "control";
@@ -26,7 +27,7 @@ export class KernelClient {
   private iopubLive = false;
 
   private constructor(
-    private readonly sockets: { shell: Zmq.Dealer; control: Zmq.Dealer; iopub: Zmq.Subscriber },
+    private readonly sockets: { shell: DealerSocket; control: DealerSocket; iopub: SubscriberSocket },
     info: ConnectionInfo,
   ) {
     this.codec = new Codec(info);
@@ -35,8 +36,12 @@ export class KernelClient {
     void this.readIopub();
   }
 
-  /** Connects to the kernel described by `info` (the kernel may still be starting: ZeroMQ waits for it). */
-  static connect(info: ConnectionInfo, zmq: typeof Zmq = loadZmq()): KernelClient {
+  /**
+   * Connects to the kernel described by `info` (the kernel may still be starting: ZeroMQ waits
+   * for it) with `zmq`'s sockets: by default libzmq's (the `zeromq` addon) in Node and the
+   * TypeScript ZMTP sockets in Deno, where the addon crashes.
+   */
+  static connect(info: ConnectionInfo, zmq: SocketKit = defaultSockets()): KernelClient {
     const addr = (port: number) => `${info.transport}://${info.ip}:${port}`;
     const identity = randomBytes(8).toString("hex");
     const shell = new zmq.Dealer({ routingId: identity, linger: 0 });
@@ -49,7 +54,7 @@ export class KernelClient {
     return new KernelClient({ shell, control, iopub }, info);
   }
 
-  private async readReplies(sock: Zmq.Dealer): Promise<void> {
+  private async readReplies(sock: ClientSocket): Promise<void> {
     try {
       for await (const frames of sock) this.settle(frames);
     } catch {
@@ -154,7 +159,8 @@ export class KernelClient {
   }
 }
 
-function loadZmq(): typeof Zmq {
+function defaultSockets(): SocketKit {
+  if (jsRuntime() === "deno") return zmtpSockets;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require("zeromq") as typeof Zmq;
+  return require("zeromq") as SocketKit;
 }
