@@ -11,15 +11,19 @@
 # Everything lives in .sense-ssh/ (git-ignored): the client key pair, sshd's own host key and config,
 # authorized_keys, and home/.ssh/{id_ed25519,known_hosts} for EG (run EG with HOME=.sense-ssh/home:
 # paramiko reads ~/.ssh there and nothing under /root/.ssh is touched). Override with SENSE_SSH_NS,
-# SENSE_SSH_DIR.
+# SENSE_SSH_DIR, SENSE_SSH_VETH (its peer is the name plus "p"; at most 14 characters),
+# SENSE_SSH_HOST_IP and SENSE_SSH_NS_IP (the two addresses of a /30): a second host, or hosts that
+# do not clash with another run's on the same machine (network namespaces and links are machine-wide).
+# The namespace's default route goes to the host side, so a host reaches the other hosts' host-side
+# addresses too (Enterprise Gateway's one response address, for two hosts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NS="${SENSE_SSH_NS:-sense-h1}"
-DIR="${SENSE_SSH_DIR:-$PWD/.sense-ssh}"
-VETH=veth-h1
-PEER=veth-h1p
-HOST_IP=10.231.0.1
-NS_IP=10.231.0.2
+DIR="$(realpath -m "${SENSE_SSH_DIR:-$PWD/.sense-ssh}")"
+VETH="${SENSE_SSH_VETH:-veth-h1}"
+PEER="${VETH}p"
+HOST_IP="${SENSE_SSH_HOST_IP:-10.231.0.1}"
+NS_IP="${SENSE_SSH_NS_IP:-10.231.0.2}"
 
 down() {
   if ip netns list | grep -qw "$NS"; then
@@ -82,6 +86,7 @@ if ! ip link show "$VETH" >/dev/null 2>&1; then
   ip netns exec "$NS" ip addr add "$NS_IP/30" dev "$PEER"
   ip netns exec "$NS" ip link set "$PEER" up
   ip netns exec "$NS" ip link set lo up
+  ip netns exec "$NS" ip route add default via "$HOST_IP"
 fi
 
 mkdir -p /run/sshd

@@ -10,7 +10,7 @@ import { getNetwork } from "../platform/network";
 import { awaitWorkers, launchWorkers, listWorkers, onWorkerStatus, restartWorkers, setWorkerPool, stopWorkers, workerPools, workerUsage } from "../workers";
 import { renderUsage, runTop, type WorkerUsageLike } from "./top";
 import { WorkerSize, type WorkerRecord } from "../jupyter/schemas";
-import { makeDisplayable, type Displayable } from "../display/bundle";
+import { escapeHtml, makeDisplayable, type Displayable } from "../display/bundle";
 import { UsageError } from "../errors";
 import { authForDisplay } from "../display/hooks";
 import { liveDisplay, type LiveDisplay } from "../display/live";
@@ -97,10 +97,16 @@ export interface FollowOptions {
 
 const SETTLED = new Set(["idle", "failed", "stopped"]);
 
+/** A worker's row in a followed table: its master and name, which a restart in place keeps (its kernel id changes). */
+const rowKey = (r: WorkerRecord) => `${r.masterId}\u0000${r.name}`;
+
 /**
  * Keeps `live` showing `records` as their statuses change, from the core's status events, until
- * every worker is stopped or failed; bursts are coalesced into one update. Timers are unref'd:
- * following a table never keeps a process alive. Returns a function that stops following.
+ * every worker is stopped or failed. A row follows its worker through a restart in place (same
+ * master and name, a new kernel id). Changes of different workers at once are coalesced into one
+ * update; each status a worker goes through is shown (a row's pending status is drawn before it
+ * is overwritten). Timers are unref'd: following a table never keeps a process alive. Returns a
+ * function that stops following.
  */
 export function followWorkerEvents(
   records: readonly WorkerRecord[],
@@ -108,19 +114,29 @@ export function followWorkerEvents(
   subscribe: (listener: (record: WorkerRecord) => void) => () => void,
   options: FollowOptions = {},
 ): () => void {
-  const current = new Map(records.map((r) => [r.id, r]));
+  const current = new Map(records.map((r) => [rowKey(r), r]));
+  const ids = new Set(records.map((r) => r.id));
+  const drawn = new Map(records.map((r) => [rowKey(r), r.status]));
   const delay = Math.min(options.intervalMs ?? 50, 50);
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: () => void = () => undefined;
   const render = () => {
+    if (timer) clearTimeout(timer);
     timer = undefined;
+    for (const [k, r] of current) drawn.set(k, r.status);
     live.update(renderWorkers([...current.values()]));
     // Stopped or failed is final: nothing more will change.
     if ([...current.values()].every((r) => r.status === "stopped" || r.status === "failed")) unsubscribe();
   };
   unsubscribe = subscribe((r) => {
-    if (!current.has(r.id)) return;
-    current.set(r.id, r);
+    const key = rowKey(r);
+    const row = current.get(key);
+    // Its own row, or a fresh kernel in its place (a restart); not an older kernel of the row.
+    if (!row || (row.id !== r.id && ids.has(r.id))) return;
+    // A status not drawn yet would be lost under this one (starting, then running, within the delay).
+    if (timer && row.status !== drawn.get(key) && row.status !== r.status) render();
+    ids.add(r.id);
+    current.set(key, r);
     // The final state goes out at once, while the cell that stopped the workers still runs (a
     // recorder such as nbclient keeps only what arrives under a running cell).
     if ([...current.values()].every((x) => x.status === "stopped" || x.status === "failed")) {
@@ -316,18 +332,34 @@ export function builtinMagics(core: SenseCore, follow: FollowOptions = {}): Magi
       positionals: [{ name: "id", description: "worker ids or names; none restarts every failed worker", variadic: true }],
       async run(args, ctx) {
         if (!core.restartWorkers) throw new UsageError("%sense_restart is not available in this kernel", { code: "bad_option" });
-        const early = new Map<string, WorkerRecord>();
-        const stopEarly = core.onWorkerStatus?.((r) => void early.set(r.id, r)) ?? (() => undefined);
+        const refs = args.positionals;
+        // The rows being restarted are shown `starting` from the start, and follow their fresh kernels
+        // (same name, new id) through running to idle while the restart runs; restartWorkers itself
+        // says which workers it restarts, and refuses unknown ones.
+        const chosen = (await core.listWorkers()).filter((r) => (refs.length ? refs.includes(r.id) || refs.includes(r.name) : r.status === "failed"));
+        const rows = chosen.map(({ reason: _gone, executionState: _old, ...r }) => ({ ...r, status: "starting" as const }));
+        const what = refs.length ? refs.join(", ") : "the failed workers";
+        const live = liveDisplay(ctx.sink, rows.length ? renderWorkers(rows) : { "text/plain": `restarting ${what}...`, "text/html": `<p>restarting ${escapeHtml(what)}&hellip;</p>` });
+        const subscribe = (l: (r: WorkerRecord) => void) => core.onWorkerStatus?.(l) ?? (() => undefined);
+        let stop = core.onWorkerStatus ? followWorkerEvents(rows, live, subscribe, follow) : () => undefined;
+        const latest = new Map<string, WorkerRecord>();
+        const stopLatest = core.onWorkerStatus?.((r) => void latest.set(r.id, r)) ?? (() => undefined);
         let records: WorkerRecord[];
         try {
-          records = (await core.restartWorkers(args.positionals, { sink: ctx.sink })).map((r) => early.get(r.id) ?? r);
+          records = (await core.restartWorkers(refs, { sink: ctx.sink })).map((r) => latest.get(r.id) ?? r);
+        } catch (e) {
+          stop();
+          live.update({ "text/plain": "restart failed (see the error below)", "text/html": "<p>restart failed (see the error below)</p>" });
+          throw e;
         } finally {
-          stopEarly();
+          stopLatest();
         }
-        const live = liveDisplay(ctx.sink, renderWorkers(records));
-        const stop = core.onWorkerStatus
-          ? followWorkerEvents(records, live, (l) => core.onWorkerStatus?.(l) ?? (() => undefined), follow)
-          : followWorkers(records.map((r) => r.id), live, () => core.listWorkers(), follow);
+        // A worker the listing did not show (listed meanwhile) gets its row now, from its latest record.
+        if (!core.onWorkerStatus || records.some((r) => !rows.some((x) => x.masterId === r.masterId && x.name === r.name))) {
+          stop();
+          live.update(renderWorkers(records));
+          stop = core.onWorkerStatus ? followWorkerEvents(records, live, subscribe, follow) : followWorkers(records.map((r) => r.id), live, () => core.listWorkers(), follow);
+        }
         ctx.signal?.addEventListener("abort", stop, { once: true });
         return undefined;
       },

@@ -27,6 +27,7 @@ import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, LaunchPlan, vali
 import { DEFAULT_ENDED_OUTPUT_KEEP_MIB, outputKeepBytes, WorkerOutput, WorkerOutputItem } from "./output";
 import { masterFolder } from "./session-paths";
 import { PoolInfo, WorkerPools } from "./pool";
+import { crashesInARow, HEALTHY_RUN_MS } from "./restart-policy";
 import { clusterRecords, flattenRefs, LocalRecords, masterRecord, pickRecords, WorkerRef } from "./records";
 import { decodeWorkerTag } from "./session-tags";
 import { startupRequest, Worker } from "./worker";
@@ -68,6 +69,8 @@ export interface ClusterOptions {
   context?: WorkerContextInput;
   /** Where the shutdown hook goes (default: the process's lifecycle, `defaultLifecycle()` in lifecycle.ts). */
   hooks?: ShutdownHooks;
+  /** Milliseconds now, for the restart policy's "ran healthy for a while" (default `Date.now`; tests pass their own). */
+  clock?: () => number;
 }
 
 /** The options of calls that take only where they run. */
@@ -84,8 +87,10 @@ interface Relaunch {
   baseEnv: Record<string, string>;
   /** The launching call's sink: where an automatic restart's output goes. */
   sink: OutputSink;
-  /** Automatic restarts since the launch or the last `restartWorkers` (`restart: "on-failure"`). */
-  restarts: number;
+  /** Crashes in a row before this kernel started (`restart: "on-failure"`, see {@link crashesInARow}). */
+  crashes: number;
+  /** When this kernel was started (the cluster's clock): how long it ran when it crashes. */
+  upSinceMs: number;
 }
 
 /** Options of {@link Cluster.restart}. */
@@ -113,9 +118,13 @@ export class Cluster {
   private readonly warm: WorkerPools;
   private readonly hooks: ShutdownHooks;
   private hooksFor: string | undefined;
+  /** Kernel ids of workers being replaced by a restart: their last status (`stopped`) is not announced, the fresh worker's `starting` is. */
+  private readonly replacing = new Set<string>();
+  private readonly now: () => number;
 
   constructor(private readonly options: ClusterOptions = {}) {
     this.hooks = options.hooks ?? defaultLifecycle();
+    this.now = options.clock ?? Date.now;
     this.warm = new WorkerPools({ track: (id) => this.keeper.track(id), forget: (id) => this.keeper.forget(id), envFiles: this.envFiles() });
   }
 
@@ -182,15 +191,17 @@ export class Cluster {
       throw failed.reason;
     }
     const started = results.map((r) => (r as PromiseFulfilledResult<Worker>).value);
-    for (const w of started) this.launchedWith.set(w.kernelId, { ctx, plan, engine, folder, baseEnv, sink, restarts: 0 });
+    const upSinceMs = this.now();
+    for (const w of started) this.launchedWith.set(w.kernelId, { ctx, plan, engine, folder, baseEnv, sink, crashes: 0, upSinceMs });
     return started.map((w) => w.record());
   }
 
   /**
    * Starts a fresh kernel in place of each worker `refs` names (none: every failed worker): the
    * old kernel is stopped when it still runs, and the new one gets the same name and index, engine,
-   * size and env, and runs the same startup code again (its record goes `starting`, then `running`,
-   * then `idle`). The worker's state is lost. Records come back in `refs` order.
+   * size and env, and runs the same startup code again: status listeners see its fresh record go
+   * `starting` (its kernel started), `running` (startup code sent), then `idle`; the old kernel's
+   * `stopped` is not announced (its record is replaced, not ended). The worker's state is lost. Records come back in `refs` order.
    * @throws WorkerError `unknown_worker` for a worker not in this cluster, or one another process
    *   launched (only its launcher knows its env and startup code); UsageError `bad_option` for a
    *   ref that is no id or record — nothing is restarted in these cases. WorkerError
@@ -212,8 +223,8 @@ export class Cluster {
       }
       return { w, how };
     });
-    // Asked for by a person: an automatic restart's count starts again.
-    const results = await Promise.allSettled(olds.map(({ w, how }) => this.restartOne(w, { ...how, restarts: 0 }, sink)));
+    // Asked for by a person: the crashes in a row start again.
+    const results = await Promise.allSettled(olds.map(({ w, how }) => this.restartOne(w, { ...how, crashes: 0 }, sink)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
     return results.map((r) => (r as PromiseFulfilledResult<WorkerRecord>).value);
@@ -424,7 +435,9 @@ export class Cluster {
         const w = new Worker(
           { ...k, backend, output: new WorkerOutput({ label, sink }) },
           {
-            status: (r) => this.emit(r),
+            status: (r) => {
+              if (!this.replacing.has(r.id)) this.emit(r);
+            },
             ended: (x) => {
               this.retire(x);
               this.restartOnFailure(x);
@@ -433,6 +446,8 @@ export class Cluster {
         );
         this.workers.set(w.kernelId, w);
         this.keeper.track(w.kernelId);
+        // Announced from the start: a table follows it through starting, running, idle (a restart's row too).
+        this.emit(w.record());
         return w;
       },
       reserveIndex: (masterId, atLeast) => {
@@ -454,29 +469,38 @@ export class Cluster {
 
   /** Stops `w` (when it still runs) and starts a fresh kernel in its place, launched as `how` says. */
   private async restartOne(w: Worker, how: Relaunch, sink: OutputSink): Promise<WorkerRecord> {
-    await w.stop();
-    // The fresh worker takes the old one's place: its record (same name) replaces the old one's.
+    // The fresh worker takes the old one's place: its record (same name) replaces the old one's,
+    // so the old one's end is not announced (a table following the name would read it as final).
+    this.replacing.add(w.kernelId);
+    try {
+      await w.stop();
+    } finally {
+      this.replacing.delete(w.kernelId);
+    }
     this.forget(w);
     const fresh = await startWorker(this.site(this.backendFor(how.ctx)), { ctx: how.ctx, plan: how.plan, engine: how.engine, folder: how.folder, index: w.tag.index, sink, baseEnv: how.baseEnv });
-    this.launchedWith.set(fresh.kernelId, how);
+    this.launchedWith.set(fresh.kernelId, { ...how, upSinceMs: this.now() });
     return fresh.record();
   }
 
   /**
    * `restart: "on-failure"`: a worker whose kernel died is restarted in place, in the background,
-   * at most `maxRestarts` times (counted from its launch or its last `restartWorkers`); past that
-   * (a crash loop) it stays `failed` with its reason.
+   * as long as it has crashed at most `maxRestarts` times in a row ({@link crashesInARow}: a
+   * kernel that ran {@link HEALTHY_RUN_MS} or finished a request starts the count again); past
+   * that (a crash loop) it stays `failed` with its reason.
    */
   private restartOnFailure(w: Worker): void {
     const how = this.launchedWith.get(w.kernelId);
     if (!how || how.plan.restart !== "on-failure" || w.status !== "failed" || !w.lossReason) return;
     const max = how.plan.maxRestarts ?? 3;
-    if (how.restarts >= max) {
-      how.sink.stderr(`Sense: worker ${w.name} failed again after ${how.restarts} restart${how.restarts === 1 ? "" : "s"}; it stays failed (maxRestarts: ${max}): ${w.lossReason}\n`);
+    const crashes = crashesInARow(how.crashes, { upMs: this.now() - how.upSinceMs, finishedWork: w.finishedWork });
+    if (crashes > max) {
+      const restarts = crashes - 1;
+      how.sink.stderr(`Sense: worker ${w.name} failed again after ${restarts} restart${restarts === 1 ? "" : "s"} in a row (each kernel crashed within ${HEALTHY_RUN_MS / 1000} s, before finishing any request); it stays failed (maxRestarts: ${max}): ${w.lossReason}\n`);
       return;
     }
-    how.sink.stderr(`Sense: restarting worker ${w.name} (restart ${how.restarts + 1} of at most ${max}); its state is lost.\n`);
-    this.restartOne(w, { ...how, restarts: how.restarts + 1 }, how.sink).catch((e: unknown) => how.sink.stderr(`Sense: worker ${w.name} could not be restarted: ${(e as Error).message}\n`));
+    how.sink.stderr(`Sense: restarting worker ${w.name} (restart ${crashes} in a row of at most ${max}); its state is lost.\n`);
+    this.restartOne(w, { ...how, crashes }, how.sink).catch((e: unknown) => how.sink.stderr(`Sense: worker ${w.name} could not be restarted: ${(e as Error).message}\n`));
   }
 
   /** Drops an ended worker's handle, record and launch inputs (its place is taken by a restart). */

@@ -96,12 +96,13 @@ export interface LaunchOptions {
   /** Aborting it interrupts the launch (as a kernel interrupt does): its workers are removed before their code runs. */
   signal?: AbortSignal;
   /**
-   * `on-failure`: a worker whose kernel dies is restarted in place (as `restartWorkers`), at most
-   * `maxRestarts` times (counted from its launch or its last `restartWorkers`); then it stays
-   * `failed` with its reason. Default `never`.
+   * `on-failure`: a worker whose kernel dies is restarted in place (as `restartWorkers`) while it
+   * crashed at most `maxRestarts` times in a row (a kernel that ran 60 s or finished a request
+   * starts the count again; so does `restartWorkers`: src/workers/restart-policy.ts); past that it
+   * stays `failed` with its reason. Default `never`.
    */
   restart?: "never" | "on-failure";
-  /** Restarts of one worker for `restart: "on-failure"` (an integer from 1 to 100; default 3). */
+  /** Crashes in a row after which a `restart: "on-failure"` worker stays failed (an integer from 1 to 100; default 3). */
   maxRestarts?: number;
   /** Alias of `script`. */
   startup_script?: string;
@@ -184,7 +185,7 @@ export interface LaunchPlan {
   startTimeoutMs: number;
   /** Output kept per worker, bytes (`SENSE_WORKER_OUTPUT_MIB`). */
   outputKeepBytes: number;
-  /** `on-failure`: a lost worker is restarted in place, at most `maxRestarts` times. */
+  /** `on-failure`: a lost worker is restarted in place while it crashed at most `maxRestarts` times in a row. */
   restart?: "never" | "on-failure";
   maxRestarts?: number;
 }

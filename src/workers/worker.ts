@@ -108,6 +108,7 @@ export class Worker {
   private stopping = false;
   /** The kernel announced a shutdown it was asked for (not a restart). */
   private shutdownAsked = false;
+  private worked = false;
 
   constructor(
     init: WorkerInit,
@@ -122,6 +123,11 @@ export class Worker {
     this.backend = init.backend;
     this.output = init.output;
     this.projectHome = init.projectHome;
+  }
+
+  /** True once a request sent with {@link send} got an `ok` reply (the restart policy's "it finished work"). */
+  get finishedWork(): boolean {
+    return this.worked;
   }
 
   /** The worker's status now. */
@@ -340,6 +346,12 @@ export class Worker {
     if (!channel) return undefined;
     const output = new WorkerOutput({ label: this.output.label, sink });
     const future = channel.execute(request);
+    future.done.then(
+      (reply) => {
+        if (reply.status === "ok") this.worked = true;
+      },
+      () => undefined, // the caller handles a cancelled request
+    );
     const release = this.routes.add(future.msgId, (msg) => {
       observe(msg);
       show(msg, output, { results: false, errors: false });

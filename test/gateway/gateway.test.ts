@@ -17,10 +17,13 @@ import { LocalGateway, startLocalGateway } from "../../harness/local-gateway";
 import { processesUnder, waitForExit } from "../helpers/jupyter";
 import { egKernels, okCell, printed } from "../helpers/cells";
 import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
-import { REPO, until } from "../helpers/util";
+import { captureSink, REPO, until } from "../helpers/util";
 import { RestClient } from "../../src/jupyter/rest";
 import { gatewayInfo } from "../../src/jupyter/gateway";
-import { listWorkers } from "../../src/workers";
+import { awaitWorkers, launchWorkers, listWorkers, restartWorkers, stopWorkers } from "../../src/workers";
+import { map } from "../../src/remote";
+import { itemsOf, work } from "../chaos/support";
+import { kernelPid } from "../reliability/support";
 
 let gw: LocalGateway;
 let rest: RestClient;
@@ -319,5 +322,60 @@ describe("workers through the gateway (master and workers are EG kernels)", () =
     expect(ms).toBeLessThan(5_000);
     expect(await waitForExit(m.keeper!, 5_000)).toBe(true);
     expect((await rest.listSessions()).filter((s) => s.type === "sense-worker")).toEqual([]);
+  });
+});
+
+describe("lost workers and restart through EG (#23)", () => {
+  // From this process (a plain Node master) through the gateway-pointed server: every worker an EG kernel.
+  const ctx = () => ({ endpoint: { baseUrl: gw.server.url, token: gw.server.token }, projectHome: gw.server.rootDir, serverRootDir: gw.server.rootDir });
+  const items = itemsOf(20_000);
+  const expected = items.map(work);
+
+  afterEach(async () => {
+    await stopWorkers({ context: ctx() });
+  });
+
+  test("a worker SIGKILLed mid-map: the map completes on the others, exact and in order (its extra wall time a figure); restartWorkers brings it back in place and map uses it", async () => {
+    const sink = captureSink();
+    const ws = await launchWorkers({ n: 3, engine: "sense-ts", keeper: false, context: ctx(), sink, env: { CHAOS_TAG: "tagged" }, code: 'console.log("startup of", process.env.SENSE_WORKER_NAME, "tag", process.env.CHAOS_TAG);' });
+    await awaitWorkers(ws, { waitForCompletion: true, timeoutSeconds: 120, context: ctx() });
+    const timed = async (during: () => Promise<void>) => {
+      const t0 = performance.now();
+      const [out] = await Promise.all([map(work, items, { targets: ws, context: ctx(), sink, progress: false }), during()]);
+      expect(out.length).toBe(items.length);
+      expect(out.findIndex((r, i) => r !== expected[i])).toBe(-1);
+      return performance.now() - t0;
+    };
+    const baseline = await timed(async () => undefined);
+    const victim = ws[1];
+    let killedAt = 0;
+    const t0Loss = performance.now();
+    const lossMs = await timed(async () => {
+      await new Promise((r) => setTimeout(r, baseline / 3));
+      process.kill(kernelPid(victim.id), "SIGKILL");
+      killedAt = performance.now() - t0Loss;
+    });
+    // The kill landed while the map ran (the trial is not vacuous).
+    expect(killedAt).toBeGreaterThan(0);
+    expect(killedAt).toBeLessThan(lossMs);
+    figures.push(`map of ${items.length} items on 3 sense-ts EG workers: ${Math.round(baseline)} ms; one SIGKILLed at a third: ${Math.round(lossMs)} ms (extra ${Math.round(lossMs - baseline)} ms)`);
+    // EG restarts the dead kernel; Sense marks the worker failed, with its reason, and deletes it.
+    const failed = await until("the killed worker listed failed", async () => (await listWorkers({ context: ctx() })).find((r) => r.name === victim.name && r.status === "failed"), 60_000);
+    expect(failed.reason).toMatch(/its kernel/);
+    await until("EG to drop the killed worker's kernel", async () => ((await egKernels(gw)).some((k) => k.id === victim.id) ? undefined : true), 30_000);
+
+    const out = captureSink();
+    const t0 = Date.now();
+    const [back] = await restartWorkers({ context: ctx(), sink: out });
+    expect(back).toMatchObject({ name: victim.name, index: victim.index });
+    expect(back.id).not.toBe(victim.id);
+    await awaitWorkers([back], { waitForCompletion: true, timeoutSeconds: 120, context: ctx() });
+    figures.push(`restartWorkers of 1 sense-ts EG worker, until idle: ${Date.now() - t0} ms`);
+    // Its env and startup code again (by its output); a fresh EG kernel in its place.
+    expect(out.text()).toContain(`[${victim.name}] startup of ${victim.name} tag tagged\n`);
+    expect((await egKernels(gw)).map((k) => k.id)).toContain(back.id);
+    expect((await listWorkers({ context: ctx() })).map((r) => [r.name, r.status])).toEqual(ws.map((w) => [w.name, "idle"]));
+    const got = await map((x: number) => [x, process.env.SENSE_WORKER_NAME], itemsOf(30), { targets: [back], context: ctx(), sink, progress: false });
+    expect(got).toEqual(itemsOf(30).map((x) => [x, victim.name]));
   });
 });

@@ -83,7 +83,8 @@ describe("lost workers", () => {
     off();
     expect(again).toMatchObject({ name: "w2", index: before.index, engine: before.engine, size: before.size });
     expect(again.id).not.toBe(before.id);
-    expect(seen).toEqual(["stopped", "running", "idle"]);
+    // The fresh kernel's record from its start; the old kernel's end is not announced (its record is replaced).
+    expect(seen).toEqual(["starting", "running", "idle"]);
     expect((await cluster.list()).map((r) => [r.name, r.status])).toEqual([
       ["w1", "idle"],
       ["w2", "idle"],
@@ -110,19 +111,54 @@ describe("lost workers", () => {
     const sink: OutputSink = { ...quiet, stderr: (t) => void notes.push(t) };
     const [w] = await cluster.launch({ n: 1, engine: "sense-fast", keeper: false, sink, code: "globalThis.up = 1;", restart: "on-failure", maxRestarts: 2 });
     const idsSeen = [w.id];
-    for (let k = 1; k <= 2; k++) {
+    // The first restarted kernel finishes a request (the startup code check): the crashes in a row start again there.
+    for (let k = 1; k <= 3; k++) {
       void (backend.kernels.get(idsSeen[idsSeen.length - 1]) as JsFakeKernel).die();
       await until(async () => {
         const r = (await cluster.list()).find((x) => x.name === w.name);
         return !!r && r.status === "idle" && !idsSeen.includes(r.id);
       });
       idsSeen.push((await cluster.list()).find((x) => x.name === w.name)!.id);
-      expect((await execute("globalThis.up", { cluster, targets: w.name, sink: quiet }))[0].value).toBe(1);
+      if (k === 1) expect((await execute("globalThis.up", { cluster, targets: w.name, sink: quiet }))[0].value).toBe(1);
     }
-    void (backend.kernels.get(idsSeen[2]) as JsFakeKernel).die();
-    await until(async () => notes.some((n) => /failed again after 2 restarts; it stays failed \(maxRestarts: 2\): its kernel died/.test(n)));
-    expect((await cluster.list()).find((x) => x.name === w.name)).toMatchObject({ status: "failed", id: idsSeen[2], reason: expect.stringMatching(/its kernel died/) });
-    expect(notes.filter((n) => /restarting worker/.test(n))).toHaveLength(2);
+    void (backend.kernels.get(idsSeen[3]) as JsFakeKernel).die();
+    await until(async () => notes.some((n) => /failed again after 2 restarts in a row \(each kernel crashed within 60 s, before finishing any request\); it stays failed \(maxRestarts: 2\): its kernel died/.test(n)));
+    expect((await cluster.list()).find((x) => x.name === w.name)).toMatchObject({ status: "failed", id: idsSeen[3], reason: expect.stringMatching(/its kernel died/) });
+    expect(notes.filter((n) => /restarting worker/.test(n)).map((n) => /restart (\d) in a row/.exec(n)?.[1])).toEqual(["1", "1", "2"]);
+  });
+
+  it("maxRestarts counts crashes in a row: a kernel that ran 60 s, or finished a request, starts the count again", async () => {
+    // Its own cluster, with a clock the test moves (no waiting for a minute to pass).
+    let now = 1_000_000;
+    const clocked = new Cluster({ backend, context: context(), hooks: { onShutdown: () => () => undefined, installProcessHooks: () => undefined }, clock: () => now });
+    const notes: string[] = [];
+    const sink: OutputSink = { ...quiet, stderr: (t) => void notes.push(t) };
+    try {
+      const [w] = await clocked.launch({ n: 1, engine: "sense-fast", keeper: false, sink, restart: "on-failure", maxRestarts: 1 });
+      let id = w.id;
+      /** Kills the worker's kernel; resolves with its fresh kernel's id once restarted and idle, or `undefined` once it stays failed. */
+      const crash = async (): Promise<string | undefined> => {
+        const before = notes.length;
+        void (backend.kernels.get(id) as JsFakeKernel).die();
+        await until(async () => {
+          const r = (await clocked.list()).find((x) => x.name === w.name);
+          return (!!r && r.status === "idle" && r.id !== id) || notes.slice(before).some((n) => /stays failed/.test(n));
+        });
+        const r = (await clocked.list()).find((x) => x.name === w.name)!;
+        return r.status === "idle" ? (id = r.id) : undefined;
+      };
+      expect(await crash()).toBeDefined(); // 1 in a row: restarted
+      now += 61_000; // ran healthy for a minute
+      expect(await crash()).toBeDefined(); // 1 in a row again: restarted (counted since launch it would be the 2nd)
+      expect((await execute("40 + 2", { cluster: clocked, targets: w.name, sink: quiet }))[0].value).toBe(42); // finished work
+      expect(await crash()).toBeDefined();
+      expect(await crash()).toBeUndefined(); // 2 in a row, within a minute and no request finished: a crash loop
+      expect(notes.filter((n) => /restarting worker/.test(n))).toEqual(Array(3).fill(`Sense: restarting worker ${w.name} (restart 1 in a row of at most 1); its state is lost.\n`));
+      expect(notes.at(-1)).toMatch(/failed again after 1 restart in a row .*it stays failed \(maxRestarts: 1\): its kernel died/);
+      expect((await clocked.list()).find((x) => x.name === w.name)).toMatchObject({ status: "failed", id });
+    } finally {
+      await clocked.shutdown();
+    }
   });
 
   it("refuses bad restart options, starting nothing", async () => {

@@ -1,5 +1,5 @@
 import { MagicRegistry } from "../../../src/magics/registry";
-import { registerBuiltins, type SenseCore } from "../../../src/magics/builtins";
+import { followWorkerEvents, registerBuiltins, type SenseCore } from "../../../src/magics/builtins";
 import { runCell } from "../../../src/magics/run";
 import { varsScope } from "../../../src/magics/expand";
 import { defaultRegistry } from "../../../src/magics";
@@ -160,6 +160,49 @@ describe("%sense_* builtins", () => {
     ]);
     expect(s.displays.at(-1)?.bundle["text/plain"]).toMatch(/^1 worker · 1 running\n[\s\S]*w2/);
     expect(s.err).toEqual([]);
+  });
+
+  test("%sense_restart shows the rows starting at once, then follows the fresh kernels (new id, same name) through running to idle", async () => {
+    const s = setup();
+    const listeners = new Set<(r: WorkerRecord) => void>();
+    const emit = (r: WorkerRecord) => listeners.forEach((l) => l(r));
+    s.core.onWorkerStatus = (l) => (listeners.add(l), () => void listeners.delete(l));
+    s.setListed([rec({ id: "old-1", status: "idle" }), rec({ id: "old-2", name: "w2", index: 2, status: "failed", reason: "its kernel died" })]);
+    s.core.restartWorkers = async () => {
+      // What the cluster announces while it restarts w2: its fresh kernel from `starting`.
+      emit(rec({ id: "new-2", name: "w2", index: 2, status: "starting" }));
+      emit(rec({ id: "new-2", name: "w2", index: 2, status: "running" }));
+      return [rec({ id: "new-2", name: "w2", index: 2, status: "running" })];
+    };
+    await runCell("%sense_restart", s.ctx);
+    emit(rec({ id: "new-2", name: "w2", index: 2, status: "idle" }));
+    const texts = () => s.displays.map((d) => String(d.bundle["text/plain"]));
+    await until(() => /1 idle/.test(texts().at(-1) ?? ""), "the idle update");
+    // Only the failed worker's row, starting from the first display (no reason left from its old kernel).
+    expect(texts()[0]).toMatch(/^1 worker · 1 starting\n/);
+    expect(texts()[0]).not.toMatch(/w1|its kernel died/);
+    expect(texts().map((t) => /· 1 (\w+)/.exec(t)?.[1])).toEqual(["starting", "running", "idle"]);
+    expect(texts().at(-1)).toMatch(/new-2/);
+    expect(s.err).toEqual([]);
+  });
+
+  test("followWorkerEvents: a row follows a restart in place; each status of a worker is shown, a burst of others coalesced; an old kernel's late event is ignored", async () => {
+    const listeners = new Set<(r: WorkerRecord) => void>();
+    const emit = (r: WorkerRecord) => listeners.forEach((l) => l(r));
+    const shown: string[] = [];
+    const live = { id: "d", update: (b: unknown) => void shown.push(String((b as MimeBundle)["text/plain"])) };
+    const stop = followWorkerEvents([rec({ id: "a", status: "idle" }), rec({ id: "b", name: "w2", index: 2, status: "failed" })], live, (l) => (listeners.add(l), () => void listeners.delete(l)), { intervalMs: 1 });
+    // w2 restarted: its fresh kernel goes starting, running, idle in one burst, with w1 busy meanwhile.
+    emit(rec({ id: "b2", name: "w2", index: 2, status: "starting" }));
+    emit(rec({ id: "a", status: "running" }));
+    emit(rec({ id: "b2", name: "w2", index: 2, status: "running" }));
+    emit(rec({ id: "b2", name: "w2", index: 2, status: "idle" }));
+    emit(rec({ id: "b", name: "w2", index: 2, status: "stopped" })); // the old kernel's, late
+    await until(() => shown.some((t) => /w2 .*idle/.test(t)), "w2 idle");
+    const w2 = shown.map((t) => /^\s*w2\s+(\S+)\s+\S+\s+\S+\s+(\w+)/m.exec(t)?.slice(1).join(" "));
+    expect(w2).toEqual(["b2 starting", "b2 running", "b2 idle"]);
+    expect(shown.at(-1)).toMatch(/^2 workers · 1 running · 1 idle/);
+    stop();
   });
 
   test("%sense_workers --usage and %sense_top show CPU % and memory, — where a kernel did not answer", async () => {

@@ -112,10 +112,10 @@ describe("Cluster with a fake backend", () => {
       ["w2", "stopped"],
     ]);
     expect(cluster.worker("w2").record().reason).toMatch(/restarted by the server/);
-    // every status change was announced, in order per worker
+    // every status was announced, in order per worker, from `starting` (its kernel up)
     const of = (name: string) => events.filter((e) => e.name === name).map((e) => e.status);
-    expect(of("w1")).toEqual(["running", "idle", "stopped"]);
-    expect(of("w2")).toEqual(["running", "failed", "stopped"]);
+    expect(of("w1")).toEqual(["starting", "running", "idle", "stopped"]);
+    expect(of("w2")).toEqual(["starting", "running", "failed", "stopped"]);
     // stopping again is fine; a worker it never had is refused, nothing done
     await expect(cluster.stop(["w1"])).resolves.toEqual([expect.objectContaining({ status: "stopped" })]);
     await expect(cluster.stop(["w1", "w9"])).rejects.toMatchObject({ code: "unknown_worker" });
