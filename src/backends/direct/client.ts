@@ -145,6 +145,7 @@ export class KernelClient {
         off();
       }
     }
+    if (this.closed) throw new WorkerError("launch_failed", "the kernel client was closed before the kernel was ready (the worker stopped or failed meanwhile)");
     throw new WorkerError("timeout", `the kernel did not become ready within ${Math.round(timeoutMs / 1000)} s`);
   }
 
