@@ -134,17 +134,30 @@ export async function openNotebook(server: ServerAddress, kernelName: string, pa
       const future = kernel.requestExecute({ code, stop_on_error: true }, false);
       cellOutputs.set(future.msg.header.msg_id, { outputs, onOutput });
       const reply = await future.done;
-      const streams = outputs.filter((o): o is Extract<Output, { type: "stream" }> => o.type === "stream");
-      const result = outputs.find((o) => o.type === "execute_result");
+      // Read when asked: `outputs` keeps growing with output that arrives after the reply.
+      const streams = (name?: string) =>
+        outputs
+          .filter((o): o is Extract<Output, { type: "stream" }> => o.type === "stream" && (name === undefined || o.name === name))
+          .map((o) => o.text)
+          .join("");
       const rc = reply.content as { ename?: string; evalue?: string; traceback?: string[] };
       return {
-        result: result && result.type === "execute_result" ? String(result.data["text/plain"]) : undefined,
+        get result() {
+          const r = outputs.find((o) => o.type === "execute_result");
+          return r && r.type === "execute_result" ? String(r.data["text/plain"]) : undefined;
+        },
         error: reply.content.status === "error" ? { ename: String(rc.ename), evalue: String(rc.evalue), traceback: rc.traceback ?? [] } : undefined,
         status: reply.content.status as CellResult["status"],
         outputs,
-        text: streams.map((s) => s.text).join(""),
-        stdout: streams.filter((s) => s.name === "stdout").map((s) => s.text).join(""),
-        stderr: streams.filter((s) => s.name === "stderr").map((s) => s.text).join(""),
+        get text() {
+          return streams();
+        },
+        get stdout() {
+          return streams("stdout");
+        },
+        get stderr() {
+          return streams("stderr");
+        },
       };
     },
     async settle() {

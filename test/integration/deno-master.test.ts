@@ -24,9 +24,19 @@ const figures: string[] = [];
 async function denoNotebook(): Promise<NotebookKernel> {
   const nb = await openNotebook(server, "deno");
   notebooks.push(nb);
-  const r = await nb.run('import * as sense from "sense-tslab";');
+  const r = await cell(nb, 'import * as sense from "sense-tslab";');
   expect(r.status).toBe("ok");
   return nb;
+}
+
+/**
+ * Runs `code` in `nb` and waits until the kernel has answered one more request: Deno's kernel
+ * sends some of a cell's output after its idle (README, "In a Deno notebook").
+ */
+async function cell(nb: NotebookKernel, code: string): Promise<CellResult> {
+  const r = await nb.run(code);
+  await nb.settle();
+  return r;
 }
 
 /** The pid of a kernel's process (its argv names `kernel-<id>.json`). */
@@ -89,15 +99,15 @@ describe("Sense in a Deno notebook", () => {
   });
 
   it("knows it runs in Deno and shows the API's results as tables", async () => {
-    const ctx = await nb.run('const ctx = sense.getContext();\nconsole.log("JSON " + JSON.stringify([ctx.runtime, ctx.backend, ctx.kernelId]))');
+    const ctx = await cell(nb, 'const ctx = sense.getContext();\nconsole.log("JSON " + JSON.stringify([ctx.runtime, ctx.backend, ctx.kernelId]))');
     expect(ctx.status).toBe("ok");
     expect(printed(ctx)).toEqual(["deno", "server", nb.kernelId]);
-    const net = await nb.run('sense.getNetwork({ env: { SENSE_PROJECT_IP: "10.1.2.3", SENSE_PORT1: "8080", SENSE_PUBLIC_PORT1: "31000" } })');
+    const net = await cell(nb, 'sense.getNetwork({ env: { SENSE_PROJECT_IP: "10.1.2.3", SENSE_PORT1: "8080", SENSE_PUBLIC_PORT1: "31000" } })');
     expect(String((await resultOf(net))["text/html"])).toMatch(/<table[\s\S]*10\.1\.2\.3[\s\S]*31000/);
   });
 
   it("launches 3 Deno and 2 sense-ts workers with labelled output, runs execute/map/push/pull on the Deno ones, shows them with the magic, stops one and all", async () => {
-    const launch = await nb.run(
+    const launch = await cell(nb, 
       [
         'const deno = await sense.launchWorkers(3, { engine: "deno", code: "const me: string = Deno.env.get(\\"SENSE_WORKER_NAME\\")!;\\nconsole.log(\\"deno up\\", me);" });',
         'const ts = await sense.launchWorkers(2, { engine: "sense-ts", code: "console.log(\\"ts up\\", process.env.SENSE_WORKER_NAME);" });',
@@ -112,12 +122,12 @@ describe("Sense in a Deno notebook", () => {
     // the list, the cell's last expression, is a table
     expect(String((await resultOf(launch))["text/html"])).toMatch(/<table[\s\S]*5 workers/);
 
-    const ex = await nb.run('const rs = await sense.execute("console.log(\\"hi from\\", Deno.env.get(\\"SENSE_WORKER_NAME\\"));\\n6 * 7", { targets: deno });\nconsole.log("JSON " + JSON.stringify(rs.map((r) => r.value)))');
+    const ex = await cell(nb, 'const rs = await sense.execute("console.log(\\"hi from\\", Deno.env.get(\\"SENSE_WORKER_NAME\\"));\\n6 * 7", { targets: deno });\nconsole.log("JSON " + JSON.stringify(rs.map((r) => r.value)))');
     expect(ex.status).toBe("ok");
     for (const w of ["w1", "w2", "w3"]) expect(text(ex)).toContain(`[${w}] hi from ${w}\n`);
     expect(printed(ex)).toEqual([42, 42, 42]);
 
-    const vals = await nb.run(
+    const vals = await cell(nb, 
       [
         'await sense.push({ table: new Map([["k", new Set([1n])]]) }, { targets: deno });',
         'const pulled = await sense.pull("table", { targets: deno });',
@@ -128,11 +138,11 @@ describe("Sense in a Deno notebook", () => {
     expect(vals.status).toBe("ok");
     expect(printed(vals)).toEqual([true, [2, 4, 6, 8, 10, 12]]);
 
-    const magic = await nb.run("await sense.magic`%sense_workers`");
+    const magic = await cell(nb, "await sense.magic`%sense_workers`");
     expect(magic.status).toBe("ok");
     expect(shownText(magic.outputs)).toMatch(/5 workers · 5 idle/);
 
-    const stop = await nb.run('const one = await sense.stopWorkers(deno[0]);\nconst all = await sense.stopWorkers();\nconsole.log("JSON " + JSON.stringify([one.map((w) => w.name), all.map((w) => w.status), (await sense.listWorkers()).length]))');
+    const stop = await cell(nb, 'const one = await sense.stopWorkers(deno[0]);\nconst all = await sense.stopWorkers();\nconsole.log("JSON " + JSON.stringify([one.map((w) => w.name), all.map((w) => w.status), (await sense.listWorkers()).length]))');
     expect(stop.status).toBe("ok");
     expect(printed(stop)).toEqual([["w1"], ["stopped", "stopped", "stopped", "stopped"], 0]);
   });
@@ -141,13 +151,13 @@ describe("Sense in a Deno notebook", () => {
 describe("install from a Deno master", () => {
   it("installs with the npm of the Node on PATH into the project; the next Deno cell and a Deno worker import it", async () => {
     const nb = await denoNotebook();
-    const inst = await nb.run('const installed = await sense.install("is-number");\nconsole.log("JSON " + JSON.stringify(installed.versions))');
+    const inst = await cell(nb, 'const installed = await sense.install("is-number");\nconsole.log("JSON " + JSON.stringify(installed.versions))');
     expect(inst.status).toBe("ok");
     expect(printed<Record<string, string>>(inst)["is-number"]).toMatch(/^\d+\.\d+\.\d+/);
-    const next = await nb.run('import isNumber from "is-number";\nconsole.log("JSON " + JSON.stringify([isNumber(5), isNumber("x")]))');
+    const next = await cell(nb, 'import isNumber from "is-number";\nconsole.log("JSON " + JSON.stringify([isNumber(5), isNumber("x")]))');
     expect(next.status).toBe("ok");
     expect(printed(next)).toEqual([true, false]);
-    const onWorker = await nb.run(
+    const onWorker = await cell(nb, 
       'const [dw] = await sense.launchWorkers(1, { engine: "deno" });\nconst got = await sense.execute("const { default: isNum } = await import(\\"is-number\\");\\nisNum(3)", { targets: [dw] });\nawait sense.stopWorkers(dw);\nconsole.log("JSON " + JSON.stringify(got.map((r) => r.value)))',
     );
     expect(onWorker.status).toBe("ok");
@@ -160,7 +170,7 @@ describe("cleanup when the Deno master goes", () => {
   /** Opens a Deno master, launches a Deno and a python3 worker; resolves with their kernel ids. */
   async function masterWithWorkers(): Promise<{ nb: NotebookKernel; ids: string[]; keeperPid: number }> {
     const nb = await denoNotebook();
-    const r = await nb.run(
+    const r = await cell(nb, 
       'const a = await sense.launchWorkers(1, { engine: "deno" });\nconst b = await sense.launchWorkers(1, { engine: "python3" });\nconsole.log("JSON " + JSON.stringify({ ids: [...a, ...b].map((w) => w.id), keeper: sense.keeperPid() }))',
     );
     expect(r.status).toBe("ok");

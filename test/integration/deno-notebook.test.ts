@@ -77,6 +77,42 @@ describe("deno-workers.ipynb with no server", () => {
     check(report.cells);
     nothingLeft();
   });
+
+  it("a Deno master launches 3 Deno and 2 sense-ts workers (labelled output), runs execute/map/push/pull on the Deno ones, stops one and all; nothing is left", async () => {
+    fs.rmSync(machine.project, { recursive: true, force: true });
+    fs.mkdirSync(machine.project);
+    denoProject(machine.project);
+    const cells = [
+      'import * as sense from "sense-tslab";',
+      [
+        'const deno = await sense.launchWorkers(3, { engine: "deno", code: "const me: string = Deno.env.get(\\"SENSE_WORKER_NAME\\")!;\\nconsole.log(\\"deno up\\", me);" });',
+        'const ts = await sense.launchWorkers(2, { engine: "sense-ts", code: "console.log(\\"ts up\\", process.env.SENSE_WORKER_NAME);" });',
+        "await sense.awaitWorkers(null, { waitForCompletion: true, timeoutSeconds: 120 });",
+      ].join("\n"),
+      'const rs = await sense.execute("console.log(\\"hi from\\", Deno.env.get(\\"SENSE_WORKER_NAME\\"));\\n6 * 7", { targets: deno });\nconsole.log("JSON " + JSON.stringify(rs.map((r) => r.value)));',
+      [
+        'await sense.push({ table: new Map([["k", new Set([1n])]]) }, { targets: deno });',
+        'const pulled = await sense.pull("table", { targets: deno });',
+        "const mapped = await sense.map((x: number) => x * 2, [1, 2, 3, 4, 5, 6], { targets: deno });",
+        'console.log("JSON " + JSON.stringify([pulled.every((t) => t instanceof Map && (t.get("k") as Set<bigint>).has(1n)), mapped]));',
+      ].join("\n"),
+      'const one = await sense.stopWorkers(deno[0]);\nconst all = await sense.stopWorkers();\nconsole.log("JSON " + JSON.stringify([one.map((w) => w.name), all.map((w) => w.status), (await sense.listWorkers()).length]));',
+    ];
+    const file = path.join(machine.project, "mixed.ipynb");
+    fs.writeFileSync(file, JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { name: "deno", display_name: "Deno", language: "typescript" } }, cells: cells.map((source) => ({ cell_type: "code", source, metadata: {}, outputs: [], execution_count: null })) }));
+    const r = await run([path.join(REPO, ".venv", "bin", "python"), path.join(REPO, "test", "support", "run-cells.py"), file, "deno"], machine.env(), machine.project);
+    if (r.code !== 0) throw new Error(`run-cells failed (${r.code}):\n${r.out}`);
+    const report = JSON.parse(r.out.trim().split("\n").pop() ?? "{}") as { cells: string[]; failed: boolean };
+    if (report.failed) throw new Error(report.cells.join("\n---\n"));
+    const json = (i: number): unknown => JSON.parse(/^JSON (.*)$/m.exec(report.cells[i])?.[1] ?? "null");
+    for (const w of ["w1", "w2", "w3"]) expect(report.cells[1]).toContain(`[${w}] deno up ${w}\n`);
+    for (const w of ["w4", "w5"]) expect(report.cells[1]).toContain(`[${w}] ts up ${w}\n`);
+    for (const w of ["w1", "w2", "w3"]) expect(report.cells[2]).toContain(`[${w}] hi from ${w}\n`);
+    expect(json(2)).toEqual([42, 42, 42]);
+    expect(json(3)).toEqual([true, [2, 4, 6, 8, 10, 12]]);
+    expect(json(4)).toEqual([["w1"], ["stopped", "stopped", "stopped", "stopped"], 0]);
+    nothingLeft();
+  });
 });
 
 describe("deno-workers.ipynb through a Jupyter Server", () => {
