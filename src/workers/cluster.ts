@@ -91,8 +91,12 @@ interface Relaunch {
 /** Options of {@link Cluster.restart}. */
 export interface RestartOptions {
   context?: WorkerContextInput;
-  /** Where the restarted workers' output goes (default: the calling cell's or terminal's sink). */
-  sink?: OutputSink;
+  /**
+   * Where the restarted workers' output goes (default: the calling cell's or terminal's sink);
+   * `"launching"`: where each worker's output went before, its launching call's sink (for a
+   * restart asked from outside any cell: the JupyterLab panel).
+   */
+  sink?: OutputSink | "launching";
 }
 
 /** Stopped and failed workers whose records and output a cluster keeps (oldest dropped first). */
@@ -199,7 +203,10 @@ export class Cluster {
    */
   async restart(refs: readonly WorkerRef[], options: RestartOptions = {}): Promise<WorkerRecord[]> {
     checkOptionKeys(options, ["context", "sink"], "restartWorkers");
-    const sink = options.sink ?? captureSink();
+    if (typeof options.sink === "string" && options.sink !== "launching") {
+      throw new UsageError(`restartWorkers: sink must be an output sink or "launching", not ${shown(options.sink)}`, { code: "bad_option" });
+    }
+    const sink = options.sink === "launching" ? undefined : (options.sink ?? captureSink());
     const ctx = this.context(options.context);
     const ids = flattenRefs(refs);
     const records = await this.records(ctx, true);
@@ -213,7 +220,7 @@ export class Cluster {
       return { w, how };
     });
     // Asked for by a person: an automatic restart's count starts again.
-    const results = await Promise.allSettled(olds.map(({ w, how }) => this.restartOne(w, { ...how, restarts: 0 }, sink)));
+    const results = await Promise.allSettled(olds.map(({ w, how }) => this.restartOne(w, { ...how, restarts: 0 }, sink ?? how.sink)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
     return results.map((r) => (r as PromiseFulfilledResult<WorkerRecord>).value);
@@ -245,6 +252,18 @@ export class Cluster {
       { backend, masterId: ctx.masterId, projectHome: ctx.projectHome, engine, language, size: plan.size, folder, baseEnv: masterEnv(ctx, plan.size, true, projectIpFor(ctx)), watchdog: true, startTimeoutMs: plan.startTimeoutMs },
       n,
     );
+  }
+
+  /**
+   * This process's failed workers (their kernels gone; their records kept until they are
+   * restarted or stopped), in launch order, each with whether {@link Cluster.restart} can start it
+   * again (this process still holds how it was launched). Asks no server; never throws.
+   */
+  failed(): { record: WorkerRecord; restartable: boolean }[] {
+    return [...this.workers.values()]
+      .filter((w) => w.status === "failed")
+      .sort((a, b) => a.tag.index - b.tag.index)
+      .map((w) => ({ record: w.record(), restartable: this.launchedWith.has(w.kernelId) }));
   }
 
   /** The warm pools: engine, size, target and how many kernels are ready or starting. */
