@@ -3,7 +3,7 @@
  * (masters and their workers, from the sessions' tags; failed workers, whose sessions are gone,
  * from their masters), each kernel's CPU and memory, and actions (stop a worker, stop a cluster,
  * restart a failed worker, open a console on a worker's kernel, open the master's notebook).
- * Refreshes every 3 s while visible (slower with many workers; every second while an action is
+ * Refreshes every 3 s while visible (slower with many workers; every 0.5 s while an action is
  * under way), not at all while hidden or while the browser tab is in the background; a refresh is
  * one `GET api/sessions` plus one control message per running kernel and one per Sense notebook or
  * console kernel (a possible master).
@@ -31,7 +31,7 @@ const senseIcon = new LabIcon({
 /** Base refresh period while visible; grows with the number of kernels so 64 workers stay calm. */
 const BASE_MS = 3_000;
 /** The refresh period while an action (a restart: seconds) is under way, so its steps show. */
-const ACTION_MS = 1_000;
+const ACTION_MS = 500;
 /** How long the panel waits for a master to restart or stop workers. */
 const ACTION_TIMEOUT_MS = 600_000;
 
@@ -44,6 +44,8 @@ class SensePanel extends Widget {
   private failed = new Map<string, ClusterWorker[]>();
   /** Actions under way (the panel refreshes faster meanwhile). */
   private pending = 0;
+  /** Counts finished actions: a master's list asked before one finished is stale. */
+  private actions = 0;
   private error = "";
   private readonly usageClient: UsageClient;
   private readonly list: HTMLElement;
@@ -127,9 +129,11 @@ class SensePanel extends Widget {
       this.render();
       const kernels = this.clusters.flatMap((c) => [
         ...(c.master ? [{ id: c.masterId, name: c.master.kernelName }] : []),
-        ...c.workers.filter((w) => w.status !== "failed" && w.status !== "stopped" && w.status !== "dead").map((w) => ({ id: w.kernelId, name: w.engine })),
+        // A starting kernel answers nothing yet: asking it would hold the refresh for the timeout.
+        ...c.workers.filter((w) => w.status !== "starting" && w.status !== "failed" && w.status !== "stopped" && w.status !== "dead").map((w) => ({ id: w.kernelId, name: w.engine })),
       ]);
       const asked = new Map<string, ClusterWorker[]>();
+      const epoch = this.actions;
       const [usage] = await Promise.all([
         this.usageClient.sample([...kernels, ...masters.filter((m) => !kernels.some((k) => k.id === m.id))]),
         ...masters.map(async (m) => {
@@ -138,7 +142,7 @@ class SensePanel extends Widget {
         }),
       ]);
       this.usage = usage;
-      for (const [id, workers] of asked) this.failed.set(id, workers);
+      if (epoch === this.actions) for (const [id, workers] of asked) this.failed.set(id, workers);
       const fresh = clustersOf(sessions);
       for (const [id, workers] of this.failed) addMasterWorkers(fresh, sessions, id, workers);
       this.clusters = fresh;
@@ -182,6 +186,7 @@ class SensePanel extends Widget {
       if (reply.status === "error") throw new Error(reply.message);
     } finally {
       this.pending--;
+      this.actions++;
     }
   }
 
@@ -252,10 +257,11 @@ class SensePanel extends Widget {
         meta.title = meta.textContent ?? "";
         const acts = span("", "sense-Worker-actions");
         const kernelId = w.kernelId;
-        const alive = w.status !== "failed" && w.status !== "dead" && w.status !== "stopped";
+        const alive = w.status !== "failed" && w.status !== "dead" && w.status !== "stopped" && !w.gone;
         if (alive) acts.appendChild(button("Console", "console", () => void this.app.commands.execute("console:create", { kernelPreference: { id: kernelId }, activate: true })));
         if (w.status === "failed" && w.restartable) acts.appendChild(button("Restart", "restart", () => void this.act(`restarting ${w.name}`, () => this.askMaster(c, { action: "restart", workers: [w.name] }))));
-        acts.appendChild(button("Stop", "stop", () => void this.act(`stopping ${w.name}`, () => this.stopWorker(c, w))));
+        // A worker its master is restarting (no session yet) has nothing to act on until it has one.
+        if (!w.gone || w.status === "failed") acts.appendChild(button("Stop", "stop", () => void this.act(`stopping ${w.name}`, () => this.stopWorker(c, w))));
         top.append(name, badge, meta, acts);
         const bottom = document.createElement("div");
         bottom.className = "sense-Worker-line sense-Worker-figures";

@@ -96,7 +96,8 @@ export function possibleMasters(sessions: readonly Session.IModel[]): { id: stri
 /**
  * Adds what master `masterId` said of its failed workers (`sense_cluster_reply`) to `clusters`: a
  * failed worker whose session is gone gets a row of its own (in index order; its master's cluster
- * is added when it had no row left), a row whose kernel the master names gets the master's reason.
+ * is added when it had no row left), as does one the master is restarting (`starting`) before its
+ * fresh kernel has a session; a row whose kernel the master names gets the master's reason.
  * A session is the truth for a name it holds (a restarted worker's new kernel). Changes
  * `clusters` in place.
  */
@@ -110,14 +111,15 @@ export function addMasterWorkers(clusters: ClusterRow[], sessions: readonly Sess
       if (w.status === "failed" && same.status !== "stopped") same.status = "failed";
       continue;
     }
-    if (w.status !== "failed" || cluster?.workers.some((r) => r.name === w.name)) continue;
+    // A failed worker, or one its master is restarting whose fresh kernel has no session yet.
+    if ((w.status !== "failed" && w.status !== "starting") || cluster?.workers.some((r) => r.name === w.name)) continue;
     if (!cluster) {
       const own = sessions.find((s) => s.kernel?.id === masterId);
       cluster = { masterId, workers: [], poolSessionIds: [] };
       if (own?.kernel) cluster.master = { sessionId: own.id, path: own.path, kernelName: own.kernel.name, executionState: own.kernel.execution_state ?? "unknown" };
       clusters.push(cluster);
     }
-    cluster.workers.push({ name: w.name, sessionId: "", kernelId: w.kernelId, engine: w.engine, size: w.size, status: "failed", executionState: "dead", startedAtMs: w.startedAtMs, reason: w.reason, restartable: w.restartable, gone: true });
+    cluster.workers.push({ name: w.name, sessionId: "", kernelId: w.kernelId, engine: w.engine, size: w.size, status: w.status, executionState: w.status === "failed" ? "dead" : "starting", startedAtMs: w.startedAtMs, reason: w.reason, restartable: w.restartable, gone: true });
   }
   cluster?.workers.sort((a, b) => Number(a.name.slice(1)) - Number(b.name.slice(1)));
 }

@@ -51,7 +51,7 @@ function wire(record: WorkerRecord, restartable: boolean): ClusterWorker {
 
 /**
  * The `sense_cluster_reply` content for a request's `content`: `list` gives the cluster's failed
- * workers (no server asked); `restart` starts fresh kernels in place of the named workers (their
+ * workers and those it is restarting, `starting` (no server asked); `restart` starts fresh kernels in place of the named workers (their
  * output goes where it went before: the launching cell) and resolves once they run; `stop` stops
  * them (a failed worker's record then leaves the list). Never rejects: a refused request or a
  * failed action is `{ status: "error", code, ename, evalue }` (`code` as the error's: `bad_option`,

@@ -107,6 +107,8 @@ export class Cluster {
   private readonly workers = new Map<string, Worker>();
   /** How each worker of this process was launched, by kernel id (for {@link Cluster.restart}). */
   private readonly launchedWith = new Map<string, Relaunch>();
+  /** Workers being restarted, by name: their records say `starting` until the fresh kernel's handle exists. */
+  private readonly restarting = new Map<string, WorkerRecord>();
   /** Ended workers' kernel ids, oldest first (their handles stay for `output`/`await`). */
   private readonly retired: string[] = [];
   private readonly statusListeners = new Set<(record: WorkerRecord) => void>();
@@ -256,14 +258,15 @@ export class Cluster {
 
   /**
    * This process's failed workers (their kernels gone; their records kept until they are
-   * restarted or stopped), in launch order, each with whether {@link Cluster.restart} can start it
-   * again (this process still holds how it was launched). Asks no server; never throws.
+   * restarted or stopped), each with whether {@link Cluster.restart} can start it again (this
+   * process still holds how it was launched), and the workers being restarted whose fresh kernel
+   * has no handle yet (`starting`, under their old kernel's id), in launch order. Asks no server;
+   * never throws.
    */
   failed(): { record: WorkerRecord; restartable: boolean }[] {
-    return [...this.workers.values()]
-      .filter((w) => w.status === "failed")
-      .sort((a, b) => a.tag.index - b.tag.index)
-      .map((w) => ({ record: w.record(), restartable: this.launchedWith.has(w.kernelId) }));
+    const failed = [...this.workers.values()].filter((w) => w.status === "failed" && !this.restarting.has(w.name)).map((w) => ({ record: w.record(), restartable: this.launchedWith.has(w.kernelId) }));
+    const starting = [...this.restarting.values()].map((record) => ({ record, restartable: false }));
+    return [...failed, ...starting].sort((a, b) => a.record.index - b.record.index);
   }
 
   /** The warm pools: engine, size, target and how many kernels are ready or starting. */
@@ -473,12 +476,19 @@ export class Cluster {
 
   /** Stops `w` (when it still runs) and starts a fresh kernel in its place, launched as `how` says. */
   private async restartOne(w: Worker, how: Relaunch, sink: OutputSink): Promise<WorkerRecord> {
-    await w.stop();
-    // The fresh worker takes the old one's place: its record (same name) replaces the old one's.
-    this.forget(w);
-    const fresh = await startWorker(this.site(this.backendFor(how.ctx)), { ctx: how.ctx, plan: how.plan, engine: how.engine, folder: how.folder, index: w.tag.index, sink, baseEnv: how.baseEnv });
-    this.launchedWith.set(fresh.kernelId, how);
-    return fresh.record();
+    // Until the fresh kernel has a handle (and a session), only this says the worker is starting.
+    const { reason: _gone, executionState: _state, ...old } = w.record();
+    this.restarting.set(w.name, { ...old, status: "starting" });
+    try {
+      await w.stop();
+      // The fresh worker takes the old one's place: its record (same name) replaces the old one's.
+      this.forget(w);
+      const fresh = await startWorker(this.site(this.backendFor(how.ctx)), { ctx: how.ctx, plan: how.plan, engine: how.engine, folder: how.folder, index: w.tag.index, sink, baseEnv: how.baseEnv });
+      this.launchedWith.set(fresh.kernelId, how);
+      return fresh.record();
+    } finally {
+      this.restarting.delete(w.name);
+    }
   }
 
   /**

@@ -101,7 +101,7 @@ maybe("the Sense panel in JupyterLab", () => {
     }
   }, 300_000);
 
-  it("shows a SIGKILLed worker failed with its reason (after a reload too), and restarts it: starting, running, idle", async () => {
+  it("shows a SIGKILLed worker failed with its reason (after a reload too), restarts it (starting, running, idle), and stops a failed one", async () => {
     if (!server || !browser) throw new Error("setup failed");
     const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
     try {
@@ -150,8 +150,12 @@ async function workerSessions(rest: RestClient, file: string): Promise<Map<strin
 async function restartWalk(page: Page, server: JupyterServer, rest: RestClient): Promise<void> {
   const liveTable = await runNotebook(page, server, "restart.ipynb");
   await liveTable.locator("tbody tr", { hasText: "idle" }).nth(1).waitFor({ timeout: 120_000 });
-  await palette(page, "Sense: Show Clusters");
+  // Opened from its sidebar tab, as a person would (the palette is the first test's).
   const panel = page.locator("#sense-clusters");
+  const showPanel = async () => {
+    if (!(await panel.isVisible())) await page.locator(".lm-TabBar-tab[data-id='sense-clusters']").click();
+  };
+  await showPanel();
   const cluster = panel.locator(".sense-Cluster", { hasText: "restart.ipynb" });
   const w2 = cluster.locator("[data-worker='w2']");
   await cluster.locator("[data-worker][data-status='idle']").nth(1).waitFor({ timeout: 30_000 });
@@ -176,8 +180,8 @@ async function restartWalk(page: Page, server: JupyterServer, rest: RestClient):
   await page.reload();
   await page.locator(".jp-Notebook").first().waitFor({ timeout: 120_000 });
   await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first().waitFor({ timeout: 120_000 });
-  // The workspace may bring the panel back open by itself; else its sidebar tab opens it.
-  if (!(await panel.isVisible())) await page.locator(".lm-TabBar-tab[data-id='sense-clusters']").click();
+  // The workspace may bring the panel back open by itself.
+  await showPanel();
   await failedRow.locator("[data-field='reason']").waitFor({ timeout: 30_000 });
   expect(await cluster.locator("[data-worker='w1'][data-status='idle']").count()).toBe(1);
 
@@ -210,11 +214,21 @@ async function restartWalk(page: Page, server: JupyterServer, rest: RestClient):
   // After failed, only forward: (starting) running idle.
   const order = ["starting", "running", "idle"];
   const after = seen.slice(1);
-  expect(after).toContain("running");
+  expect(after).toEqual(expect.arrayContaining(["starting", "running"]));
   expect(after[after.length - 1]).toBe("idle");
   expect(after.every((st, i) => order.includes(st) && (i === 0 || order.indexOf(st) > order.indexOf(after[i - 1])))).toBe(true);
   expect(await cluster.locator("[data-worker='w2'] [data-field='reason']").count()).toBe(0);
   await page.screenshot({ path: path.join(SHOTS, "panel-restarted-w2.png") });
+
+  // Stop on a failed worker: its master records it stopped, and its row goes.
+  const w1Kernel = await cluster.locator("[data-worker='w1']").getAttribute("data-kernel");
+  process.kill(kernelPid(w1Kernel ?? ""), "SIGKILL");
+  const w1Failed = cluster.locator("[data-worker='w1'][data-status='failed']");
+  await w1Failed.locator("[data-field='reason']").waitFor({ timeout: 30_000 });
+  await w1Failed.locator("button[data-action='stop']").click();
+  await cluster.locator("[data-worker='w1']").waitFor({ state: "detached", timeout: 30_000 });
+  expect(await cluster.locator("[data-worker]").count()).toBe(1);
+  expect([...(await workerSessions(rest, "restart.ipynb")).keys()]).toEqual(["w2"]);
   console.log(`panel restart: w2 states seen ${seen.join(" -> ")}`);
 }
 

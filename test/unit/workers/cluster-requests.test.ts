@@ -54,10 +54,22 @@ describe("sense_cluster_request", () => {
     });
   });
 
-  it("restart starts w2 again (its startup code run once more); stop of a failed worker drops it from the list", async () => {
+  it("restart starts w2 again (listed starting meanwhile; its startup code run once more); stop of a failed worker drops it from the list", async () => {
     await failW2();
     const old = cluster.worker("w2").kernelId;
-    const reply = clusterReply(await answerClusterRequest({ action: "restart", workers: ["w2"] }, cluster));
+    // The fresh kernel's start is held: meanwhile the list says w2 is starting (under its old kernel).
+    let release = () => undefined as void;
+    const held = new Promise<void>((r) => (release = r));
+    const start = backend.start.bind(backend);
+    backend.start = async (r) => {
+      await held;
+      return start(r);
+    };
+    const restarting = answerClusterRequest({ action: "restart", workers: ["w2"] }, cluster);
+    for (let i = 0; i < 100 && !cluster.failed().some((f) => f.record.status === "starting"); i++) await new Promise((r) => setImmediate(r));
+    expect(clusterReply(await answerClusterRequest({ action: "list" }, cluster))).toEqual({ status: "ok", workers: [expect.objectContaining({ name: "w2", kernelId: old, status: "starting", restartable: false })] });
+    release();
+    const reply = clusterReply(await restarting);
     expect(reply).toMatchObject({ status: "ok", workers: [{ name: "w2", status: expect.stringMatching(/^(running|idle)$/), restartable: true }] });
     await cluster.await(["w2"], { waitForCompletion: true, timeoutSeconds: 5 });
     expect(cluster.worker("w2").kernelId).not.toBe(old);
