@@ -292,7 +292,8 @@ export class KernelCore {
     const root = this.options.root;
     let content: unknown;
     try {
-      const loaded = require.cache[distPath(root, "workersApi")] !== undefined;
+      // Resolved as require keys its cache (the real path, were the package reached through a link).
+      const loaded = require.cache[require.resolve(distPath(root, "workersApi"))] !== undefined;
       if (!loaded && (req.content as { action?: unknown }).action === "list") content = { status: "ok", workers: [] };
       else {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
