@@ -12,6 +12,7 @@ import type * as Zmq from "zeromq";
 import { isMagicSource, type CellIO, type MimeBundle } from "../src/protocol/cell";
 import type { ConnectionInfo, Message } from "../src/protocol/wire";
 import { distPath, isPrecompiled, isSenseSessionName } from "../src/protocol/marks";
+import { CLUSTER_REQUEST } from "../src/protocol/control";
 import { isMimeBundle } from "../src/display/bundle";
 import type { CellOutcome, Engine } from "./engine";
 import type { MagicsModule } from "./magic-cells";
@@ -278,7 +279,32 @@ export class KernelCore {
       await this.reply(sock, req, "interrupt_reply", { status: "ok" });
     } else if (t === "kernel_info_request") await this.reply(sock, req, "kernel_info_reply", this.kernelInfo());
     else if (t === "usage_request") await this.reply(sock, req, "usage_reply", this.usage.sample());
+    // Not awaited: a restart takes seconds, and control must keep answering (an interrupt, usage).
+    else if (t === CLUSTER_REQUEST) void this.onClusterRequest(sock, req);
   };
+
+  /**
+   * Answers `sense_cluster_request` (the JupyterLab panel) from this process's cluster. A kernel
+   * whose cells never used workers has none: it lists no failed worker without loading the
+   * package's workers modules.
+   */
+  private async onClusterRequest(sock: RequestSocket, req: Message): Promise<void> {
+    const root = this.options.root;
+    let content: unknown;
+    try {
+      // Resolved as require keys its cache (the real path, were the package reached through a link).
+      const loaded = require.cache[require.resolve(distPath(root, "workersApi"))] !== undefined;
+      if (!loaded && (req.content as { action?: unknown }).action === "list") content = { status: "ok", workers: [] };
+      else {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const mod = require(distPath(root, "clusterRequests")) as { answerClusterRequest(content: unknown): Promise<unknown> };
+        content = await mod.answerClusterRequest(req.content);
+      }
+    } catch (e) {
+      content = { status: "error", code: "error", ...describeError(e) };
+    }
+    await this.reply(sock, req, "sense_cluster_reply", content);
+  }
 
   private async onShutdownRequest(sock: RequestSocket, req: Message): Promise<void> {
     const content = { status: "ok", restart: (req.content as { restart?: unknown }).restart === true };

@@ -12,7 +12,7 @@ if [ ! -f node_modules/.sense-lock ] || ! cmp -s package-lock.json node_modules/
   cp package-lock.json node_modules/.sense-lock
 fi
 out=../dist/labextension/package.json
-if [ -f "$out" ] && [ -z "$(find src style package.json tsconfig.json ../src/protocol/usage.ts -newer "$out" -print -quit)" ]; then
+if [ -f "$out" ] && [ -z "$(find src style package.json tsconfig.json ../src/protocol/usage.ts ../src/protocol/control.ts -newer "$out" -print -quit)" ]; then
   exit 0
 fi
 log "building the JupyterLab panel"

@@ -1,10 +1,12 @@
 /**
  * The Sense side panel: a left-sidebar widget listing every Sense cluster on this Jupyter Server
- * (masters and their workers, from the sessions' tags), each kernel's CPU and memory, and actions
- * (stop a worker, stop a cluster, open a console on a worker's kernel, open the master's notebook).
- * Refreshes every 3 s while visible (slower with many workers), not at all while hidden or while
- * the browser tab is in the background; a refresh is one `GET api/sessions` plus one control
- * message per running kernel.
+ * (masters and their workers, from the sessions' tags; failed workers, whose sessions are gone,
+ * from their masters), each kernel's CPU and memory, and actions (stop a worker, stop a cluster,
+ * restart a failed worker, open a console on a worker's kernel, open the master's notebook).
+ * Refreshes every 3 s while visible (slower with many workers; every 0.5 s while an action is
+ * under way), not at all while hidden or while the browser tab is in the background; a refresh is
+ * one `GET api/sessions` plus one control message per running kernel and one per Sense notebook or
+ * console kernel (a possible master).
  */
 import { ILabShell, type JupyterFrontEnd, type JupyterFrontEndPlugin } from "@jupyterlab/application";
 import { ICommandPalette } from "@jupyterlab/apputils";
@@ -12,7 +14,8 @@ import { URLExt } from "@jupyterlab/coreutils";
 import { ServerConnection, type Session } from "@jupyterlab/services";
 import { LabIcon } from "@jupyterlab/ui-components";
 import { Widget } from "@lumino/widgets";
-import { clustersOf, formatBytes, formatUptime, UsageClient, type ClusterRow, type Usage } from "./model";
+import { addMasterWorkers, clustersOf, formatBytes, formatUptime, possibleMasters, UsageClient, type ClusterRow, type Usage, type WorkerRow } from "./model";
+import { CLUSTER_REQUEST, clusterReply, type ClusterRequest, type ClusterWorker } from "../../src/protocol/control";
 
 const PANEL_ID = "sense-clusters";
 const SHOW = "sense:show-clusters";
@@ -27,12 +30,22 @@ const senseIcon = new LabIcon({
 
 /** Base refresh period while visible; grows with the number of kernels so 64 workers stay calm. */
 const BASE_MS = 3_000;
+/** The refresh period while an action (a restart: seconds) is under way, so its steps show. */
+const ACTION_MS = 500;
+/** How long the panel waits for a master to restart or stop workers. */
+const ACTION_TIMEOUT_MS = 600_000;
 
 class SensePanel extends Widget {
   private timer: number | undefined;
   private busy = false;
   private clusters: ClusterRow[] = [];
   private usage = new Map<string, Usage>();
+  /** Each master's failed workers as it last said (kept while it does not answer: a busy cell). */
+  private failed = new Map<string, ClusterWorker[]>();
+  /** Actions under way (the panel refreshes faster meanwhile). */
+  private pending = 0;
+  /** Counts finished actions: a master's list asked before one finished is stale. */
+  private actions = 0;
   private error = "";
   private readonly usageClient: UsageClient;
   private readonly list: HTMLElement;
@@ -93,7 +106,7 @@ class SensePanel extends Widget {
     this.stopTimer();
     if (!this.isVisible || document.visibilityState !== "visible") return;
     const kernels = this.clusters.reduce((n, c) => n + c.workers.length + (c.master ? 1 : 0), 0);
-    this.timer = window.setTimeout(() => void this.refresh(), BASE_MS + kernels * 100);
+    this.timer = window.setTimeout(() => void this.refresh(), this.pending > 0 ? ACTION_MS : BASE_MS + kernels * 100);
   }
 
   /** One refresh: the sessions, then the usage of each running kernel; never two at once. */
@@ -106,14 +119,33 @@ class SensePanel extends Widget {
       const res = await ServerConnection.makeRequest(URLExt.join(settings.baseUrl, "api/sessions"), {}, settings);
       if (!res.ok) throw new Error(`the server answered ${res.status} to GET api/sessions`);
       const sessions = (await res.json()) as Session.IModel[];
-      this.clusters = clustersOf(sessions);
+      const masters = possibleMasters(sessions);
+      const clusters = clustersOf(sessions);
+      // What masters said last time, at once: a failed worker's row does not blink at each refresh.
+      for (const id of [...this.failed.keys()]) if (!masters.some((m) => m.id === id)) this.failed.delete(id);
+      for (const [id, workers] of this.failed) addMasterWorkers(clusters, sessions, id, workers);
+      this.clusters = clusters;
       this.error = "";
       this.render();
       const kernels = this.clusters.flatMap((c) => [
         ...(c.master ? [{ id: c.masterId, name: c.master.kernelName }] : []),
-        ...c.workers.filter((w) => w.status !== "failed" && w.status !== "stopped" && w.status !== "dead").map((w) => ({ id: w.kernelId, name: w.engine })),
+        // A starting kernel answers nothing yet: asking it would hold the refresh for the timeout.
+        ...c.workers.filter((w) => w.status !== "starting" && w.status !== "failed" && w.status !== "stopped" && w.status !== "dead").map((w) => ({ id: w.kernelId, name: w.engine })),
       ]);
-      this.usage = await this.usageClient.sample(kernels);
+      const asked = new Map<string, ClusterWorker[]>();
+      const epoch = this.actions;
+      const [usage] = await Promise.all([
+        this.usageClient.sample([...kernels, ...masters.filter((m) => !kernels.some((k) => k.id === m.id))]),
+        ...masters.map(async (m) => {
+          const reply = clusterReply(await this.usageClient.control(m, CLUSTER_REQUEST, { action: "list" }));
+          if (reply.status === "ok") asked.set(m.id, reply.workers);
+        }),
+      ]);
+      this.usage = usage;
+      if (epoch === this.actions) for (const [id, workers] of asked) this.failed.set(id, workers);
+      const fresh = clustersOf(sessions);
+      for (const [id, workers] of this.failed) addMasterWorkers(fresh, sessions, id, workers);
+      this.clusters = fresh;
     } catch (e) {
       this.error = e instanceof Error ? e.message : String(e);
     } finally {
@@ -136,6 +168,31 @@ class SensePanel extends Widget {
 
   private stopSessions(ids: readonly string[]): Promise<unknown> {
     return Promise.all(ids.map((id) => this.app.serviceManager.sessions.shutdown(id)));
+  }
+
+  /**
+   * Asks a master to restart or stop its workers (its own restartWorkers / stopWorkers: only the
+   * process that launched a worker knows its engine, env and startup code).
+   * @throws Error with the master's message when it refused, failed or did not answer.
+   */
+  private async askMaster(c: ClusterRow, request: ClusterRequest): Promise<void> {
+    if (!c.master) throw new Error("its master has no kernel on this server");
+    this.pending++;
+    this.schedule();
+    try {
+      const content = await this.usageClient.control({ id: c.masterId, name: c.master.kernelName }, CLUSTER_REQUEST, request, ACTION_TIMEOUT_MS);
+      if (content === undefined) throw new Error("the master kernel did not answer");
+      const reply = clusterReply(content);
+      if (reply.status === "error") throw new Error(reply.message);
+    } finally {
+      this.pending--;
+      this.actions++;
+    }
+  }
+
+  /** Stops a worker: deletes its session, or, once its session is gone (it failed), asks its master to record it stopped. */
+  private stopWorker(c: ClusterRow, w: WorkerRow): Promise<unknown> {
+    return w.gone ? this.askMaster(c, { action: "stop", workers: [w.name] }) : this.stopSessions([w.sessionId]);
   }
 
   private render(): void {
@@ -169,8 +226,15 @@ class SensePanel extends Widget {
         const path = c.master.path;
         actions.appendChild(button("Open notebook", "open-notebook", () => void this.app.commands.execute("docmanager:open", { path })));
       }
-      const all = [...c.workers.map((w) => w.sessionId), ...c.poolSessionIds];
-      if (all.length) actions.appendChild(button("Stop cluster", "stop-cluster", () => void this.act(`stopping ${all.length} session(s)`, () => this.stopSessions(all))));
+      const all = [...c.workers.filter((w) => !w.gone).map((w) => w.sessionId), ...c.poolSessionIds];
+      const gone = c.workers.filter((w) => w.gone).map((w) => w.name);
+      if (all.length || gone.length) {
+        actions.appendChild(
+          button("Stop cluster", "stop-cluster", () =>
+            void this.act(`stopping ${all.length + gone.length} worker(s)`, () => Promise.all([this.stopSessions(all), gone.length ? this.askMaster(c, { action: "stop", workers: gone }) : undefined])),
+          ),
+        );
+      }
       head.append(title, meta, actions);
       box.appendChild(head);
       // Two lines per worker, so the panel reads at the sidebar's default width.
@@ -183,6 +247,7 @@ class SensePanel extends Widget {
         row.dataset.worker = w.name;
         row.dataset.session = w.sessionId;
         row.dataset.kernel = w.kernelId;
+        row.dataset.status = w.status;
         const top = document.createElement("div");
         top.className = "sense-Worker-line";
         const name = span(w.name, "sense-Worker-name");
@@ -192,8 +257,11 @@ class SensePanel extends Widget {
         meta.title = meta.textContent ?? "";
         const acts = span("", "sense-Worker-actions");
         const kernelId = w.kernelId;
-        acts.appendChild(button("Console", "console", () => void this.app.commands.execute("console:create", { kernelPreference: { id: kernelId }, activate: true })));
-        acts.appendChild(button("Stop", "stop", () => void this.act(`stopping ${w.name}`, () => this.stopSessions([w.sessionId]))));
+        const alive = w.status !== "failed" && w.status !== "dead" && w.status !== "stopped" && !w.gone;
+        if (alive) acts.appendChild(button("Console", "console", () => void this.app.commands.execute("console:create", { kernelPreference: { id: kernelId }, activate: true })));
+        if (w.status === "failed" && w.restartable) acts.appendChild(button("Restart", "restart", () => void this.act(`restarting ${w.name}`, () => this.askMaster(c, { action: "restart", workers: [w.name] }))));
+        // A worker its master is restarting (no session yet) has nothing to act on until it has one.
+        if (!w.gone || w.status === "failed") acts.appendChild(button("Stop", "stop", () => void this.act(`stopping ${w.name}`, () => this.stopWorker(c, w))));
         top.append(name, badge, meta, acts);
         const bottom = document.createElement("div");
         bottom.className = "sense-Worker-line sense-Worker-figures";
@@ -202,9 +270,18 @@ class SensePanel extends Widget {
           span(u ? u.cpu.toFixed(1) : "—", "sense-num", "cpu"),
           span("% cpu", "sense-Label"),
           span(u ? formatBytes(u.memory) : "—", "sense-num sense-Gap", "memory"),
-          span(`up ${formatUptime(now - w.startedAtMs)}`, "sense-Label sense-Gap"),
+          // A failed or stopped worker's kernel is gone: it has no uptime.
+          ...(alive ? [span(`up ${formatUptime(now - w.startedAtMs)}`, "sense-Label sense-Gap")] : []),
         );
         row.append(top, bottom);
+        if (w.reason && w.status === "failed") {
+          const reason = document.createElement("div");
+          reason.className = "sense-Worker-line sense-Worker-reason";
+          reason.dataset.field = "reason";
+          reason.textContent = w.reason;
+          reason.title = w.reason;
+          row.appendChild(reason);
+        }
         list.appendChild(row);
       }
       box.appendChild(list);

@@ -1,11 +1,13 @@
 /**
  * What the panel shows: every Sense cluster on the server, read from the sessions' tags (one
- * `GET api/sessions`), and each kernel's CPU and memory from `usage_request` on its control
- * channel. Only the server's REST API and kernel channels: no server extension.
+ * `GET api/sessions`), each kernel's CPU and memory from `usage_request` on its control channel,
+ * and each master's failed workers from `sense_cluster_request` (src/protocol/control.ts). Only
+ * the server's REST API and kernel channels: no server extension.
  */
 import type { Kernel, Session } from "@jupyterlab/services";
 import { decodeWorkerTag, poolMasterId } from "./tags";
-import { formatBytes, usageReply, usageRequestMessage } from "../../src/protocol/usage";
+import { formatBytes, usageReply } from "../../src/protocol/usage";
+import { controlRequestMessage, SENSE_KERNEL_NAMES, type ClusterWorker } from "../../src/protocol/control";
 
 export { formatBytes };
 
@@ -21,6 +23,12 @@ export interface WorkerRow {
   /** The kernel's execution state as the server last saw it. */
   executionState: string;
   startedAtMs: number;
+  /** Why it failed, as its master recorded it. */
+  reason?: string;
+  /** Its master can restart it (it launched it). */
+  restartable?: boolean;
+  /** Its session is gone (a failed worker's kernel is deleted): only its master still holds it. */
+  gone?: boolean;
 }
 
 /** One master and its workers. */
@@ -74,6 +82,48 @@ export function clustersOf(sessions: readonly Session.IModel[]): ClusterRow[] {
   return [...clusters.values()];
 }
 
+/**
+ * The kernels that may be masters: every session's kernel that is a Sense kernel and not a
+ * worker's or a pooled one (a notebook's, a console's). Each is asked for its failed workers, as a
+ * master whose workers all failed has no tagged session left to be found by.
+ */
+export function possibleMasters(sessions: readonly Session.IModel[]): { id: string; name: string }[] {
+  return sessions
+    .filter((s) => s.kernel && (SENSE_KERNEL_NAMES as readonly string[]).includes(s.kernel.name) && !decodeWorkerTag(s.name) && !poolMasterId(s.name))
+    .map((s) => ({ id: s.kernel!.id, name: s.kernel!.name }));
+}
+
+/**
+ * Adds what master `masterId` said of its failed workers (`sense_cluster_reply`) to `clusters`: a
+ * failed worker whose session is gone gets a row of its own (in index order; its master's cluster
+ * is added when it had no row left), as does one the master is restarting (`starting`) before its
+ * fresh kernel has a session; a row whose kernel the master names gets the master's reason.
+ * A session is the truth for a name it holds (a restarted worker's new kernel). Changes
+ * `clusters` in place.
+ */
+export function addMasterWorkers(clusters: ClusterRow[], sessions: readonly Session.IModel[], masterId: string, workers: readonly ClusterWorker[]): void {
+  let cluster = clusters.find((c) => c.masterId === masterId);
+  for (const w of workers) {
+    const same = cluster?.workers.find((r) => r.kernelId === w.kernelId);
+    if (same) {
+      if (w.reason) same.reason = w.reason;
+      same.restartable = w.restartable;
+      if (w.status === "failed" && same.status !== "stopped") same.status = "failed";
+      continue;
+    }
+    // A failed worker, or one its master is restarting whose fresh kernel has no session yet.
+    if ((w.status !== "failed" && w.status !== "starting") || cluster?.workers.some((r) => r.name === w.name)) continue;
+    if (!cluster) {
+      const own = sessions.find((s) => s.kernel?.id === masterId);
+      cluster = { masterId, workers: [], poolSessionIds: [] };
+      if (own?.kernel) cluster.master = { sessionId: own.id, path: own.path, kernelName: own.kernel.name, executionState: own.kernel.execution_state ?? "unknown" };
+      clusters.push(cluster);
+    }
+    cluster.workers.push({ name: w.name, sessionId: "", kernelId: w.kernelId, engine: w.engine, size: w.size, status: w.status, executionState: w.status === "failed" ? "dead" : "starting", startedAtMs: w.startedAtMs, reason: w.reason, restartable: w.restartable, gone: true });
+  }
+  cluster?.workers.sort((a, b) => Number(a.name.slice(1)) - Number(b.name.slice(1)));
+}
+
 /** A kernel's figures from its `usage_reply`. */
 export interface Usage {
   cpu: number;
@@ -121,7 +171,12 @@ export class UsageClient {
     this.connections.clear();
   }
 
-  private ask(kernel: { id: string; name: string }): Promise<Usage | undefined> {
+  /**
+   * Sends a control request (`msgType` with `content`) to `kernel` over the kept connection;
+   * resolves with the reply's content, or `undefined` when none came within `timeoutMs` (default:
+   * the client's) or the connection cannot send. Never rejects.
+   */
+  control(kernel: { id: string; name: string }, msgType: string, content: Record<string, unknown>, timeoutMs = this.timeoutMs): Promise<unknown> {
     let conn = this.connections.get(kernel.id);
     if (!conn) {
       conn = this.kernels.connectTo({ model: kernel, handleComms: false });
@@ -130,24 +185,28 @@ export class UsageClient {
     const c = conn;
     return new Promise((resolve) => {
       let future: Kernel.IControlFuture | undefined;
-      const finish = (u: Usage | undefined) => {
+      const finish = (answer: unknown) => {
         clearTimeout(timer);
         future?.dispose();
-        resolve(u);
+        resolve(answer);
       };
-      const timer = setTimeout(() => finish(undefined), this.timeoutMs);
+      const timer = setTimeout(() => finish(undefined), timeoutMs);
       try {
-        const msg = usageRequestMessage(c.clientId, c.username);
+        const msg = controlRequestMessage(msgType, content, c.clientId, c.username);
         future = c.sendControlMessage(msg as never, true, false);
         future.done.catch(() => undefined);
-        future.onReply = (reply) => {
-          const r = usageReply(reply.content);
-          finish(r.kernelCpu !== undefined && r.kernelMemory !== undefined ? { cpu: r.kernelCpu, memory: r.kernelMemory } : undefined);
-        };
+        future.onReply = (reply) => finish(reply.content);
       } catch {
         finish(undefined);
       }
     });
+  }
+
+  private async ask(kernel: { id: string; name: string }): Promise<Usage | undefined> {
+    const content = await this.control(kernel, "usage_request", {});
+    if (content === undefined) return undefined;
+    const r = usageReply(content);
+    return r.kernelCpu !== undefined && r.kernelMemory !== undefined ? { cpu: r.kernelCpu, memory: r.kernelMemory } : undefined;
   }
 }
 

@@ -2,15 +2,16 @@
  * The marks the kernels and the package agree on, in one place: the Sense kernel names, the
  * precompiled-code mark, the remote reply key and MIME type, the session-name grammar's prefixes,
  * and where the built package's modules are (kernels load them lazily, by path). Constants and
- * pure functions only: kernels load it at start, so it imports nothing.
+ * pure functions only: kernels load it at start, so it imports only Node and control.ts.
  */
 import * as path from "node:path";
+import { SENSE_KERNEL_NAMES } from "./control";
 
 /** The npm package's name (what notebooks import). */
 export const PACKAGE_NAME = "sense-tslab";
 
-/** The kernelspec names (and kernel_info `implementation`s) of the Sense kernels. */
-export const SENSE_KERNEL_NAMES = ["sense-ts", "sense-js", "sense-fast"] as const;
+/** The kernelspec names (and kernel_info `implementation`s) of the Sense kernels (control.ts: the JupyterLab panel reads them too). */
+export { SENSE_KERNEL_NAMES };
 /** One of {@link SENSE_KERNEL_NAMES}. */
 export type SenseKernelName = (typeof SENSE_KERNEL_NAMES)[number];
 /** The lean JavaScript worker kernel. */
@@ -75,6 +76,10 @@ export const DIST = {
   lifecycle: "dist/src/lifecycle.js",
   /** How a value is shown. */
   present: "dist/src/display/present.js",
+  /** The functional workers API (its default cluster: loaded once a cell used workers). */
+  workersApi: "dist/src/workers/api.js",
+  /** The master's answers to `sense_cluster_request` (the JupyterLab panel's failed workers and actions). */
+  clusterRequests: "dist/src/workers/cluster-requests.js",
   /** `npm install` into the project home (`onInstalled`). */
   npmInstall: "dist/src/platform/npm-install.js",
   /** The keeper process (cleanup layer 2). */

@@ -1,9 +1,10 @@
 /**
  * `usage_request` / `usage_reply` on a kernel's control channel: the resource figures ipykernel
  * (≥ 6.11) and every Sense kernel answer with (kernel-extension/usage.ts), read by
- * jupyter-resource-usage's Kernel Usage panel and by Sense's worker tables. Imports nothing, so the
- * JupyterLab panel (labextension/) bundles it too.
+ * jupyter-resource-usage's Kernel Usage panel and by Sense's worker tables. Imports only control.ts (which imports
+ * nothing), so the JupyterLab panel (labextension/) bundles it too.
  */
+import { controlRequestMessage, type ControlMessage } from "./control";
 
 /** The figures of one `usage_reply` that Sense reads (the reply may hold more). */
 export interface UsageReply {
@@ -42,19 +43,9 @@ export function usageReply(content: unknown): UsageReply {
   return out;
 }
 
-/**
- * A `usage_request` message as `@jupyterlab/services`' `createMessage` builds one (services types
- * control messages as a closed union that predates this request, so it cannot build it).
- */
-export function usageRequestMessage(session: string, username: string): { channel: "control"; header: Record<string, string>; parent_header: Record<string, never>; metadata: Record<string, never>; content: Record<string, never>; buffers: [] } {
-  return {
-    channel: "control",
-    header: { msg_id: globalThis.crypto.randomUUID(), msg_type: "usage_request", session, username, date: new Date().toISOString(), version: "5.3" },
-    parent_header: {},
-    metadata: {},
-    content: {},
-    buffers: [],
-  };
+/** A `usage_request` message (`@jupyterlab/services` cannot build it: src/protocol/control.ts). */
+export function usageRequestMessage(session: string, username: string): ControlMessage<Record<string, never>> {
+  return controlRequestMessage("usage_request", {}, session, username);
 }
 
 /** Bytes as `512 KiB`, `12.3 MiB`, `1.20 GiB`. */

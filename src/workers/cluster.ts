@@ -96,8 +96,12 @@ interface Relaunch {
 /** Options of {@link Cluster.restart}. */
 export interface RestartOptions {
   context?: WorkerContextInput;
-  /** Where the restarted workers' output goes (default: the calling cell's or terminal's sink). */
-  sink?: OutputSink;
+  /**
+   * Where the restarted workers' output goes (default: the calling cell's or terminal's sink);
+   * `"launching"`: where each worker's output went before, its launching call's sink (for a
+   * restart asked from outside any cell: the JupyterLab panel).
+   */
+  sink?: OutputSink | "launching";
 }
 
 /** Stopped and failed workers whose records and output a cluster keeps (oldest dropped first). */
@@ -108,6 +112,8 @@ export class Cluster {
   private readonly workers = new Map<string, Worker>();
   /** How each worker of this process was launched, by kernel id (for {@link Cluster.restart}). */
   private readonly launchedWith = new Map<string, Relaunch>();
+  /** Workers being restarted, by name: their records say `starting` until the fresh kernel's handle exists. */
+  private readonly restarting = new Map<string, WorkerRecord>();
   /** Ended workers' kernel ids, oldest first (their handles stay for `output`/`await`). */
   private readonly retired: string[] = [];
   private readonly statusListeners = new Set<(record: WorkerRecord) => void>();
@@ -210,7 +216,10 @@ export class Cluster {
    */
   async restart(refs: readonly WorkerRef[], options: RestartOptions = {}): Promise<WorkerRecord[]> {
     checkOptionKeys(options, ["context", "sink"], "restartWorkers");
-    const sink = options.sink ?? captureSink();
+    if (typeof options.sink === "string" && options.sink !== "launching") {
+      throw new UsageError(`restartWorkers: sink must be an output sink or "launching", not ${shown(options.sink)}`, { code: "bad_option" });
+    }
+    const sink = options.sink === "launching" ? undefined : (options.sink ?? captureSink());
     const ctx = this.context(options.context);
     const ids = flattenRefs(refs);
     const records = await this.records(ctx, true);
@@ -224,7 +233,7 @@ export class Cluster {
       return { w, how };
     });
     // Asked for by a person: the crashes in a row start again.
-    const results = await Promise.allSettled(olds.map(({ w, how }) => this.restartOne(w, { ...how, crashes: 0 }, sink)));
+    const results = await Promise.allSettled(olds.map(({ w, how }) => this.restartOne(w, { ...how, crashes: 0 }, sink ?? how.sink)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
     return results.map((r) => (r as PromiseFulfilledResult<WorkerRecord>).value);
@@ -256,6 +265,19 @@ export class Cluster {
       { backend, masterId: ctx.masterId, projectHome: ctx.projectHome, engine, language, size: plan.size, folder, baseEnv: masterEnv(ctx, plan.size, true, projectIpFor(ctx)), watchdog: true, startTimeoutMs: plan.startTimeoutMs },
       n,
     );
+  }
+
+  /**
+   * This process's failed workers (their kernels gone; their records kept until they are
+   * restarted or stopped), each with whether {@link Cluster.restart} can start it again (this
+   * process still holds how it was launched), and the workers being restarted whose fresh kernel
+   * has no handle yet (`starting`, under their old kernel's id), in launch order. Asks no server;
+   * never throws.
+   */
+  failed(): { record: WorkerRecord; restartable: boolean }[] {
+    const failed = [...this.workers.values()].filter((w) => w.status === "failed" && !this.restarting.has(w.name)).map((w) => ({ record: w.record(), restartable: this.launchedWith.has(w.kernelId) }));
+    const starting = [...this.restarting.values()].map((record) => ({ record, restartable: false }));
+    return [...failed, ...starting].sort((a, b) => a.record.index - b.record.index);
   }
 
   /** The warm pools: engine, size, target and how many kernels are ready or starting. */
@@ -469,18 +491,25 @@ export class Cluster {
 
   /** Stops `w` (when it still runs) and starts a fresh kernel in its place, launched as `how` says. */
   private async restartOne(w: Worker, how: Relaunch, sink: OutputSink): Promise<WorkerRecord> {
-    // The fresh worker takes the old one's place: its record (same name) replaces the old one's,
-    // so the old one's end is not announced (a table following the name would read it as final).
-    this.replacing.add(w.kernelId);
+    // Until the fresh kernel has a handle (and a session), only this says the worker is starting.
+    const { reason: _gone, executionState: _state, ...old } = w.record();
+    this.restarting.set(w.name, { ...old, status: "starting" });
     try {
-      await w.stop();
+      // The fresh worker takes the old one's place: its record (same name) replaces the old one's,
+      // so the old one's end is not announced (a table following the name would read it as final).
+      this.replacing.add(w.kernelId);
+      try {
+        await w.stop();
+      } finally {
+        this.replacing.delete(w.kernelId);
+      }
+      this.forget(w);
+      const fresh = await startWorker(this.site(this.backendFor(how.ctx)), { ctx: how.ctx, plan: how.plan, engine: how.engine, folder: how.folder, index: w.tag.index, sink, baseEnv: how.baseEnv });
+      this.launchedWith.set(fresh.kernelId, { ...how, upSinceMs: this.now() });
+      return fresh.record();
     } finally {
-      this.replacing.delete(w.kernelId);
+      this.restarting.delete(w.name);
     }
-    this.forget(w);
-    const fresh = await startWorker(this.site(this.backendFor(how.ctx)), { ctx: how.ctx, plan: how.plan, engine: how.engine, folder: how.folder, index: w.tag.index, sink, baseEnv: how.baseEnv });
-    this.launchedWith.set(fresh.kernelId, { ...how, upSinceMs: this.now() });
-    return fresh.record();
   }
 
   /**

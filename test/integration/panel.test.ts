@@ -2,7 +2,9 @@
  * The Sense panel in a real JupyterLab (from .venv) in headless Chromium (issue #26): installed by
  * `sense-tslab install --prefix`, it lists the workers a notebook launched with status and usage,
  * stops one (its session goes, on the server, in the panel and in the notebook's live table),
- * opens a console on a worker's kernel, and renders in the dark theme; all behind a base URL
+ * opens a console on a worker's kernel, and renders in the dark theme; and shows a worker killed
+ * with SIGKILL as failed with its reason (from its master: its session is gone), after a page
+ * reload too, and restarts it from the panel (starting, running, idle); all behind a base URL
  * (`/user/sense-test/`, as JupyterHub serves a user's server). Screenshots go to
  * artifacts/browser/panel-*.png.
  */
@@ -14,6 +16,8 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { REPO, startJupyterServer, JupyterServer, processesUnder } from "../helpers/jupyter";
 import { RestClient } from "../../src/jupyter/rest";
 import type { SessionModel } from "../../src/jupyter/schemas";
+import { decodeWorkerTag } from "../../src/workers/session-tags";
+import { kernelPid } from "../reliability/support";
 
 const CHROMIUM = process.env.SENSE_CHROMIUM ?? "/usr/bin/chromium";
 const haveChromium = fs.existsSync(CHROMIUM);
@@ -57,13 +61,15 @@ maybe("the Sense panel in JupyterLab", () => {
     server = await startJupyterServer({ lab: true, baseUrl: "/user/sense-test/", env: { JUPYTER_PATH: path.join(prefix, "share", "jupyter") } });
     expect(server.url).toMatch(/\/user\/sense-test\/$/);
     rest = new RestClient({ baseUrl: server.url, token: server.token });
-    const notebook = {
-      cells: [{ cell_type: "code", execution_count: null, id: "launch", metadata: {}, outputs: [], source: ["%%sense_worker -n 3\n", "1"] }],
+    const notebook = (source: string[]) => ({
+      cells: [{ cell_type: "code", execution_count: null, id: "launch", metadata: {}, outputs: [], source }],
       metadata: { kernelspec: { display_name: "JavaScript (Sense)", language: "javascript", name: "sense-js" } },
       nbformat: 4,
       nbformat_minor: 5,
-    };
-    fs.writeFileSync(path.join(server.rootDir, "cluster.ipynb"), JSON.stringify(notebook));
+    });
+    fs.writeFileSync(path.join(server.rootDir, "cluster.ipynb"), JSON.stringify(notebook(["%%sense_worker -n 3\n", "1"])));
+    // Startup code that takes 3 s: a restarted worker is `running` long enough to be seen so.
+    fs.writeFileSync(path.join(server.rootDir, "restart.ipynb"), JSON.stringify(notebook(["%%sense_worker -n 2\n", "await new Promise((r) => setTimeout(r, 3000));"])));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
@@ -90,26 +96,145 @@ maybe("the Sense panel in JupyterLab", () => {
       fs.mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: path.join(SHOTS, "panel-failure.png") }).catch(() => undefined);
       throw e;
+    } finally {
+      await page.close();
+    }
+  }, 300_000);
+
+  it("shows a SIGKILLed worker failed with its reason (after a reload too), restarts it (starting, running, idle), and stops a failed one", async () => {
+    if (!server || !browser) throw new Error("setup failed");
+    const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+    try {
+      await restartWalk(page, server, rest);
+    } catch (e) {
+      fs.mkdirSync(SHOTS, { recursive: true });
+      await page.screenshot({ path: path.join(SHOTS, "panel-restart-failure.png") }).catch(() => undefined);
+      throw e;
+    } finally {
+      await page.close();
     }
   }, 300_000);
 });
 
+/** Opens `file` in JupyterLab and runs its first cell as a person would; resolves with the cell's live workers table. */
+async function runNotebook(page: Page, server: JupyterServer, file: string) {
+  // A workspace of its own: JupyterLab would otherwise restore what an earlier page left open.
+  await page.goto(`${server.url}lab/workspaces/${file.replace(/[^A-Za-z0-9]/g, "-")}/tree/${file}?token=${server.token}`);
+  await page.locator(".jp-Notebook").first().waitFor({ timeout: 120_000 });
+  await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first().waitFor({ timeout: 120_000 });
+  // A run asked while the kernel was still connecting can be lost, so it is asked again until
+  // the prompt shows it ran or runs.
+  const prompt = page.locator(".jp-Cell .jp-InputPrompt").first();
+  for (let attempt = 0; ; attempt++) {
+    await page.locator(".jp-Cell .jp-InputArea-editor").first().click();
+    await page.keyboard.press("Shift+Enter");
+    const ran = await prompt.filter({ hasText: /\[(\*|\d+)\]/ }).waitFor({ timeout: 15_000 }).then(() => true, () => false);
+    if (ran) break;
+    if (attempt === 3) throw new Error("the notebook's cell never ran");
+  }
+  return page.locator(".jp-OutputArea-output table").filter({ hasText: /status/ }).first();
+}
+
+/** The worker sessions of the master whose notebook is `file`, by worker name. */
+async function workerSessions(rest: RestClient, file: string): Promise<Map<string, SessionModel>> {
+  const sessions = await rest.listSessions();
+  const master = sessions.find((s) => s.path.endsWith(file))?.kernel?.id;
+  const out = new Map<string, SessionModel>();
+  for (const s of sessions) {
+    const tag = decodeWorkerTag(s.name);
+    if (tag && tag.masterId === master) out.set(`w${tag.index}`, s);
+  }
+  return out;
+}
+
+async function restartWalk(page: Page, server: JupyterServer, rest: RestClient): Promise<void> {
+  const liveTable = await runNotebook(page, server, "restart.ipynb");
+  await liveTable.locator("tbody tr", { hasText: "idle" }).nth(1).waitFor({ timeout: 120_000 });
+  // Opened from its sidebar tab, as a person would (the palette is the first test's).
+  const panel = page.locator("#sense-clusters");
+  const showPanel = async () => {
+    if (!(await panel.isVisible())) await page.locator(".lm-TabBar-tab[data-id='sense-clusters']").click();
+  };
+  await showPanel();
+  const cluster = panel.locator(".sense-Cluster", { hasText: "restart.ipynb" });
+  const w2 = cluster.locator("[data-worker='w2']");
+  await cluster.locator("[data-worker][data-status='idle']").nth(1).waitFor({ timeout: 30_000 });
+  const killed = await w2.getAttribute("data-kernel");
+  if (!killed) throw new Error("w2's row names no kernel");
+
+  // SIGKILL w2's kernel process: the server restarts it, its master marks it failed and deletes
+  // its session; the panel learns it, with the reason, from the master only.
+  process.kill(kernelPid(killed), "SIGKILL");
+  await until("w2's session to be deleted", async () => ((await workerSessions(rest, "restart.ipynb")).has("w2") ? undefined : true));
+  const failedRow = cluster.locator("[data-worker='w2'][data-status='failed']");
+  await failedRow.locator("[data-field='reason']").waitFor({ timeout: 30_000 });
+  expect(await failedRow.locator("[data-field='reason']").textContent()).toMatch(/its kernel process exited and was restarted by the server/);
+  expect(await failedRow.getAttribute("data-kernel")).toBe(killed);
+  expect(await failedRow.locator("button[data-action='console']").count()).toBe(0);
+  // The notebook's live table says the same (the reload below drops this unsaved output).
+  await liveTable.locator("tbody tr", { hasText: "w2" }).filter({ hasText: "failed" }).waitFor({ timeout: 30_000 });
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, "panel-failed-w2.png") });
+
+  // A reload keeps it: the master still holds the record.
+  await page.reload();
+  await page.locator(".jp-Notebook").first().waitFor({ timeout: 120_000 });
+  await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first().waitFor({ timeout: 120_000 });
+  // The workspace may bring the panel back open by itself.
+  await showPanel();
+  await failedRow.locator("[data-field='reason']").waitFor({ timeout: 30_000 });
+  expect(await cluster.locator("[data-worker='w1'][data-status='idle']").count()).toBe(1);
+
+  // Every status w2's row shows from here on, as the panel renders it.
+  // (Run in the page, as text: this test is compiled without the DOM's types.)
+  await page.evaluate(`(() => {
+    const seen = (window.senseW2 = []);
+    const note = () => {
+      for (const row of document.querySelectorAll("#sense-clusters [data-worker='w2']")) {
+        if (seen[seen.length - 1] !== row.dataset.status) seen.push(row.dataset.status);
+      }
+    };
+    note();
+    new MutationObserver(note).observe(document.querySelector("#sense-clusters"), { childList: true, subtree: true, attributes: true });
+  })()`);
+  await failedRow.locator("button[data-action='restart']").click();
+  const running = cluster.locator("[data-worker='w2'][data-status='running']");
+  await running.waitFor({ timeout: 60_000 });
+  await page.screenshot({ path: path.join(SHOTS, "panel-restarting-w2.png") });
+  const idle = cluster.locator("[data-worker='w2'][data-status='idle']");
+  await idle.waitFor({ timeout: 60_000 });
+  const fresh = await idle.getAttribute("data-kernel");
+  expect(fresh).not.toBe(killed);
+  // On the server: w2 has a session again, on the fresh kernel, tagged idle.
+  const again = await until("w2's new session", async () => (await workerSessions(rest, "restart.ipynb")).get("w2"));
+  expect(again.kernel?.id).toBe(fresh);
+  expect(decodeWorkerTag(again.name)?.status).toBe("idle");
+  const seen = (await page.evaluate("window.senseW2")) as string[];
+  expect(seen[0]).toBe("failed");
+  // After failed, only forward: (starting) running idle.
+  const order = ["starting", "running", "idle"];
+  const after = seen.slice(1);
+  expect(after).toEqual(expect.arrayContaining(["starting", "running"]));
+  expect(after[after.length - 1]).toBe("idle");
+  expect(after.every((st, i) => order.includes(st) && (i === 0 || order.indexOf(st) > order.indexOf(after[i - 1])))).toBe(true);
+  expect(await cluster.locator("[data-worker='w2'] [data-field='reason']").count()).toBe(0);
+  await page.screenshot({ path: path.join(SHOTS, "panel-restarted-w2.png") });
+
+  // Stop on a failed worker: its master records it stopped, and its row goes.
+  const w1Kernel = await cluster.locator("[data-worker='w1']").getAttribute("data-kernel");
+  process.kill(kernelPid(w1Kernel ?? ""), "SIGKILL");
+  const w1Failed = cluster.locator("[data-worker='w1'][data-status='failed']");
+  await w1Failed.locator("[data-field='reason']").waitFor({ timeout: 30_000 });
+  await w1Failed.locator("button[data-action='stop']").click();
+  await cluster.locator("[data-worker='w1']").waitFor({ state: "detached", timeout: 30_000 });
+  expect(await cluster.locator("[data-worker]").count()).toBe(1);
+  expect([...(await workerSessions(rest, "restart.ipynb")).keys()]).toEqual(["w2"]);
+  console.log(`panel restart: w2 states seen ${seen.join(" -> ")}`);
+}
+
 async function walkThrough(page: Page, server: JupyterServer, rest: RestClient): Promise<void> {
-    await page.goto(`${server.url}lab/tree/cluster.ipynb?token=${server.token}`);
-    await page.locator(".jp-Notebook").first().waitFor({ timeout: 120_000 });
-    await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first().waitFor({ timeout: 120_000 });
-    // Run the cell as a person would (Shift+Enter); a run asked while the kernel was still
-    // connecting can be lost, so it is asked again until the prompt shows it ran or runs.
-    const prompt = page.locator(".jp-Cell .jp-InputPrompt").first();
-    for (let attempt = 0; ; attempt++) {
-      await page.locator(".jp-Cell .jp-InputArea-editor").first().click();
-      await page.keyboard.press("Shift+Enter");
-      const ran = await prompt.filter({ hasText: /\[(\*|\d+)\]/ }).waitFor({ timeout: 15_000 }).then(() => true, () => false);
-      if (ran) break;
-      if (attempt === 3) throw new Error("the notebook's cell never ran");
-    }
     // The notebook's live table shows three idle workers.
-    const liveTable = page.locator(".jp-OutputArea-output table").filter({ hasText: /status/ }).first();
+    const liveTable = await runNotebook(page, server, "cluster.ipynb");
     await liveTable.locator("tbody tr", { hasText: "idle" }).nth(2).waitFor({ timeout: 120_000 });
 
     // The panel, from the command palette.
@@ -153,7 +278,9 @@ async function walkThrough(page: Page, server: JupyterServer, rest: RestClient):
     await page.locator("body[data-jp-theme-light='false']").waitFor({ state: "attached", timeout: 30_000 });
     await palette(page, "Sense: Show Clusters");
     await panel.waitFor({ state: "visible", timeout: 30_000 });
-    const background = await panel.evaluate((el) => (el.ownerDocument.defaultView as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);
+    // Typed by hand: this test is compiled without the DOM's types.
+    type Styled = { ownerDocument: { defaultView: { getComputedStyle(e: unknown): { backgroundColor: string } } } };
+    const background = await panel.evaluate((el: unknown) => (el as Styled).ownerDocument.defaultView.getComputedStyle(el).backgroundColor);
     const [r, g, b] = (background.match(/\d+/g) ?? []).map(Number);
     expect((r + g + b) / 3).toBeLessThan(80);
     await page.screenshot({ path: path.join(SHOTS, "panel-dark.png") });

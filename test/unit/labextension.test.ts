@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { decodeWorkerTag as panelWorkerTag, poolMasterId } from "../../labextension/src/tags";
+import { addMasterWorkers, clustersOf, possibleMasters } from "../../labextension/src/model";
 import { decodePoolTag, decodeWorkerTag, encodePoolTag, encodeWorkerTag } from "../../src/workers/session-tags";
 import { installLabextension, LABEXTENSION_NAME, labextensionsDirBeside, uninstallLabextension } from "../../src/labextension";
 import { commands } from "../../src/cli";
@@ -25,6 +26,39 @@ describe("the panel's tag reader", () => {
       expect(panelWorkerTag(n) !== null).toBe(decodeWorkerTag(n) !== null);
       expect(poolMasterId(n)).toBe(decodePoolTag(n)?.masterId ?? null);
     }
+  });
+});
+
+describe("the panel's failed workers (from their masters)", () => {
+  const kernel = (id: string, name: string) => ({ id, name, execution_state: "idle", last_activity: "", connections: 1 });
+  const sessions = [
+    { id: "nb", path: "a.ipynb", name: "a.ipynb", type: "notebook", kernel: kernel("m1", "sense-js") },
+    { id: "nb2", path: "b.ipynb", name: "b.ipynb", type: "notebook", kernel: kernel("m2", "sense-ts") },
+    { id: "py", path: "c.ipynb", name: "c.ipynb", type: "notebook", kernel: kernel("p", "python3") },
+    { id: "s1", path: ".sense-worker-1", name: encodeWorkerTag({ masterId: "m1", index: 1, size: "small", startedAtMs: 1, status: "idle" }), type: "sense-worker", kernel: kernel("k1", "sense-fast") },
+    { id: "s3", path: ".sense-worker-3", name: encodeWorkerTag({ masterId: "m1", index: 3, size: "small", startedAtMs: 1, status: "failed" }), type: "sense-worker", kernel: kernel("k3", "sense-fast") },
+  ];
+  const failed = (name: string, kernelId: string) => ({ name, kernelId, engine: "sense-fast", size: "small", status: "failed", reason: `${name} was killed`, startedAtMs: 1, restartable: true });
+
+  it("asks every Sense notebook or console kernel (not workers, not other languages)", () => {
+    expect(possibleMasters(sessions as never)).toEqual([
+      { id: "m1", name: "sense-js" },
+      { id: "m2", name: "sense-ts" },
+    ]);
+  });
+
+  it("adds a failed worker whose session is gone in index order, a reason to a row it names, and a cluster whose workers all failed", () => {
+    const clusters = clustersOf(sessions as never);
+    addMasterWorkers(clusters, sessions as never, "m1", [failed("w2", "k2"), failed("w3", "k3"), failed("w1", "old-k1")]);
+    expect(clusters[0].workers.map((w) => [w.name, w.status, w.reason ?? "", !!w.gone])).toEqual([
+      ["w1", "idle", "", false], // a session holds w1 (restarted): it is the truth
+      ["w2", "failed", "w2 was killed", true],
+      ["w3", "failed", "w3 was killed", false],
+    ]);
+    addMasterWorkers(clusters, sessions as never, "m2", [failed("w1", "gone")]);
+    expect(clusters[1]).toMatchObject({ masterId: "m2", master: { path: "b.ipynb", kernelName: "sense-ts" }, workers: [{ name: "w1", status: "failed", gone: true }] });
+    addMasterWorkers(clusters, sessions as never, "m3", []);
+    expect(clusters).toHaveLength(2);
   });
 });
 
