@@ -49,6 +49,13 @@ describe("deno-workers.ipynb with no server", () => {
   });
   afterAll(() => machine?.remove());
 
+  /** Runs a notebook's code cells on Deno's kernel with test/support/run-cells.py: each cell's output text, late output included. */
+  async function runCells(file: string): Promise<{ cells: string[]; failed: boolean }> {
+    const r = await run([path.join(REPO, ".venv", "bin", "python"), path.join(REPO, "test", "support", "run-cells.py"), file, "deno"], machine.env(), machine.project);
+    if (r.code !== 0) throw new Error(`run-cells failed (${r.code}):\n${r.out}`);
+    return JSON.parse(r.out.trim().split("\n").pop() ?? "{}") as { cells: string[]; failed: boolean };
+  }
+
   /** Nothing of Sense is left on the machine: no session record, no kernel connection file. */
   function nothingLeft(): void {
     expect(new SessionStore(machine.runtimeDir).list()).toEqual([]);
@@ -70,9 +77,7 @@ describe("deno-workers.ipynb with no server", () => {
     fs.rmSync(machine.project, { recursive: true, force: true });
     fs.mkdirSync(machine.project);
     const file = denoProject(machine.project);
-    const r = await run([path.join(REPO, ".venv", "bin", "python"), path.join(REPO, "test", "support", "run-cells.py"), file, "deno"], machine.env(), machine.project);
-    if (r.code !== 0) throw new Error(`run-cells failed (${r.code}):\n${r.out}`);
-    const report = JSON.parse(r.out.trim().split("\n").pop() ?? "{}") as { cells: string[]; failed: boolean };
+    const report = await runCells(file);
     expect(report.failed).toBe(false);
     check(report.cells);
     nothingLeft();
@@ -100,9 +105,7 @@ describe("deno-workers.ipynb with no server", () => {
     ];
     const file = path.join(machine.project, "mixed.ipynb");
     fs.writeFileSync(file, JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { name: "deno", display_name: "Deno", language: "typescript" } }, cells: cells.map((source) => ({ cell_type: "code", source, metadata: {}, outputs: [], execution_count: null })) }));
-    const r = await run([path.join(REPO, ".venv", "bin", "python"), path.join(REPO, "test", "support", "run-cells.py"), file, "deno"], machine.env(), machine.project);
-    if (r.code !== 0) throw new Error(`run-cells failed (${r.code}):\n${r.out}`);
-    const report = JSON.parse(r.out.trim().split("\n").pop() ?? "{}") as { cells: string[]; failed: boolean };
+    const report = await runCells(file);
     if (report.failed) throw new Error(report.cells.join("\n---\n"));
     const json = (i: number): unknown => JSON.parse(/^JSON (.*)$/m.exec(report.cells[i])?.[1] ?? "null");
     for (const w of ["w1", "w2", "w3"]) expect(report.cells[1]).toContain(`[${w}] deno up ${w}\n`);
