@@ -7,7 +7,9 @@
  * filled before the clock starts):
  * - launch → every worker's first startup-code line in the master;
  * - `listWorkers()` (median of 10), `execute("1")` on all N (median of 10, after 2);
- * - the master's RSS per extra idle worker: RSS after the launch minus before, each after a full GC, / N;
+ * - what the master keeps per idle worker: with the N workers idle minus after they stopped, each
+ *   after a full GC, / N: RSS, and V8 heap + external memory (RSS keeps pages freed earlier, so
+ *   its difference can even be negative);
  * - the master's event-loop delay p99 while every worker prints 1,000 lines (one `execute`);
  * - `stopWorkers()` of N; then no kernel may be left.
  * Reported, never asserted; everything started is stopped in `finally` blocks.
@@ -74,10 +76,11 @@ const quiet: OutputSink = { stdout: () => undefined, stderr: () => undefined, di
 // A full collection before each RSS reading, so the figure is what the workers keep, not garbage.
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc") as () => void;
-function rssAfterGc(): number {
+function memoryAfterGc(): { rss: number; heap: number } {
   gc();
   gc();
-  return process.memoryUsage().rss;
+  const m = process.memoryUsage();
+  return { rss: m.rss, heap: m.heapUsed + m.external };
 }
 
 interface RunFigures {
@@ -85,6 +88,7 @@ interface RunFigures {
   list: number;
   exec: number;
   rssPerWorker: number;
+  heapPerWorker: number;
   loopP99: number;
   printed: string;
   stop: number;
@@ -94,7 +98,6 @@ async function oneRun(deps: GrowthDeps, n: number, pooled: boolean, r: number): 
   const { context, median } = deps;
   const marker = `first-${n}-${r}-${Math.random().toString(36).slice(2)}`;
   const sink = new LineCounter(marker);
-  const rss0 = rssAfterGc();
   try {
     if (pooled) {
       const pool = await setWorkerPool({ n, engine: "sense-fast", keeper: false, context });
@@ -107,6 +110,7 @@ async function oneRun(deps: GrowthDeps, n: number, pooled: boolean, r: number): 
     ]);
     const launch = (performance.now() - t0) / 1000;
     if (pooled) await setWorkerPool({ n: 0, engine: "sense-fast", context });
+    const idle = memoryAfterGc();
     const lists: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t = performance.now();
@@ -121,7 +125,6 @@ async function oneRun(deps: GrowthDeps, n: number, pooled: boolean, r: number): 
       if (i >= 2) execs.push(performance.now() - t);
       if (res.length !== n || res.some((x) => x.value !== 1)) throw new Error(`execute("1") answered ${res.length} of ${n}`);
     }
-    const rssPerWorker = (rssAfterGc() - rss0) / n / 2 ** 20;
     // Every worker prints 1,000 lines at once; the master routes them into one sink.
     const lines0 = sink.lines;
     const loop = monitorEventLoopDelay({ resolution: 5 });
@@ -133,7 +136,10 @@ async function oneRun(deps: GrowthDeps, n: number, pooled: boolean, r: number): 
     const t1 = performance.now();
     await stopWorkers({ context });
     const stop = (performance.now() - t1) / 1000;
-    return { launch, list: median(lists), exec: median(execs), rssPerWorker, loopP99: loop.percentile(99) / 1e6, printed, stop };
+    await deps.waitNoKernels();
+    const gone = memoryAfterGc();
+    const perWorker = (a: number, b: number) => (a - b) / n / 2 ** 20;
+    return { launch, list: median(lists), exec: median(execs), rssPerWorker: perWorker(idle.rss, gone.rss), heapPerWorker: perWorker(idle.heap, gone.heap), loopP99: loop.percentile(99) / 1e6, printed, stop };
   } finally {
     if (pooled) await setWorkerPool({ n: 0, engine: "sense-fast", context }).catch(() => undefined);
     await stopWorkers({ context }).catch(() => undefined);
@@ -177,7 +183,7 @@ export async function growthBench(deps: GrowthDeps): Promise<string[]> {
         fmt(pick("list"), " ms", 1),
         fmt(pick("exec"), " ms", 1),
         fmt(pick("stop"), " s", 2),
-        fmt(pick("rssPerWorker"), " MiB", 2),
+        `${fmt(pick("rssPerWorker"), " MiB", 2)} / ${fmt(pick("heapPerWorker"), " MiB", 2)}`,
         fmt(pick("loopP99"), " ms", 1),
         runsOf.map((x) => x.printed).join("; ") || "-",
       ]);
@@ -186,7 +192,7 @@ export async function growthBench(deps: GrowthDeps): Promise<string[]> {
   return [
     `\nGrowth: N sense-fast workers of one master (this Node process), medians of ${runs} (and the first run); Dask LocalCluster(N) + first task in the same run`,
     table(
-      ["N", "launch → every first line", "Dask LocalCluster(N)", "listWorkers", "execute(\"1\") on N", "stopWorkers()", "master RSS / idle worker", "event-loop p99, N x 1,000 lines", "lines routed"],
+      ["N", "launch → every first line", "Dask LocalCluster(N)", "listWorkers", "execute(\"1\") on N", "stopWorkers()", "master per idle worker: RSS / heap+external", "event-loop p99, N x 1,000 lines", "lines routed"],
       rows,
     ),
     "Targets (issue #25): 64 cold <= 5 s and below Dask(64); stopWorkers(64) <= 1 s; execute(\"1\") on 64 <= 100 ms; RSS/idle worker <= 2 MiB; event-loop p99 <= 50 ms",
