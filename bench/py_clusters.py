@@ -20,7 +20,9 @@ def dask_run(n):
     t0 = time.perf_counter()
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
     try:
-        client = Client(cluster)
+        # A long connect timeout: 64 worker processes on a loaded 2-core machine take longer
+        # than the default 30 s, and a timeout would leave no figure to compare with.
+        client = Client(cluster, timeout=600)
         try:
             client.wait_for_workers(n)
             assert client.submit(one_task, pure=False).result() == 1

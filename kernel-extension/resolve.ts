@@ -19,6 +19,7 @@ import Module, { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
 import { distPath, PACKAGE_NAME } from "../src/protocol/marks";
+import type { AdoptableProgram } from "../src/transpile";
 
 
 interface ModuleInternals {
@@ -125,7 +126,11 @@ export function loadTslabTypeScript(): { sys: Record<string, unknown> } {
 const OVERLAID = Symbol.for("sense-tslab.typescript-overlay");
 
 type GetDefaultTypeRoots = (currentDirectory: string, host: { directoryExists?: (dir: string) => boolean }) => string[] | undefined;
-type CreateWatchCompilerHost = (rootFiles: string[], options: Record<string, unknown>, ...rest: unknown[]) => unknown;
+/** The part of TypeScript's watch compiler host the overlay touches: the program factory the watch program calls. */
+interface WatchHost {
+  createProgram?: (...args: unknown[]) => { getProgram(): AdoptableProgram };
+}
+type CreateWatchCompilerHost = (rootFiles: string[], options: Record<string, unknown>, ...rest: unknown[]) => WatchHost;
 
 /**
  * The `paths` entries that map `sense-tslab` and `sense-tslab/...` to this package's own files
@@ -139,12 +144,20 @@ export function senseTslabPaths(root: string): Record<string, string[]> {
  * Replaces the `require.cache` entry of tslab's TypeScript with an overlay that inherits
  * everything from the real module and overrides two functions tslab's converter calls once per
  * converter: `getDefaultTypeRoots` (appends `roots.nodeRoot` when the folder has no `@types/node`)
- * and `createWatchCompilerHost` (adds `paths` for `sense-tslab`, see {@link senseTslabPaths}).
+ * and `createWatchCompilerHost` (adds `paths` for `sense-tslab`, see {@link senseTslabPaths}, and
+ * hands each program the converter builds to `onProgram`, with the real module: a way to the
+ * SourceFiles tslab parsed, which the converter itself keeps private).
  * Must run before `tslab/dist/converter` is loaded; `load` is how the module is loaded when it is
- * not yet (an absolute path in, the module in `require.cache`). Idempotent.
+ * not yet (an absolute path in, the module in `require.cache`). Idempotent (the first call's
+ * `onProgram` stays). A throw from `onProgram` is swallowed: it never fails a build.
  * @throws Error when tslab or its TypeScript cannot be found.
  */
-export function overlayTslabTypeScript(root: string, roots: TypeRoots, load: (file: string) => unknown = createRequire(__filename)): void {
+export function overlayTslabTypeScript(
+  root: string,
+  roots: TypeRoots,
+  load: (file: string) => unknown = createRequire(__filename),
+  onProgram?: (typescript: object, program: AdoptableProgram) => void,
+): void {
   const { tsPath } = tslabTypeScriptPath();
   load(tsPath);
   const entry = require.cache[tsPath];
@@ -161,8 +174,23 @@ export function overlayTslabTypeScript(root: string, roots: TypeRoots, load: (fi
     return hasNode || !roots.nodeRoot ? found : [...found, roots.nodeRoot];
   };
   const paths = senseTslabPaths(root);
-  const createWatchCompilerHost: CreateWatchCompilerHost = (rootFiles, options, ...rest) =>
-    real.createWatchCompilerHost(rootFiles, { ...options, paths: { ...(options.paths as Record<string, string[]> | undefined), ...paths } }, ...rest);
+  const createWatchCompilerHost: CreateWatchCompilerHost = (rootFiles, options, ...rest) => {
+    const host = real.createWatchCompilerHost(rootFiles, { ...options, paths: { ...(options.paths as Record<string, string[]> | undefined), ...paths } }, ...rest);
+    const create = host.createProgram;
+    if (onProgram && typeof create === "function") {
+      // The watch program calls host.createProgram for every build: the first one parses the libraries.
+      host.createProgram = (...args: unknown[]) => {
+        const builder = create.apply(host, args);
+        try {
+          onProgram(real, builder.getProgram());
+        } catch {
+          /* sharing is an optimisation: a failure leaves the master's check to parse for itself */
+        }
+        return builder;
+      };
+    }
+    return host;
+  };
   Object.defineProperties(overlay, {
     // tslab's __importStar hands an __esModule object over as is, so it sees the overrides.
     __esModule: { value: true },

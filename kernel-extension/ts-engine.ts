@@ -26,6 +26,7 @@ import { notebookScope } from "./magic-cells";
 import { CodeCache, defaultCodeCacheDir } from "./code-cache";
 import { loadTslabTypeScript, overlayTslabTypeScript, prepareTypeRoots } from "./resolve";
 import { distPath } from "../src/protocol/marks";
+import { defaultTranspiler } from "../src/transpile";
 
 /** Options of {@link TsEngine}. */
 export interface TsEngineOptions {
@@ -132,7 +133,9 @@ export class TsEngine implements Engine {
     const { root, log, isJS } = this.options;
     const cache = this.options.codeCache ?? new CodeCache(defaultCodeCacheDir(), { log });
     try {
-      overlayTslabTypeScript(root, prepareTypeRoots(), (file) => cache.require(file));
+      // Every program tslab's converter builds hands its parsed libraries to the master's
+      // transpiler: the first launch with TypeScript startup code then parses none of them again.
+      overlayTslabTypeScript(root, prepareTypeRoots(), (file) => cache.require(file), (typescript, program) => void defaultTranspiler().adoptFrom(typescript, program));
     } catch (e) {
       log(`sense: sense-tslab types will not resolve outside a folder that has them: ${(e as Error).message}`);
     }

@@ -5,7 +5,8 @@
  * The compiler is the one already loaded in this process when there is one (tslab's
  * `@tslab/typescript-for-tslab` inside a `sense-ts` master), else the `typescript` package.
  * Parsed library files (`lib.*.d.ts`, `@types/node`) are cached across calls, so only the first
- * check pays for parsing them.
+ * check pays for parsing them; inside a `sense-ts` master even that check does not: the kernel
+ * hands over the declaration files tslab's converter already parsed ({@link Transpiler.adoptFrom}).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -60,6 +61,30 @@ interface CompileCache {
   sourceFiles: Map<string, TS.SourceFile>;
   /** The previous check's program, which TypeScript reuses for the files that did not change. */
   lastProgram?: TS.Program;
+  /** Declaration files parsed here (not adopted), in order: for {@link Transpiler.stats}. */
+  parsed: string[];
+  /** How many declaration files were adopted from another program. */
+  adopted: number;
+}
+
+/** What a {@link Transpiler} parsed itself and what it adopted (see {@link Transpiler.stats}). */
+export interface TranspilerStats {
+  /** Declaration files (`lib.*.d.ts`, `@types/...`) this transpiler parsed itself, in order. */
+  parsed: string[];
+  /** How many declaration files it adopted, already parsed, from another program ({@link Transpiler.adoptFrom}). */
+  adopted: number;
+}
+
+/** The parts of a program {@link Transpiler.adoptFrom} reads. */
+export type AdoptableProgram = Pick<TS.Program, "getSourceFiles" | "isSourceFileDefaultLibrary">;
+
+/**
+ * True when `a` and `b` are one compiler module, or one is an overlay inheriting from the other
+ * (the kernel replaces tslab's TypeScript in `require.cache` by such an overlay). Nodes of two
+ * distinct module instances must never mix: each numbers its nodes and symbols with its own counter.
+ */
+function sameCompiler(a: object, b: object): boolean {
+  return a === b || Object.getPrototypeOf(a) === b || Object.getPrototypeOf(b) === a;
 }
 
 /** Options of {@link Transpiler}. */
@@ -75,7 +100,7 @@ export interface TranspilerOptions {
  */
 export class Transpiler {
   private ts: typeof TS | undefined;
-  private readonly cache: CompileCache = { sourceFiles: new Map() };
+  private readonly cache: CompileCache = { sourceFiles: new Map(), parsed: [], adopted: 0 };
 
   constructor(options: TranspilerOptions = {}) {
     this.ts = options.typescript;
@@ -99,6 +124,33 @@ export class Transpiler {
     return prepareWith(this.compiler(), code, options);
   }
 
+  /**
+   * Takes over the library declarations (`lib.*.d.ts`, and `.d.ts` files under `node_modules`)
+   * another program of this same compiler module already parsed, so the next check does not parse
+   * them again: a `sense-ts` master hands over its converter's programs, whose libraries are the
+   * ones a check here reads (target ES2022, lib ES2022, tslab's `@types/node`). Files of the other
+   * program's own (cells, tslab's `__prev__.d.ts`) are never taken; a file already held is kept.
+   * Does nothing when `typescript` is not this transpiler's compiler module.
+   * @returns how many files were adopted.
+   */
+  adoptFrom(typescript: object, program: AdoptableProgram): number {
+    if (!sameCompiler(this.compiler(), typescript)) return 0;
+    let n = 0;
+    for (const sf of program.getSourceFiles()) {
+      if (!sf.isDeclarationFile || this.cache.sourceFiles.has(sf.fileName)) continue;
+      if (!program.isSourceFileDefaultLibrary(sf) && !/[\\/]node_modules[\\/]/.test(sf.fileName)) continue;
+      this.cache.sourceFiles.set(sf.fileName, sf);
+      n++;
+    }
+    this.cache.adopted += n;
+    return n;
+  }
+
+  /** What this transpiler parsed itself and how much it adopted (a copy; for tests and the bench). */
+  stats(): TranspilerStats {
+    return { parsed: [...this.cache.parsed], adopted: this.cache.adopted };
+  }
+
   // Loaded on first use: a master that never checks code never pays for loading a compiler.
   private compiler(): typeof TS {
     this.ts ??= loadCompiler();
@@ -112,6 +164,7 @@ export class Transpiler {
  */
 export const defaultTranspiler: () => Transpiler = processDefault(() => new Transpiler());
 
+/** The `@types/node` folder the first of `from` resolves (Node's resolution from each folder in turn). */
 function findTypesNode(from: string[]): string | undefined {
   for (const dir of from) {
     try {
@@ -162,7 +215,9 @@ export function checkAndTranspile(code: string, options: TranspileOptions = {}):
 function checkWith(ts: typeof TS, cache: CompileCache, code: string, options: TranspileOptions): TranspileResult {
   const fileName = path.resolve(options.fileName ?? path.join(process.cwd(), "__startup.ts"));
   const dir = path.dirname(fileName);
-  const typesNode = findTypesNode([dir, __dirname, path.dirname(require.resolve("tslab/package.json"))]);
+  // tslab's own copy before this package's: the one a sense-ts kernel checks its cells with (see
+  // kernel-extension/resolve.ts nodeTypesDir), so the master's check shares what its converter parsed.
+  const typesNode = findTypesNode([dir, path.dirname(require.resolve("tslab/package.json")), __dirname]);
   const sense = senseTypes();
   const compilerOptions: TS.CompilerOptions = {
     target: ts.ScriptTarget.ES2022,
@@ -183,11 +238,16 @@ function checkWith(ts: typeof TS, cache: CompileCache, code: string, options: Tr
   const baseGet = host.getSourceFile.bind(host);
   host.getSourceFile = (name, languageVersion, onError, shouldCreate) => {
     if (path.resolve(name) === fileName) return ts.createSourceFile(name, code, languageVersion, true);
-    // Library and package declarations do not change between checks: parse them once.
+    // Library and package declarations do not change between checks: parse them once. An adopted
+    // file parsed for another language version or module format is parsed again here.
     const hit = cache.sourceFiles.get(name);
-    if (hit) return hit;
+    const wanted = typeof languageVersion === "object" ? languageVersion : { languageVersion, impliedNodeFormat: undefined };
+    if (hit && hit.languageVersion === wanted.languageVersion && hit.impliedNodeFormat === wanted.impliedNodeFormat) return hit;
     const sf = baseGet(name, languageVersion, onError, shouldCreate);
-    if (sf && /\.d\.[cm]?ts$/.test(name)) cache.sourceFiles.set(name, sf);
+    if (sf && /\.d\.[cm]?ts$/.test(name)) {
+      cache.sourceFiles.set(name, sf);
+      cache.parsed.push(name);
+    }
     return sf;
   };
   const baseRead = host.readFile.bind(host);

@@ -22,6 +22,7 @@ import { ResolvedContext, resolveContext, WorkerContextInput } from "../jupyter/
 import { prepareCode, ResolvedEngine, resolveEngine } from "./kernelspec";
 import { BackendsByContext, sessionStoreDir } from "../backends/for-context";
 import { KeeperLink } from "./cleanup/keeper-link";
+import { FreshRead } from "../util/fresh-read";
 import { launchInterrupted, LaunchSite, startWorker } from "./launch";
 import { checkTimeoutSeconds, defaultMaxWorkers, LaunchOptions, LaunchPlan, validateLaunchOptions } from "./options";
 import { DEFAULT_ENDED_OUTPUT_KEEP_MIB, outputKeepBytes, WorkerOutput, WorkerOutputItem } from "./output";
@@ -165,7 +166,7 @@ export class Cluster {
 
     this.prepareMaster(ctx, plan.keeper);
     const baseEnv = masterEnv(ctx, plan.size, plan.watchdog, projectIpFor(ctx));
-    const site = this.site(backend);
+    const site = this.site(backend, plan.n);
     // A kernel interrupt (or the caller's signal) stops the launch: its workers go before their code runs.
     const interrupt = new AbortController();
     // Each concurrent start waits on this signal: n listeners at once is expected, not a leak (Node warns past 10).
@@ -448,9 +449,11 @@ export class Cluster {
       .then((sessions) => clusterRecords(sessions, ctx.masterId, local, includeGone));
   }
 
-  private site(backend: KernelBackend): LaunchSite {
+  /** What a launch of `workers` workers needs (their name claims share one session listing). */
+  private site(backend: KernelBackend, workers = 1): LaunchSite {
     return {
       backend,
+      sessions: new FreshRead(() => backend.listSessions(), workers),
       pools: this.warm,
       envFiles: this.envFiles(),
       register: (k, label, sink: OutputSink) => {

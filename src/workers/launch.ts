@@ -14,6 +14,8 @@ import { workerSessionPath } from "./session-paths";
 import type { PooledKernel, WorkerPools } from "./pool";
 import { decodeWorkerTag, encodeWorkerTag, WORKER_SESSION_TYPE, WorkerTag } from "./session-tags";
 import type { Worker } from "./worker";
+import type { SessionModel } from "../jupyter/schemas";
+import type { FreshRead } from "../util/fresh-read";
 
 /** What a launch needs from its cluster. */
 export interface LaunchSite {
@@ -27,6 +29,12 @@ export interface LaunchSite {
   unregister(w: Worker): Promise<void>;
   /** An index of `masterId` above every one this process handed out and at least `atLeast`, now taken. */
   reserveIndex(masterId: string, atLeast: number): number;
+  /**
+   * The server's sessions, listed after the call ({@link FreshRead}); its participants are the
+   * launch's workers, which share one listing once each has its session (or left: its start
+   * failed). Default: the backend's own listing per call.
+   */
+  sessions?: FreshRead<SessionModel[]>;
 }
 
 /** One worker's launch. */
@@ -72,7 +80,10 @@ function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promi
  */
 export async function claimUniqueIndex(site: LaunchSite, w: Worker, masterId: string, label: string): Promise<void> {
   for (let round = 0; round < 20; round++) {
-    const others = (await site.backend.listSessions())
+    // A listing started after this worker's session exists (and its last renumber), shared with
+    // the other workers of the launch: one listing per worker made a launch of N O(N²) on the server.
+    // (Only the first round waits for the launch's other workers; a clash's next round does not.)
+    const others = (await (site.sessions ? site.sessions.get() : site.backend.listSessions()))
       .filter((s) => s.id !== w.sessionId)
       .map((s) => ({ id: s.id, tag: decodeWorkerTag(s.name) }))
       .filter((o): o is { id: string; tag: WorkerTag } => o.tag?.masterId === masterId);
@@ -95,10 +106,21 @@ export async function startWorker(site: LaunchSite, a: StartArgs): Promise<Worke
   const sessionPath = workerSessionPath(ctx.masterId, a.index, a.folder);
   // Pooled kernels already run the watchdog; a launch that asked for none starts its own kernels.
   const pooled = plan.watchdog ? site.pools.take(a.engine.kernelName, plan.size, a.folder) : undefined;
-  const adopted = pooled ? await adoptPooled(site, a, tag, sessionPath, pooled) : undefined;
-  const w = adopted ?? (await startFresh(site, a, tag, sessionPath));
+  let w: Worker;
+  let adopted: Worker | undefined;
   try {
-    if (a.signal?.aborted) throw launchInterrupted();
+    adopted = pooled ? await adoptPooled(site, a, tag, sessionPath, pooled) : undefined;
+    w = adopted ?? (await startFresh(site, a, tag, sessionPath));
+  } catch (e) {
+    // The others' shared session listing must not wait for a worker that has no session.
+    site.sessions?.leave();
+    throw e;
+  }
+  try {
+    if (a.signal?.aborted) {
+      site.sessions?.leave();
+      throw launchInterrupted();
+    }
     await unlessAborted(claimUniqueIndex(site, w, ctx.masterId, plan.label), a.signal);
     await unlessAborted(loadEnvironment({
       backend: site.backend,

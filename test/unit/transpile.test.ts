@@ -99,3 +99,41 @@ describe("Transpiler (an instance of its own)", () => {
     expect(defaultTranspiler()).not.toBe(t);
   });
 });
+
+describe("Transpiler.adoptFrom (libraries another program of the same compiler parsed)", () => {
+  // A program like the one tslab's converter builds: the same libraries, a virtual `.d.ts` of its own.
+  function otherProgram(): ts.Program {
+    const options: ts.CompilerOptions = { target: ts.ScriptTarget.ES2022, lib: ["lib.es2022.d.ts"], types: [], noEmit: true };
+    const host = ts.createCompilerHost(options);
+    const own = path.join(__dirname, "__prev__.d.ts");
+    const base = host.getSourceFile.bind(host);
+    host.getSourceFile = (name, v, ...rest) => (path.resolve(name) === own ? ts.createSourceFile(name, "declare const prev: number;", v) : base(name, v, ...rest));
+    const exists = host.fileExists.bind(host);
+    host.fileExists = (name) => path.resolve(name) === own || exists(name);
+    return ts.createProgram({ rootNames: [own], options, host });
+  }
+
+  it("takes the other program's lib.*.d.ts so a check parses none of them, and never its own files", () => {
+    const t = new Transpiler({ typescript: ts });
+    const program = otherProgram();
+    const adopted = t.adoptFrom(ts, program);
+    expect(adopted).toBeGreaterThan(10);
+    // Exactly the default libraries: the program's own `__prev__.d.ts` stays its own.
+    expect(adopted).toBe(program.getSourceFiles().filter((sf) => program.isSourceFileDefaultLibrary(sf)).length);
+    expect(t.stats().adopted).toBe(adopted);
+    // A second hand-over of the same files adds nothing.
+    expect(t.adoptFrom(ts, program)).toBe(0);
+    expect(t.checkAndTranspile("const n: number = [1, 2].at(-1) ?? 0;\nconsole.log(n);\n").diagnostics).toEqual([]);
+    const parsed = t.stats().parsed;
+    expect(parsed.filter((f) => /[\\/]lib\.[^\\/]*\.d\.ts$/.test(f))).toEqual([]);
+  });
+
+  it("adopts nothing from another compiler module (node and symbol ids would collide)", () => {
+    const t = new Transpiler({ typescript: ts });
+    const another = { ...ts };
+    expect(t.adoptFrom(another, otherProgram())).toBe(0);
+    expect(t.stats().adopted).toBe(0);
+    t.checkAndTranspile("const n: number = 1;\n");
+    expect(t.stats().parsed.some((f) => /[\\/]lib\.es5\.d\.ts$/.test(f))).toBe(true);
+  });
+});

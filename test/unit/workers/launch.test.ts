@@ -228,6 +228,38 @@ describe("launchWorkers against a faked server", () => {
     });
   });
 
+  it("32 workers claim their names with one shared session listing, not one listing each (O(N²) on the server)", async () => {
+    const sessions = new Map<string, { id: string; path: string; name: string; type: string; kernel: { id: string; name: string } | null }>();
+    let listings = 0;
+    let created = 0;
+    fake.handler = (r) => {
+      if (r.method === "GET" && r.url === "/api/kernelspecs") return { status: 200, body: specs };
+      if (r.method === "GET" && r.url === "/api/sessions") {
+        // The launch's own first listing (free indices) comes before any worker exists.
+        if (created > 0) listings++;
+        return { status: 200, body: [...sessions.values()] };
+      }
+      if (r.method === "POST" && r.url === "/api/sessions") {
+        const b = r.body as { path: string; name: string; type: string };
+        const n = ++created;
+        const model = { id: `s${n}`, path: b.path, name: b.name, type: b.type, kernel: { id: `k${n}`, name: "python3" } };
+        sessions.set(model.id, model);
+        return { status: 201, body: model };
+      }
+      if (r.method === "PATCH") {
+        const id = r.url.split("/").pop() ?? "";
+        const model = sessions.get(id);
+        if (model) model.name = (r.body as { name: string }).name;
+        return { status: 200, body: model ?? { id, path: "p", name: (r.body as { name: string }).name, type: "sense-worker", kernel: null } };
+      }
+      return undefined;
+    };
+    const records = await launchWorkers(32, { engine: "python3", keeper: false, context, sink: sinkRecorder(), maxWorkers: 32 });
+    expect(new Set(records.map((r) => r.name)).size).toBe(32);
+    // One listing, taken once every worker had its session, serves all 32.
+    expect(listings).toBe(1);
+  });
+
   it("starts workers concurrently and returns them in request order, with the env (and overridden size) delivered", async () => {
     configureSizes({ small: { cpu: 0.5, memoryMiB: 512 } });
     expect(SIZES.small).toEqual({ cpu: 0.5, memoryMiB: 512 });
