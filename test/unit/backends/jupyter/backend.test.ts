@@ -83,7 +83,8 @@ describe("Jupyter Server backend error paths (nock)", () => {
 
   it("stop: a session already gone (404) counts as stopped; a server gone is a RestError unreachable", async () => {
     server.get("/api/kernelspecs").reply(200, specs);
-    server.get("/api/sessions").times(3).reply(200, []);
+    // The plan's listing and one listing shared by both workers' name claims.
+    server.get("/api/sessions").twice().reply(200, []);
     server.post("/api/sessions").twice().reply(201, (_uri, body) => session(Number((body as { name: string }).name.split(":")[2]), body as { path: string; name: string; type: string }));
     server.patch(/\/api\/sessions\/s\d/).twice().reply(200, (uri, body) => ({ ...session(Number(uri.slice(-1)), { path: "p", name: "n", type: "sense-worker" }), ...(body as object) }));
     const [w1, w2] = await cluster.launch({ n: 2, engine: "python3", keeper: false, sink, context });
