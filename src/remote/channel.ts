@@ -25,8 +25,23 @@ const NONCE_BYTES = 16;
 const MAC_BYTES = 32;
 /** A manifest bigger than this is not one (names and a few numbers per part). */
 export const MAX_MANIFEST_BYTES = 1 << 20;
-/** A peer silent this long during the handshake is dropped. */
-const HANDSHAKE_MS = 10_000;
+/**
+ * Limits on connections that have not proven a token (half-open), so that a flood of them (idle
+ * sockets, a port scan) holds no more than a few file descriptors and timers and cannot keep a
+ * real worker out: a worker sends its hello as soon as it connects and finishes the handshake in
+ * one round trip.
+ */
+export interface ChannelLimits {
+  /** Connections that have not yet named a pending transfer, at most; over it the oldest is closed. */
+  maxUnidentified: number;
+  /** A connection that has not named a pending transfer (its hello) after this long is closed. */
+  helloMs: number;
+  /** A connection that has not proven the token after this long is closed. */
+  handshakeMs: number;
+}
+
+/** The defaults: a worker's hello takes a loopback or LAN round trip, not seconds. */
+export const CHANNEL_LIMITS: Readonly<ChannelLimits> = { maxUnidentified: 32, helloMs: 2_000, handshakeMs: 10_000 };
 
 /** How a part's bytes are to be read. */
 export type PartKind = "typed" | "buffer" | "v8" | "json" | "text";
@@ -218,8 +233,22 @@ export class DataChannel {
   private server: net.Server | undefined;
   private listening: Promise<number> | undefined;
   private readonly pending = new Map<string, Pending>();
+  /** Connections that have not named a pending transfer yet, oldest first (a Set keeps insertion order). */
+  private readonly unidentified = new Set<net.Socket>();
+  private readonly limits: ChannelLimits;
 
-  constructor(readonly host: string) {}
+  /** `limits` overrides {@link CHANNEL_LIMITS} (tests). */
+  constructor(
+    readonly host: string,
+    limits: Partial<ChannelLimits> = {},
+  ) {
+    this.limits = { ...CHANNEL_LIMITS, ...limits };
+  }
+
+  /** How many connections have not yet named a pending transfer (at most `maxUnidentified`). */
+  get unidentifiedCount(): number {
+    return this.unidentified.size;
+  }
 
   /**
    * Offers a transfer: `send` parts to the worker that connects with it, or (no `send`) receives
@@ -293,18 +322,33 @@ export class DataChannel {
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
     socket.on("error", () => undefined);
+    // Bounded: over the cap the oldest silent connection goes (a worker's hello arrives at once,
+    // so the ones that go are idle), and none stays past helloMs without naming a transfer.
+    this.unidentified.add(socket);
+    socket.once("close", () => this.unidentified.delete(socket));
+    while (this.unidentified.size > this.limits.maxUnidentified) {
+      const oldest = this.unidentified.values().next().value as net.Socket;
+      this.unidentified.delete(oldest);
+      oldest.destroy();
+    }
     const reader = new SocketReader(socket);
-    const timer = setTimeout(() => socket.destroy(), HANDSHAKE_MS);
+    const timer = setTimeout(() => socket.destroy(), this.limits.helloMs);
     timer.unref();
     void this.serve(socket, reader, timer).catch(() => socket.destroy());
   }
 
-  private async serve(socket: net.Socket, reader: SocketReader, timer: NodeJS.Timeout): Promise<void> {
+  private async serve(socket: net.Socket, reader: SocketReader, helloTimer: NodeJS.Timeout): Promise<void> {
     const hello = await reader.read(CHANNEL_MAGIC.length + ID_BYTES + NONCE_BYTES);
     if (!hello.subarray(0, CHANNEL_MAGIC.length).equals(CHANNEL_MAGIC)) throw new Error("not the protocol");
     const id = hello.subarray(CHANNEL_MAGIC.length, CHANNEL_MAGIC.length + ID_BYTES);
     const p = this.pending.get(id.toString("hex"));
     if (!p || p.socket) throw new Error("no such transfer");
+    // It knows a pending transfer's random id (which only its offer carries): out of the capped
+    // pool, with the rest of the handshake's time to prove the token.
+    this.unidentified.delete(socket);
+    clearTimeout(helloTimer);
+    const timer = setTimeout(() => socket.destroy(), this.limits.handshakeMs);
+    timer.unref();
     const nw = hello.subarray(CHANNEL_MAGIC.length + ID_BYTES);
     const nm = crypto.randomBytes(NONCE_BYTES);
     socket.write(Buffer.concat([nm, proof(p.token, "m", p.id, nw, nm)]));

@@ -6,7 +6,7 @@
  */
 import * as crypto from "node:crypto";
 import * as net from "node:net";
-import { CHANNEL_MAGIC, DataChannel, encodeManifest, proof, type ChannelOffer, type OutPart } from "../../src/remote/channel";
+import { CHANNEL_LIMITS, CHANNEL_MAGIC, DataChannel, encodeManifest, proof, type ChannelOffer, type OutPart } from "../../src/remote/channel";
 import { partOf, valuesOf } from "../../src/remote/parts";
 
 /** A client speaking the worker's side of the protocol; `wrong` sends a bad proof. */
@@ -143,3 +143,62 @@ test("cancelling a transfer mid-stream closes its connection and rejects it", as
   await expect(tr.done).rejects.toThrow("interrupted");
   await closed(peer.s);
 });
+
+/** Opens `n` connections to `port` that send nothing; resolves once all are connected, with a count of those the master closed. */
+async function idleFlood(host: string, port: number, n: number): Promise<{ sockets: net.Socket[]; closedBy: (k: number) => Promise<void> }> {
+  let closedCount = 0;
+  let waiter: { k: number; resolve: () => void } | undefined;
+  const sockets = await Promise.all(
+    Array.from({ length: n }, () => {
+      const s = net.connect({ host, port });
+      s.on("error", () => undefined);
+      s.on("close", () => {
+        closedCount++;
+        if (waiter && closedCount >= waiter.k) waiter.resolve();
+      });
+      return new Promise<net.Socket>((r) => {
+        s.once("connect", () => r(s));
+        s.once("close", () => r(s));
+      });
+    }),
+  );
+  const closedBy = (k: number) => new Promise<void>((resolve) => (closedCount >= k ? resolve() : (waiter = { k, resolve })));
+  return { sockets, closedBy };
+}
+
+test("a flood of idle connections is bounded (the oldest closed over the cap, every one after the hello deadline) and a real transfer still goes through", async () => {
+  const ch = new DataChannel("127.0.0.1");
+  const value = new Uint8Array(4 << 20).map((_, i) => i % 251);
+  const tr = await ch.transfer([partOf("x", value, "javascript", "t")]);
+  // another pending transfer keeps the listener (and its port) up after the first ends
+  const keep = await ch.transfer();
+  const { host, port } = tr.offer;
+  const flood: net.Socket[] = [];
+  try {
+    const first = await idleFlood(host, port, 200);
+    flood.push(...first.sockets);
+    // over the cap the oldest silent ones are closed at once, not after the handshake's 10 s
+    await first.closedBy(200 - CHANNEL_LIMITS.maxUnidentified);
+    expect(ch.unidentifiedCount).toBeLessThanOrEqual(CHANNEL_LIMITS.maxUnidentified);
+    // a worker connecting now completes its handshake and gets every byte, though more idle ones arrive meanwhile
+    const good = await connect(tr.offer);
+    const second = idleFlood(host, port, 100);
+    const len = (await good.read(4)).readUInt32LE(0);
+    await good.read(len);
+    const got = await good.read(value.length);
+    good.s.write(Buffer.from([1]));
+    await expect(tr.done).resolves.toEqual([]);
+    expect(got.equals(value)).toBe(true);
+    const more = await second;
+    flood.push(...more.sockets);
+    expect(ch.unidentifiedCount).toBeLessThanOrEqual(CHANNEL_LIMITS.maxUnidentified);
+    // and none stays past the hello deadline (well before the handshake's 10 s)
+    const t0 = Date.now();
+    await Promise.all(flood.map(closed));
+    expect(Date.now() - t0).toBeLessThan(CHANNEL_LIMITS.handshakeMs);
+  } finally {
+    for (const s of flood) s.destroy();
+    tr.cancel();
+    keep.cancel();
+  }
+}, 15_000);
