@@ -81,6 +81,8 @@ export interface PartHeader {
   kind: PartKind;
   /** The typed array's class (kind `typed`). */
   type?: TypedArrayName;
+  /** An n-d array's shape (kind `typed`; absent for a flat typed array): its product is the element count. */
+  shape?: number[];
   bytes: number;
 }
 
@@ -128,7 +130,7 @@ export interface Transfer {
 
 /** Manifest bytes: little-endian u32 length, then UTF-8 JSON of the headers. */
 export function encodeManifest(parts: readonly PartHeader[]): Buffer {
-  const json = Buffer.from(JSON.stringify({ parts: parts.map(({ name, kind, type, bytes }) => ({ name, kind, ...(type ? { type } : {}), bytes })) }), "utf8");
+  const json = Buffer.from(JSON.stringify({ parts: parts.map(({ name, kind, type, shape, bytes }) => ({ name, kind, ...(type ? { type } : {}), ...(shape ? { shape } : {}), bytes })) }), "utf8");
   const head = Buffer.alloc(4);
   head.writeUInt32LE(json.length, 0);
   return Buffer.concat([head, json]);
@@ -149,11 +151,28 @@ export function parseManifest(json: Buffer): PartHeader[] {
     if (typeof h.bytes !== "number" || !Number.isSafeInteger(h.bytes) || h.bytes < 0) throw new Error("bad part size");
     if (h.kind === "typed") {
       if (typeof h.type !== "string" || !Object.prototype.hasOwnProperty.call(TYPED_ARRAYS, h.type)) throw new Error("bad typed array type");
-      if (h.bytes % TYPED_ARRAYS[h.type as TypedArrayName].BYTES_PER_ELEMENT) throw new Error("typed array size is not a whole number of elements");
-      return { name: h.name, kind: "typed", type: h.type as TypedArrayName, bytes: h.bytes };
+      const size = TYPED_ARRAYS[h.type as TypedArrayName].BYTES_PER_ELEMENT;
+      if (h.bytes % size) throw new Error("typed array size is not a whole number of elements");
+      if (h.shape === undefined) return { name: h.name, kind: "typed", type: h.type as TypedArrayName, bytes: h.bytes };
+      if (!isShape(h.shape, h.bytes / size)) throw new Error("bad shape");
+      return { name: h.name, kind: "typed", type: h.type as TypedArrayName, shape: h.shape, bytes: h.bytes };
     }
     return { name: h.name, kind: h.kind as PartKind, bytes: h.bytes };
   });
+}
+
+/** Most dimensions an n-d array may have (numpy's own limit is 64). */
+export const MAX_DIMENSIONS = 64;
+
+/** True when `shape` is a list of at most {@link MAX_DIMENSIONS} whole, non-negative sizes whose product is `count`. */
+export function isShape(shape: unknown, count: number): shape is number[] {
+  if (!Array.isArray(shape) || shape.length > MAX_DIMENSIONS) return false;
+  let n = 1;
+  for (const d of shape as unknown[]) {
+    if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) return false;
+    n *= d;
+  }
+  return n === count;
 }
 
 /** Reads exact byte counts from a socket as they arrive (the chunks are copied once, into their destination). */

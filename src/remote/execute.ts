@@ -21,6 +21,7 @@ import { resolveTargets, type Target, type Targets } from "../workers/targets";
 import { fromWire, toJsonWire, toWire } from "./values";
 import { randomBytes } from "node:crypto";
 import { channelAnswer, hasNumpy, noNumpy, numpySpec, offer, pieceCount, pulledValues, pullSpec, PushParts, recvSpec, showProgress, stageSpec } from "./transfer";
+import { inlineBinary } from "./parts";
 
 /** How one worker's part of a remote call ended. */
 export const ExecuteStatus = z.enum(["ok", "error", "timeout", "aborted", "lost"]);
@@ -352,7 +353,7 @@ export async function pull(names: string | readonly string[], options: TransferO
     } else if (a && "values" in a) {
       for (const n of list) {
         const p = a.values[n] as { value?: unknown; text?: string } | undefined;
-        out[n] = p && "value" in p ? p.value : p?.text;
+        out[n] = p && "value" in p ? p.value : (inlineBinary(p)?.value ?? p?.text);
       }
     } else if (a && "b64" in a) {
       const got = fromWire(a.b64) as Record<string, { v?: unknown; text?: string }>;

@@ -10,14 +10,37 @@ import { shown, UsageError } from "../errors";
 import { typedArrayName, TYPED_ARRAYS, type AnyTypedArray } from "./channel";
 import { checkOptions, pull, pushEach, targetsOf, type TransferOptions } from "./execute";
 import { checkNames } from "./names";
+import { isNdArray, type NdArray } from "./parts";
 
-/** What can be split: a dense array, a typed array or a Buffer. */
-type Splittable = unknown[] | AnyTypedArray | Buffer;
+/** What can be split: a dense array, a typed array, a Buffer or an n-d array (along its first axis). */
+type Splittable = unknown[] | AnyTypedArray | Buffer | NdArray;
 
-function kindOf(v: unknown): "array" | "buffer" | "typed" | undefined {
+function kindOf(v: unknown): "array" | "buffer" | "typed" | "nd" | undefined {
   if (Array.isArray(v)) return "array";
   if (Buffer.isBuffer(v)) return "buffer";
-  return typedArrayName(v) ? "typed" : undefined;
+  if (typedArrayName(v)) return "typed";
+  return isNdArray(v) && v.shape.length > 0 ? "nd" : undefined;
+}
+
+/** The product of `dims` (elements per row of an n-d array, for its trailing dimensions). */
+const product = (dims: readonly number[]) => dims.reduce((a, d) => a * d, 1);
+
+/** Rows `lo` to `hi` of `v` along its first axis, as a view of its data (no copy). */
+function rows(v: NdArray, lo: number, hi: number): NdArray {
+  const row = product(v.shape.slice(1));
+  return { shape: [hi - lo, ...v.shape.slice(1)], data: v.data.subarray(lo * row, hi * row) };
+}
+
+/** One typed array of class `T` holding `parts` one after the other. */
+function concatTyped(parts: readonly AnyTypedArray[]): AnyTypedArray {
+  const T = TYPED_ARRAYS[typedArrayName(parts[0])!];
+  const out = new T(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    (out as { set(a: ArrayLike<number | bigint>, at: number): void }).set(p as ArrayLike<number | bigint>, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** The bounds of part `p` of `k` over `n` items (ipyparallel's `Map.getPartition`). */
@@ -30,7 +53,9 @@ export function partition(n: number, p: number, k: number): [number, number] {
 
 /**
  * Splits `value` across the target workers and sets global `name` on each to its part, in target
- * order; with fewer items than workers the last ones get empty parts.
+ * order; with fewer items than workers the last ones get empty parts. An n-d array ({@link NdArray})
+ * is split along its first axis into n-d arrays of the same trailing shape (numpy arrays on
+ * Python workers).
  * @throws UsageError `bad_option` for a bad name or a value that is not an array, typed array or
  *   Buffer (nothing is sent); WorkerError `unknown_worker`; RemoteError naming every worker that
  *   failed to set its part (the others keep theirs).
@@ -41,11 +66,13 @@ export async function scatter(name: string, value: unknown, options: TransferOpt
   checkOptions(options, ["onProgress"], "scatter");
   const [n] = checkNames([name], "scatter", { set: true });
   const kind = kindOf(value);
-  if (!kind) throw new UsageError(`scatter: ${n} must be an array, a typed array or a Buffer, not ${shown(value, 40)}`, { code: "bad_option" });
+  if (!kind) throw new UsageError(`scatter: ${n} must be an array, a typed array, a Buffer or an n-d array ({ shape, data }), not ${shown(value, 40)}`, { code: "bad_option" });
   const v = value as Splittable;
   const targets = await targetsOf(options);
+  const length = kind === "nd" ? (v as NdArray).shape[0] : (v as unknown[]).length;
   const parts = targets.map((_t, i) => {
-    const [lo, hi] = partition(v.length, i, targets.length);
+    const [lo, hi] = partition(length, i, targets.length);
+    if (kind === "nd") return rows(v as NdArray, lo, hi);
     return kind === "array" ? (v as unknown[]).slice(lo, hi) : (v as AnyTypedArray).subarray(lo, hi);
   });
   await pushEach((t) => ({ [n]: parts[targets.indexOf(t)] }), [n], targets, options, sink, "scatter");
@@ -53,8 +80,9 @@ export async function scatter(name: string, value: unknown, options: TransferOpt
 
 /**
  * Reads global `name` from the target workers and puts the parts together in target order: arrays
- * (and Python lists) concatenated, typed arrays (and numpy arrays) into one typed array of their
- * class, Buffers (and Python bytes) into one Buffer.
+ * (and Python lists) concatenated, typed arrays (and 1-d numpy arrays) into one typed array of
+ * their class, Buffers (and Python bytes) into one Buffer, n-d arrays (and numpy arrays of 2+
+ * dimensions) of one class and trailing shape into one n-d array along the first axis.
  * @throws UsageError `bad_option` when the parts are not of one kind (naming the worker whose part
  *   differs); WorkerError `unknown_worker`; RemoteError when a worker has no such name.
  */
@@ -65,19 +93,20 @@ export async function gather(name: string, options: TransferOptions = {}): Promi
   const parts = await pull(n, options);
   const kinds = parts.map(kindOf);
   const type = typedArrayName(parts[0]);
-  const bad = parts.findIndex((p, i) => kinds[i] !== kinds[0] || !kinds[i] || (type !== undefined && typedArrayName(p) !== type));
+  // n-d parts: one class, one trailing shape (they differ only along the first axis)
+  const first = parts[0];
+  const trail = isNdArray(first) ? first.shape.slice(1).join(",") : undefined;
+  const differs = (p: unknown, i: number) =>
+    kinds[i] !== kinds[0] || !kinds[i] || (type !== undefined && typedArrayName(p) !== type) || (isNdArray(p) && (typedArrayName(p.data) !== typedArrayName((first as NdArray).data) || p.shape.slice(1).join(",") !== trail));
+  const bad = parts.findIndex(differs);
   if (bad >= 0) {
-    throw new UsageError(`gather: ${n} on worker ${targets[bad].name} is ${shown(parts[bad], 40)}, not a part of one value (arrays, typed arrays of one class, or Buffers)`, { code: "bad_option" });
+    throw new UsageError(`gather: ${n} on worker ${targets[bad].name} is ${shown(parts[bad], 40)}, not a part of one value (arrays, typed arrays of one class, Buffers, or n-d arrays of one class and trailing shape)`, { code: "bad_option" });
   }
   if (kinds[0] === "array") return ([] as unknown[]).concat(...(parts as unknown[][]));
   if (kinds[0] === "buffer") return Buffer.concat(parts as Buffer[]);
-  const T = TYPED_ARRAYS[type!];
-  const total = (parts as AnyTypedArray[]).reduce((s, p) => s + p.length, 0);
-  const out = new T(total);
-  let at = 0;
-  for (const p of parts as AnyTypedArray[]) {
-    (out as { set(a: ArrayLike<number | bigint>, at: number): void }).set(p as ArrayLike<number | bigint>, at);
-    at += p.length;
+  if (kinds[0] === "nd") {
+    const nd = parts as NdArray[];
+    return { shape: [nd.reduce((s, p) => s + p.shape[0], 0), ...nd[0].shape.slice(1)], data: concatTyped(nd.map((p) => p.data)) } satisfies NdArray;
   }
-  return out;
+  return concatTyped(parts as AnyTypedArray[]);
 }

@@ -112,6 +112,8 @@ test("a receive refuses malformed manifests and truncated bodies: the transfer f
     Buffer.concat([Buffer.from([5, 0, 0, 0]), Buffer.from("{not ")]), // not JSON
     encodeManifest([{ name: "x", kind: "typed", type: "Float64Array", bytes: 7 }]), // not whole elements
     encodeManifest([{ name: "x", kind: "weird" as "v8", bytes: 1 }]), // unknown kind
+    encodeManifest([{ name: "x", kind: "typed", type: "Float64Array", shape: [3, 1], bytes: 16 }]), // a shape of 3 elements for 2
+    encodeManifest([{ name: "x", kind: "typed", type: "Float64Array", shape: [2.5] as number[], bytes: 16 }]), // not whole sizes
     Buffer.concat([encodeManifest([{ name: "x", kind: "typed", type: "Float64Array", bytes: 80 }]), Buffer.alloc(40)]), // body cut short
   ];
   for (const [i, bytes] of cases.entries()) {
@@ -132,6 +134,14 @@ test("a receive refuses malformed manifests and truncated bodies: the transfer f
   expect(await peer.read(1)).toEqual(Buffer.from([1]));
   peer.s.destroy();
   expect(valuesOf(parts).x).toEqual(new Float64Array([1.5, -0, NaN]));
+  // an n-d array comes as { shape, data }
+  const nd = await ch.transfer();
+  const peer2 = await connect(nd.offer);
+  const six = Buffer.from(new Int16Array([1, 2, 3, 4, 5, 6]).buffer);
+  peer2.s.write(Buffer.concat([encodeManifest([{ name: "m", kind: "typed", type: "Int16Array", shape: [3, 2], bytes: six.length }]), six]));
+  const ndParts = await nd.done;
+  peer2.s.destroy();
+  expect(valuesOf(ndParts).m).toEqual({ shape: [3, 2], data: new Int16Array([1, 2, 3, 4, 5, 6]) });
 });
 
 test("cancelling a transfer mid-stream closes its connection and rejects it", async () => {
