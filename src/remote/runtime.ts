@@ -116,40 +116,76 @@ const JS_RUNTIME = String.raw`(() => {
   };
   const MAGIC = Buffer.from("SNSD\x01", "latin1");
   const fail = (why) => new Error("sense data channel: " + why);
-  // Reads exact byte counts from a socket (or, with no socket, from staged chunks).
-  const reader = (s, chunks) => {
-    const q = chunks || [];
+  // Reads exact byte counts from a socket (or, with no socket, from staged chunks). With "direct"
+  // (Node's onread option: the kernel reads into the buffer its generator gives) the bytes of a
+  // destination being filled land in it straight away, with no copy: a value's bytes in its own
+  // ArrayBuffer. Bytes read while nothing waits (the handshake, a manifest) go to a scratch buffer
+  // and are copied out.
+  const directRead = () => {
+    if (globalThis.Deno) return null; // Deno's node:net has no onread: "data" events
+    const d = { q: [], target: null, scratch: Buffer.allocUnsafe(65536), poke: () => undefined };
+    d.next = () => (d.target && !d.q.length && d.target.off < d.target.dst.length ? d.target.dst.subarray(d.target.off) : d.scratch);
+    d.got = (n, buf) => {
+      const t = d.target;
+      if (buf !== d.scratch) { if (t) t.off += n; }
+      else {
+        let c = d.scratch.subarray(0, n);
+        if (t && !d.q.length) {
+          const k = Math.min(n, t.dst.length - t.off);
+          t.dst.set(c.subarray(0, k), t.off);
+          t.off += k;
+          c = c.subarray(k);
+        }
+        if (c.length) d.q.push(Buffer.from(c));
+      }
+      d.poke();
+    };
+    return d;
+  };
+  const reader = (s, chunks, direct) => {
+    const q = direct ? direct.q : chunks || [];
     let err = s ? null : fail("the staged data ended early");
     let wake = null;
     const poke = () => { const w = wake; wake = null; if (w) w(); };
+    if (direct) direct.poke = poke;
+    else if (s) s.on("data", (c) => { q.push(c); poke(); });
     if (s) {
-      s.on("data", (c) => { q.push(c); poke(); });
       s.on("error", (e) => { err = err || e; poke(); });
       s.on("close", () => { err = err || fail("the connection ended early"); poke(); });
     }
     const into = async (dst) => {
-      let off = 0;
-      while (off < dst.length) {
-        if (!q.length) { if (err) throw err; await new Promise((r) => (wake = r)); continue; }
-        const c = q[0];
-        const n = Math.min(c.length, dst.length - off);
-        dst.set(n === c.length ? c : c.subarray(0, n), off);
-        off += n;
-        if (n === c.length) q.shift(); else q[0] = c.subarray(n);
+      const t = { dst, off: 0 };
+      try {
+        while (t.off < dst.length) {
+          if (!q.length) {
+            if (err) throw err;
+            if (direct) direct.target = t;
+            await new Promise((r) => (wake = r));
+            continue;
+          }
+          const c = q[0];
+          const n = Math.min(c.length, dst.length - t.off);
+          dst.set(n === c.length ? c : c.subarray(0, n), t.off);
+          t.off += n;
+          if (n === c.length) q.shift(); else q[0] = c.subarray(n);
+        }
+      } finally {
+        if (direct && direct.target === t) direct.target = null;
       }
       return dst;
     };
     return { into, read: (n) => into(Buffer.allocUnsafe(n)) };
   };
   const open = async (o) => {
+    const d = directRead();
     const s = await new Promise((resolve, reject) => {
-      const c = net.connect({ host: o.host, port: o.port });
+      const c = net.connect(d ? { host: o.host, port: o.port, onread: { buffer: () => d.next(), callback: (n, b) => d.got(n, b) } } : { host: o.host, port: o.port });
       const no = (e) => { clearTimeout(t); c.destroy(); reject(Object.assign(fail("the master is unreachable: " + (e ? e.message : "timeout")), { senseUnreachable: true })); };
       const t = setTimeout(no, 5000);
       c.once("error", no);
       c.once("connect", () => { clearTimeout(t); c.off("error", no); c.setNoDelay(true); resolve(c); });
     });
-    const r = reader(s);
+    const r = reader(s, null, d);
     try {
       const id = Buffer.from(o.id, "base64");
       const key = Buffer.from(o.token, "base64");

@@ -7,8 +7,8 @@
  */
 import { captureSink } from "../display/sink";
 import { shown, UsageError } from "../errors";
-import { typedArrayName, TYPED_ARRAYS, type AnyTypedArray } from "./channel";
-import { checkOptions, pull, pushEach, targetsOf, type TransferOptions } from "./execute";
+import { typedArrayName, TYPED_ARRAYS, type AnyTypedArray, type Destination, type PartHeader } from "./channel";
+import { checkOptions, pullFrom, pushEach, targetsOf, type PullInto, type TransferOptions } from "./execute";
 import { checkNames } from "./names";
 import { isNdArray, type NdArray } from "./parts";
 
@@ -41,6 +41,86 @@ function concatTyped(parts: readonly AnyTypedArray[]): AnyTypedArray {
     at += p.length;
   }
   return out;
+}
+
+/**
+ * gather's output laid out before its parts arrive: once every worker has either announced its
+ * part (the channel's manifest) or answered without the channel, and the announced parts are all
+ * typed arrays of one class (n-d of one trailing shape) or all Buffers, one output is allocated
+ * and each part is received straight into its place in it (no concatenation copy). Otherwise
+ * every part gets memory of its own and gather concatenates as before.
+ */
+class Layout implements PullInto {
+  /** The whole value, when one was laid out. */
+  output: AnyTypedArray | Buffer | NdArray | undefined;
+  private readonly heads: (PartHeader | null | undefined)[];
+  private readonly places: (Uint8Array | undefined)[];
+  private readonly waiting: (() => void)[] = [];
+  private done = false;
+
+  constructor(count: number) {
+    this.heads = new Array<PartHeader | null | undefined>(count).fill(undefined);
+    this.places = new Array<Uint8Array | undefined>(count).fill(undefined);
+  }
+
+  into = (i: number): Destination => async (headers) => {
+    this.heads[i] = headers.length === 1 ? headers[0] : null;
+    this.check();
+    if (!this.done) await new Promise<void>((r) => this.waiting.push(r));
+    return [this.places[i]];
+  };
+
+  answered = (i: number): void => {
+    if (this.heads[i] === undefined) this.heads[i] = null;
+    this.check();
+  };
+
+  /** Ends any wait (a pull that failed or was interrupted: the parts' own memory is used). */
+  release(): void {
+    this.finish();
+  }
+
+  /** True when each of `parts` is a view of the output at its place. */
+  filled(parts: readonly unknown[]): boolean {
+    return parts.every((p, i) => {
+      const place = this.places[i];
+      const v = isNdArray(p) ? p.data : p;
+      return place !== undefined && ArrayBuffer.isView(v) && v.buffer === place.buffer && v.byteOffset === place.byteOffset && v.byteLength === place.byteLength;
+    });
+  }
+
+  private check(): void {
+    if (this.done || this.heads.some((h) => h === undefined)) return;
+    const heads = this.heads as (PartHeader | null)[];
+    const [first] = heads;
+    const trail = (h: PartHeader) => (h.shape ? h.shape.slice(1).join(",") : undefined);
+    const same = first !== null && heads.every((h) => h !== null && h.kind === first.kind && h.type === first.type && (h.shape === undefined) === (first.shape === undefined) && trail(h) === trail(first) && (h.shape === undefined || h.shape.length > 0));
+    if (same && (first.kind === "typed" || first.kind === "buffer")) {
+      const total = heads.reduce((s, h) => s + h!.bytes, 0);
+      let bytes: Uint8Array;
+      if (first.kind === "buffer") {
+        const b = Buffer.allocUnsafeSlow(total);
+        this.output = b;
+        bytes = b;
+      } else {
+        const T = TYPED_ARRAYS[first.type!];
+        const data = new T(total / T.BYTES_PER_ELEMENT);
+        this.output = first.shape ? { shape: [heads.reduce((s, h) => s + h!.shape![0], 0), ...first.shape.slice(1)], data } : data;
+        bytes = new Uint8Array(data.buffer, 0, total);
+      }
+      let at = 0;
+      heads.forEach((h, i) => {
+        this.places[i] = bytes.subarray(at, at + h!.bytes);
+        at += h!.bytes;
+      });
+    }
+    this.finish();
+  }
+
+  private finish(): void {
+    this.done = true;
+    for (const w of this.waiting.splice(0)) w();
+  }
 }
 
 /** The bounds of part `p` of `k` over `n` items (ipyparallel's `Map.getPartition`). */
@@ -87,10 +167,17 @@ export async function scatter(name: string, value: unknown, options: TransferOpt
  *   differs); WorkerError `unknown_worker`; RemoteError when a worker has no such name.
  */
 export async function gather(name: string, options: TransferOptions = {}): Promise<unknown> {
+  const sink = options.sink ?? captureSink();
   checkOptions(options, ["onProgress"], "gather");
   const [n] = checkNames([name], "gather");
   const targets = await targetsOf(options);
-  const parts = await pull(n, options);
+  const layout = new Layout(targets.length);
+  let parts: unknown[];
+  try {
+    parts = (await pullFrom(targets, [n], options, sink, layout)).map((r) => r[n]);
+  } finally {
+    layout.release();
+  }
   const kinds = parts.map(kindOf);
   const type = typedArrayName(parts[0]);
   // n-d parts: one class, one trailing shape (they differ only along the first axis)
@@ -102,6 +189,8 @@ export async function gather(name: string, options: TransferOptions = {}): Promi
   if (bad >= 0) {
     throw new UsageError(`gather: ${n} on worker ${targets[bad].name} is ${shown(parts[bad], 40)}, not a part of one value (arrays, typed arrays of one class, Buffers, or n-d arrays of one class and trailing shape)`, { code: "bad_option" });
   }
+  // every part already sits in its place in one output (received there): no copy
+  if (layout.output !== undefined && layout.filled(parts)) return layout.output;
   if (kinds[0] === "array") return ([] as unknown[]).concat(...(parts as unknown[][]));
   if (kinds[0] === "buffer") return Buffer.concat(parts as Buffer[]);
   if (kinds[0] === "nd") {
