@@ -212,3 +212,32 @@ test("a flood of idle connections is bounded (the oldest closed over the cap, ev
     keep.cancel();
   }
 }, 15_000);
+
+test("a receive with a destination puts each part's bytes straight into the memory it gives (gather's one output), after it decides", async () => {
+  const ch = new DataChannel("127.0.0.1");
+  const out = new Float64Array(6);
+  let asked!: (decide: () => void) => void;
+  const wasAsked = new Promise<() => void>((r) => (asked = r));
+  const seen: string[] = [];
+  const tr = await ch.transfer(undefined, async (headers) => {
+    seen.push(...headers.map((h) => `${h.name}:${h.bytes}`));
+    // the destination may wait (for other workers' manifests); the bytes wait in the socket meanwhile
+    await new Promise<void>((r) => asked(r));
+    return [new Uint8Array(out.buffer, 8, 32), new Uint8Array(3)];
+  });
+  const peer = await connect(tr.offer);
+  const body = Buffer.from(new Float64Array([1, 2, 3, 4]).buffer);
+  const small = Buffer.from("hey");
+  // the manifest and both bodies in one write, as a worker's kernel may deliver them
+  peer.s.write(Buffer.concat([encodeManifest([{ name: "x", kind: "typed", type: "Float64Array", bytes: 32 }, { name: "b", kind: "buffer", bytes: 2 }]), body, small.subarray(0, 2)]));
+  const decide = await wasAsked;
+  expect(seen).toEqual(["x:32", "b:2"]);
+  decide();
+  const parts = await tr.done;
+  expect(await peer.read(1)).toEqual(Buffer.from([1]));
+  peer.s.destroy();
+  // the first landed in `out` itself; the second's given memory had the wrong size, so it got its own
+  expect(parts[0].body.buffer).toBe(out.buffer);
+  expect(Array.from(out)).toEqual([0, 1, 2, 3, 4, 0]);
+  expect(Buffer.from(parts[1].body).toString()).toBe("he");
+});
