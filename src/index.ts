@@ -30,7 +30,7 @@ export type { WorkerUsage, UsageReply } from "./workers";
 export type { LaunchWorkersOptions, LaunchOptions, AwaitOptions, AwaitResult, WorkerContextInput, SizeSpec, WorkerOutputItem, PoolOptions, PoolInfo } from "./workers";
 // Remote execution (issue 16): run code on workers, map a function over items, move values.
 export { execute, map, push, pull, scatter, gather } from "./remote";
-export type { ExecuteResult, ExecuteOptions, ExecuteStatus, MapOptions, RemoteOptions, TransferOptions, TargetRef, Targets } from "./remote";
+export type { ExecuteResult, ExecuteOptions, ExecuteStatus, MapOptions, NdArray, RemoteOptions, TransferOptions, TargetRef, Targets } from "./remote";
 export { renderExecuteResults, renderMapProgress } from "./display/tables";
 // Records, errors and the REST client.
 export type { WorkerRecord, WorkerStatus, WorkerSize } from "./jupyter/schemas";

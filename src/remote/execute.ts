@@ -21,6 +21,8 @@ import { resolveTargets, type Target, type Targets } from "../workers/targets";
 import { fromWire, toJsonWire, toWire } from "./values";
 import { randomBytes } from "node:crypto";
 import { channelAnswer, hasNumpy, noNumpy, numpySpec, offer, pieceCount, pulledValues, pullSpec, PushParts, recvSpec, showProgress, stageSpec } from "./transfer";
+import { inlineBinary } from "./parts";
+import type { Destination } from "./channel";
 
 /** How one worker's part of a remote call ended. */
 export const ExecuteStatus = z.enum(["ok", "error", "timeout", "aborted", "lost"]);
@@ -183,12 +185,18 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
 }
 
 /** Runs one internal request per target (no execution count, no execute_result); failures → RemoteError. */
-async function onEach<T>(method: string, targets: Target[], spec: (t: Target) => RequestSpec, read: (t: Target, o: RequestOutcome) => T, options: RemoteOptions, sink: OutputSink): Promise<T[]> {
+async function onEach<T>(method: string, targets: Target[], spec: (t: Target) => RequestSpec, read: (t: Target, o: RequestOutcome) => T, options: RemoteOptions, sink: OutputSink, answered?: (i: number) => void): Promise<T[]> {
   const specs = targets.map(spec);
   for (const s of specs) checkWireSize(s.what, { code: s.code });
   const watch = watchInterrupts(options.signal);
   try {
-    const outcomes = await Promise.all(targets.map((t, i) => runRequest(t.worker, specs[i], { sink, interrupted: watch.interrupted })));
+    const outcomes = await Promise.all(
+      targets.map(async (t, i) => {
+        const o = await runRequest(t.worker, specs[i], { sink, interrupted: watch.interrupted });
+        answered?.(i);
+        return o;
+      }),
+    );
     const failures: RemoteFailure[] = [];
     const values = outcomes.map((o, i) => {
       if (o.status !== "ok") failures.push(failureOf(targets[i], o));
@@ -339,9 +347,25 @@ export async function pull(names: string | readonly string[], options: TransferO
   const list = checkNames(single ? [names] : Array.isArray(names) ? names : [names], "pull");
   if (list.length === 0) throw new UsageError("pull: no names given", { code: "bad_option" });
   const targets = await targetsOf(options);
+  const rows = await pullFrom(targets, list, options, sink);
+  return single ? rows.map((r) => r[list[0]]) : rows;
+}
+
+/** Where a pull's channel parts go, per target (`gather`'s one output), and a call as each target answers. */
+export interface PullInto {
+  into: (i: number) => Destination | undefined;
+  answered: (i: number) => void;
+}
+
+/**
+ * Globals `list` from `targets` (checked by the caller), one row per target in order; big or
+ * binary values over the data channel, into `dest`'s memory when given.
+ * @throws as {@link pull}.
+ */
+export async function pullFrom(targets: Target[], list: readonly string[], options: TransferOptions, sink: OutputSink, dest?: PullInto): Promise<Record<string, unknown>[]> {
   // Big or binary values come over the data channel, offered to every worker (each decides).
   const direct = process.env.SENSE_DATA_CHANNEL !== "messages";
-  const transfers = direct ? await offer((options.cluster ?? defaultCluster()).projectIp(options.context), targets, () => undefined, options.onProgress) : [];
+  const transfers = direct ? await offer((options.cluster ?? defaultCluster()).projectIp(options.context), targets, () => undefined, options.onProgress, dest?.into) : [];
   const spec = (t: Target): RequestSpec => pullSpec(t, list, transfers[targets.indexOf(t)]);
   const read = (t: Target, o: RequestOutcome): Record<string, unknown> => {
     const a = readReply(o.answer);
@@ -352,7 +376,7 @@ export async function pull(names: string | readonly string[], options: TransferO
     } else if (a && "values" in a) {
       for (const n of list) {
         const p = a.values[n] as { value?: unknown; text?: string } | undefined;
-        out[n] = p && "value" in p ? p.value : p?.text;
+        out[n] = p && "value" in p ? p.value : (inlineBinary(p)?.value ?? p?.text);
       }
     } else if (a && "b64" in a) {
       const got = fromWire(a.b64) as Record<string, { v?: unknown; text?: string }>;
@@ -365,13 +389,11 @@ export async function pull(names: string | readonly string[], options: TransferO
   const watch = watchInterrupts(options.signal);
   void watch.interrupted.then(() => transfers.forEach((tr) => tr?.cancel(new Error("interrupted"))));
   const stop = showProgress(sink, targets, transfers);
-  let rows: Record<string, unknown>[];
   try {
-    rows = await onEach("pull", targets, spec, read, options, sink);
+    return await onEach("pull", targets, spec, read, options, sink, dest?.answered);
   } finally {
     stop();
     watch.dispose();
     for (const tr of transfers) tr?.cancel();
   }
-  return single ? rows.map((r) => r[list[0]]) : rows;
 }

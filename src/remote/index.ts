@@ -4,6 +4,7 @@
  */
 export { execute, push, pull, ExecuteStatus } from "./execute";
 export type { ExecuteResult, ExecuteOptions, RemoteOptions, TransferOptions } from "./execute";
+export type { NdArray } from "./parts";
 export type { TargetRef, Targets } from "../workers/targets";
 export { map } from "./map";
 export { scatter, gather } from "./scatter";

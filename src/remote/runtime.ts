@@ -71,8 +71,8 @@ export function wireArg(b64: string): string {
 }
 
 // v2: arguments became base64 (pull names, map source); a worker may still hold a v1 runtime from another copy of this package.
-// v3: the data channel (recv, stage, pullTo).
-const RUNTIME_KEY = "sense.remote.v3";
+// v3: the data channel (recv, stage, pullTo). v4: n-d arrays ({ shape, data }) in the channel's manifest.
+const RUNTIME_KEY = "sense.remote.v4";
 
 /**
  * Values whose parts (serialized) are at most this many bytes go inside the request or reply
@@ -106,42 +106,86 @@ const JS_RUNTIME = String.raw`(() => {
     const p = Object.getPrototypeOf(v);
     return Object.keys(TYPED).find((k) => TYPED[k].prototype === p);
   };
+  // An n-d array ({ shape, data }, parts.ts#NdArray): a shape of whole sizes whose product is the count.
+  const isShape = (shape, count) => Array.isArray(shape) && shape.length <= 64 && shape.every((d) => Number.isSafeInteger(d) && d >= 0) && shape.reduce((a, d) => a * d, 1) === count;
+  const ndName = (v) => {
+    if (v === null || typeof v !== "object" || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) return undefined;
+    const k = Reflect.ownKeys(v);
+    const t = k.length === 2 && k.includes("shape") && k.includes("data") ? typedName(v.data) : undefined;
+    return t && isShape(v.shape, v.data.length) ? t : undefined;
+  };
   const MAGIC = Buffer.from("SNSD\x01", "latin1");
   const fail = (why) => new Error("sense data channel: " + why);
-  // Reads exact byte counts from a socket (or, with no socket, from staged chunks).
-  const reader = (s, chunks) => {
-    const q = chunks || [];
+  // Reads exact byte counts from a socket (or, with no socket, from staged chunks). With "direct"
+  // (Node's onread option: the kernel reads into the buffer its generator gives) the bytes of a
+  // destination being filled land in it straight away, with no copy: a value's bytes in its own
+  // ArrayBuffer. Bytes read while nothing waits (the handshake, a manifest) go to a scratch buffer
+  // and are copied out.
+  const directRead = () => {
+    if (globalThis.Deno) return null; // Deno's node:net has no onread: "data" events
+    const d = { q: [], target: null, scratch: Buffer.allocUnsafe(65536), poke: () => undefined };
+    d.next = () => (d.target && !d.q.length && d.target.off < d.target.dst.length ? d.target.dst.subarray(d.target.off) : d.scratch);
+    d.got = (n, buf) => {
+      const t = d.target;
+      if (buf !== d.scratch) { if (t) t.off += n; }
+      else {
+        let c = d.scratch.subarray(0, n);
+        if (t && !d.q.length) {
+          const k = Math.min(n, t.dst.length - t.off);
+          t.dst.set(c.subarray(0, k), t.off);
+          t.off += k;
+          c = c.subarray(k);
+        }
+        if (c.length) d.q.push(Buffer.from(c));
+      }
+      d.poke();
+    };
+    return d;
+  };
+  const reader = (s, chunks, direct) => {
+    const q = direct ? direct.q : chunks || [];
     let err = s ? null : fail("the staged data ended early");
     let wake = null;
     const poke = () => { const w = wake; wake = null; if (w) w(); };
+    if (direct) direct.poke = poke;
+    else if (s) s.on("data", (c) => { q.push(c); poke(); });
     if (s) {
-      s.on("data", (c) => { q.push(c); poke(); });
       s.on("error", (e) => { err = err || e; poke(); });
       s.on("close", () => { err = err || fail("the connection ended early"); poke(); });
     }
     const into = async (dst) => {
-      let off = 0;
-      while (off < dst.length) {
-        if (!q.length) { if (err) throw err; await new Promise((r) => (wake = r)); continue; }
-        const c = q[0];
-        const n = Math.min(c.length, dst.length - off);
-        dst.set(n === c.length ? c : c.subarray(0, n), off);
-        off += n;
-        if (n === c.length) q.shift(); else q[0] = c.subarray(n);
+      const t = { dst, off: 0 };
+      try {
+        while (t.off < dst.length) {
+          if (!q.length) {
+            if (err) throw err;
+            if (direct) direct.target = t;
+            await new Promise((r) => (wake = r));
+            continue;
+          }
+          const c = q[0];
+          const n = Math.min(c.length, dst.length - t.off);
+          dst.set(n === c.length ? c : c.subarray(0, n), t.off);
+          t.off += n;
+          if (n === c.length) q.shift(); else q[0] = c.subarray(n);
+        }
+      } finally {
+        if (direct && direct.target === t) direct.target = null;
       }
       return dst;
     };
     return { into, read: (n) => into(Buffer.allocUnsafe(n)) };
   };
   const open = async (o) => {
+    const d = directRead();
     const s = await new Promise((resolve, reject) => {
-      const c = net.connect({ host: o.host, port: o.port });
+      const c = net.connect(d ? { host: o.host, port: o.port, onread: { buffer: () => d.next(), callback: (n, b) => d.got(n, b) } } : { host: o.host, port: o.port });
       const no = (e) => { clearTimeout(t); c.destroy(); reject(Object.assign(fail("the master is unreachable: " + (e ? e.message : "timeout")), { senseUnreachable: true })); };
       const t = setTimeout(no, 5000);
       c.once("error", no);
       c.once("connect", () => { clearTimeout(t); c.off("error", no); c.setNoDelay(true); resolve(c); });
     });
-    const r = reader(s);
+    const r = reader(s, null, d);
     try {
       const id = Buffer.from(o.id, "base64");
       const key = Buffer.from(o.token, "base64");
@@ -171,9 +215,10 @@ const JS_RUNTIME = String.raw`(() => {
       if (p.kind === "typed") {
         const T = Object.prototype.hasOwnProperty.call(TYPED, p.type) ? TYPED[p.type] : null;
         if (!T || p.bytes % T.BYTES_PER_ELEMENT) throw fail("malformed manifest");
+        if (p.shape !== undefined && !isShape(p.shape, p.bytes / T.BYTES_PER_ELEMENT)) throw fail("malformed manifest");
         const ab = new ArrayBuffer(p.bytes);
         await r.into(new Uint8Array(ab));
-        vals.set(n, new T(ab));
+        vals.set(n, p.shape === undefined ? new T(ab) : { shape: p.shape, data: new T(ab) });
       } else if (p.kind === "buffer") {
         vals.set(n, await r.into(Buffer.allocUnsafeSlow(p.bytes)));
       } else if (p.kind === "v8") {
@@ -197,7 +242,7 @@ const JS_RUNTIME = String.raw`(() => {
   };
   const writeParts = async (s, parts) => {
     const w = (b) => new Promise((resolve, reject) => s.write(b, (e) => (e ? reject(e) : resolve())));
-    const man = Buffer.from(JSON.stringify({ parts: parts.map((p) => ({ name: p.name, kind: p.kind, type: p.type, bytes: p.body.length })) }), "utf8");
+    const man = Buffer.from(JSON.stringify({ parts: parts.map((p) => ({ name: p.name, kind: p.kind, type: p.type, shape: p.shape, bytes: p.body.length })) }), "utf8");
     const head = Buffer.alloc(4);
     head.writeUInt32LE(man.length, 0);
     await w(Buffer.concat([head, man]));
@@ -338,8 +383,10 @@ const JS_RUNTIME = String.raw`(() => {
       let total = 0;
       for (const [n, v] of vals) {
         const t = typedName(v);
+        const nt = t ? undefined : ndName(v);
         let p;
         if (Buffer.isBuffer(v)) p = { name: n, kind: "buffer", body: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
+        else if (nt) p = { name: n, kind: "typed", type: nt, shape: v.shape, body: new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength) };
         else if (t) p = { name: n, kind: "typed", type: t, body: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
         else {
           try { p = { name: n, kind: "v8", body: v8.serialize(v) }; } catch { p = { name: n, kind: "text", body: Buffer.from(JSON.stringify(util.inspect(v)), "utf8") }; }
@@ -502,6 +549,20 @@ def connect(o):
     except BaseException:
         s.close(); raise
     return s
+def is_shape(shape, count):
+    if type(shape) is not list or len(shape) > 64 or not all(type(d) is int and d >= 0 for d in shape): return False
+    n = 1
+    for d in shape: n *= d
+    return n == count
+def binary_part(np, v):
+    # a numpy array of a dtype the master has a typed array for (C order; its shape unless 1-d), or bytes; else None
+    if np is not None and isinstance(v, np.ndarray) and v.dtype.str in TYPES:
+        a = v if v.flags.c_contiguous else np.ascontiguousarray(v).reshape(v.shape)
+        h = {"kind": "typed", "type": TYPES[v.dtype.str], "bytes": a.nbytes}
+        if v.ndim != 1: h["shape"] = list(v.shape)
+        return h, memoryview(a.reshape(-1)).cast("B")
+    if type(v) in (bytes, bytearray): return {"kind": "buffer", "bytes": len(v)}, memoryview(v)
+    return None
 def read_parts(fill):
     n = struct.unpack("<I", take(fill, 4))[0]
     if n > 1 << 20: raise ValueError("sense data channel: malformed manifest")
@@ -514,8 +575,10 @@ def read_parts(fill):
             import numpy
             a = numpy.empty(size // numpy.dtype(DTYPES[p["type"]]).itemsize, dtype=DTYPES[p["type"]])
             if a.nbytes != size: raise ValueError("sense data channel: malformed manifest")
+            shape = p.get("shape")
+            if shape is not None and not is_shape(shape, a.size): raise ValueError("sense data channel: malformed manifest")
             if size: fill(memoryview(a).cast("B"))
-            vals[k] = a
+            vals[k] = a if shape is None else a.reshape(shape)
         elif p["kind"] == "buffer": vals[k] = bytes(take(fill, size))
         elif p["kind"] == "json": vals[k] = json.loads(take(fill, size).decode("utf-8"))
         else: raise ValueError("sense data channel: malformed manifest")
@@ -562,11 +625,9 @@ def pull(data):
         else: raise NameError("name %r is not defined" % n)
     np = sys.modules.get("numpy"); parts = []; binary = False
     for n, v in vals:
-        if np is not None and isinstance(v, np.ndarray) and v.dtype.str in TYPES:
-            a = np.ascontiguousarray(v).reshape(-1)
-            parts.append(({"name": n, "kind": "typed", "type": TYPES[v.dtype.str], "bytes": a.nbytes}, memoryview(a).cast("B"))); binary = True
-        elif type(v) in (bytes, bytearray):
-            parts.append(({"name": n, "kind": "buffer", "bytes": len(v)}, memoryview(v))); binary = True
+        b = binary_part(np, v)
+        if b is not None:
+            b[0]["name"] = n; parts.append(b); binary = True
         else:
             p = payload(v)
             body = json.dumps(p["value"] if "value" in p else p["text"], ensure_ascii=True, allow_nan=False).encode("ascii")
@@ -575,7 +636,14 @@ def pull(data):
     if (binary or sum(h["bytes"] for h, _ in parts) > INLINE) and o.get("offer"):
         try: s = connect(o["offer"])
         except Unreachable: s = None
-    if s is None: return Box({"values": {n: payload(v) for n, v in vals}})
+    if s is None:
+        # no channel: binary values travel in the reply as base64 of the same bytes, data not their repr
+        got = {}
+        for n, v in vals:
+            b = binary_part(np, v)
+            if b is None: got[n] = payload(v); continue
+            h, body = b; del h["bytes"]; h["b64"] = base64.b64encode(body).decode("ascii"); got[n] = h
+        return Box({"values": got})
     try:
         man = json.dumps({"parts": [h for h, _ in parts]}).encode("utf-8")
         s.sendall(struct.pack("<I", len(man)) + man)

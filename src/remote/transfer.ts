@@ -8,7 +8,7 @@ import { liveDisplay, type LiveDisplay } from "../display/live";
 import { UsageError } from "../errors";
 import type { RequestSpec } from "../workers/request";
 import type { Target } from "../workers/targets";
-import { dataChannel, encodeManifest, type OutPart, type Transfer } from "./channel";
+import { dataChannel, encodeManifest, type Destination, type OutPart, type Transfer } from "./channel";
 import { partBytes, partOf, valuesOf } from "./parts";
 import { INLINE_BYTES, JS_TAKE, jsAwaitRuntime, jsRuntimeCall, PY_HAS_NUMPY, pyPull, pyRecv, pyStage, readReply, STAGE_PIECE_BYTES, wireArg } from "./runtime";
 import { jsonBase64, toWire } from "./values";
@@ -107,11 +107,11 @@ export function pulledValues(t: Target, transfer: Transfer | undefined): Record<
 }
 
 /** Offers one transfer per target (`send(t)` parts to send, or `undefined` to receive), on the channel at `host`. */
-export async function offer(host: string, targets: readonly Target[], send: (t: Target) => OutPart[] | undefined, onProgress?: (worker: string, done: number, total: number) => void): Promise<Transfer[]> {
+export async function offer(host: string, targets: readonly Target[], send: (t: Target) => OutPart[] | undefined, onProgress?: (worker: string, done: number, total: number) => void, into?: (i: number) => Destination | undefined): Promise<Transfer[]> {
   const ch = dataChannel(host);
   const out: Transfer[] = [];
-  for (const t of targets) {
-    const tr = await ch.transfer(send(t));
+  for (const [i, t] of targets.entries()) {
+    const tr = await ch.transfer(send(t), into?.(i));
     if (onProgress) {
       tr.onProgress = (p) => {
         try {

@@ -98,12 +98,12 @@ async function pyRoundTrips(targets: WorkerRecord[], context: WorkerContextInput
       expect(row.o).toEqual(values.o);
     }
   }
-  // a numpy array made on the worker comes back as the typed array of its dtype; 2-D as its elements in C order
+  // a numpy array made on the worker comes back as data of its dtype; 2-D as { shape, data } (elements in C order)
   const [made] = await pull("m", { targets: targets[0], context, sink }).catch(async () => {
     await execute("import numpy as np\nm = np.arange(6, dtype=np.int32).reshape(2, 3)", { targets: targets[0], context, sink });
     return pull("m", { targets: targets[0], context, sink });
   });
-  expect(made).toEqual(new Int32Array([0, 1, 2, 3, 4, 5]));
+  expect(made).toEqual({ shape: [2, 3], data: new Int32Array([0, 1, 2, 3, 4, 5]) });
 }
 
 /** An interrupted push (the master aborts mid-transfer) leaves every worker's old value. */
