@@ -21,7 +21,7 @@ import { captureSink, REPO, until } from "../helpers/util";
 import { RestClient } from "../../src/jupyter/rest";
 import { gatewayInfo } from "../../src/jupyter/gateway";
 import { awaitWorkers, launchWorkers, listWorkers, restartWorkers, stopWorkers } from "../../src/workers";
-import { map } from "../../src/remote";
+import { execute, gather, map, pull, push, scatter } from "../../src/remote";
 import { itemsOf, work } from "../chaos/support";
 import { kernelPid } from "../reliability/support";
 
@@ -377,5 +377,38 @@ describe("lost workers and restart through EG (#23)", () => {
     expect((await listWorkers({ context: ctx() })).map((r) => [r.name, r.status])).toEqual(ws.map((w) => [w.name, "idle"]));
     const got = await map((x: number) => [x, process.env.SENSE_WORKER_NAME], itemsOf(30), { targets: [back], context: ctx(), sink, progress: false });
     expect(got).toEqual(itemsOf(30).map((x) => [x, victim.name]));
+  });
+});
+
+describe("values of any size through EG (#22)", () => {
+  const ctx = () => ({ endpoint: { baseUrl: gw.server.url, token: gw.server.token }, projectHome: gw.server.rootDir, serverRootDir: gw.server.rootDir });
+  const MiB = 2 ** 20;
+
+  afterEach(async () => {
+    await stopWorkers({ context: ctx() });
+  });
+
+  // Over the data channel. With SENSE_DATA_CHANNEL=messages a pull over ~7.5 MiB does not come
+  // back through EG (the server's websocket client to EG takes 10 MiB at most): issue #22's note.
+  test("a 24 MiB value (over the websocket limit) pushed, pulled, scattered and gathered on 2 sense-ts EG workers comes back exact", async () => {
+    const sink = captureSink();
+    const ws = await launchWorkers({ n: 2, engine: "sense-ts", keeper: false, context: ctx(), sink });
+    await awaitWorkers(ws, { waitForCompletion: true, timeoutSeconds: 120, context: ctx() });
+    const value = new Float64Array((24 * MiB) / 8).map((_, i) => i * 0.5 - 7);
+    await push({ big: value }, { targets: ws, context: ctx(), sink });
+    const sums = await execute("let s = 0; for (const x of big) s += x; [big.length, s]", { targets: ws, context: ctx(), sink });
+    let want = 0;
+    for (const x of value) want += x;
+    expect(sums.map((r) => r.value)).toEqual([[value.length, want], [value.length, want]]);
+    const back = (await pull("big", { targets: ws[1], context: ctx(), sink }))[0] as Float64Array;
+    expect(back).toBeInstanceOf(Float64Array);
+    expect(Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(Buffer.from(value.buffer))).toBe(true);
+    // An odd length: the first worker gets the extra item.
+    const odd = value.subarray(0, value.length - 1);
+    await scatter("part", odd, { targets: ws, context: ctx(), sink });
+    const lengths = await execute("part.length", { targets: ws, context: ctx(), sink });
+    expect(lengths.map((r) => r.value)).toEqual([Math.ceil(odd.length / 2), Math.floor(odd.length / 2)]);
+    const joined = (await gather("part", { targets: ws, context: ctx(), sink })) as Float64Array;
+    expect(Buffer.from(joined.buffer, joined.byteOffset, joined.byteLength).equals(Buffer.from(odd.buffer, odd.byteOffset, odd.byteLength))).toBe(true);
   });
 });
