@@ -259,7 +259,17 @@ class SensePanel extends Widget {
         const kernelId = w.kernelId;
         const alive = w.status !== "failed" && w.status !== "dead" && w.status !== "stopped" && !w.gone;
         if (alive) acts.appendChild(button("Console", "console", () => void this.app.commands.execute("console:create", { kernelPreference: { id: kernelId }, activate: true })));
-        if (w.status === "failed" && w.restartable) acts.appendChild(button("Restart", "restart", () => void this.act(`restarting ${w.name}`, () => this.askMaster(c, { action: "restart", workers: [w.name] }))));
+        if (w.status === "failed" && w.restartable) {
+          acts.appendChild(
+            button("Restart", "restart", () => {
+              // The row says what was asked at once; the next refresh shows what the master reports.
+              w.status = "starting";
+              w.executionState = "starting";
+              this.render();
+              void this.act(`restarting ${w.name}`, () => this.askMaster(c, { action: "restart", workers: [w.name] }));
+            }),
+          );
+        }
         // A worker its master is restarting (no session yet) has nothing to act on until it has one.
         if (!w.gone || w.status === "failed") acts.appendChild(button("Stop", "stop", () => void this.act(`stopping ${w.name}`, () => this.stopWorker(c, w))));
         top.append(name, badge, meta, acts);

@@ -45,7 +45,7 @@ maybe("JupyterLab in headless Chromium", () => {
     await page.goto(`${server.url}lab/tree/getting-started.ipynb?token=${server.token}`);
     // The notebook is open and its kernel idle.
     await page.locator(".jp-Notebook").first().waitFor({ timeout: 120_000 });
-    await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first().waitFor({ timeout: 120_000 });
+    await page.locator(".jp-StatusBar-TextItem", { hasText: /\|\s*Idle/ }).first().waitFor({ timeout: 120_000 });
     await page.locator(".jp-Notebook").first().click();
     // Run → Run All Cells, as a person would.
     await page.locator(".lm-MenuBar-itemLabel", { hasText: /^Run$/ }).click();

@@ -121,7 +121,7 @@ async function runNotebook(page: Page, server: JupyterServer, file: string) {
   // A workspace of its own: JupyterLab would otherwise restore what an earlier page left open.
   await page.goto(`${server.url}lab/workspaces/${file.replace(/[^A-Za-z0-9]/g, "-")}/tree/${file}?token=${server.token}`);
   await page.locator(".jp-Notebook").first().waitFor({ timeout: 120_000 });
-  await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first().waitFor({ timeout: 120_000 });
+  await page.locator(".jp-StatusBar-TextItem", { hasText: /\|\s*Idle/ }).first().waitFor({ timeout: 120_000 });
   // A run asked while the kernel was still connecting can be lost, so it is asked again until
   // the prompt shows it ran or runs.
   const prompt = page.locator(".jp-Cell .jp-InputPrompt").first();
@@ -179,7 +179,7 @@ async function restartWalk(page: Page, server: JupyterServer, rest: RestClient):
   // A reload keeps it: the master still holds the record.
   await page.reload();
   await page.locator(".jp-Notebook").first().waitFor({ timeout: 120_000 });
-  await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first().waitFor({ timeout: 120_000 });
+  await page.locator(".jp-StatusBar-TextItem", { hasText: /\|\s*Idle/ }).first().waitFor({ timeout: 120_000 });
   // The workspace may bring the panel back open by itself.
   await showPanel();
   await failedRow.locator("[data-field='reason']").waitFor({ timeout: 30_000 });
