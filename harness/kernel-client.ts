@@ -102,15 +102,31 @@ export async function openNotebook(server: ServerAddress, kernelName: string, pa
   // Each cell's outputs by its request's msg_id, filled from the kernel's whole iopub: a future
   // stops hearing its messages once done, and some kernels (Deno's) send output after idle.
   const cellOutputs = new Map<string, { outputs: Output[]; onOutput?: (o: Output) => void }>();
+  // As JupyterLab routes them: an update goes to the cells that showed its display id (whatever
+  // its parent), a display with a known id updates those cells too, anything else goes to its parent.
+  const displayOwners = new Map<string, { outputs: Output[]; onOutput?: (o: Output) => void }[]>();
+  const fileOutput = (msg: KernelMessage.IIOPubMessage): void => {
+    const out = toOutput(msg);
+    if (!out) return;
+    const give = (cell: { outputs: Output[]; onOutput?: (o: Output) => void }, o: Output) => {
+      cell.outputs.push(o);
+      cell.onOutput?.(o);
+    };
+    const cell = cellOutputs.get((msg.parent_header as { msg_id?: string }).msg_id ?? "");
+    if ((out.type === "display_data" || out.type === "update_display_data") && out.displayId !== undefined) {
+      const displayId = out.displayId;
+      const owners = displayOwners.get(displayId) ?? [];
+      for (const owner of owners) give(owner, { ...out, type: "update_display_data" });
+      if (out.type === "update_display_data") return;
+      if (cell && !owners.includes(cell)) displayOwners.set(displayId, [...owners, cell]);
+      if (cell && owners.includes(cell)) return;
+    }
+    if (cell) give(cell, out);
+  };
   const waiters: { pred: (m: KernelMessage.IIOPubMessage) => boolean; resolve: (m: KernelMessage.IIOPubMessage) => void }[] = [];
   kernel.iopubMessage.connect((_, msg) => {
     iopub.push(msg);
-    const cell = cellOutputs.get((msg.parent_header as { msg_id?: string }).msg_id ?? "");
-    const out = cell ? toOutput(msg) : null;
-    if (cell && out) {
-      cell.outputs.push(out);
-      cell.onOutput?.(out);
-    }
+    fileOutput(msg);
     for (const l of listeners) l(msg);
     for (const w of [...waiters]) {
       if (w.pred(msg)) {
