@@ -9,7 +9,6 @@
  */
 import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { openNotebook, shownText } from "../helpers/kernel";
@@ -19,7 +18,8 @@ import { execute, map, pull, push } from "../../src/remote";
 import { isRemoteError } from "../../src/errors";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { buildWorkers } from "../fixtures/workers/build";
-import { captureSink, CaptureSink, REPO, until } from "../helpers/util";
+import { captureSink, CaptureSink, until } from "../helpers/util";
+import { directMachine } from "../helpers/direct-machine";
 
 const MASTER = path.join(__dirname, "..", "fixtures", "workers", "master.js");
 
@@ -184,24 +184,8 @@ describe("Deno workers through a Jupyter Server", () => {
 });
 
 describe("Deno workers with no server (direct backend)", () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-deno-direct-"));
-  const home = path.join(tmp, "project");
-  fs.mkdirSync(home);
-  const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
-  const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
-
-  beforeAll(() => {
-    // the project's kernelspecs (deno among them) are registered into .venv
-    process.env.SENSE_JUPYTER_PREFIX = path.join(REPO, ".venv");
-  });
-
-  afterAll(async () => {
-    await stopWorkers({ context });
-    if (savedPrefix === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
-    else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
-    expect(processesUnder(tmp)).toEqual([]);
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  // the project's kernelspecs (deno among them) are registered into .venv
+  const { context } = directMachine("deno-direct");
 
   it("launches, runs execute/push/pull/map on, and stops a Deno worker started directly", async () => {
     const sink = captureSink();

@@ -7,15 +7,13 @@
  * the matching dtype and come back as the same typed arrays; an interrupted push leaves the old
  * value. After the suite: no session, kernel or process left.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, stopWorkers, type WorkerContextInput } from "../../src/workers";
 import { execute, gather, map, pull, push, scatter } from "../../src/remote";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
-import { captureSink, REPO } from "../helpers/util";
+import { captureSink } from "../helpers/util";
+import { directMachine } from "../helpers/direct-machine";
 
 const MiB = 1 << 20;
 const SIZES = [0, 1, Math.round(9.99 * MiB), Math.round(10.01 * MiB)];
@@ -245,25 +243,12 @@ describe("through a Jupyter Server", () => {
 });
 
 describe("direct (no server)", () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-remote-data-"));
-  const home = path.join(tmp, "project");
-  const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
-  const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
+  const { context } = directMachine("remote-data");
   let py: WorkerRecord[];
   let fast: WorkerRecord[];
 
   beforeAll(async () => {
-    fs.mkdirSync(home, { recursive: true });
-    process.env.SENSE_JUPYTER_PREFIX = path.join(REPO, ".venv");
     [py, fast] = await Promise.all([launchWorkers({ n: 1, engine: "python3", keeper: false, context, sink }), launchWorkers({ n: 1, engine: "sense-fast", keeper: false, context, sink })]);
-  });
-
-  afterAll(async () => {
-    await stopWorkers({ context });
-    if (savedPrefix === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
-    else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
-    expect(processesUnder(tmp)).toEqual([]);
-    fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it("sense-fast and python3 workers started directly: every kind and size round-trips; an interrupted push keeps the old value", async () => {

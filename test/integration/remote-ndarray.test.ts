@@ -6,16 +6,14 @@
  * (SENSE_DATA_CHANNEL=messages), where a pulled numpy array or bytes value comes back as data, not
  * its repr. Through a Jupyter Server and with no server; after each: no session, kernel or process left.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, stopWorkers, type WorkerContextInput } from "../../src/workers";
 import { execute, gather, pull, push, scatter } from "../../src/remote";
 import type { NdArray } from "../../src/remote/parts";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
-import { captureSink, REPO } from "../helpers/util";
+import { captureSink } from "../helpers/util";
+import { directMachine } from "../helpers/direct-machine";
 
 const sink = captureSink();
 jest.setTimeout(300_000);
@@ -122,25 +120,12 @@ describe("through a Jupyter Server", () => {
 });
 
 describe("direct (no server)", () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-remote-ndarray-"));
-  const home = path.join(tmp, "project");
-  const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
-  const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
+  const { context } = directMachine("remote-ndarray");
   let py: WorkerRecord[];
   let fast: WorkerRecord[];
 
   beforeAll(async () => {
-    fs.mkdirSync(home, { recursive: true });
-    process.env.SENSE_JUPYTER_PREFIX = path.join(REPO, ".venv");
     [py, fast] = await Promise.all([launchWorkers({ n: 1, engine: "python3", keeper: false, context, sink }), launchWorkers({ n: 1, engine: "sense-fast", keeper: false, context, sink })]);
-  });
-
-  afterAll(async () => {
-    await stopWorkers({ context });
-    if (savedPrefix === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
-    else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
-    expect(processesUnder(tmp)).toEqual([]);
-    fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it("numpy arrays and bytes pulled come back as data, and n-d arrays keep their shape through push, pull, scatter and gather", async () => {
