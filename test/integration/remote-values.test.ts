@@ -10,13 +10,13 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
-import { RestClient } from "../../src/jupyter/rest";
+import { processesUnder } from "../helpers/jupyter";
 import { launchWorkers, stopWorkers, type WorkerContextInput } from "../../src/workers";
 import { execute, map, pull, push } from "../../src/remote";
 import { checkNames, checkSettable, RESERVED_NAMES } from "../../src/remote/names";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { captureSink, REPO } from "../helpers/util";
+import { serverMachine } from "../helpers/server-machine";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-remote-values-"));
 const marker = path.join(tmp, "ran");
@@ -98,30 +98,18 @@ afterAll(() => {
 });
 
 describe("through a Jupyter Server", () => {
-  let server: JupyterServer;
-  let rest: RestClient;
   let context: WorkerContextInput;
   let py: WorkerRecord[];
   let fast: WorkerRecord[];
   let ts: WorkerRecord[];
 
-  beforeAll(async () => {
-    server = await startJupyterServer();
-    rest = new RestClient({ baseUrl: server.url, token: server.token });
-    context = { endpoint: { baseUrl: server.url, token: server.token }, projectHome: server.rootDir, serverRootDir: server.rootDir };
+  serverMachine(async (c) => {
+    context = c;
     [py, fast, ts] = await Promise.all([
       launchWorkers({ n: 2, engine: "python3", keeper: false, context, sink }),
       launchWorkers({ n: 2, engine: "sense-fast", keeper: false, context, sink }),
       launchWorkers({ n: 1, engine: "sense-ts", keeper: false, context, sink }),
     ]);
-  });
-
-  afterAll(async () => {
-    if (context) await stopWorkers({ context });
-    if (rest) expect(await rest.listSessions()).toEqual([]);
-    const base = server?.baseDir;
-    await server?.stop();
-    if (base) expect(processesUnder(base)).toEqual([]);
   });
 
   it("strings that ended a pasted literal round-trip exactly through python3, sense-fast and sense-ts workers; nothing runs", async () => {
