@@ -24,13 +24,15 @@ export interface DirectMachine {
  * suite's own `beforeAll` that launches workers, so the prefix is set first.
  *
  * @param name - part of the temp folder's name (`sense-<name>-…`), to tell suites apart.
+ * @param opts.tmp - use this folder (the caller's: it makes and removes it) instead of a fresh one.
+ * @param opts.homeName - the project folder's name in it (default `project`).
  * @throws only what `fs.mkdtempSync`/`fs.mkdirSync` throw; the `afterAll` fails the suite if a
  *   process is left under the folder.
  */
-export function directMachine(name: string): DirectMachine {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `sense-${name}-`));
-  const home = path.join(tmp, "project");
-  fs.mkdirSync(home);
+export function directMachine(name: string, opts: { tmp?: string; homeName?: string } = {}): DirectMachine {
+  const tmp = opts.tmp ?? fs.mkdtempSync(path.join(os.tmpdir(), `sense-${name}-`));
+  const home = path.join(tmp, opts.homeName ?? "project");
+  fs.mkdirSync(home, { recursive: true });
   const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
   const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
 
@@ -43,7 +45,7 @@ export function directMachine(name: string): DirectMachine {
     if (savedPrefix === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
     else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
     expect(processesUnder(tmp)).toEqual([]);
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (opts.tmp === undefined) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   return { tmp, home, context };
