@@ -11,7 +11,6 @@
  * `.sense-ssh/host.json` and `.sense-ssh-h2/host.json`. Leak checks: EG's own list is empty and
  * the namespaces hold nothing but their sshd listeners.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -21,55 +20,26 @@ import { map } from "../../src/remote";
 import { awaitWorkers, launchWorkers, listWorkers, restartWorkers, stopWorkers } from "../../src/workers";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { captureSink, REPO, until } from "../helpers/util";
+import { egKernels } from "../helpers/cells";
+import { leftovers, netnsOf, netnsPids, readSshHost, type SshHostUp } from "../helpers/ssh-host";
 import { itemsOf, work } from "../chaos/support";
-
-interface SshHost {
-  netns: string;
-  hostIp: string;
-  remoteIp: string;
-  user: string;
-  home: string;
-  sshdPidFile: string;
-}
 
 const HOST_FILES = (process.env.SENSE_SSH_HOST_FILES ?? [path.join(REPO, ".sense-ssh", "host.json"), path.join(REPO, ".sense-ssh-h2", "host.json")].join(",")).split(",");
 const SPEC = "sense-ts-ssh2";
 const WORKERS = 4;
 const items = itemsOf(20_000);
 const expected = items.map(work);
-let hosts: (SshHost & { sshdPid: number })[] = [];
+let hosts: SshHostUp[] = [];
 let gw: LocalGateway | undefined;
 let egHome: string | undefined;
 const figures: string[] = [];
 const sink = captureSink();
 
-/** Pids of every process in a network namespace (argv, no shell). */
-function netnsPids(netns: string): number[] {
-  const r = spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`ip netns pids ${netns}: ${r.stderr}`);
-  return r.stdout.split(/\s+/).filter(Boolean).map(Number);
-}
-
-/** Every process on a host but its sshd listener. */
-const leftovers = (h: (typeof hosts)[number]) => netnsPids(h.netns).filter((p) => p !== h.sshdPid);
-
-/** The namespace a pid lives in (`ip netns identify`). */
-const netnsOf = (pid: number) => spawnSync("ip", ["netns", "identify", String(pid)], { encoding: "utf8" }).stdout.trim();
-
-async function egKernels(): Promise<{ id: string }[]> {
-  const res = await fetch(`${gw!.egUrl}api/kernels`, { headers: { Authorization: `token ${gw!.egToken}` } });
-  if (!res.ok) throw new Error(`EG GET /api/kernels: ${res.status}`);
-  return (await res.json()) as { id: string }[];
-}
-
 const ctx = () => ({ endpoint: { baseUrl: gw!.server.url, token: gw!.server.token }, projectHome: gw!.server.rootDir, serverRootDir: gw!.server.rootDir });
 
 beforeAll(async () => {
   for (const f of HOST_FILES) if (!fs.existsSync(f)) throw new Error(`${f} missing: run scripts/ssh-host.sh for two hosts first (npm run test:gateway-ssh does; needs root)`);
-  hosts = HOST_FILES.map((f) => {
-    const h = JSON.parse(fs.readFileSync(f, "utf8")) as SshHost;
-    return { ...h, sshdPid: Number(fs.readFileSync(h.sshdPidFile, "utf8").trim()) };
-  });
+  hosts = HOST_FILES.map(readSshHost);
   expect(hosts).toHaveLength(2);
   for (const h of hosts) expect(leftovers(h)).toEqual([]);
   // One SSH identity for EG on both hosts: the first host's key, also authorized on the second;
@@ -183,7 +153,7 @@ test("one SSH host's kernels SIGKILLed mid-map: the map completes on the other h
   expect(new Set(got.map((g) => g[1]))).toEqual(new Set(lost));
 
   await stopWorkers({ context: ctx() });
-  await until("EG has no kernels", async () => ((await egKernels()).length === 0 ? true : undefined), 60_000);
+  await until("EG has no kernels", async () => ((await egKernels(gw!)).length === 0 ? true : undefined), 60_000);
   for (const h of hosts) await until(`no process left on ${h.netns} but sshd`, () => (leftovers(h).length === 0 ? true : undefined), 60_000);
   // A SIGKILLed launcher cannot remove its connection-file folder (ssh.test.ts: known limitation); removed here.
   for (const d of fs.readdirSync(os.tmpdir()).filter((x) => ws.some((w) => x.startsWith(`sense-eg-${w.id}-`)))) fs.rmSync(path.join(os.tmpdir(), d), { recursive: true, force: true });

@@ -11,7 +11,6 @@
  * Leak checks: EG's own GET /api/kernels is empty, and the network namespace holds no process but its
  * sshd listener (`ip netns pids`).
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -19,39 +18,14 @@ import { launcherKernelSpec } from "../../kernel-extension/eg-launcher/kernelspe
 import { LocalGateway, startLocalGateway } from "../../harness/local-gateway";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
 import { REPO, until } from "../helpers/util";
-
-interface SshHost {
-  netns: string;
-  hostIp: string;
-  remoteIp: string;
-  user: string;
-  home: string;
-  sshdPidFile: string;
-}
+import { egKernels } from "../helpers/cells";
+import { leftovers, netnsOf, netnsPids, readSshHost, type SshHostUp } from "../helpers/ssh-host";
 
 const HOST_FILE = path.join(REPO, ".sense-ssh", "host.json");
-let host: SshHost;
-let sshdPid: number;
+let host: SshHostUp;
 let gw: LocalGateway | undefined;
 const open: NotebookKernel[] = [];
 const figures: string[] = [];
-
-/** Pids of every process in the host's network namespace (argv, no shell). */
-function netnsPids(): number[] {
-  const r = spawnSync("ip", ["netns", "pids", host.netns], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`ip netns pids ${host.netns}: ${r.stderr}`);
-  return r.stdout.split(/\s+/).filter(Boolean).map(Number);
-}
-
-/** Every process in the namespace except its sshd listener. */
-function leftovers(): number[] {
-  return netnsPids().filter((p) => p !== sshdPid);
-}
-
-/** The network namespace a pid lives in (`ip netns identify`), "" for the root namespace. */
-function netnsOf(pid: number): string {
-  return spawnSync("ip", ["netns", "identify", String(pid)], { encoding: "utf8" }).stdout.trim();
-}
 
 /** The text with the server's and EG's tokens replaced. */
 function redact(text: string): string {
@@ -60,18 +34,11 @@ function redact(text: string): string {
   return out;
 }
 
-async function egKernels(): Promise<{ id: string; name: string }[]> {
-  const res = await fetch(`${gw!.egUrl}api/kernels`, { headers: { Authorization: `token ${gw!.egToken}` } });
-  if (!res.ok) throw new Error(`EG GET /api/kernels: ${res.status}`);
-  return (await res.json()) as { id: string; name: string }[];
-}
-
 beforeAll(async () => {
   if (!fs.existsSync(HOST_FILE)) throw new Error(`${HOST_FILE} missing: run \`bash scripts/ssh-host.sh\` first (needs root)`);
-  host = JSON.parse(fs.readFileSync(HOST_FILE, "utf8")) as SshHost;
-  sshdPid = Number(fs.readFileSync(host.sshdPidFile, "utf8").trim());
-  expect(netnsPids()).toContain(sshdPid);
-  expect(leftovers()).toEqual([]);
+  host = readSshHost(HOST_FILE);
+  expect(netnsPids(host.netns)).toContain(host.sshdPid);
+  expect(leftovers(host)).toEqual([]);
   const launcher = path.join(REPO, "dist", "kernel-extension", "eg-launcher", "launch.js");
   if (!fs.existsSync(launcher)) throw new Error(`${launcher} missing: run \`npx tsc -p .\``);
 
@@ -111,7 +78,7 @@ afterAll(async () => {
   } finally {
     // whatever a failed test left in the namespace (never the sshd listener)
     if (host) {
-      for (const pid of leftovers()) {
+      for (const pid of leftovers(host)) {
         try {
           process.kill(pid, "SIGKILL");
         } catch {
@@ -149,7 +116,7 @@ test("sense-ts started by EG over SSH in a network namespace: output through the
   expect(m![3].split(",").sort()).toEqual([host.remoteIp, "127.0.0.1"].sort());
   expect(netnsOf(kernelPid)).toBe(host.netns);
   expect(netnsOf(launcherPid)).toBe(host.netns);
-  expect(leftovers().sort()).toEqual(expect.arrayContaining([kernelPid, launcherPid]));
+  expect(leftovers(host).sort()).toEqual(expect.arrayContaining([kernelPid, launcherPid]));
   // EG started it over SSH on the namespace host and got the launcher's pid back from there
   expect(gw!.egLog()).toMatch(new RegExp(`Kernel launched on '${host.remoteIp.replace(/\./g, "\\.")}', pid: ${launcherPid}, ID: ${nb.kernelId}`));
 
@@ -169,10 +136,10 @@ test("sense-ts started by EG over SSH in a network namespace: output through the
   await nb.close();
   open.splice(open.indexOf(nb), 1);
   figures.push(`session delete: ${Date.now() - ts} ms`);
-  await until("EG has no kernels", async () => ((await egKernels()).length === 0 ? true : undefined), 30_000);
-  await until("no process left in the namespace but sshd", () => (leftovers().length === 0 ? true : undefined), 30_000);
+  await until("EG has no kernels", async () => ((await egKernels(gw!)).length === 0 ? true : undefined), 30_000);
+  await until("no process left in the namespace but sshd", () => (leftovers(host).length === 0 ? true : undefined), 30_000);
   figures.push(`shutdown → namespace holds only sshd: ${Date.now() - ts} ms`);
-  expect(netnsPids()).toEqual([sshdPid]);
+  expect(netnsPids(host.netns)).toEqual([host.sshdPid]);
   // at EG's default level (INFO) no token reaches either log, SSH mode included
   if (!process.env.SENSE_GATEWAY_TEST_LOGS) {
     for (const t of [gw!.server.token, gw!.egToken]) {
@@ -194,20 +161,20 @@ test("a SIGKILLed launcher on the SSH host takes its kernel with it; EG relaunch
   const tk = Date.now();
   process.kill(launcherPid, "SIGKILL");
   // parent-watch in the kernel notices its launcher is gone
-  await until("the kernel to exit with its launcher", () => (leftovers().includes(kernelPid) ? undefined : true), 20_000);
+  await until("the kernel to exit with its launcher", () => (leftovers(host).includes(kernelPid) ? undefined : true), 20_000);
   figures.push(`launcher SIGKILL → kernel gone in the namespace: ${Date.now() - tk} ms`);
   // EG's poll (comm port, signal 0) finds the kernel dead and restarts it over SSH
   await until("EG to relaunch the kernel over SSH", () => (gw!.egLog().split(`Kernel launched on '${host.remoteIp}'`).length > launchedBefore ? true : undefined), 90_000);
   figures.push(`launcher SIGKILL → EG relaunched over SSH: ${Date.now() - tk} ms`);
   // the relaunched launcher and kernel run in the namespace again
-  await until("a new launcher and kernel in the namespace", () => (leftovers().filter((p) => p !== launcherPid && p !== kernelPid).length >= 2 ? true : undefined), 30_000);
+  await until("a new launcher and kernel in the namespace", () => (leftovers(host).filter((p) => p !== launcherPid && p !== kernelPid).length >= 2 ? true : undefined), 30_000);
   // (Not asserted: a cell on the restarted kernel over the same client connection. In one try it
   // never answered within 180 s while @jupyterlab/services reconnected; not investigated further.)
   await nb.close();
   open.splice(open.indexOf(nb), 1);
-  await until("EG has no kernels", async () => ((await egKernels()).length === 0 ? true : undefined), 30_000);
-  await until("no process left in the namespace but sshd", () => (leftovers().length === 0 ? true : undefined), 30_000);
-  expect(netnsPids()).toEqual([sshdPid]);
+  await until("EG has no kernels", async () => ((await egKernels(gw!)).length === 0 ? true : undefined), 30_000);
+  await until("no process left in the namespace but sshd", () => (leftovers(host).length === 0 ? true : undefined), 30_000);
+  expect(netnsPids(host.netns)).toEqual([host.sshdPid]);
   // Known limitation: a SIGKILLed launcher cannot remove its 0600 connection-file folder
   // (<tmp>/sense-eg-<kernel id>-*, holding the killed kernel's HMAC key) on its host. Checked, then removed.
   const stale = fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith(`sense-eg-${nb.kernelId}-`));

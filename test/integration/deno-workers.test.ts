@@ -7,10 +7,8 @@
  * watchdog (cleanup layer 3) ending the workers of a SIGKILLed master.
  * After the suite: no session, no kernel, no process left.
  */
-import { ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
 import { openNotebook, shownText } from "../helpers/kernel";
 import { RestClient } from "../../src/jupyter/rest";
@@ -19,9 +17,9 @@ import { execute, map, pull, push } from "../../src/remote";
 import { isRemoteError } from "../../src/errors";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { buildWorkers } from "../fixtures/workers/build";
-import { captureSink, CaptureSink, REPO, until } from "../helpers/util";
-
-const MASTER = path.join(__dirname, "..", "fixtures", "workers", "master.js");
+import { captureSink, CaptureSink, until } from "../helpers/util";
+import { directMachine } from "../helpers/direct-machine";
+import { spawnMaster } from "../helpers/master";
 
 /** A /proc file of `pid`, or "" when it has gone. */
 function procField(pid: string, name: string): string {
@@ -124,18 +122,7 @@ describe("Deno workers through a Jupyter Server", () => {
     const childEnv: NodeJS.ProcessEnv = { ...process.env };
     for (const k of Object.keys(childEnv)) if (k.startsWith("SENSE_") || k.startsWith("JUPYTER")) delete childEnv[k];
     Object.assign(childEnv, { SENSE_API_URL: server.url, SENSE_API_TOKEN: server.token, SENSE_PROJECT_HOME: server.rootDir, SENSE_KEEPER: "0", MASTER_WORKERS: "2", MASTER_ENGINE: "deno", MASTER_CODE: code, MASTER_WAIT: wait, SENSE_WATCHDOG_INTERVAL_MS: "250" });
-    const child = spawn(process.execPath, [MASTER, built.index], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    children.push(child);
-    let text = "";
-    child.stderr?.on("data", (d: Buffer) => (text += d.toString()));
-    const line = await new Promise<string>((resolve, reject) => {
-      child.stdout?.on("data", (d: Buffer) => {
-        text += d.toString();
-        const m = /^(READY|FAILED) .*$/m.exec(text);
-        if (m) resolve(m[0]);
-      });
-      child.on("exit", (code) => reject(new Error(`master exited (${code}) before READY:\n${text}`)));
-    });
+    const { child, line } = await spawnMaster(built.index, childEnv, children);
     expect(line).toMatch(/^READY /);
     const ids = (JSON.parse(line.slice("READY ".length)) as { ids: string[] }).ids;
     expect(ids).toHaveLength(2);
@@ -184,24 +171,8 @@ describe("Deno workers through a Jupyter Server", () => {
 });
 
 describe("Deno workers with no server (direct backend)", () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-deno-direct-"));
-  const home = path.join(tmp, "project");
-  fs.mkdirSync(home);
-  const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
-  const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
-
-  beforeAll(() => {
-    // the project's kernelspecs (deno among them) are registered into .venv
-    process.env.SENSE_JUPYTER_PREFIX = path.join(REPO, ".venv");
-  });
-
-  afterAll(async () => {
-    await stopWorkers({ context });
-    if (savedPrefix === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
-    else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
-    expect(processesUnder(tmp)).toEqual([]);
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  // the project's kernelspecs (deno among them) are registered into .venv
+  const { context } = directMachine("deno-direct");
 
   it("launches, runs execute/push/pull/map on, and stops a Deno worker started directly", async () => {
     const sink = captureSink();

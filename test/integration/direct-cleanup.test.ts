@@ -3,7 +3,7 @@
  * it launches, lists and stops workers, and the three cleanup layers hold: SIGTERM (hooks), the
  * keeper alone after a SIGKILL, and the workers' own watch of their master alone.
  */
-import { ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -11,8 +11,8 @@ import { DirectKernel, expectOk } from "../support/direct-kernel";
 import { SessionStore } from "../../src/backends/direct/session-store";
 import { buildWorkers } from "../fixtures/workers/build";
 import { REPO, until, processAlive } from "../helpers/util";
+import { masterReady, spawnMaster } from "../helpers/master";
 
-const MASTER = path.join(__dirname, "..", "fixtures", "workers", "master.js");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-direct-master-"));
 const runtimeDir = path.join(tmp, "runtime");
 const home = path.join(tmp, "project");
@@ -49,23 +49,9 @@ async function startMaster(env: Record<string, string>): Promise<{ child: ChildP
   // No server can be found: no SENSE_*/JUPYTER* variables, no JupyterHub, not inside a kernel.
   for (const k of Object.keys(childEnv)) if (k.startsWith("SENSE_") || k.startsWith("JUPYTER") || k.startsWith("JPY_")) delete childEnv[k];
   Object.assign(childEnv, { JUPYTER_PATH: path.join(REPO, ".venv", "share", "jupyter"), JUPYTER_RUNTIME_DIR: runtimeDir, SENSE_PROJECT_HOME: home, SENSE_KEEPER_SCRIPT: built.keeper, ...env });
-  const child = spawn(process.execPath, [MASTER, built.index], { env: childEnv, cwd: home, stdio: ["pipe", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  let err = "";
-  child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
-  const line = await new Promise<string>((resolve, reject) => {
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /^(READY|FAILED) .*$/m.exec(out);
-      if (m) resolve(m[0]);
-    });
-    child.on("exit", (code) => reject(new Error(`master exited (${code}) before READY:\n${out}\n${err}`)));
-  });
-  if (!line.startsWith("READY ")) throw new Error(`master failed: ${line}\n${err}`);
-  const data = JSON.parse(line.slice("READY ".length)) as { ids: string[]; keeperPid: number | null; failures: number };
-  expect(data.failures).toBe(0);
-  return { child, ids: data.ids, keeperPid: data.keeperPid, out: () => out, err: () => err };
+  const m = await spawnMaster(built.index, childEnv, children, { cwd: home, stdin: "pipe" });
+  const data = masterReady(m);
+  return { child: m.child, ids: data.ids, keeperPid: data.keeperPid, out: m.out, err: m.err };
 }
 
 const workerPids = (ids: string[]) => store.list().filter((s) => ids.includes(s.kernel.id)).map((s) => s.pid);

@@ -7,15 +7,12 @@
  * the matching dtype and come back as the same typed arrays; an interrupted push leaves the old
  * value. After the suite: no session, kernel or process left.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
-import { RestClient } from "../../src/jupyter/rest";
-import { launchWorkers, stopWorkers, type WorkerContextInput } from "../../src/workers";
+import { launchWorkers, type WorkerContextInput } from "../../src/workers";
 import { execute, gather, map, pull, push, scatter } from "../../src/remote";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
-import { captureSink, REPO } from "../helpers/util";
+import { captureSink } from "../helpers/util";
+import { directMachine } from "../helpers/direct-machine";
+import { serverMachine } from "../helpers/server-machine";
 
 const MiB = 1 << 20;
 const SIZES = [0, 1, Math.round(9.99 * MiB), Math.round(10.01 * MiB)];
@@ -128,30 +125,18 @@ async function interruptKeepsOld(targets: WorkerRecord[], context: WorkerContext
 }
 
 describe("through a Jupyter Server", () => {
-  let server: JupyterServer;
-  let rest: RestClient;
   let context: WorkerContextInput;
   let py: WorkerRecord[];
   let fast: WorkerRecord[];
   let ts: WorkerRecord[];
 
-  beforeAll(async () => {
-    server = await startJupyterServer();
-    rest = new RestClient({ baseUrl: server.url, token: server.token });
-    context = { endpoint: { baseUrl: server.url, token: server.token }, projectHome: server.rootDir, serverRootDir: server.rootDir };
+  serverMachine(async (c) => {
+    context = c;
     [py, fast, ts] = await Promise.all([
       launchWorkers({ n: 1, engine: "python3", keeper: false, context, sink }),
       launchWorkers({ n: 1, engine: "sense-fast", keeper: false, context, sink }),
       launchWorkers({ n: 1, engine: "sense-ts", keeper: false, context, sink }),
     ]);
-  });
-
-  afterAll(async () => {
-    if (context) await stopWorkers({ context });
-    if (rest) expect(await rest.listSessions()).toEqual([]);
-    const base = server?.baseDir;
-    await server?.stop();
-    if (base) expect(processesUnder(base)).toEqual([]);
   });
 
   it("sense-fast and sense-ts workers: 0 B to 64 MiB typed arrays, Buffers, strings and objects round-trip exactly over the data channel", async () => {
@@ -245,25 +230,12 @@ describe("through a Jupyter Server", () => {
 });
 
 describe("direct (no server)", () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-remote-data-"));
-  const home = path.join(tmp, "project");
-  const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
-  const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
+  const { context } = directMachine("remote-data");
   let py: WorkerRecord[];
   let fast: WorkerRecord[];
 
   beforeAll(async () => {
-    fs.mkdirSync(home, { recursive: true });
-    process.env.SENSE_JUPYTER_PREFIX = path.join(REPO, ".venv");
     [py, fast] = await Promise.all([launchWorkers({ n: 1, engine: "python3", keeper: false, context, sink }), launchWorkers({ n: 1, engine: "sense-fast", keeper: false, context, sink })]);
-  });
-
-  afterAll(async () => {
-    await stopWorkers({ context });
-    if (savedPrefix === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
-    else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
-    expect(processesUnder(tmp)).toEqual([]);
-    fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it("sense-fast and python3 workers started directly: every kind and size round-trips; an interrupted push keeps the old value", async () => {

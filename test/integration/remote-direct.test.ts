@@ -4,34 +4,14 @@
  * through a server; it was missing (every call failed `unsupported_worker`). After the suite: no
  * worker process left.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { execute, pull, push } from "../../src/remote";
-import { launchWorkers, listWorkers, stopWorkers } from "../../src/workers";
-import type { WorkerContextInput } from "../../src/workers";
+import { launchWorkers, listWorkers } from "../../src/workers";
 import { processesUnder } from "../helpers/jupyter";
-import { captureSink, REPO } from "../helpers/util";
+import { captureSink } from "../helpers/util";
+import { directMachine } from "../helpers/direct-machine";
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-remote-direct-"));
-const home = path.join(tmp, "project");
-fs.mkdirSync(home);
-const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
-const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
-
-beforeAll(() => {
-  // the project's kernelspecs (sense-fast) are registered into .venv
-  process.env.SENSE_JUPYTER_PREFIX = path.join(REPO, ".venv");
-});
-
-afterAll(async () => {
-  await stopWorkers({ context });
-  if (savedPrefix === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
-  else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
-  // the kernels' command lines name their connection files in this folder
-  expect(processesUnder(tmp)).toEqual([]);
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+// the project's kernelspecs (sense-fast) are registered into .venv
+const { tmp, context } = directMachine("remote-direct");
 
 test("execute, push and pull run on a sense-fast worker started directly", async () => {
   const sink = captureSink();

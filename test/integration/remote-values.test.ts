@@ -10,13 +10,13 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
-import { RestClient } from "../../src/jupyter/rest";
-import { launchWorkers, stopWorkers, type WorkerContextInput } from "../../src/workers";
+import { launchWorkers, type WorkerContextInput } from "../../src/workers";
 import { execute, map, pull, push } from "../../src/remote";
 import { checkNames, checkSettable, RESERVED_NAMES } from "../../src/remote/names";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
-import { captureSink, REPO } from "../helpers/util";
+import { captureSink } from "../helpers/util";
+import { directMachine } from "../helpers/direct-machine";
+import { serverMachine } from "../helpers/server-machine";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-remote-values-"));
 const marker = path.join(tmp, "ran");
@@ -98,30 +98,18 @@ afterAll(() => {
 });
 
 describe("through a Jupyter Server", () => {
-  let server: JupyterServer;
-  let rest: RestClient;
   let context: WorkerContextInput;
   let py: WorkerRecord[];
   let fast: WorkerRecord[];
   let ts: WorkerRecord[];
 
-  beforeAll(async () => {
-    server = await startJupyterServer();
-    rest = new RestClient({ baseUrl: server.url, token: server.token });
-    context = { endpoint: { baseUrl: server.url, token: server.token }, projectHome: server.rootDir, serverRootDir: server.rootDir };
+  serverMachine(async (c) => {
+    context = c;
     [py, fast, ts] = await Promise.all([
       launchWorkers({ n: 2, engine: "python3", keeper: false, context, sink }),
       launchWorkers({ n: 2, engine: "sense-fast", keeper: false, context, sink }),
       launchWorkers({ n: 1, engine: "sense-ts", keeper: false, context, sink }),
     ]);
-  });
-
-  afterAll(async () => {
-    if (context) await stopWorkers({ context });
-    if (rest) expect(await rest.listSessions()).toEqual([]);
-    const base = server?.baseDir;
-    await server?.stop();
-    if (base) expect(processesUnder(base)).toEqual([]);
   });
 
   it("strings that ended a pasted literal round-trip exactly through python3, sense-fast and sense-ts workers; nothing runs", async () => {
@@ -187,23 +175,8 @@ describe("direct (no server)", () => {
   // The env preamble names a file in the project home, so the home's name is a value too: one that
   // ends lines for IPython. (The old JSON literal of it sat inside a function body, where IPython's
   // token-based transforms left it alone; it now travels as base64 like every other value.)
-  const home = path.join(tmp, `pro\u2028ject")\u2028__import__('os').system('touch ${marker}')\u2028#\u0085'`);
-  const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
-  const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
-
-  beforeAll(() => {
-    fs.mkdirSync(home, { recursive: true });
-    // the project's kernelspecs are registered into .venv
-    process.env.SENSE_JUPYTER_PREFIX = path.join(REPO, ".venv");
-  });
-
-  afterAll(async () => {
-    await stopWorkers({ context });
-    if (savedPrefix === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
-    else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
-    // the kernels' command lines name their connection files in this folder
-    expect(processesUnder(tmp)).toEqual([]);
-  });
+  // (the folder is the file's: its afterAll removes it after checking the marker)
+  const { home, context } = directMachine("remote-values", { tmp, homeName: `pro\u2028ject")\u2028__import__('os').system('touch ${marker}')\u2028#\u0085'` });
 
   it("strings that ended a pasted literal round-trip exactly through python3 and sense-fast workers (in a project home named to break out too); nothing runs", async () => {
     const [[p], [j]] = await Promise.all([

@@ -2,38 +2,25 @@
  * Remote execution against a real Jupyter Server with real sense-fast and python3 workers; the
  * jest process is a plain Node master. After the suite: no session, no kernel, no process left.
  */
-import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
-import { RestClient } from "../../src/jupyter/rest";
-import { launchWorkers, stopWorkers, WorkerContextInput } from "../../src/workers";
+import { launchWorkers, WorkerContextInput } from "../../src/workers";
 import { execute, map, pull, push } from "../../src/remote";
 import { isRemoteError, RemoteError } from "../../src/errors";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { captureSink, CaptureSink, until } from "../helpers/util";
+import { serverMachine } from "../helpers/server-machine";
 
-let server: JupyterServer;
-let rest: RestClient;
 let context: WorkerContextInput;
 let js: WorkerRecord[];
 let py: WorkerRecord[];
 let sink: CaptureSink;
 
-beforeAll(async () => {
-  server = await startJupyterServer();
-  rest = new RestClient({ baseUrl: server.url, token: server.token });
-  context = { endpoint: { baseUrl: server.url, token: server.token }, projectHome: server.rootDir, serverRootDir: server.rootDir };
+serverMachine(async (c) => {
+  context = c;
   sink = captureSink();
   [js, py] = await Promise.all([
     launchWorkers({ n: 3, engine: "sense-fast", keeper: false, context, sink }),
     launchWorkers({ n: 2, engine: "python3", keeper: false, context, sink }),
   ]);
-});
-
-afterAll(async () => {
-  if (context) await stopWorkers({ context });
-  if (rest) expect(await rest.listSessions()).toEqual([]);
-  const marker = server?.baseDir;
-  await server?.stop();
-  if (marker) expect(processesUnder(marker)).toEqual([]);
 });
 
 async function rejection(p: Promise<unknown>): Promise<RemoteError> {

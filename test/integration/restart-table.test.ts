@@ -5,24 +5,15 @@
  * fresh kernel (a new id, same name).
  */
 import { until } from "../helpers/util";
-import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
-import { NotebookKernel, Output, openNotebook } from "../helpers/kernel";
+import { NotebookKernel, Output } from "../helpers/kernel";
+import { notebookMachine } from "../helpers/notebook-machine";
 
-let server: JupyterServer;
 let nb: NotebookKernel;
 
-beforeAll(async () => {
-  server = await startJupyterServer();
-  nb = await openNotebook(server, "sense-js");
+notebookMachine("sense-js", async (n) => {
+  nb = n;
   expect((await nb.run("%%sense_worker -n 2\n1")).status).toBe("ok");
   expect((await nb.run("%sense_await --completion --timeout 120")).status).toBe("ok");
-});
-
-afterAll(async () => {
-  await nb?.shutdown();
-  const marker = server?.baseDir;
-  await server?.stop();
-  if (marker) expect(processesUnder(marker)).toEqual([]);
 });
 
 /** A worker's status and short id in a workers table's text/plain, or `undefined` when it has no row. */

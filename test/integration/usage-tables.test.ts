@@ -6,28 +6,22 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { until } from "../helpers/util";
-import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
-import { NotebookKernel, Output, openNotebook } from "../helpers/kernel";
+import type { JupyterServer } from "../helpers/jupyter";
+import { NotebookKernel, Output } from "../helpers/kernel";
+import { notebookMachine } from "../helpers/notebook-machine";
 import { RestClient } from "../../src/jupyter/rest";
 
 let server: JupyterServer;
 let nb: NotebookKernel;
 
-beforeAll(async () => {
-  server = await startJupyterServer();
-  nb = await openNotebook(server, "sense-js");
+notebookMachine("sense-js", async (n, s) => {
+  nb = n;
+  server = s;
   const launched = await nb.run("%%sense_worker -n 2\n1");
   expect(launched.status).toBe("ok");
   const python = await nb.run("%%sense_worker -n 1 --engine python3\n1");
   expect(python.status).toBe("ok");
   expect((await nb.run("%sense_await --completion --timeout 120")).status).toBe("ok");
-});
-
-afterAll(async () => {
-  await nb?.shutdown();
-  const marker = server?.baseDir;
-  await server?.stop();
-  if (marker) expect(processesUnder(marker)).toEqual([]);
 });
 
 interface Row {

@@ -4,23 +4,17 @@
  * table says so: the kernel's websocket stays open and quiet, so the master watches for the
  * kernel's `shutdown_reply` and then for the session to go (src/workers/worker.ts).
  */
-import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
-import { NotebookKernel, openNotebook } from "../helpers/kernel";
+import type { JupyterServer } from "../helpers/jupyter";
+import { NotebookKernel } from "../helpers/kernel";
+import { notebookMachine } from "../helpers/notebook-machine";
 import { RestClient } from "../../src/jupyter/rest";
 
 let server: JupyterServer;
 let nb: NotebookKernel;
 
-beforeAll(async () => {
-  server = await startJupyterServer();
-  nb = await openNotebook(server, "sense-js");
-});
-
-afterAll(async () => {
-  await nb?.shutdown();
-  const marker = server?.baseDir;
-  await server?.stop();
-  if (marker) expect(processesUnder(marker)).toEqual([]);
+notebookMachine("sense-js", async (n, s) => {
+  nb = n;
+  server = s;
 });
 
 it("a worker whose session was deleted through the REST API becomes stopped in its master", async () => {

@@ -4,16 +4,14 @@
  * 2. the keeper deletes the workers of a SIGKILLed master;
  * 3. the worker-side watchdog deletes a worker whose master kernel was deleted.
  */
-import { ChildProcess, spawn } from "node:child_process";
-import * as path from "node:path";
+import type { ChildProcess } from "node:child_process";
 import { JupyterServer, processesUnder, startJupyterServer, waitForExit } from "../helpers/jupyter";
 import { openNotebook } from "../helpers/kernel";
 import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, stopWorkers, WorkerContextInput } from "../../src/workers";
 import { buildWorkers } from "../fixtures/workers/build";
 import { until } from "../helpers/util";
-
-const MASTER = path.join(__dirname, "..", "fixtures", "workers", "master.js");
+import { masterReady, spawnMaster } from "../helpers/master";
 
 describe("worker cleanup layers", () => {
   let server: JupyterServer;
@@ -56,24 +54,10 @@ describe("worker cleanup layers", () => {
       SENSE_KEEPER_SCRIPT: built.keeper,
       ...env,
     });
-    const child = spawn(process.execPath, [MASTER, built.index], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    children.push(child);
-    let out = "";
-    let err = "";
-    child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
-    const line = await new Promise<string>((resolve, reject) => {
-      child.stdout?.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /^(READY|FAILED) .*$/m.exec(out);
-        if (m) resolve(m[0]);
-      });
-      child.on("exit", (code) => reject(new Error(`master exited (${code}) before READY:\n${out}\n${err}`)));
-    });
-    if (!line.startsWith("READY ")) throw new Error(`master failed: ${line}\n${err}`);
-    const data = JSON.parse(line.slice("READY ".length)) as { ids: string[]; keeperPid: number | null; failures: number };
-    expect(data.failures).toBe(0);
-    expect(out).not.toContain(server.token);
-    return { child, ids: data.ids, keeperPid: data.keeperPid };
+    const m = await spawnMaster(built.index, childEnv, children);
+    const data = masterReady(m);
+    expect(m.out()).not.toContain(server.token);
+    return { child: m.child, ids: data.ids, keeperPid: data.keeperPid };
   }
 
   it("layer 2: the keeper removes every worker kernel and process of a SIGKILLed master", async () => {

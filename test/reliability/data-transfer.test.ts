@@ -5,24 +5,18 @@
  * that runs out of memory while receiving are named in the RemoteError, the others get the value,
  * the old value stays where it was not replaced, and nothing hangs. No process is left after.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { processesUnder } from "../helpers/jupyter";
-import { launchWorkers, stopWorkers, type WorkerContextInput } from "../../src/workers";
+import { launchWorkers } from "../../src/workers";
 import { execute, pull, push } from "../../src/remote";
 import { isRemoteError, type RemoteError } from "../../src/errors";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
-import { captureSink, REPO } from "../helpers/util";
+import { captureSink } from "../helpers/util";
+import { directMachine } from "../helpers/direct-machine";
 
 const MiB = 1 << 20;
 const sink = captureSink();
 jest.setTimeout(600_000);
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sense-data-transfer-"));
-const home = path.join(tmp, "project");
-const context: WorkerContextInput = { backend: "direct", projectHome: home, runtimeDir: path.join(tmp, "runtime") };
-const savedPrefix = process.env.SENSE_JUPYTER_PREFIX;
+const { context } = directMachine("data-transfer");
 let js: WorkerRecord[];
 let py: WorkerRecord[];
 
@@ -41,17 +35,7 @@ async function pids(targets: WorkerRecord[]): Promise<Map<string, number>> {
 }
 
 beforeAll(async () => {
-  fs.mkdirSync(home, { recursive: true });
-  process.env.SENSE_JUPYTER_PREFIX = path.join(REPO, ".venv");
   [js, py] = await Promise.all([launchWorkers({ n: 2, engine: "sense-fast", keeper: false, context, sink }), launchWorkers({ n: 2, engine: "python3", keeper: false, context, sink })]);
-});
-
-afterAll(async () => {
-  await stopWorkers({ context });
-  if (savedPrefix === undefined) delete process.env.SENSE_JUPYTER_PREFIX;
-  else process.env.SENSE_JUPYTER_PREFIX = savedPrefix;
-  expect(processesUnder(tmp)).toEqual([]);
-  fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 test("1 GiB in one push (256 MiB to each of 4 workers): every worker holds it exactly; the master's extra RSS stays under 128 MiB", async () => {

@@ -7,36 +7,35 @@
 import * as path from "node:path";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { JupyterServer, startJupyterServer } from "../helpers/jupyter";
+import type { JupyterServer } from "../helpers/jupyter";
 import { allText, NotebookKernel, openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/jupyter/rest";
+import type { RestClient } from "../../src/jupyter/rest";
 import { awaitWorkers, launchWorkers, listWorkers, stopKeeper, stopWorkers, workerOutput, WorkerContextInput } from "../../src/workers";
 import { captureSink, COUNTS, FAST_ENGINE, Figures, kernelPids, SecretScan, until } from "./support";
 import { ensureBuilt, REPO } from "../helpers/util";
+import { scannedServer } from "../helpers/scanned-server";
 
 const figures = new Figures("launch races");
 const scan = new SecretScan();
 let server: JupyterServer;
 let rest: RestClient;
-let logStart = 0;
 const notebooks: NotebookKernel[] = [];
 
-beforeAll(async () => {
+beforeAll(() => {
   ensureBuilt(["index", "workers/cluster", "workers/cleanup/watchdog"]);
-  server = await startJupyterServer();
-  logStart = server.log().length;
-  rest = new RestClient({ baseUrl: server.url, token: server.token });
 });
 
-afterAll(async () => {
-  for (const nb of notebooks) await nb.shutdown();
-  await stopKeeper();
-  if (server) {
-    scan.add("server log", server.log().slice(logStart));
-    await server.stop();
-  }
-  figures.flush();
-  expect(scan.leaks(server ? [server.token] : [])).toEqual([]);
+scannedServer({
+  scan,
+  figures,
+  started: (s, r) => {
+    server = s;
+    rest = r;
+  },
+  cleanup: async () => {
+    for (const nb of notebooks) await nb.shutdown();
+    await stopKeeper();
+  },
 });
 
 const workerSessions = async (masterId: string) => (await rest.listSessions()).filter((s) => s.type === "sense-worker" && (s.name ?? "").startsWith(`sense:${masterId}:`));

@@ -2,32 +2,28 @@
  * Load: several `sense-ts` masters on one Jupyter Server, each launching its workers at the same
  * moment. Every launch succeeds, and every master lists exactly its own cluster, no one else's.
  */
-import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
+import { JupyterServer, processesUnder } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/jupyter/rest";
+import type { RestClient } from "../../src/jupyter/rest";
 import { COUNTS, FAST_ENGINE, Figures, SecretScan, until } from "./support";
+import { scannedServer } from "../helpers/scanned-server";
 
 const figures = new Figures("load");
 const scan = new SecretScan();
 let server: JupyterServer;
 let rest: RestClient;
 const masters: NotebookKernel[] = [];
-let logStart = 0;
 
-beforeAll(async () => {
-  server = await startJupyterServer();
-  logStart = server.log().length;
-  rest = new RestClient({ baseUrl: server.url, token: server.token });
-});
-
-afterAll(async () => {
-  for (const m of masters) await m.shutdown();
-  if (server) {
-    scan.add("server log", server.log().slice(logStart));
-    await server.stop();
-  }
-  figures.flush();
-  expect(scan.leaks(server ? [server.token] : [])).toEqual([]);
+scannedServer({
+  scan,
+  figures,
+  started: (s, r) => {
+    server = s;
+    rest = r;
+  },
+  cleanup: async () => {
+    for (const m of masters) await m.shutdown();
+  },
 });
 
 it(`${COUNTS.loadMasters} masters x ${COUNTS.loadWorkers} workers at once: all start, each sees only its own`, async () => {

@@ -9,34 +9,30 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { buildWorkers } from "../fixtures/workers/build";
-import { JupyterServer, startJupyterServer, waitForExit } from "../helpers/jupyter";
-import { RestClient } from "../../src/jupyter/rest";
+import { JupyterServer, waitForExit } from "../helpers/jupyter";
+import type { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, stopKeeper, stopWorkers } from "../../src/workers";
 import { captureSink, FAST_ENGINE, Figures, kernelPids, SecretScan, trace, until } from "./support";
+import { scannedServer } from "../helpers/scanned-server";
 
 const figures = new Figures("master gone");
 const scan = new SecretScan();
 let server: JupyterServer;
 let rest: RestClient;
-let logStart = 0;
 const children: ChildProcess[] = [];
 const MASTER_JS = path.join(__dirname, "..", "fixtures", "workers", "master.js");
 
-beforeAll(async () => {
-  server = await startJupyterServer();
-  logStart = server.log().length;
-  rest = new RestClient({ baseUrl: server.url, token: server.token });
-});
-
-afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  await stopKeeper();
-  if (server) {
-    scan.add("server log", server.log().slice(logStart));
-    await server.stop();
-  }
-  figures.flush();
-  expect(scan.leaks(server ? [server.token] : [])).toEqual([]);
+scannedServer({
+  scan,
+  figures,
+  started: (s, r) => {
+    server = s;
+    rest = r;
+  },
+  cleanup: async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    await stopKeeper();
+  },
 });
 
 /** A plain Node master launching `n` workers of `engine` running `code`; resolves with what it printed on READY. */

@@ -7,28 +7,22 @@
 import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { buildWorkers } from "../fixtures/workers/build";
-import { JupyterServer, startJupyterServer } from "../helpers/jupyter";
+import type { JupyterServer } from "../helpers/jupyter";
 import { Figures, SecretScan, until } from "./support";
+import { scannedServer } from "../helpers/scanned-server";
 
 const figures = new Figures("output memory");
 const scan = new SecretScan();
 let server: JupyterServer;
-let logStart = 0;
 const OUTPUT_MASTER = path.join(__dirname, "..", "fixtures", "workers", "output-master.js");
 const MiB = 1024 * 1024;
 
-beforeAll(async () => {
-  server = await startJupyterServer();
-  logStart = server.log().length;
-});
-
-afterAll(async () => {
-  if (server) {
-    scan.add("server log", server.log().slice(logStart));
-    await server.stop();
-  }
-  figures.flush();
-  expect(scan.leaks(server ? [server.token] : [])).toEqual([]);
+scannedServer({
+  scan,
+  figures,
+  started: (s) => {
+    server = s;
+  },
 });
 
 it("a 40 MB flood: the master keeps the last 4 MiB, its heap stays bounded, workerOutput says it was truncated", async () => {

@@ -9,32 +9,28 @@
  * 30 cycles without; the heap kept after a collection grows ~66 KiB a cycle, half of it tslab's own
  * per-cell history, which cells of `console.log(1)` show too).
  */
-import { JupyterServer, processesUnder, startJupyterServer } from "../helpers/jupyter";
+import { JupyterServer, processesUnder } from "../helpers/jupyter";
 import { NotebookKernel, openNotebook } from "../helpers/kernel";
-import { RestClient } from "../../src/jupyter/rest";
+import type { RestClient } from "../../src/jupyter/rest";
 import { COUNTS, FAST_ENGINE, fdCount, Figures, kernelPid, rssKiB, SecretScan, trace, until } from "./support";
+import { scannedServer } from "../helpers/scanned-server";
 
 const figures = new Figures("soak");
 const scan = new SecretScan();
 let server: JupyterServer;
 let rest: RestClient;
 let nb: NotebookKernel | undefined;
-let logStart = 0;
 
-beforeAll(async () => {
-  server = await startJupyterServer();
-  logStart = server.log().length;
-  rest = new RestClient({ baseUrl: server.url, token: server.token });
-});
-
-afterAll(async () => {
-  await nb?.shutdown();
-  if (server) {
-    scan.add("server log", server.log().slice(logStart));
-    await server.stop();
-  }
-  figures.flush();
-  expect(scan.leaks(server ? [server.token] : [])).toEqual([]);
+scannedServer({
+  scan,
+  figures,
+  started: (s, r) => {
+    server = s;
+    rest = r;
+  },
+  cleanup: async () => {
+    await nb?.shutdown();
+  },
 });
 
 const SETUP = [
