@@ -92,3 +92,53 @@ describe("ZMTP sockets in TypeScript, against libzmq", () => {
     expect(() => new zmtpSockets.Dealer({ routingId: "y", linger: 0 }).connect("ipc:///tmp/k")).toThrow(ZmtpError);
   });
 });
+
+describe("ZMTP sockets against a hostile peer", () => {
+  /** A TCP server whose every connection gets `answer`; resolves each connection's close in order. */
+  async function hostile(answer: (c: net.Socket) => void) {
+    const closes: Promise<void>[] = [];
+    let connected: () => void = () => undefined;
+    const second = new Promise<void>((r) => (connected = r));
+    let n = 0;
+    const server = net.createServer((c) => {
+      closes.push(new Promise((r) => c.once("close", () => r())));
+      c.on("error", () => undefined);
+      c.resume(); // read what the client sends, so its going away is seen
+      if (++n === 2) connected();
+      answer(c);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    return { server, port: (server.address() as net.AddressInfo).port, closes, second };
+  }
+
+  it.each([
+    ["bytes that are not ZMTP", (c: net.Socket) => c.write(Buffer.alloc(64, 0x41))],
+    ["a security mechanism other than NULL", (c: net.Socket) => c.write(Buffer.concat([Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0]), Buffer.from("CURVE".padEnd(20, "\0")), Buffer.alloc(32)]))],
+    [
+      "a frame that claims 2^40 bytes",
+      (c: net.Socket) => {
+        const g = Buffer.alloc(64);
+        g[0] = 0xff;
+        g[9] = 0x7f;
+        g[10] = 3;
+        g.write("NULL", 12);
+        const huge = Buffer.alloc(9);
+        huge[0] = 0x02;
+        huge.writeBigUInt64BE(2n ** 40n, 1);
+        c.write(Buffer.concat([g, huge]));
+      },
+    ],
+  ])("drops a peer that sends %s, without throwing, and dials again", async (_what, answer) => {
+    const h = await hostile(answer);
+    const dealer = new zmtpSockets.Dealer({ routingId: "x", linger: 0 });
+    try {
+      dealer.connect(`tcp://127.0.0.1:${h.port}`);
+      await h.second; // the first connection was dropped and the socket dialled again
+      await h.closes[0];
+      await expect(dealer.send(["still usable"])).resolves.toBeUndefined();
+    } finally {
+      dealer.close();
+      await new Promise<void>((r) => h.server.close(() => r()));
+    }
+  });
+});
