@@ -89,6 +89,7 @@ export class TsEngine implements Engine {
   readonly info: EngineInfo;
   private loaded: Loaded | null = null;
   private codeCache: CodeCache | null = null;
+  private transpilerWarmed = false;
   private readonly js: JsEngine;
   private readonly exportsTarget: Record<string, unknown> = {};
   private readonly exports = createExports(this.exportsTarget);
@@ -285,6 +286,23 @@ export class TsEngine implements Engine {
   warm(): void {
     this.load().converters.warm();
     this.saveCodeCache();
+    // kernel_info comes more than once (the server's nudges, each front end): one warm-up check.
+    if (!this.options.isJS && !this.transpilerWarmed) this.warmTranspiler();
+  }
+
+  // A TypeScript master checks its workers' startup code with the package's transpiler; the first
+  // check of a process runs the type checker's code cold (about 3x a later check). One tiny check
+  // here, while the notebook is idle, makes the first launch cost what later ones do. Its libraries
+  // are the converter's (adopted), so it parses none.
+  private warmTranspiler(): void {
+    this.transpilerWarmed = true;
+    try {
+      // The file a launch from this folder checks (cluster.ts: the workers' folder, by default the
+      // notebook's): its program then reuses this one's module resolutions, not only its libraries.
+      defaultTranspiler().checkAndTranspile(WARM_UP_CODE, { fileName: path.join(this.options.cwd ?? process.cwd(), "__startup.ts") });
+    } catch (e) {
+      this.options.log(`sense: transpiler warm-up failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   // Once the compiler did its first work, its code cache entry holds the functions that work
@@ -294,3 +312,11 @@ export class TsEngine implements Engine {
     if (cache?.pending) setImmediate(() => cache.save()).unref();
   }
 }
+
+/** Startup code as workers' often is (Node globals, generics, a template, await), for the transpiler's warm-up. */
+const WARM_UP_CODE = [
+  "const senseWarmUp: number[] = [1, 2].map((x) => x * 2);",
+  "console.log(`${senseWarmUp.length}`, JSON.stringify({ home: process.env.HOME ?? \"\" }));",
+  "await Promise.resolve(senseWarmUp);",
+  "",
+].join("\n");

@@ -65,6 +65,8 @@ interface CompileCache {
   parsed: string[];
   /** How many declaration files were adopted from another program. */
   adopted: number;
+  /** How many checks ran. */
+  checks: number;
 }
 
 /** What a {@link Transpiler} parsed itself and what it adopted (see {@link Transpiler.stats}). */
@@ -73,6 +75,8 @@ export interface TranspilerStats {
   parsed: string[];
   /** How many declaration files it adopted, already parsed, from another program ({@link Transpiler.adoptFrom}). */
   adopted: number;
+  /** How many checks it ran ({@link Transpiler.checkAndTranspile}), a warm-up's included. */
+  checks: number;
 }
 
 /** The parts of a program {@link Transpiler.adoptFrom} reads. */
@@ -100,7 +104,7 @@ export interface TranspilerOptions {
  */
 export class Transpiler {
   private ts: typeof TS | undefined;
-  private readonly cache: CompileCache = { sourceFiles: new Map(), parsed: [], adopted: 0 };
+  private readonly cache: CompileCache = { sourceFiles: new Map(), parsed: [], adopted: 0, checks: 0 };
 
   constructor(options: TranspilerOptions = {}) {
     this.ts = options.typescript;
@@ -148,7 +152,7 @@ export class Transpiler {
 
   /** What this transpiler parsed itself and how much it adopted (a copy; for tests and the bench). */
   stats(): TranspilerStats {
-    return { parsed: [...this.cache.parsed], adopted: this.cache.adopted };
+    return { parsed: [...this.cache.parsed], adopted: this.cache.adopted, checks: this.cache.checks };
   }
 
   // Loaded on first use: a master that never checks code never pays for loading a compiler.
@@ -213,6 +217,7 @@ export function checkAndTranspile(code: string, options: TranspileOptions = {}):
 
 /** {@link checkAndTranspile}'s work, with a {@link Transpiler}'s compiler and cache. */
 function checkWith(ts: typeof TS, cache: CompileCache, code: string, options: TranspileOptions): TranspileResult {
+  cache.checks++;
   const fileName = path.resolve(options.fileName ?? path.join(process.cwd(), "__startup.ts"));
   const dir = path.dirname(fileName);
   // tslab's own copy before this package's: the one a sense-ts kernel checks its cells with (see

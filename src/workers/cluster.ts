@@ -152,8 +152,8 @@ export class Cluster {
     const backend = this.backendFor(ctx);
     const { context: _ignored, ...rest } = options;
     const validated = validateLaunchOptions(rest, ctx.projectHome);
-    const engine = await resolveEngine(backend, ctx, validated);
-    const sessions = await backend.listSessions();
+    // Two independent reads of the server, at once: a launch's first request waits on one round trip, not two.
+    const [engine, sessions] = await Promise.all([resolveEngine(backend, ctx, validated), backend.listSessions()]);
     const folder = masterFolder(ctx, sessions);
     // Imports in the startup code resolve from the workers' folder, as they will at run time.
     const plan = prepareCode(validated, engine.sense, engine.masterLanguage, path.join(ctx.serverRootDir ?? ctx.projectHome, folder));

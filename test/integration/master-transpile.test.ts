@@ -40,15 +40,19 @@ const isLibrary = (f: string) => /[\\/]lib\.[^\\/]*\.d\.ts$|[\\/]@types[\\/]/.te
 describe("a sense-ts master's launches with TypeScript startup code", () => {
   it("parse no library declarations, neither the first nor a later one: the converter's are reused", async () => {
     nb = await openNotebook(server, "sense-ts");
-    const stats: { parsed: string[]; adopted: number }[] = [];
+    const stats: { parsed: string[]; adopted: number; checks: number }[] = [];
     for (let i = 0; i < 2; i++) {
       const r = await nb.run(launchCell(i));
       expect(r.status).toBe("ok");
       const line = (r.stdout ?? "").split("\n").find((l) => l.startsWith("stats "));
       expect(line).toBeDefined();
-      stats.push(JSON.parse(line!.slice("stats ".length)) as { parsed: string[]; adopted: number });
+      stats.push(JSON.parse(line!.slice("stats ".length)) as { parsed: string[]; adopted: number; checks: number });
     }
     const [first, later] = stats;
+    // The idle warm-up (at the notebook's kernel_info) ran one check before any launch: the first
+    // launch's check was the second of the process (checker code warm), the later one the third.
+    expect(first.checks).toBe(2);
+    expect(later.checks).toBe(3);
     // Without sharing, the first check parses lib.es5.d.ts, lib.es2022*.d.ts and @types/node again.
     expect(first.parsed.filter(isLibrary)).toEqual([]);
     expect(later.parsed.filter(isLibrary)).toEqual([]);

@@ -10,7 +10,7 @@ import type { KernelModel, KernelSpecs, SessionModel } from "../../jupyter/schem
 import { bestEffortSync } from "../../util/best-effort";
 import { iopubMessage, type ChannelStatus, type ExecuteReply, type KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../backend";
 import { executeContent } from "../backend";
-import { connectKernel } from "./connection";
+import { sharedSettingsConnector } from "./connection";
 import { requestUsage } from "./usage";
 
 /** Opens a `@jupyterlab/services` kernel connection (tests pass one that plays the kernel). */
@@ -18,7 +18,7 @@ export type KernelConnector = (endpoint: ServerEndpoint, model: { id: string; na
 
 /** Options of {@link JupyterServerBackend}. */
 export interface JupyterServerBackendOptions {
-  /** How kernel connections are opened (default: a websocket through @jupyterlab/services). */
+  /** How kernel connections are opened (default: a websocket through @jupyterlab/services, one server-settings object per backend). */
   connect?: KernelConnector;
 }
 
@@ -33,7 +33,7 @@ export class JupyterServerBackend implements KernelBackend {
     options: JupyterServerBackendOptions = {},
   ) {
     this.label = rest.displayUrl("");
-    this.connector = options.connect ?? connectKernel;
+    this.connector = options.connect ?? sharedSettingsConnector();
   }
 
   kernelSpecs(): Promise<KernelSpecs> {

@@ -80,10 +80,23 @@ export function serverSettings(endpoint: ServerEndpoint): ServerConnection.ISett
 }
 
 /** Opens a websocket connection to an existing kernel; nothing is sent to the kernel until the caller does. */
-export function connectKernel(endpoint: ServerEndpoint, model: { id: string; name: string }): Kernel.IKernelConnection {
+export function connectKernel(endpoint: ServerEndpoint, model: { id: string; name: string }, settings: ServerConnection.ISettings = serverSettings(endpoint)): Kernel.IKernelConnection {
   silenceServicesConsole();
   // handleComms: the worker's own front ends (if any) own its comms, not the master.
-  return guardKernelInfo(new KernelConnection({ model, serverSettings: serverSettings(endpoint), handleComms: false }));
+  return guardKernelInfo(new KernelConnection({ model, serverSettings: settings, handleComms: false }));
+}
+
+/**
+ * A {@link connectKernel} that makes the server settings once per endpoint and shares them among
+ * its connections. Why: `ServerConnection.makeSettings` parses and normalises URLs with
+ * `url-parse`, a few milliseconds each on a cold master, once per worker of a launch. Never throws.
+ */
+export function sharedSettingsConnector(): (endpoint: ServerEndpoint, model: { id: string; name: string }) => Kernel.IKernelConnection {
+  let made: { baseUrl: string; token: string | undefined; settings: ServerConnection.ISettings } | undefined;
+  return (endpoint, model) => {
+    if (!made || made.baseUrl !== endpoint.baseUrl || made.token !== endpoint.token) made = { baseUrl: endpoint.baseUrl, token: endpoint.token, settings: serverSettings(endpoint) };
+    return connectKernel(endpoint, model, made.settings);
+  };
 }
 
 /**

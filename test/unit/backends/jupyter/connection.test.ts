@@ -8,7 +8,7 @@
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import type { Kernel } from "@jupyterlab/services";
-import { browserLikeWebSocket, guardKernelInfo } from "../../../../src/backends/jupyter/connection";
+import { browserLikeWebSocket, guardKernelInfo, sharedSettingsConnector } from "../../../../src/backends/jupyter/connection";
 
 const V1 = "v1.kernel.websocket.jupyter.org";
 
@@ -156,5 +156,29 @@ describe("guardKernelInfo: the library's own fire-and-forget calls cannot reject
 
   it("a cancelled kernel_info request resolves undefined", async () => {
     await expect(fakeConnection(false).requestKernelInfo()).resolves.toBeUndefined();
+  });
+});
+
+describe("sharedSettingsConnector: one server-settings object per endpoint", () => {
+  test("connections of one launch share the settings; another endpoint or token gets its own", async () => {
+    // A closed loopback port: the connections try, fail and are disposed; only their settings matter here.
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
+    const base = `http://127.0.0.1:${(wss.address() as AddressInfo).port}/`;
+    const connect = sharedSettingsConnector();
+    const conns = [
+      connect({ baseUrl: base, token: "t1" }, { id: "k1", name: "sense-ts" }),
+      connect({ baseUrl: base, token: "t1" }, { id: "k2", name: "sense-ts" }),
+      connect({ baseUrl: base, token: "t2" }, { id: "k3", name: "sense-ts" }),
+    ];
+    try {
+      expect(conns[1].serverSettings).toBe(conns[0].serverSettings);
+      expect(conns[2].serverSettings).not.toBe(conns[0].serverSettings);
+      expect(conns[2].serverSettings.token).toBe("t2");
+      expect(conns[0].serverSettings.baseUrl).toBe(base);
+    } finally {
+      for (const c of conns) c.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    }
   });
 });
