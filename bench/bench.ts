@@ -545,7 +545,7 @@ async function main(): Promise<void> {
       report(table(["kernel", "median", "runs"], cells));
     }
     if (ONLY.has("growth")) {
-      const lines = await growthBench({ context: context(server), runs: RUNS, sizes: GROWTH_SIZES, waitNoKernels: () => waitNoKernels(server), dask: (n, runs) => pyClusters("dask", n, runs), table, median });
+      const lines = await growthBench({ context: context(server), runs: RUNS, sizes: GROWTH_SIZES, waitNoKernels: () => waitNoKernels(server), waitKernels: (n) => waitKernels(server, n), dask: (n, runs) => pyClusters("dask", n, runs), table, median });
       for (const l of lines) report(l);
     }
   } finally {

@@ -29,6 +29,8 @@ export interface GrowthDeps {
   sizes: number[];
   /** Resolves once the server runs no kernel (throws after a while). */
   waitNoKernels: () => Promise<void>;
+  /** Resolves once the server runs exactly `n` kernels (throws after a while). */
+  waitKernels: (n: number) => Promise<void>;
   /** Seconds of each Dask LocalCluster(n) run (`py_clusters.py dask n runs`). */
   dask: (n: number, runs: number) => number[];
   table: (head: string[], rows: string[][]) => string;
@@ -109,7 +111,12 @@ async function oneRun(deps: GrowthDeps, n: number, pooled: boolean, r: number): 
       sink.until(() => sink.seen.size >= n, 600_000, "every first line"),
     ]);
     const launch = (performance.now() - t0) / 1000;
-    if (pooled) await setWorkerPool({ n: 0, engine: "sense-fast", context });
+    // The pool refills after the launch; the figures below are of N workers alone, as in the cold
+    // rows, so the refill's kernels are gone (not starting or stopping) before anything is measured.
+    if (pooled) {
+      await setWorkerPool({ n: 0, engine: "sense-fast", context });
+      await deps.waitKernels(n);
+    }
     const idle = memoryAfterGc();
     const lists: number[] = [];
     for (let i = 0; i < 10; i++) {
