@@ -157,8 +157,11 @@ async function runOne(worker: Worker, spec: RequestSpec, control: RequestControl
   const master = control.interrupted?.then(() => "master" as const);
   const afterIdleMs = control.replyAfterIdleMs ?? REPLY_AFTER_IDLE_MS;
   let idleTimer: NodeJS.Timeout | undefined;
-  const dropped = wentIdle.then(() => new Promise<"dropped">((resolve) => (idleTimer = setTimeout(() => resolve("dropped"), afterIdleMs).unref())));
+  let raced = false;
+  // (an idle after the race settled starts no timer)
+  const dropped = wentIdle.then(() => new Promise<"dropped">((resolve) => (idleTimer = raced ? undefined : setTimeout(() => resolve("dropped"), afterIdleMs).unref())));
   let settled: Settled | "deadline" | "master" | "dropped" = await Promise.race([done, dropped, ...(deadline ? [deadline] : []), ...(master ? [master] : [])]);
+  raced = true;
   if (timer) clearTimeout(timer);
   if (idleTimer) clearTimeout(idleTimer);
   if (settled === "dropped") {
