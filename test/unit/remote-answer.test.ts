@@ -3,11 +3,14 @@
  * src/remote/answer.ts): an answer over a piece is kept under an id and answered as
  * `{ staged }`; its pieces put back together are the answer that would have come inline; the
  * worker keeps nothing after the last piece, after a failed or freeing piece call, and no more
- * than a few when new ones come. The runtime runs in a Node child, as in a worker's kernel.
+ * than a few when new ones come. The runtime runs in a Node child, as in a worker's kernel; the
+ * Python helper in a real IPython shell (the project's .venv).
  */
 import { spawnSync } from "node:child_process";
+import * as path from "node:path";
 import { REMOTE_MIME } from "../../src/protocol/marks";
-import { JS_TAKE, jsRuntimeCall, readReply, STAGE_PIECE_BYTES, wireArg } from "../../src/remote/runtime";
+import { JS_TAKE, jsRuntimeCall, pyPiece, pyValuesOf, readReply, STAGE_PIECE_BYTES, wireArg } from "../../src/remote/runtime";
+import { REPO } from "../helpers/util";
 import { LAST_VALUE_KEY } from "../../src/transpile";
 import { fromWire, toWire } from "../../src/remote/values";
 
@@ -96,4 +99,63 @@ test("the worker frees a staged answer on a failed piece call, when asked (piece
   expect(keptAfterFail).toEqual([]);
   expect(keptAfterFree).toEqual([]);
   expect(kept).toEqual(ids.slice(2));
+});
+
+/**
+ * Runs the Python helper's user expressions in a real IPython shell (the project's `.venv`, no
+ * kernel): `body` is Python with `ev(expr)` (an expression's JSON display, as a reply carries it)
+ * and `out(x)`; the `out` values, in order.
+ */
+function inPython(body: string): unknown[] {
+  const script = `
+import json, sys
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+outs = []
+out = outs.append
+def ev(expr):
+    return eval(expr, {})._repr_json_()
+${body}
+sys.stdout.write(json.dumps(outs))
+`;
+  const r = spawnSync(path.join(REPO, ".venv", "bin", "python"), ["-"], { input: script, encoding: "utf8", maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as unknown[];
+}
+
+test("the Python helper stages an answer over a piece, its pieces are the inline answer, and it frees it after the last piece, on a failed call and when asked", () => {
+  const many = JSON.stringify(pyValuesOf(["big", "small"]));
+  const [staged, pieces, keptAfter, failed, keptAfterFail, keptAfterFree] = inPython(`
+shell.user_ns["big"] = list(range(${STAGE_PIECE_BYTES / 4}))
+shell.user_ns["small"] = "é"
+import base64
+def arg(o): return base64.b64encode(json.dumps(o).encode()).decode()
+PIECE = ${JSON.stringify(pyPiece("ARG"))}
+def piece(i, k): return ev(PIECE.replace('"ARG"', '"' + arg({"id": i, "k": k}) + '"'))
+w = ev(${many})
+s = json.loads(base64.b64decode(w["json64"]))
+out(s)
+i = s["staged"]["id"]
+out([piece(i, k)["piece"] for k in range(s["staged"]["pieces"])])
+kept = lambda: list(shell.__dict__.get("_sense_answers", {}))
+out(kept())
+j = json.loads(base64.b64decode(ev(${many})["json64"]))["staged"]["id"]
+try:
+    piece(j, 99); out("no error")
+except ValueError as e:
+    out(str(e))
+out(kept())
+j = json.loads(base64.b64decode(ev(${many})["json64"]))["staged"]["id"]
+piece(j, -1)
+out(kept())
+`) as [{ staged: { id: string; bytes: number; pieces: number } }, string[], string[], string, string[], string[]];
+  expect(staged.staged.pieces).toBe(Math.ceil(staged.staged.bytes / STAGE_PIECE_BYTES));
+  expect(staged.staged.pieces).toBeGreaterThan(1);
+  const answer = readReply(JSON.parse(pieces.join("")));
+  expect(answer).toEqual({ values: { big: { value: Array.from({ length: STAGE_PIECE_BYTES / 4 }, (_, i) => i) }, small: { value: "é" } } });
+  expect(pieces.every((p) => p.length <= STAGE_PIECE_BYTES)).toBe(true);
+  expect(keptAfter).toEqual([]);
+  expect(failed).toMatch(/no piece 99 of a staged answer of/);
+  expect(keptAfterFail).toEqual([]);
+  expect(keptAfterFree).toEqual([]);
 });
