@@ -4,7 +4,8 @@
  * execute's value and a map chunk's results of ~24 MiB from sense-ts and python3 (numpy) workers
  * come back exact, and no websocket message the master receives is over the server's 10 MiB
  * limit (through Enterprise Gateway a bigger reply is dropped: the call never answered). The
- * worker keeps each big answer (staged) and the master fetches it in pieces (src/remote/answer.ts).
+ * worker keeps each big answer (staged) and the master fetches it in pieces (src/remote/answer.ts);
+ * a staged answer the worker no longer has ends that worker's part as `StagedAnswerLost`.
  */
 import WebSocket from "ws";
 import { launchWorkers, type WorkerContextInput } from "../../src/workers";
@@ -12,6 +13,11 @@ import { execute, gather, map, pull, push, scatter } from "../../src/remote";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { JUPYTER_WS_MESSAGE_LIMIT_BYTES } from "../../src/protocol/limits";
 import { captureSink } from "../helpers/util";
+import { runRemote } from "../../src/remote/answer";
+import { REMOTE_MIME } from "../../src/protocol/marks";
+import { jsRuntimeCall, STAGE_PIECE_BYTES } from "../../src/remote/runtime";
+import { defaultCluster } from "../../src/workers/api";
+import { resolveTargets } from "../../src/workers/targets";
 import { serverMachine } from "../helpers/server-machine";
 
 const MiB = 1 << 20;
@@ -94,3 +100,15 @@ test("with the channel off, an execute value and map results of ~24 MiB come bac
   expect(biggest).toBeGreaterThan(0);
   expect(biggest).toBeLessThan(JUPYTER_WS_MESSAGE_LIMIT_BYTES);
 }, 300_000);
+
+test("a staged answer the worker no longer has ends as StagedAnswerLost naming the piece, not a wrong value; the worker answers the next call", async () => {
+  const [t] = await resolveTargets(defaultCluster(), ts, context);
+  // an answer that says it was staged under an id the worker never kept
+  const forged = { [REMOTE_MIME]: { staged: { id: "AAAAAAAAAAAAAAAA", bytes: STAGE_PIECE_BYTES + 1, pieces: 2 } } };
+  const o = await runRemote(t, { code: jsRuntimeCall("exact", true), silent: true, storeHistory: false, stopOnError: false, what: "a forged answer", reply: `(${JSON.stringify(forged)})` }, { sink });
+  expect(o.status).toBe("error");
+  expect(o.answer).toBeUndefined();
+  expect(o.error).toMatchObject({ ename: "StagedAnswerLost", evalue: expect.stringMatching(/could not be fetched: piece 1 of 2: sense: no staged answer AAAAAAAAAAAAAAAA on this worker/) });
+  const [r] = await execute("6 * 7", { targets: ts[0], context, sink });
+  expect(r.value).toBe(42);
+}, 120_000);
