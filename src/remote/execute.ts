@@ -12,7 +12,8 @@ import type { WorkerContextInput } from "../jupyter/context-input";
 import { checkOptionKeys } from "../util/check-options";
 import { checkWireSize } from "../protocol/limits";
 import { watchInterrupts } from "./interrupt";
-import { runRequest, type RequestOutcome, type RequestSpec, type RequestStatus } from "../workers/request";
+import type { RequestOutcome, RequestSpec, RequestStatus } from "../workers/request";
+import { runRemote } from "./answer";
 import { checkNames, checkSettable } from "./names";
 import { JS_LAST_VALUE, jsRuntimeCall, PY_LAST_VALUE, pyPush, readReply, wireArg } from "./runtime";
 import { defaultCluster } from "../workers/api";
@@ -155,7 +156,7 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
   try {
     results = await Promise.all(
       targets.map(async (t, i) => {
-        const o = await runRequest(t.worker, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted });
+        const o = await runRemote(t, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted });
         const r: ExecuteResult = {
           worker: t.name,
           id: t.id,
@@ -192,7 +193,7 @@ async function onEach<T>(method: string, targets: Target[], spec: (t: Target) =>
   try {
     const outcomes = await Promise.all(
       targets.map(async (t, i) => {
-        const o = await runRequest(t.worker, specs[i], { sink, interrupted: watch.interrupted });
+        const o = await runRemote(t, specs[i], { sink, interrupted: watch.interrupted });
         answered?.(i);
         return o;
       }),

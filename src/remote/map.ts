@@ -25,6 +25,7 @@ import { JS_TAKE, jsAwaitRuntime, jsRuntimeCall, readReply, wireArg } from "./ru
 import type { Target } from "../workers/targets";
 import { fromWire, toWire } from "./values";
 import { bigChunk } from "./transfer";
+import { runRemote } from "./answer";
 import { defaultCluster } from "../workers/api";
 
 /** Options of {@link map}. */
@@ -308,7 +309,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
       mine.push(chunk);
       let o: RequestOutcome;
       try {
-        o = await runRequest(t.worker, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control).finally(() => big?.close());
+        o = await runRemote(t, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control).finally(() => big?.close());
       } catch (e) {
         mine.splice(mine.indexOf(chunk), 1);
         queue.unshift(chunk);

@@ -34,6 +34,8 @@ export const RuntimeReply = z.union([
   // data channel (channel.ts): the worker could not connect (use messages), or the values went over it
   z.object({ unreachable: z.literal(true) }),
   z.object({ channel: z.literal(true) }),
+  // an answer too big for one message, kept on the worker: the master fetches its pieces (answer.ts)
+  z.object({ staged: z.object({ id: z.string().regex(/^[A-Za-z0-9+/]{16}$/), bytes: z.number().int().positive(), pieces: z.number().int().positive() }) }),
 ]);
 export type RuntimeReply = z.infer<typeof RuntimeReply>;
 
@@ -72,7 +74,8 @@ export function wireArg(b64: string): string {
 
 // v2: arguments became base64 (pull names, map source); a worker may still hold a v1 runtime from another copy of this package.
 // v3: the data channel (recv, stage, pullTo). v4: n-d arrays ({ shape, data }) in the channel's manifest.
-const RUNTIME_KEY = "sense.remote.v4";
+// v5: staged answers (an answer over STAGE_PIECE_BYTES is kept and fetched in pieces: piece()).
+const RUNTIME_KEY = "sense.remote.v5";
 
 /**
  * Values whose parts (serialized) are at most this many bytes go inside the request or reply
@@ -80,7 +83,10 @@ const RUNTIME_KEY = "sense.remote.v4";
  */
 export const INLINE_BYTES = 1 << 20;
 
-/** Base64 pieces of a staged transfer (the message fallback): each well under a websocket message. */
+/**
+ * Pieces of a staged transfer (the message fallback), both ways: a push's bytes (base64) and an
+ * answer's ASCII JSON; each well under a websocket message.
+ */
 export const STAGE_PIECE_BYTES = 4 << 20;
 
 /**
@@ -269,7 +275,26 @@ const JS_RUNTIME = String.raw`(() => {
     seen.delete(v);
     return ok;
   };
-  const box = (r) => ({ ${JSON.stringify(REMOTE_MIME)}: r });
+  const raw = (r) => ({ ${JSON.stringify(REMOTE_MIME)}: r });
+  // Staged answers (the reverse of stage): an answer whose JSON is over a piece is kept here, as
+  // ASCII JSON (so that any slice of it is valid UTF-8), under a random id, and the reply says
+  // only { staged: { id, bytes, pieces } }; the master fetches it with piece() (src/remote/answer.ts).
+  // Freed after its last piece, on a failed piece call, and oldest first beyond KEEP (a map has
+  // chunks in flight, each may leave one before the master asks for its pieces).
+  const answers = new Map();
+  const KEEP = 4;
+  const toAscii = (s) => s.replace(/[\u0080-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  const box = (r) => {
+    let text;
+    try { text = JSON.stringify(r); } catch { return raw(r); }
+    if (text === undefined || text.length <= ${STAGE_PIECE_BYTES} / 6) return raw(r);
+    text = toAscii(text);
+    if (text.length <= ${STAGE_PIECE_BYTES}) return raw(r);
+    const id = crypto.randomBytes(12).toString("base64");
+    answers.set(id, text);
+    while (answers.size > KEEP) answers.delete(answers.keys().next().value);
+    return raw({ staged: { id, bytes: text.length, pieces: Math.ceil(text.length / ${STAGE_PIECE_BYTES}) } });
+  };
   const describe = (e) => ({
     ename: e instanceof Error ? e.name : "Error",
     evalue: e instanceof Error ? e.message : util.inspect(e),
@@ -289,7 +314,21 @@ const JS_RUNTIME = String.raw`(() => {
       delete globalThis[k];
       return b ? rt.value(b[0]) : box({ none: true });
     },
-    take() { const a = answer; answer = null; return box(a ?? { none: true }); },
+    take() { const a = answer; answer = null; return a && "piece" in a ? raw(a) : box(a ?? { none: true }); },
+    // Piece k of staged answer id (k = -1 frees it); the last piece frees it, and so does any failure.
+    piece(id, k) {
+      const text = answers.get(id);
+      const n = text === undefined ? 0 : Math.ceil(text.length / ${STAGE_PIECE_BYTES});
+      if (k === -1 || !Number.isSafeInteger(k) || k < 0 || k >= n) {
+        answers.delete(id);
+        if (k === -1) { answer = { piece: "" }; return; }
+        throw new Error(text === undefined ? "sense: no staged answer " + String(id).slice(0, 40) + " on this worker (it was freed: fetched already, failed, or replaced by newer ones)" : "sense: no piece " + k + " of a staged answer of " + n);
+      }
+      if (k === n - 1) answers.delete(id);
+      answer = { piece: text.slice(k * ${STAGE_PIECE_BYTES}, (k + 1) * ${STAGE_PIECE_BYTES}) };
+    },
+    // For tests: the ids of the staged answers kept.
+    stagedAnswers() { return [...answers.keys()]; },
     def(id, data) {
       const src = unb64(data);
       const opts = { filename: path.join(process.cwd(), "sense-map-fn.js") };
@@ -469,11 +508,38 @@ from IPython import get_ipython
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 def unwire(s):
     return json.loads(base64.b64decode(s, validate=True).decode("utf-8"))
+STAGE = ${STAGE_PIECE_BYTES}
+KEEP = 4
+def wire(payload):
+    return {"json64": base64.b64encode(json.dumps(payload, ensure_ascii=True, allow_nan=False).encode("ascii")).decode("ascii")}
+def answers():
+    return get_ipython().__dict__.setdefault("_sense_answers", {})
 class Box:
+    # An answer whose JSON is over a piece is kept (staged) under a random id and fetched with piece();
+    # freed after its last piece, on a failed piece call, and oldest first beyond KEEP.
     def __init__(self, payload): self.payload = payload
     def _repr_json_(self):
-        return {"json64": base64.b64encode(json.dumps(self.payload, ensure_ascii=True, allow_nan=False).encode("ascii")).decode("ascii")}
+        w = wire(self.payload)
+        text = json.dumps(w)
+        if len(text) <= STAGE: return w
+        st = answers(); sid = base64.b64encode(__import__("os").urandom(12)).decode("ascii")
+        st[sid] = text
+        while len(st) > KEEP: st.pop(next(iter(st)))
+        return wire({"staged": {"id": sid, "bytes": len(text), "pieces": -(-len(text) // STAGE)}})
     def __repr__(self): return "<sense remote value>"
+class Piece:
+    def __init__(self, text): self.text = text
+    def _repr_json_(self): return {"piece": self.text}
+    def __repr__(self): return "<sense remote value>"
+def piece(data):
+    o = unwire(data); st = answers(); k = o["k"]
+    text = st.get(o["id"]); n = 0 if text is None else -(-len(text) // STAGE)
+    if k == -1 or type(k) is not int or k < 0 or k >= n:
+        st.pop(o["id"], None)
+        if k == -1: return Piece("")
+        raise ValueError("sense: no staged answer %r on this worker (it was freed: fetched already, failed, or replaced by newer ones)" % o["id"][:40] if text is None else "sense: no piece %r of a staged answer of %d" % (k, n))
+    if k == n - 1: st.pop(o["id"], None)
+    return Piece(text[k * STAGE:(k + 1) * STAGE])
 def exact(v):
     if v is None or type(v) in (bool, str): return True
     if type(v) is int: return abs(v) <= 2 ** 53
@@ -661,7 +727,7 @@ const PY_HELPER_WIRE = Buffer.from(PY_HELPER, "utf8").toString("base64");
  * user can set (`__import__` is a builtin; names starting __ are never set), and its source holds
  * only this template and base64.
  */
-function pyHelperCall(fn: "last" | "many" | "push" | "recv" | "stage" | "pull" | "has_numpy", arg?: string): string {
+function pyHelperCall(fn: "last" | "many" | "push" | "recv" | "stage" | "pull" | "has_numpy" | "piece", arg?: string): string {
   return `(lambda d: (__import__("builtins").exec(__import__("base64").b64decode(${wireArg(PY_HELPER_WIRE)}), d), d["${fn}"](${arg === undefined ? "" : wireArg(arg)}))[1])({})`;
 }
 
@@ -691,6 +757,14 @@ export function pyStage(piece64: string): string {
 /** Python user expression: globals `names`, over the data channel when an offer is given and they are big or binary. */
 export function pyPull(arg64: string): string {
   return pyHelperCall("pull", arg64);
+}
+
+/**
+ * Python user expression: piece `k` of a staged answer (base64 JSON of `{ id, k }`; `k` -1 frees
+ * it), as `{ piece: string }` (not a {@link RuntimeReply}: a slice of one, read by answer.ts).
+ */
+export function pyPiece(arg64: string): string {
+  return pyHelperCall("piece", arg64);
 }
 
 /** Python user expression: whether numpy can be imported (`{ value: boolean }`). */

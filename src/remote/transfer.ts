@@ -57,7 +57,7 @@ export class PushParts {
 }
 
 /** The code that installs the JavaScript runtime (if needed), then awaits one of its calls. */
-function jsAwait(t: Target, call: string): Pick<RequestSpec, "code" | "precompiled"> {
+export function jsAwait(t: Target, call: string): Pick<RequestSpec, "code" | "precompiled"> {
   return { code: `${jsRuntimeCall("exact", t.language === "typescript")};\n${jsAwaitRuntime(call)}`, precompiled: t.precompiled };
 }
 

@@ -64,7 +64,19 @@ export interface RequestControl {
   interrupted?: Promise<unknown>;
   /** How long to wait for the reply after an interrupt, ms (default 10 000). */
   graceMs?: number;
+  /** How long to wait for the reply once the kernel went idle after the request, ms (default {@link REPLY_AFTER_IDLE_MS}). */
+  replyAfterIdleMs?: number;
 }
+
+/**
+ * How long a reply may lag its kernel's `idle` (ms) before the request ends as `ReplyLost`. A
+ * kernel publishes `idle` right after its reply; a reply that never follows was dropped on the
+ * way: through Enterprise Gateway, the Jupyter Server's websocket client to EG takes at most
+ * 10 MiB a message (tornado's default), drops the connection on a bigger one and reconnects,
+ * and the reply is gone with no error anywhere. Generous: a big reply through a loaded server
+ * may arrive seconds after the idle.
+ */
+export const REPLY_AFTER_IDLE_MS = 30_000;
 
 const wait = (ms: number) => new Promise<"late">((resolve) => setTimeout(() => resolve("late"), ms).unref());
 
@@ -108,12 +120,15 @@ async function runOne(worker: Worker, spec: RequestSpec, control: RequestControl
   const label = worker.output.label;
   const out: RequestOutcome = { status: "ok", data: {}, stdout: "", stderr: "", durationMs: 0 };
   let answer: unknown;
+  let idle: () => void = () => undefined;
+  const wentIdle = new Promise<void>((resolve) => (idle = resolve));
   let answered: () => void = () => undefined;
   const gotAnswer = new Promise<void>((resolve) => (answered = resolve));
   const started = performance.now();
   // The worker shows the request's output in the calling cell; what it returns is gathered here.
   const sent = worker.send(request, control.sink, (msg) => {
-    if (msg.type === "stream") out[msg.content.name] += msg.content.text;
+    if (msg.type === "status") idle();
+    else if (msg.type === "stream") out[msg.content.name] += msg.content.text;
     else if (msg.type === "execute_result" && viaResult) {
       answer = msg.content.data[REMOTE_MIME];
       answered();
@@ -140,8 +155,28 @@ async function runOne(worker: Worker, spec: RequestSpec, control: RequestControl
   let timer: NodeJS.Timeout | undefined;
   const deadline = control.timeoutMs === undefined ? undefined : new Promise<"deadline">((resolve) => (timer = setTimeout(() => resolve("deadline"), control.timeoutMs)));
   const master = control.interrupted?.then(() => "master" as const);
-  let settled: Settled | "deadline" | "master" = await Promise.race([done, ...(deadline ? [deadline] : []), ...(master ? [master] : [])]);
+  const afterIdleMs = control.replyAfterIdleMs ?? REPLY_AFTER_IDLE_MS;
+  let idleTimer: NodeJS.Timeout | undefined;
+  let raced = false;
+  // (an idle after the race settled starts no timer)
+  const dropped = wentIdle.then(() => new Promise<"dropped">((resolve) => (idleTimer = raced ? undefined : setTimeout(() => resolve("dropped"), afterIdleMs).unref())));
+  let settled: Settled | "deadline" | "master" | "dropped" = await Promise.race([done, dropped, ...(deadline ? [deadline] : []), ...(master ? [master] : [])]);
+  raced = true;
   if (timer) clearTimeout(timer);
+  if (idleTimer) clearTimeout(idleTimer);
+  if (settled === "dropped") {
+    sent.close();
+    out.durationMs = performance.now() - started;
+    out.status = "error";
+    out.error = {
+      ename: "ReplyLost",
+      evalue:
+        `${label} finished (its kernel went idle) but its reply did not come within ${Math.round(afterIdleMs / 1000)} s: it was lost on the way. ` +
+        `The usual cause is a reply bigger than a websocket message (through Enterprise Gateway the Jupyter Server's websocket client to EG takes at most 10 MiB); the worker's state is kept`,
+      traceback: [],
+    };
+    return out;
+  }
   if (settled === "deadline") settled = await interrupt("timeout");
   else if (settled === "master") settled = await interrupt("error");
   // Deno's kernel may publish its execute_result after its idle status (seen through a server):

@@ -340,7 +340,7 @@ export class Worker {
 
   /**
    * Sends one request of a caller's (remote execution, src/workers/request.ts) on the worker's
-   * kernel: its iopub messages go to `observe` and its output, labelled like the worker's, to
+   * kernel: its iopub messages (its own `idle` status included) go to `observe` and its output, labelled like the worker's, to
    * `sink` instead of the launching cell (its value and error are the caller's to report).
    * `undefined` when the worker has ended. Call `close()` once the request settled.
    */
@@ -375,6 +375,8 @@ export class Worker {
       if (state === "idle") this.output.flushAll();
       const loss = lossOf(state);
       if (loss) this.onLoss(loss);
+      // A request's own idle goes to its caller too: its reply should follow (request.ts waits for it a bounded time).
+      if (state === "idle" && msg.parentId) this.routes.get(msg.parentId)?.(msg);
       return;
     }
     if (msg.parentId && this.hidden.has(msg.parentId)) return;
