@@ -454,6 +454,13 @@ export function jsAwaitRuntime(call: string): string {
 /** JavaScript user expression: the last expression's value kept by `prepareRemoteCode`'s wrap. */
 export const JS_LAST_VALUE = jsRuntimeCall("last()");
 
+/**
+ * {@link JS_LAST_VALUE} for a worker whose runtime is installed: the call without the runtime's
+ * source (~16 KB per request otherwise). Throws a TypeError on a worker without the runtime
+ * (before `last()` runs, so the value is still there to ask for with {@link JS_LAST_VALUE}).
+ */
+export const JS_LAST_VALUE_INSTALLED = `Reflect.get(globalThis, Symbol.for(${JSON.stringify(RUNTIME_KEY)})).last()`;
+
 /** JavaScript user expression: what the last runtime call left (`map` chunk results, `pull` values). */
 export const JS_TAKE = jsRuntimeCall("take()");
 
