@@ -12,6 +12,7 @@ import { connectKernel } from "../../src/backends/jupyter/connection";
 import type { ServerEndpoint } from "../../src/jupyter/rest";
 import { Worker } from "../../src/workers/worker";
 import type { ExecuteRequest } from "../../src/backends/backend";
+import * as runtime from "../../src/remote/runtime";
 
 let context: WorkerContextInput;
 let js: WorkerRecord[];
@@ -131,6 +132,21 @@ describe("what a remote call costs the server (64 workers: issue #25)", () => {
       expect((await execute("4", { targets: w, sink: captureSink(), context }))[0].value).toBe(4);
     } finally {
       spy.mockRestore();
+    }
+  });
+});
+
+describe("what a remote call costs the master", () => {
+  it("results of code without a value are not parsed as runtime answers (a failed parse is zod's slow path)", async () => {
+    const parse = jest.spyOn(runtime, "readReply");
+    try {
+      const r = await execute("for (let i = 0; i < 3; i++) console.log('line ' + i)", { targets: js, sink: captureSink(), context });
+      expect(r.map((x) => [x.status, x.value])).toEqual(js.map(() => ["ok", undefined]));
+      expect(parse).not.toHaveBeenCalled();
+      expect((await execute("5", { targets: js, sink: captureSink(), context })).map((x) => x.value)).toEqual([5, 5, 5]);
+      expect(parse).toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
     }
   });
 });
