@@ -141,13 +141,16 @@ function executeSpec(t: Target, code: string, prepared: () => RemoteCode): Reque
  */
 async function runExecute(t: Target, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
   const o = await runRequest(t.worker, spec, control);
-  if (spec.reply === JS_LAST_VALUE_INSTALLED && o.status === "ok" && !readReply(o.answer)) {
+  if (spec.reply === undefined || t.language === "python" || o.status !== "ok") return o;
+  if (spec.reply === JS_LAST_VALUE_INSTALLED && !readReply(o.answer)) {
     withRuntime.delete(t.worker);
     const again = await runRequest(t.worker, { code: "", silent: true, storeHistory: false, stopOnError: false, reply: JS_LAST_VALUE, what: "the value", precompiled: t.precompiled }, { ...control, sink: null });
     o.answer = again.answer;
     o.answerError = again.answerError;
+    if (readReply(o.answer)) withRuntime.add(t.worker);
+  } else if (spec.reply === JS_LAST_VALUE && readReply(o.answer)) {
+    withRuntime.add(t.worker);
   }
-  if (spec.reply !== undefined && t.language !== "python" && o.status === "ok" && readReply(o.answer)) withRuntime.add(t.worker);
   return o;
 }
 
