@@ -455,11 +455,19 @@ export function jsAwaitRuntime(call: string): string {
 export const JS_LAST_VALUE = jsRuntimeCall("last()");
 
 /**
- * {@link JS_LAST_VALUE} for a worker whose runtime is installed: the call without the runtime's
- * source (~16 KB per request otherwise). Throws a TypeError on a worker without the runtime
- * (before `last()` runs, so the value is still there to ask for with {@link JS_LAST_VALUE}).
+ * A call on the runtime a worker already has, as a user expression: without the runtime's source
+ * (~16 KB per request otherwise). Throws a TypeError on a worker without the runtime, before the
+ * call runs.
  */
-export const JS_LAST_VALUE_INSTALLED = `Reflect.get(globalThis, Symbol.for(${JSON.stringify(RUNTIME_KEY)})).last()`;
+export function jsInstalledCall(call: string): string {
+  return `Reflect.get(globalThis, Symbol.for(${JSON.stringify(RUNTIME_KEY)})).${call}`;
+}
+
+/** {@link JS_LAST_VALUE} for a worker whose runtime is installed (the value is still there to ask for with JS_LAST_VALUE if it was not). */
+export const JS_LAST_VALUE_INSTALLED = jsInstalledCall("last()");
+
+/** {@link JS_TAKE} after code that called the installed runtime ({@link jsAwaitRuntime}: it failed already if there was none). */
+export const JS_TAKE_INSTALLED = jsInstalledCall("take()");
 
 /** JavaScript user expression: what the last runtime call left (`map` chunk results, `pull` values). */
 export const JS_TAKE = jsRuntimeCall("take()");

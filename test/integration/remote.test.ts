@@ -136,6 +136,25 @@ describe("what a remote call costs the server (64 workers: issue #25)", () => {
   });
 });
 
+describe("what map's chunks carry", () => {
+  it("each chunk request reads its results with the installed runtime's short call, not with its 16 KB source", async () => {
+    const sizes: number[] = [];
+    const send = Worker.prototype.send;
+    const spy = jest.spyOn(Worker.prototype, "send").mockImplementation(function (this: Worker, request, ...rest) {
+      if (request.userExpressions && Object.keys(request.userExpressions).length) sizes.push(JSON.stringify(request.userExpressions).length);
+      return send.call(this, request, ...rest);
+    });
+    try {
+      const out = await map((x: number) => x * 2, Array.from({ length: 60 }, (_, i) => i), { targets: js, sink: captureSink(), context });
+      expect(out).toEqual(Array.from({ length: 60 }, (_, i) => i * 2));
+      expect(sizes.length).toBeGreaterThanOrEqual(js.length);
+      expect(Math.max(...sizes)).toBeLessThan(200);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
 describe("what a remote call costs the master", () => {
   it("results of code without a value are not parsed as runtime answers (a failed parse is zod's slow path)", async () => {
     const parse = jest.spyOn(runtime, "readReply");
