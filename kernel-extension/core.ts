@@ -11,7 +11,7 @@ import * as util from "node:util";
 import type * as Zmq from "zeromq";
 import { isMagicSource, type CellIO, type MimeBundle } from "../src/protocol/cell";
 import type { ConnectionInfo, Message } from "../src/protocol/wire";
-import { distPath, isPrecompiled, isSenseSessionName } from "../src/protocol/marks";
+import { distPath, isPrecompiled, isSenseSessionName, RESULT_IN_REPLY_KEY, wantsResultInReply } from "../src/protocol/marks";
 import { CLUSTER_REQUEST } from "../src/protocol/control";
 import { isMimeBundle } from "../src/display/bundle";
 import type { CellOutcome, Engine } from "./engine";
@@ -169,10 +169,14 @@ export class KernelCore {
       this.history.add(this.executionCount, code);
     }
     const count = this.executionCount;
-    if (!silent) void this.publish("execute_input", { code, execution_count: count }, req);
+    // The master's remote calls read the result from the reply: two iopub messages fewer per
+    // request for the server to deserialize and forward (marks.ts wantsResultInReply).
+    const inReply = wantsResultInReply(req.metadata);
+    if (!silent && !inReply) void this.publish("execute_input", { code, execution_count: count }, req);
     const ctx = new CellContext(req, count);
     const outcome = await this.output.run(ctx, silent, () => this.runCode(code, this.output.cellIO(ctx, this.engine.scope()), precompiled));
     if (outcome.ok) {
+      let result: { data: MimeBundle; metadata: Record<string, unknown> } | undefined;
       if (outcome.value !== undefined && !silent) {
         let data: MimeBundle;
         try {
@@ -180,11 +184,12 @@ export class KernelCore {
         } catch (e) {
           data = { "text/plain": `(the value could not be shown: ${e instanceof Error ? e.message : String(e)})` };
         }
-        void this.publish("execute_result", { execution_count: count, data, metadata: {} }, req);
+        if (inReply) result = { data, metadata: {} };
+        else void this.publish("execute_result", { execution_count: count, data, metadata: {} }, req);
       }
       // Evaluated after the code, in this context, as ipykernel does (remote execution's answers).
       const userExpressions = evaluateUserExpressions(c.user_expressions, (v) => (isMimeBundle(v, { partial: true }) ? (v as Record<string, unknown>) : { "text/plain": util.inspect(v) }));
-      await this.reply(sock, req, "execute_reply", { status: "ok", execution_count: count, user_expressions: userExpressions, payload: [] });
+      await this.reply(sock, req, "execute_reply", { status: "ok", execution_count: count, user_expressions: userExpressions, payload: [], ...(result ? { [RESULT_IN_REPLY_KEY]: result } : {}) });
       return;
     }
     const content = describeError(outcome.error);

@@ -82,6 +82,11 @@ export interface ExecuteRequest {
   code: string;
   /** JavaScript the master already checked: a Sense kernel runs it without a compiler (src/transpile.ts precompiledMetadata). */
   precompiled?: boolean;
+  /**
+   * A Sense kernel publishes no execute_input/execute_result for it and sends the result's bundle
+   * in the reply (`sense_result`, protocol/marks.ts wantsResultInReply). Other kernels ignore it.
+   */
+  resultInReply?: boolean;
   silent?: boolean;
   storeHistory?: boolean;
   stopOnError?: boolean;
@@ -98,6 +103,8 @@ export interface ExecuteReply {
   execution_count?: number | null;
   /** The values of the request's `userExpressions`, each `{ status, data, metadata }` or an error. */
   user_expressions?: Record<string, unknown>;
+  /** The result's `{ data, metadata }` from a Sense kernel asked for it in the reply ({@link ExecuteRequest.resultInReply}). */
+  sense_result?: unknown;
 }
 
 /** One request in flight: its msg id (its iopub output carries it as `parentId`) and its reply. */

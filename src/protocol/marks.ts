@@ -31,6 +31,33 @@ export function precompiledMetadata(): { sense: { precompiled: "javascript" } } 
   return { sense: { precompiled: "javascript" } };
 }
 
+/**
+ * The Sense metadata of an execute request from the master, `undefined` when it needs none: the
+ * precompiled mark ({@link precompiledMetadata}) and/or `result: "reply"` ({@link wantsResultInReply}).
+ * Other kernels ignore both. Returns a fresh object each call.
+ */
+export function requestMetadata(request: { precompiled?: boolean; resultInReply?: boolean }): { sense: { precompiled?: "javascript"; result?: "reply" } } | undefined {
+  if (!request.precompiled && !request.resultInReply) return undefined;
+  return { sense: { ...(request.precompiled ? precompiledMetadata().sense : {}), ...(request.resultInReply ? { result: "reply" as const } : {}) } };
+}
+
+/**
+ * True when execute-request metadata (from {@link requestMetadata} with `resultInReply`) asks a
+ * Sense kernel for the master's short form of a request: no `execute_input` and no
+ * `execute_result` on iopub, the result's bundle in the `execute_reply` under
+ * {@link RESULT_IN_REPLY_KEY} instead (the count and history stay as for any request). Why: a Jupyter
+ * Server deserializes every iopub message of every kernel (its activity monitor) and forwards it;
+ * with 64 workers those two messages nobody but the master reads were ~40 % of its work for a
+ * remote call. Never throws.
+ */
+export function wantsResultInReply(metadata: Record<string, unknown> | undefined): boolean {
+  const sense = metadata?.sense as { result?: unknown } | null | undefined;
+  return typeof sense === "object" && sense !== null && sense.result === "reply";
+}
+
+/** The `execute_reply` content key of a result sent in the reply ({@link wantsResultInReply}): `{ data, metadata }`. */
+export const RESULT_IN_REPLY_KEY = "sense_result";
+
 /** True when execute-request metadata carries {@link precompiledMetadata}. Never throws. */
 export function isPrecompiled(metadata: Record<string, unknown> | undefined): boolean {
   const sense = metadata?.sense as { precompiled?: unknown } | null | undefined;

@@ -12,10 +12,10 @@ import type { WorkerContextInput } from "../jupyter/context-input";
 import { checkOptionKeys } from "../util/check-options";
 import { checkWireSize } from "../protocol/limits";
 import { watchInterrupts } from "./interrupt";
-import type { RequestOutcome, RequestSpec, RequestStatus } from "../workers/request";
+import type { RequestControl, RequestOutcome, RequestSpec, RequestStatus } from "../workers/request";
 import { runRemote } from "./answer";
 import { checkNames, checkSettable } from "./names";
-import { JS_LAST_VALUE, jsRuntimeCall, PY_LAST_VALUE, pyPush, readReply, wireArg } from "./runtime";
+import { JS_LAST_VALUE, JS_LAST_VALUE_INSTALLED, jsRuntimeCall, PY_LAST_VALUE, pyPush, readReply, wireArg } from "./runtime";
 import { defaultCluster } from "../workers/api";
 import { Cluster } from "../workers/cluster";
 import { resolveTargets, type Target, type Targets } from "../workers/targets";
@@ -24,6 +24,7 @@ import { randomBytes } from "node:crypto";
 import { channelAnswer, hasNumpy, noNumpy, numpySpec, offer, pieceCount, pulledValues, pullSpec, PushParts, recvSpec, showProgress, stageSpec } from "./transfer";
 import { inlineBinary } from "./parts";
 import type { Destination } from "./channel";
+import type { Worker } from "../workers/worker";
 
 /** How one worker's part of a remote call ended. */
 export const ExecuteStatus = z.enum(["ok", "error", "timeout", "aborted", "lost"]);
@@ -102,7 +103,9 @@ export function targetsOf(options: RemoteOptions): Promise<Target[]> {
 
 /** The value of a worker's answer: data when exact, else the text it came with. */
 function valueOf(o: RequestOutcome): unknown {
-  const a = readReply(o.answer);
+  // No answer (code without a value): not parsed. A failed parse builds zod's issues, ~1 ms each
+  // while cold: 64 workers' results arriving together blocked the master's loop for ~90 ms.
+  const a = o.answer === undefined ? undefined : readReply(o.answer);
   if (a && "value" in a) return a.value;
   if (a && "inexact" in a && a.text !== undefined) return a.text;
   const plain = o.data["text/plain"];
@@ -115,12 +118,41 @@ export function failureOf(t: Target, o: Pick<RequestOutcome, "error" | "status">
   return { worker: t.name, id: t.id, ename: e.ename, evalue: e.evalue, traceback: e.traceback };
 }
 
+/**
+ * JavaScript workers known to have the remote runtime installed (a value came back through it):
+ * their requests carry its short call ({@link JS_LAST_VALUE_INSTALLED}), not its ~16 KB source,
+ * which every one of 64 workers' requests carried, for the master to encode, the server to
+ * forward and each kernel to parse. A worker object is one kernel process: a restarted one is new.
+ */
+const withRuntime = new WeakSet<Worker>();
+
 /** The request to send to `t` for code prepared once for all targets. */
 function executeSpec(t: Target, code: string, prepared: () => RemoteCode): RequestSpec {
   const base = { silent: false, storeHistory: true, stopOnError: true, what: "the code" };
   if (t.language === "python") return { ...base, code, reply: PY_LAST_VALUE };
   const p = prepared();
-  return { ...base, code: t.language === "typescript" ? p.ts : p.js, reply: p.hasValue ? JS_LAST_VALUE : undefined, precompiled: t.precompiled };
+  const reply = withRuntime.has(t.worker) ? JS_LAST_VALUE_INSTALLED : JS_LAST_VALUE;
+  return { ...base, code: t.language === "typescript" ? p.ts : p.js, reply: p.hasValue ? reply : undefined, precompiled: t.precompiled };
+}
+
+/**
+ * Runs `spec` (from {@link executeSpec}) on `t`, and notes whether its runtime is installed. A
+ * worker whose runtime went after all (its code deleted it) answers the short call with an error
+ * while its value is still kept: asked for again with the runtime's source, in a silent request.
+ */
+async function runExecute(t: Target, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
+  const o = await runRemote(t, spec, control);
+  if (spec.reply === undefined || t.language === "python" || o.status !== "ok") return o;
+  if (spec.reply === JS_LAST_VALUE_INSTALLED && !readReply(o.answer)) {
+    withRuntime.delete(t.worker);
+    const again = await runRemote(t, { code: "", silent: true, storeHistory: false, stopOnError: false, reply: JS_LAST_VALUE, what: "the value", precompiled: t.precompiled }, { ...control, sink: null });
+    o.answer = again.answer;
+    o.answerError = again.answerError;
+    if (readReply(o.answer)) withRuntime.add(t.worker);
+  } else if (spec.reply === JS_LAST_VALUE && readReply(o.answer)) {
+    withRuntime.add(t.worker);
+  }
+  return o;
 }
 
 /**
@@ -156,7 +188,7 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
   try {
     results = await Promise.all(
       targets.map(async (t, i) => {
-        const o = await runRemote(t, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted });
+        const o = await runExecute(t, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted });
         const r: ExecuteResult = {
           worker: t.name,
           id: t.id,

@@ -21,7 +21,7 @@ import { MAX_MESSAGE_CONTENT_BYTES } from "../protocol/limits";
 import { checkOptions, failureOf, targetsOf, type RemoteOptions } from "./execute";
 import { watchInterrupts } from "./interrupt";
 import { runRequest, type RequestOutcome } from "../workers/request";
-import { JS_TAKE, jsAwaitRuntime, jsRuntimeCall, readReply, wireArg } from "./runtime";
+import { JS_TAKE_INSTALLED, jsAwaitRuntime, jsRuntimeCall, readReply, wireArg } from "./runtime";
 import type { Target } from "../workers/targets";
 import { fromWire, toWire } from "./values";
 import { bigChunk } from "./transfer";
@@ -309,7 +309,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
       mine.push(chunk);
       let o: RequestOutcome;
       try {
-        o = await runRemote(t, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control).finally(() => big?.close());
+        o = await runRemote(t, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE_INSTALLED, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control).finally(() => big?.close());
       } catch (e) {
         mine.splice(mine.indexOf(chunk), 1);
         queue.unshift(chunk);

@@ -493,6 +493,21 @@ export function jsAwaitRuntime(call: string): string {
 /** JavaScript user expression: the last expression's value kept by `prepareRemoteCode`'s wrap. */
 export const JS_LAST_VALUE = jsRuntimeCall("last()");
 
+/**
+ * A call on the runtime a worker already has, as a user expression: without the runtime's source
+ * (~16 KB per request otherwise). Throws a TypeError on a worker without the runtime, before the
+ * call runs.
+ */
+export function jsInstalledCall(call: string): string {
+  return `Reflect.get(globalThis, Symbol.for(${JSON.stringify(RUNTIME_KEY)})).${call}`;
+}
+
+/** {@link JS_LAST_VALUE} for a worker whose runtime is installed (the value is still there to ask for with JS_LAST_VALUE if it was not). */
+export const JS_LAST_VALUE_INSTALLED = jsInstalledCall("last()");
+
+/** {@link JS_TAKE} after code that called the installed runtime ({@link jsAwaitRuntime}: it failed already if there was none). */
+export const JS_TAKE_INSTALLED = jsInstalledCall("take()");
+
 /** JavaScript user expression: what the last runtime call left (`map` chunk results, `pull` values). */
 export const JS_TAKE = jsRuntimeCall("take()");
 

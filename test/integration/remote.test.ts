@@ -8,6 +8,11 @@ import { isRemoteError, RemoteError } from "../../src/errors";
 import type { WorkerRecord } from "../../src/jupyter/schemas";
 import { captureSink, CaptureSink, until } from "../helpers/util";
 import { serverMachine } from "../helpers/server-machine";
+import { connectKernel } from "../../src/backends/jupyter/connection";
+import type { ServerEndpoint } from "../../src/jupyter/rest";
+import { Worker } from "../../src/workers/worker";
+import type { ExecuteRequest } from "../../src/backends/backend";
+import * as runtime from "../../src/remote/runtime";
 
 let context: WorkerContextInput;
 let js: WorkerRecord[];
@@ -81,6 +86,87 @@ describe("execute", () => {
     await expect(execute("let = = 1", { targets: js[0], context })).rejects.toMatchObject({ code: "compile_error" });
     const after = await execute("globalThis.__sent", { targets: js[0], context, sink: captureSink() });
     expect(after[0].value).toBe(before[0].value);
+  });
+});
+
+describe("what a remote call costs the server (64 workers: issue #25)", () => {
+  it("a Sense worker answers the master's request with busy, reply and idle only: no execute_input, no execute_result; value, bundle and count as before", async () => {
+    // Another client of the same kernel sees every iopub message the kernel publishes.
+    const observer = connectKernel((context as { endpoint: ServerEndpoint }).endpoint, { id: js[0].id, name: "sense-fast" });
+    try {
+      await observer.info;
+      const seen: string[] = [];
+      const listen = (_: unknown, msg: { header: { msg_type: string }; parent_header: unknown }) => {
+        if ((msg.parent_header as { msg_type?: string }).msg_type === "execute_request") seen.push(msg.header.msg_type);
+      };
+      observer.iopubMessage.connect(listen);
+      const [first] = await execute("6 * 7", { targets: js[0], sink: captureSink(), context });
+      const [second] = await execute("({ a: 1 })", { targets: js[0], sink: captureSink(), context });
+      await until("the observer to see both idles", () => (seen.filter((t) => t === "status").length >= 4 ? true : undefined), 10_000);
+      expect(seen).toEqual(["status", "status", "status", "status"]);
+      expect(first).toMatchObject({ status: "ok", value: 42, data: { "text/plain": "42" } });
+      expect(second).toMatchObject({ status: "ok", value: { a: 1 }, data: { "text/plain": "{ a: 1 }" } });
+      expect(second.executionCount).toBe((first.executionCount ?? NaN) + 1);
+    } finally {
+      observer.dispose();
+    }
+  });
+
+  it("the remote runtime's source goes to a worker once, later calls send its short call; a worker whose runtime was deleted still answers with data", async () => {
+    const [w] = await launchWorkers({ n: 1, engine: "sense-fast", keeper: false, context, sink });
+    const sent: ExecuteRequest[] = [];
+    const send = Worker.prototype.send;
+    const spy = jest.spyOn(Worker.prototype, "send").mockImplementation(function (this: Worker, request, ...rest) {
+      if (this.kernelId === w.id) sent.push(request);
+      return send.call(this, request, ...rest);
+    });
+    try {
+      const expressionSize = () => JSON.stringify(sent.splice(0).map((r) => r.userExpressions ?? {})).length;
+      expect((await execute("1", { targets: w, sink: captureSink(), context }))[0].value).toBe(1);
+      expect(expressionSize()).toBeGreaterThan(10_000);
+      expect((await execute("2", { targets: w, sink: captureSink(), context }))[0].value).toBe(2);
+      expect(expressionSize()).toBeLessThan(200);
+      // Its code deletes the runtime: the short call fails after the code ran, the value is asked for again.
+      const gone = await execute('for (const s of Object.getOwnPropertySymbols(globalThis)) if (String(s).startsWith("Symbol(sense.remote.v")) delete globalThis[s];\n[3]', { targets: w, sink: captureSink(), context });
+      expect(gone[0]).toMatchObject({ status: "ok", value: [3] });
+      expect((await execute("4", { targets: w, sink: captureSink(), context }))[0].value).toBe(4);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
+describe("what map's chunks carry", () => {
+  it("each chunk request reads its results with the installed runtime's short call, not with its 16 KB source", async () => {
+    const sizes: number[] = [];
+    const send = Worker.prototype.send;
+    const spy = jest.spyOn(Worker.prototype, "send").mockImplementation(function (this: Worker, request, ...rest) {
+      if (request.userExpressions && Object.keys(request.userExpressions).length) sizes.push(JSON.stringify(request.userExpressions).length);
+      return send.call(this, request, ...rest);
+    });
+    try {
+      const out = await map((x: number) => x * 2, Array.from({ length: 60 }, (_, i) => i), { targets: js, sink: captureSink(), context });
+      expect(out).toEqual(Array.from({ length: 60 }, (_, i) => i * 2));
+      expect(sizes.length).toBeGreaterThanOrEqual(js.length);
+      expect(Math.max(...sizes)).toBeLessThan(200);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
+describe("what a remote call costs the master", () => {
+  it("results of code without a value are not parsed as runtime answers (a failed parse is zod's slow path)", async () => {
+    const parse = jest.spyOn(runtime, "readReply");
+    try {
+      const r = await execute("for (let i = 0; i < 3; i++) console.log('line ' + i)", { targets: js, sink: captureSink(), context });
+      expect(r.map((x) => [x.status, x.value])).toEqual(js.map(() => ["ok", undefined]));
+      expect(parse).not.toHaveBeenCalled();
+      expect((await execute("5", { targets: js, sink: captureSink(), context })).map((x) => x.value)).toEqual([5, 5, 5]);
+      expect(parse).toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
   });
 });
 

@@ -14,7 +14,7 @@ import { RestError } from "../../errors";
 import type { KernelModel, KernelSpecs, SessionModel } from "../../jupyter/schemas";
 import { bestEffortSync } from "../../util/best-effort";
 import { sleep } from "../../util/timing";
-import { precompiledMetadata } from "../../protocol/marks";
+import { requestMetadata } from "../../protocol/marks";
 import { usageReply } from "../../protocol/usage";
 import { executeContent } from "../backend";
 import { iopubMessage, type ChannelStatus, type ExecuteReply, type KernelBackend, KernelChannel, KernelLifeStatus, SessionChange, StartRequest } from "../backend";
@@ -300,7 +300,7 @@ function directChannel(launched: LaunchedKernel): KernelChannel {
         msgId,
         timeoutMs: 2 ** 31 - 1,
         // Without it a Sense TypeScript worker compiles the master's JavaScript again (and loads its compiler).
-        ...(request.precompiled ? { metadata: precompiledMetadata() } : {}),
+        ...(requestMetadata(request) ? { metadata: requestMetadata(request) } : {}),
       });
       const done = reply
         .then(async (r) => {

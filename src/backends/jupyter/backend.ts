@@ -3,7 +3,7 @@
  * reached over the kernel websocket (connection.ts), so a server with a gateway behind it
  * (`--gateway-url`, Enterprise Gateway) works unchanged.
  */
-import { precompiledMetadata } from "../../protocol/marks";
+import { requestMetadata } from "../../protocol/marks";
 import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import type { RestClient, ServerEndpoint } from "../../jupyter/rest";
 import type { KernelModel, KernelSpecs, SessionModel } from "../../jupyter/schemas";
@@ -82,7 +82,7 @@ export function channelOf(conn: Kernel.IKernelConnection): KernelChannel {
       return conn.info;
     },
     execute(request) {
-      const future = conn.requestExecute(executeContent(request), true, request.precompiled ? precompiledMetadata() : undefined);
+      const future = conn.requestExecute(executeContent(request), true, requestMetadata(request));
       return { msgId: future.msg.header.msg_id, done: future.done.then((reply: KernelMessage.IExecuteReplyMsg) => reply.content as ExecuteReply) };
     },
     onIopub: (listener) =>

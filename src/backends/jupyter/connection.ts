@@ -19,7 +19,7 @@ import { silenceServicesConsole } from "../../util/services-console";
  * The offer goes in the `Sec-WebSocket-Protocol` header instead of `ws`'s own list, the server's
  * choice is checked here against the offer, and a choice outside it still fails the handshake.
  */
-export function browserLikeWebSocket(headers: Record<string, string>): new (url: string, protocols?: string | string[]) => WebSocket {
+export function browserLikeWebSocket(headers: Record<string, string>, expecting?: () => boolean): new (url: string, protocols?: string | string[]) => WebSocket {
   return class BrowserLikeWebSocket extends WebSocket {
     constructor(url: string, protocols?: string | string[]) {
       const offered = protocols === undefined ? [] : typeof protocols === "string" ? [protocols] : [...protocols];
@@ -35,7 +35,7 @@ export function browserLikeWebSocket(headers: Record<string, string>): new (url:
         // anything else stays in the headers: `ws` fails the handshake (none was offered to it)
       });
       Object.defineProperty(this, "protocol", { get: () => selected, configurable: true, enumerable: true });
-      acknowledgePromptly(this);
+      acknowledgePromptly(this, expecting);
     }
   };
 }
@@ -54,36 +54,67 @@ export function browserLikeWebSocket(headers: Record<string, string>): new (url:
  * 2.7 ms, as with TCP_NODELAY set in the server). The client cannot set the server's socket
  * options; an outgoing frame carries the acknowledgement, and `ws` sends with TCP_NODELAY. One
  * 6-byte frame per burst (messages parsed in one go share it), none while nothing arrives.
+ *
+ * With `expecting`, the pong goes at the end of the burst (once the connection handled its
+ * messages) and only while `expecting()` says answers are still due: the burst that completes the
+ * last request needs none, as nothing is held behind it. That was ~1 pong in 3 (a request's answers
+ * arrive in 2–3 bursts), each a write in the master and a frame the server's one thread reads: with
+ * 64 workers ~170 pongs per `execute`, ~20 % of the master's work for the call. Output arriving
+ * with no request due (a worker's timers) may then wait for the delayed ACK (<= 40 ms).
  */
-export function acknowledgePromptly(ws: WebSocket): void {
+export function acknowledgePromptly(ws: WebSocket, expecting?: () => boolean): void {
   let answered = false;
   ws.on("message", () => {
     if (answered || ws.readyState !== WebSocket.OPEN) return;
     answered = true;
-    ws.pong();
-    // the rest of this burst (frames parsed from the same read) needs no pong of its own
-    setImmediate(() => (answered = false));
+    if (!expecting) {
+      ws.pong();
+      // the rest of this burst (frames parsed from the same read) needs no pong of its own
+      setImmediate(() => (answered = false));
+      return;
+    }
+    // after this turn's I/O and the connection's handling of it (microtasks): is anything still due?
+    setImmediate(() => {
+      answered = false;
+      if (ws.readyState === WebSocket.OPEN && expecting()) ws.pong();
+    });
   });
 }
 
-/** Server settings for `endpoint` whose websockets authenticate with a header. */
-export function serverSettings(endpoint: ServerEndpoint): ServerConnection.ISettings {
-  const token = endpoint.token;
-  const HeaderAuthWebSocket = browserLikeWebSocket(token ? { Authorization: `token ${token}` } : {});
+/**
+ * Server settings for `endpoint` whose websockets authenticate with a header; `expecting` as in
+ * {@link acknowledgePromptly}.
+ */
+export function serverSettings(endpoint: ServerEndpoint, expecting?: () => boolean): ServerConnection.ISettings {
   return ServerConnection.makeSettings({
     baseUrl: endpoint.baseUrl,
     wsUrl: endpoint.baseUrl.replace(/^http/, "ws"),
-    token,
+    token: endpoint.token,
     appendToken: false,
-    WebSocket: HeaderAuthWebSocket as unknown as ServerConnection.ISettings["WebSocket"],
+    WebSocket: headerAuthWebSocket(endpoint, expecting),
   });
 }
 
-/** Opens a websocket connection to an existing kernel; nothing is sent to the kernel until the caller does. */
+/** The WebSocket class for `endpoint`: its token in an `Authorization` header; `expecting` as in {@link acknowledgePromptly}. */
+function headerAuthWebSocket(endpoint: ServerEndpoint, expecting?: () => boolean): ServerConnection.ISettings["WebSocket"] {
+  const token = endpoint.token;
+  return browserLikeWebSocket(token ? { Authorization: `token ${token}` } : {}, expecting) as unknown as ServerConnection.ISettings["WebSocket"];
+}
+
+/**
+ * Opens a websocket connection to an existing kernel; nothing is sent to the kernel until the
+ * caller does. Its websocket acknowledges promptly while a request sent on it is unanswered.
+ * `settings`: the endpoint's server settings when made already ({@link sharedSettingsConnector});
+ * the connection gets a copy with a WebSocket class of its own (its due count).
+ */
 export function connectKernel(endpoint: ServerEndpoint, model: { id: string; name: string }, settings: ServerConnection.ISettings = serverSettings(endpoint)): Kernel.IKernelConnection {
   silenceServicesConsole();
+  let due = 0;
+  const own: ServerConnection.ISettings = { ...settings, WebSocket: headerAuthWebSocket(endpoint, () => due > 0) };
   // handleComms: the worker's own front ends (if any) own its comms, not the master.
-  return guardKernelInfo(new KernelConnection({ model, serverSettings: settings, handleComms: false }));
+  const conn = new KernelConnection({ model, serverSettings: own, handleComms: false });
+  countDue(conn, (n) => (due += n));
+  return guardKernelInfo(conn);
 }
 
 /**
@@ -97,6 +128,24 @@ export function sharedSettingsConnector(): (endpoint: ServerEndpoint, model: { i
     if (!made || made.baseUrl !== endpoint.baseUrl || made.token !== endpoint.token) made = { baseUrl: endpoint.baseUrl, token: endpoint.token, settings: serverSettings(endpoint) };
     return connectKernel(endpoint, model, made.settings);
   };
+}
+
+/**
+ * Counts the requests sent on `conn` (shell and control, the library's own kernel_info included)
+ * whose future is not done yet (reply and idle both in, or cancelled): `change(+1)` at each send,
+ * `change(-1)` when its future settles. Never throws.
+ */
+export function countDue(conn: Kernel.IKernelConnection, change: (n: number) => void): void {
+  const track = <F extends { done: Promise<unknown> }>(future: F): F => {
+    change(1);
+    const settle = () => change(-1);
+    future.done.then(settle, settle);
+    return future;
+  };
+  const shell = conn.sendShellMessage.bind(conn);
+  conn.sendShellMessage = ((...args: Parameters<typeof shell>) => track(shell(...args))) as typeof conn.sendShellMessage;
+  const control = conn.sendControlMessage.bind(conn);
+  conn.sendControlMessage = ((...args: Parameters<typeof control>) => track(control(...args))) as typeof conn.sendControlMessage;
 }
 
 /**

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import type { Converter, ConvertResult, Diagnostic } from "tslab/dist/converter";
 import { createHealingConverterSet, isTimerSlotError, nodeModulesStamp, wrapTypeScriptWatchers } from "../../../kernel-extension/converters";
 import { CompileError, describeError, KeyboardInterrupt } from "../../../kernel-extension/cell-errors";
-import { isPrecompiled, precompiledMetadata } from "../../../src/protocol/marks";
+import { isPrecompiled, precompiledMetadata, requestMetadata, wantsResultInReply } from "../../../src/protocol/marks";
 import { workerSession } from "../../../kernel-extension/core";
 import { localPackageRoot, parseKernelArgs } from "../../../kernel-extension/kernel";
 import { silenceServicesConsole } from "../../../src/util/services-console";
@@ -253,6 +253,21 @@ describe("kernel plumbing", () => {
     expect(isPrecompiled({ sense: { precompiled: "typescript" } })).toBe(false);
     expect(isPrecompiled({})).toBe(false);
     expect(isPrecompiled(undefined)).toBe(false);
+  });
+
+  it("asks for the result in the reply by execute metadata, with or without the precompiled mark", () => {
+    expect(requestMetadata({})).toBeUndefined();
+    expect(requestMetadata({ precompiled: true })).toEqual(precompiledMetadata());
+    const both = requestMetadata({ precompiled: true, resultInReply: true });
+    expect(isPrecompiled(both)).toBe(true);
+    expect(wantsResultInReply(both)).toBe(true);
+    const js = requestMetadata({ resultInReply: true });
+    expect(isPrecompiled(js)).toBe(false);
+    expect(wantsResultInReply(js)).toBe(true);
+    expect(wantsResultInReply(precompiledMetadata())).toBe(false);
+    expect(wantsResultInReply({ sense: { result: "iopub" } })).toBe(false);
+    expect(wantsResultInReply({ sense: null })).toBe(false);
+    expect(wantsResultInReply(undefined)).toBe(false);
   });
 
   it("tells worker and pooled sessions from notebooks by the session path", () => {

@@ -29,6 +29,17 @@ describe("worker output coalescing", () => {
     expect(o.text()).toBe("hello\nworld\nA\nBwarn");
   });
 
+  it("labels every line of a chunk, drops one carriage return before each newline and keeps a bare one; a label with `$` stays as written", () => {
+    const sink = sinkRecorder();
+    const o = new WorkerOutput({ label: "w$&1", sink });
+    o.stream("stdout", "a\r\nb\r\r\nc\rd\n\n\r\n");
+    expect(sink.log).toEqual(["out:[w$&1] a\n[w$&1] b\r\n[w$&1] c\rd\n[w$&1] \n[w$&1] \n"]);
+    o.stream("stdout", "tail\r");
+    o.flushAll();
+    expect(sink.log[1]).toBe("out:[w$&1] tail\n");
+    o.close();
+  });
+
   it("keeps per-stream order, shows errors without colour codes and labels rich output", () => {
     const sink = sinkRecorder();
     const o = new WorkerOutput({ label: "w2", sink });

@@ -8,7 +8,8 @@
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import type { Kernel } from "@jupyterlab/services";
-import { browserLikeWebSocket, guardKernelInfo, sharedSettingsConnector } from "../../../../src/backends/jupyter/connection";
+import { ServerConnection } from "@jupyterlab/services";
+import { browserLikeWebSocket, countDue, guardKernelInfo, sharedSettingsConnector } from "../../../../src/backends/jupyter/connection";
 
 const V1 = "v1.kernel.websocket.jupyter.org";
 
@@ -126,6 +127,74 @@ describe("prompt acknowledgement (unsolicited pongs)", () => {
     await expect(pongsFor(5, 1)).resolves.toEqual({ pongs: 5, messages: 5 });
   });
 
+  it("with a due count: no pong for a burst that arrives while nothing is due, one per burst again once something is", async () => {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
+    let due = false;
+    const Socket = browserLikeWebSocket({}, () => due);
+    let ws: InstanceType<typeof Socket> | undefined;
+    try {
+      // The server notes which burst it had sent when each pong came; the client's frames arrive in order,
+      // so a pong for the first burst would come before its request for the second.
+      const pongsAfter: number[] = [];
+      const served = new Promise<void>((resolve) => {
+        wss.on("connection", (socket) => {
+          let burst = 1;
+          socket.on("pong", () => {
+            pongsAfter.push(burst);
+            resolve();
+          });
+          socket.on("message", () => {
+            burst = 2;
+            for (let i = 0; i < 3; i++) socket.send(`b2-${i}`);
+          });
+          for (let i = 0; i < 3; i++) socket.send(`b1-${i}`);
+        });
+      });
+      ws = new Socket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/api/kernels/k/channels`);
+      const client = ws;
+      let got = 0;
+      client.on("message", () => {
+        if (++got !== 3) return;
+        // the first burst is in and handled (its pong, if any, would be decided now); then a request is due
+        setImmediate(() => {
+          due = true;
+          client.send("next");
+        });
+      });
+      await served;
+      expect(pongsAfter).toEqual([2]);
+    } finally {
+      ws?.close();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    }
+  });
+
+  it("counts a connection's requests as due from their send until their future settles, answered or cancelled", async () => {
+    const settle: { ok: () => void; cancel: () => void }[] = [];
+    const send = () => {
+      let ok: () => void = () => undefined;
+      let cancel: () => void = () => undefined;
+      const done = new Promise<void>((resolve, reject) => ((ok = resolve), (cancel = () => reject(new Error("Canceled future")))));
+      settle.push({ ok, cancel });
+      return { done };
+    };
+    const conn = { sendShellMessage: send, sendControlMessage: send } as unknown as Kernel.IKernelConnection;
+    let due = 0;
+    countDue(conn, (n) => (due += n));
+    conn.sendShellMessage({} as never, true);
+    conn.sendControlMessage({} as never, true);
+    conn.sendShellMessage({} as never, true);
+    expect(due).toBe(3);
+    settle[0].ok();
+    settle[1].cancel();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(due).toBe(1);
+    settle[2].ok();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(due).toBe(0);
+  });
+
   it("answers a burst with one pong, not one per message", async () => {
     const r = await pongsFor(3, 50);
     expect(r.messages).toBe(150);
@@ -159,24 +228,29 @@ describe("guardKernelInfo: the library's own fire-and-forget calls cannot reject
   });
 });
 
-describe("sharedSettingsConnector: one server-settings object per endpoint", () => {
-  test("connections of one launch share the settings; another endpoint or token gets its own", async () => {
-    // A closed loopback port: the connections try, fail and are disposed; only their settings matter here.
+describe("sharedSettingsConnector: server settings made once per endpoint", () => {
+  test("connections of one launch share what makeSettings made; another endpoint or token gets its own; each keeps its own WebSocket class", async () => {
+    // A loopback port: the connections try, and are disposed; only their settings matter here.
     const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
     await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
     const base = `http://127.0.0.1:${(wss.address() as AddressInfo).port}/`;
+    const made = jest.spyOn(ServerConnection, "makeSettings");
     const connect = sharedSettingsConnector();
     const conns = [
       connect({ baseUrl: base, token: "t1" }, { id: "k1", name: "sense-ts" }),
       connect({ baseUrl: base, token: "t1" }, { id: "k2", name: "sense-ts" }),
-      connect({ baseUrl: base, token: "t2" }, { id: "k3", name: "sense-ts" }),
+      connect({ baseUrl: base, token: "t1" }, { id: "k3", name: "sense-ts" }),
+      connect({ baseUrl: base, token: "t2" }, { id: "k4", name: "sense-ts" }),
     ];
     try {
-      expect(conns[1].serverSettings).toBe(conns[0].serverSettings);
-      expect(conns[2].serverSettings).not.toBe(conns[0].serverSettings);
-      expect(conns[2].serverSettings.token).toBe("t2");
-      expect(conns[0].serverSettings.baseUrl).toBe(base);
+      // one per endpoint and token, not one per connection
+      expect(made).toHaveBeenCalledTimes(2);
+      expect(conns[1].serverSettings.baseUrl).toBe(base);
+      expect(conns[3].serverSettings.token).toBe("t2");
+      // each connection's WebSocket counts that connection's own requests
+      expect(conns[1].serverSettings.WebSocket).not.toBe(conns[0].serverSettings.WebSocket);
     } finally {
+      made.mockRestore();
       for (const c of conns) c.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     }
