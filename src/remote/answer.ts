@@ -39,7 +39,8 @@ const MiB = (b: number) => (b / (1 << 20)).toFixed(1);
  */
 export async function runRemote(t: Target, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
   const o = await runRequest(t.worker, spec, control);
-  const a = o.status === "ok" && !o.answerError ? readReply(o.answer) : undefined;
+  // No answer (code without a value): nothing to read; a failed parse is zod's slow path.
+  const a = o.status === "ok" && !o.answerError && o.answer !== undefined ? readReply(o.answer) : undefined;
   if (!a || !("staged" in a)) return o;
   const { id, bytes, pieces } = a.staged;
   const lost = (k: number, why: Pick<RequestOutcome, "status" | "error">): RequestOutcome => ({

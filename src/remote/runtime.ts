@@ -47,7 +47,9 @@ const PyWireReply = z.object({ json64: z.string() });
  * Python: it as base64 JSON), or `undefined` when it is not one.
  */
 export function readReply(raw: unknown): RuntimeReply | undefined {
-  const py = PyWireReply.safeParse(raw);
+  // Only what has the Python wire's key is tried as one: a failed parse builds zod's issues, and
+  // most answers (every JavaScript worker's) are not that shape.
+  const py = raw !== null && typeof raw === "object" && "json64" in raw ? PyWireReply.safeParse(raw) : { success: false as const };
   let reply: unknown = raw;
   if (py.success) {
     try {
