@@ -34,10 +34,12 @@ const MiB = (b: number) => (b / (1 << 20)).toFixed(1);
  * A piece that cannot be fetched (the worker failed, was lost or interrupted, or freed it) makes
  * the outcome's status that request's (`error` with ename `StagedAnswerLost` when the worker
  * answered without it), and the worker is asked to free what it kept.
+ * `progress` (when given) is told the staged answer's bytes done and total: once when the worker
+ * says it staged one (0 done), then after each piece; never for an answer that came whole.
  * Never rejects for a failure of the worker (as {@link runRequest}).
  * @throws UsageError `too_large` when `spec` cannot fit through the server's websocket (nothing is sent).
  */
-export async function runRemote(t: Target, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
+export async function runRemote(t: Target, spec: RequestSpec, control: RequestControl, progress?: (done: number, total: number) => void): Promise<RequestOutcome> {
   const o = await runRequest(t.worker, spec, control);
   // No answer (code without a value): nothing to read; a failed parse is zod's slow path.
   const a = o.status === "ok" && !o.answerError && o.answer !== undefined ? readReply(o.answer) : undefined;
@@ -56,6 +58,8 @@ export async function runRemote(t: Target, spec: RequestSpec, control: RequestCo
   if (pieces !== Math.ceil(bytes / STAGE_PIECE_BYTES)) return lost(0, { status: "error", error: { ename: "Error", evalue: `a staged answer of ${bytes} bytes cannot be in ${pieces} pieces`, traceback: [] } });
   const started = performance.now();
   const chunks: string[] = [];
+  let done = 0;
+  progress?.(done, bytes);
   for (let k = 0; k < pieces; k++) {
     const p = await runRequest(t.worker, pieceSpec(t, id, k, pieces), { sink: control.sink, interrupted: control.interrupted });
     const got = p.status === "ok" && !p.answerError ? Piece.safeParse(p.answer) : undefined;
@@ -65,6 +69,8 @@ export async function runRemote(t: Target, spec: RequestSpec, control: RequestCo
       return lost(k, p.status !== "ok" ? p : { status: "error", error: p.answerError ?? { ename: "Error", evalue: "the worker gave no piece", traceback: [] } });
     }
     chunks.push(got.data.piece);
+    done += got.data.piece.length;
+    progress?.(done, bytes);
   }
   const text = chunks.join("");
   const durationMs = o.durationMs + (performance.now() - started);

@@ -15,13 +15,13 @@ import { watchInterrupts } from "./interrupt";
 import type { RequestControl, RequestOutcome, RequestSpec, RequestStatus } from "../workers/request";
 import { runRemote } from "./answer";
 import { checkNames, checkSettable } from "./names";
-import { JS_LAST_VALUE, JS_LAST_VALUE_INSTALLED, jsRuntimeCall, PY_LAST_VALUE, pyPush, readReply, wireArg } from "./runtime";
+import { JS_LAST_VALUE, JS_LAST_VALUE_INSTALLED, jsRuntimeCall, PY_LAST_VALUE, pyPush, readReply, STAGE_PIECE_BYTES, wireArg } from "./runtime";
 import { defaultCluster } from "../workers/api";
 import { Cluster } from "../workers/cluster";
 import { resolveTargets, type Target, type Targets } from "../workers/targets";
 import { fromWire, toJsonWire, toWire } from "./values";
 import { randomBytes } from "node:crypto";
-import { channelAnswer, hasNumpy, noNumpy, numpySpec, offer, pieceCount, pulledValues, pullSpec, PushParts, recvSpec, showProgress, stageSpec } from "./transfer";
+import { channelAnswer, hasNumpy, noNumpy, numpySpec, offer, pieceCount, pulledValues, pullSpec, PushParts, recvSpec, showProgress, stageSpec, stagedBytes, tell } from "./transfer";
 import { inlineBinary } from "./parts";
 import type { Destination } from "./channel";
 import type { Worker } from "../workers/worker";
@@ -140,12 +140,12 @@ function executeSpec(t: Target, code: string, prepared: () => RemoteCode): Reque
  * worker whose runtime went after all (its code deleted it) answers the short call with an error
  * while its value is still kept: asked for again with the runtime's source, in a silent request.
  */
-async function runExecute(t: Target, spec: RequestSpec, control: RequestControl): Promise<RequestOutcome> {
-  const o = await runRemote(t, spec, control);
+async function runExecute(t: Target, spec: RequestSpec, control: RequestControl, progress?: (done: number, total: number) => void): Promise<RequestOutcome> {
+  const o = await runRemote(t, spec, control, progress);
   if (spec.reply === undefined || t.language === "python" || o.status !== "ok") return o;
   if (spec.reply === JS_LAST_VALUE_INSTALLED && !readReply(o.answer)) {
     withRuntime.delete(t.worker);
-    const again = await runRemote(t, { code: "", silent: true, storeHistory: false, stopOnError: false, reply: JS_LAST_VALUE, what: "the value", precompiled: t.precompiled }, { ...control, sink: null });
+    const again = await runRemote(t, { code: "", silent: true, storeHistory: false, stopOnError: false, reply: JS_LAST_VALUE, what: "the value", precompiled: t.precompiled }, { ...control, sink: null }, progress);
     o.answer = again.answer;
     o.answerError = again.answerError;
     if (readReply(o.answer)) withRuntime.add(t.worker);
@@ -184,11 +184,14 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
   for (const s of specs) checkWireSize("the code", { code: s.code });
 
   const watch = watchInterrupts(options.signal);
+  // A value too big for one message comes in pieces (answer.ts): its bytes show as a transfer's.
+  const staged = targets.map(() => ({ progress: { done: 0, total: 0 } }));
+  const stop = showProgress(sink, targets, staged);
   let results: ExecuteResult[];
   try {
     results = await Promise.all(
       targets.map(async (t, i) => {
-        const o = await runExecute(t, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted });
+        const o = await runExecute(t, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted }, (done, total) => (staged[i].progress = { done, total }));
         const r: ExecuteResult = {
           worker: t.name,
           id: t.id,
@@ -210,6 +213,7 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
       }),
     );
   } finally {
+    stop();
     watch.dispose();
   }
   const failures = results.flatMap((r, i) => (r.status === "ok" ? [] : [failureOf(targets[i], r)]));
@@ -222,10 +226,17 @@ async function onEach<T>(method: string, targets: Target[], spec: (t: Target) =>
   const specs = targets.map(spec);
   for (const s of specs) checkWireSize(s.what, { code: s.code });
   const watch = watchInterrupts(options.signal);
+  // An answer too big for one message comes in pieces (answer.ts): its bytes show as a transfer's.
+  const staged = targets.map(() => ({ progress: { done: 0, total: 0 } }));
+  const stop = showProgress(sink, targets, staged);
+  const onProgress = (options as TransferOptions).onProgress;
   try {
     const outcomes = await Promise.all(
       targets.map(async (t, i) => {
-        const o = await runRemote(t, specs[i], { sink, interrupted: watch.interrupted });
+        const o = await runRemote(t, specs[i], { sink, interrupted: watch.interrupted }, (done, total) => {
+          staged[i].progress = { done, total };
+          tell(onProgress, t.name, done, total);
+        });
         answered?.(i);
         return o;
       }),
@@ -246,6 +257,7 @@ async function onEach<T>(method: string, targets: Target[], spec: (t: Target) =>
     if (failures.length) throw new RemoteError(method, failures, values, { of: targets.length });
     return values;
   } finally {
+    stop();
     watch.dispose();
   }
 }
@@ -345,9 +357,21 @@ async function pushOverChannel(parts: PushParts, big: Target[], small: Target[],
   if (unreachable.length) {
     const id = randomBytes(12).toString("base64");
     const count = Math.max(...unreachable.map((t) => pieceCount(parts.for(t))));
-    for (let k = 0; k < count; k++) {
-      const now = unreachable.filter((t) => k < pieceCount(parts.for(t)));
-      await onEach(call, now, (t) => stageSpec(t, id, parts.for(t), k, pieceCount(parts.for(t))), () => undefined, options, sink);
+    // Progress as the channel's would show it: the stream's bytes (manifest and bodies) per worker.
+    const sent = unreachable.map((t) => ({ progress: { done: 0, total: stagedBytes(parts.for(t)) } }));
+    const stopStaged = showProgress(sink, unreachable, sent);
+    try {
+      for (let k = 0; k < count; k++) {
+        const now = unreachable.filter((t) => k < pieceCount(parts.for(t)));
+        await onEach(call, now, (t) => stageSpec(t, id, parts.for(t), k, pieceCount(parts.for(t))), () => undefined, options, sink);
+        for (const t of now) {
+          const p = sent[unreachable.indexOf(t)].progress;
+          p.done = Math.min(p.total, (k + 1) * STAGE_PIECE_BYTES);
+          tell(options.onProgress, t.name, p.done, p.total);
+        }
+      }
+    } finally {
+      stopStaged();
     }
   }
 }

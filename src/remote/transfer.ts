@@ -106,21 +106,22 @@ export function pulledValues(t: Target, transfer: Transfer | undefined): Record<
   return valuesOf(transfer.result);
 }
 
+/** Calls a caller's progress callback (if any) with `worker`'s bytes; a callback that throws is ignored. Never throws. */
+export function tell(onProgress: ((worker: string, done: number, total: number) => void) | undefined, worker: string, done: number, total: number): void {
+  try {
+    onProgress?.(worker, done, total);
+  } catch {
+    /* a broken callback must not break the transfer */
+  }
+}
+
 /** Offers one transfer per target (`send(t)` parts to send, or `undefined` to receive), on the channel at `host`. */
 export async function offer(host: string, targets: readonly Target[], send: (t: Target) => OutPart[] | undefined, onProgress?: (worker: string, done: number, total: number) => void, into?: (i: number) => Destination | undefined): Promise<Transfer[]> {
   const ch = dataChannel(host);
   const out: Transfer[] = [];
   for (const [i, t] of targets.entries()) {
     const tr = await ch.transfer(send(t), into?.(i));
-    if (onProgress) {
-      tr.onProgress = (p) => {
-        try {
-          onProgress(t.name, p.done, p.total);
-        } catch {
-          /* a broken callback must not break the transfer */
-        }
-      };
-    }
+    if (onProgress) tr.onProgress = (p) => tell(onProgress, t.name, p.done, p.total);
     out.push(tr);
   }
   return out;
@@ -128,7 +129,12 @@ export async function offer(host: string, targets: readonly Target[], send: (t: 
 
 /** The number of staged pieces `parts` take (the message fallback). */
 export function pieceCount(parts: readonly OutPart[]): number {
-  return Math.max(1, Math.ceil((encodeManifest(parts).length + partBytes(parts)) / STAGE_PIECE_BYTES));
+  return Math.max(1, Math.ceil(stagedBytes(parts) / STAGE_PIECE_BYTES));
+}
+
+/** The bytes of the stream staged pieces carry for `parts`: the manifest, then every body. */
+export function stagedBytes(parts: readonly OutPart[]): number {
+  return encodeManifest(parts).length + partBytes(parts);
 }
 
 /** Piece `k` of the channel's byte stream for `parts` (manifest, then every body), base64. Built on demand: one piece in memory at a time. */
@@ -167,20 +173,25 @@ const MiB = (b: number) => (b / (1 << 20)).toFixed(1);
 
 /**
  * Shows `transfers`' progress in place (bytes done / total per worker) once they have run for
- * `afterMs`; the returned function stops it (showing the final state if anything was shown).
+ * `afterMs`; the returned function stops it (showing the final state if anything was shown). A
+ * transfer of total 0 (its size not known yet: an answer not staged, a manifest not read) has no
+ * row, and nothing shows while none has one. Never throws.
  */
-export function showProgress(sink: OutputSink | undefined, targets: readonly Target[], transfers: readonly (Transfer | undefined)[], afterMs = 1000): () => void {
+export function showProgress(sink: OutputSink | undefined, targets: readonly Target[], transfers: readonly (Pick<Transfer, "progress"> | undefined)[], afterMs = 1000): () => void {
   if (!sink) return () => undefined;
   let shown: LiveDisplay | undefined;
   const text = () =>
     targets
       .flatMap((t, i) => {
         const tr = transfers[i];
-        return tr ? [`[${t.name}] ${MiB(tr.progress.done)} / ${MiB(tr.progress.total)} MiB`] : [];
+        // a transfer whose size is not known yet (nothing staged, no manifest) has no row yet
+        return tr && tr.progress.total > 0 ? [`[${t.name}] ${MiB(tr.progress.done)} / ${MiB(tr.progress.total)} MiB`] : [];
       })
       .join("\n");
   const tick = () => {
-    const bundle = { "text/plain": `sense data transfer\n${text()}` };
+    const rows = text();
+    if (!rows && !shown) return;
+    const bundle = { "text/plain": `sense data transfer\n${rows}` };
     if (shown) shown.update(bundle);
     else shown = liveDisplay(sink, bundle);
   };

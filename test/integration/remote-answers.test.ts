@@ -112,3 +112,24 @@ test("a staged answer the worker no longer has ends as StagedAnswerLost naming t
   const [r] = await execute("6 * 7", { targets: ts[0], context, sink });
   expect(r.value).toBe(42);
 }, 120_000);
+
+test("with the channel off, the staged pieces report progress both ways: a push's and a pull's bytes per worker, rising to their total", async () => {
+  const value = floats(12 * MiB);
+  const seen = (calls: [string, number, number][], worker: string) => calls.filter(([w]) => w === worker).map(([, done, total]) => [done, total] as const);
+  const pushed: [string, number, number][] = [];
+  await push({ big: value }, { targets: ts[0], context, sink, onProgress: (w, done, total) => pushed.push([w, done, total]) });
+  const up = seen(pushed, ts[0].name);
+  // the stream (manifest + 12 MiB) in pieces: more than one report, each no less than the last
+  expect(up.length).toBeGreaterThan(1);
+  expect(up[up.length - 1][0]).toBe(up[up.length - 1][1]);
+  expect(up[up.length - 1][1]).toBeGreaterThan(value.byteLength);
+  for (let i = 1; i < up.length; i++) expect(up[i][0]).toBeGreaterThanOrEqual(up[i - 1][0]);
+  const pulled: [string, number, number][] = [];
+  const [back] = await pull("big", { targets: ts[0], context, sink, onProgress: (w, done, total) => pulled.push([w, done, total]) });
+  expect(bytesOf(back).equals(bytesOf(value))).toBe(true);
+  const down = seen(pulled, ts[0].name);
+  // told when the worker staged its answer (0 done), then after each piece, to the whole answer
+  expect(down[0][0]).toBe(0);
+  expect(down.length).toBe(Math.ceil(down[0][1] / STAGE_PIECE_BYTES) + 1);
+  expect(down[down.length - 1]).toEqual([down[0][1], down[0][1]]);
+});

@@ -61,3 +61,19 @@ test("scatter's partition is ipyparallel's: contiguous, the first n % k parts on
     expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
   }
 });
+
+test("a transfer whose size is not known yet has no row, and nothing shows while none has one (a staged answer's size comes with its first reply)", () => {
+  jest.useFakeTimers();
+  const shown: MimeBundle[] = [];
+  const sink: OutputSink = { stdout: () => undefined, stderr: () => undefined, display: (bundle) => void shown.push(bundle) };
+  const targets = [{ name: "w1" }, { name: "w2" }] as Target[];
+  const staged = [{ progress: { done: 0, total: 0 } }, { progress: { done: 0, total: 0 } }];
+  const stop = showProgress(sink, targets, staged);
+  jest.advanceTimersByTime(3000);
+  expect(shown).toEqual([]);
+  staged[1].progress = { done: 4 << 20, total: 24 << 20 };
+  jest.advanceTimersByTime(500);
+  expect(shown).toHaveLength(1);
+  expect(shown[0]["text/plain"]).toBe("sense data transfer\n[w2] 4.0 / 24.0 MiB");
+  stop();
+});
