@@ -1,6 +1,6 @@
 /**
  * Data of any size between the master and its workers (issue #22), through real kernels: sense-fast
- * (JavaScript), sense-ts and python3 (with numpy) workers behind a real Jupyter Server, and
+ * (JavaScript), sense-ts, sense-js and python3 (with numpy) workers behind a real Jupyter Server, and
  * sense-fast and python3 workers started directly (no server). Values of 0 B, 1 B, 9.99 MiB,
  * 10.01 MiB and 64 MiB round-trip exactly (typed arrays, Buffers, strings, objects) over the data
  * channel and over the staged-message fallback; typed arrays arrive in Python as numpy arrays of
@@ -129,18 +129,20 @@ describe("through a Jupyter Server", () => {
   let py: WorkerRecord[];
   let fast: WorkerRecord[];
   let ts: WorkerRecord[];
+  let js: WorkerRecord[];
 
   serverMachine(async (c) => {
     context = c;
-    [py, fast, ts] = await Promise.all([
+    [py, fast, ts, js] = await Promise.all([
       launchWorkers({ n: 1, engine: "python3", keeper: false, context, sink }),
       launchWorkers({ n: 1, engine: "sense-fast", keeper: false, context, sink }),
       launchWorkers({ n: 1, engine: "sense-ts", keeper: false, context, sink }),
+      launchWorkers({ n: 1, engine: "sense-js", keeper: false, context, sink }),
     ]);
   });
 
-  it("sense-fast and sense-ts workers: 0 B to 64 MiB typed arrays, Buffers, strings and objects round-trip exactly over the data channel", async () => {
-    await jsRoundTrips([fast[0], ts[0]], context);
+  it("sense-fast, sense-ts and sense-js workers: 0 B to 64 MiB typed arrays, Buffers, strings and objects round-trip exactly over the data channel", async () => {
+    await jsRoundTrips([fast[0], ts[0], js[0]], context);
   });
 
   it("a python3 worker: typed arrays arrive as numpy arrays of the matching dtype and come back as the same typed arrays; bytes, strings and JSON values of every size round-trip", async () => {
@@ -151,10 +153,10 @@ describe("through a Jupyter Server", () => {
     process.env.SENSE_DATA_CHANNEL = "messages";
     try {
       const values = { f: floats(10.01 * MiB), b: buffer(10.01 * MiB), s: text(10.01 * MiB) };
-      await push(values, { targets: [fast[0], ts[0], py[0]], context, sink });
+      await push(values, { targets: [fast[0], ts[0], js[0], py[0]], context, sink });
       const [r] = await execute("f'{f.dtype} {len(b)} {len(s)}'", { targets: py[0], context, sink });
       expect(r.value).toBe(`float64 ${values.b.length} ${values.s.length}`);
-      const rows = await pull(["f", "b", "s"], { targets: [fast[0], ts[0]], context, sink });
+      const rows = await pull(["f", "b", "s"], { targets: [fast[0], ts[0], js[0]], context, sink });
       for (const row of rows) {
         expect(Buffer.compare(bytesOf(row.f), bytesOf(values.f))).toBe(0);
         expect(Buffer.compare(row.b as Buffer, values.b)).toBe(0);
