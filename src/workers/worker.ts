@@ -224,9 +224,7 @@ export class Worker {
   async runStartup(code: string, precompiled = false): Promise<void> {
     const channel = this.conn;
     if (!channel) return;
-    // Recorded and announced before the code goes; the session's retag travels meanwhile (in
-    // order with the later ones), not ahead of the code: one server round trip less per launch.
-    const running = this.setStatus("running");
+    await this.setStatus("running");
     const future: ExecuteFuture = channel.execute(startupRequest(code, precompiled));
     future.done.then(
       (reply) => {
@@ -238,7 +236,6 @@ export class Worker {
         /* cancelled: the kernel restarted or was stopped; lost()/stop() record why */
       },
     );
-    await running;
   }
 
   /**
