@@ -20,11 +20,11 @@ import type * as Zmq from "zeromq";
 import { KernelCore } from "./core";
 import type { Engine } from "./engine";
 import type { ConnectionInfo } from "../src/protocol/wire";
-import { packageRoot, packageVersion } from "../src/kernelspecs";
+import { packageRoot, packageVersion } from "../src/package-root";
 import { JsEngine } from "./js-engine";
 import type { MagicsModule } from "./magic-cells";
 import { hookPackageResolution } from "./resolve";
-import { TsEngine } from "./ts-engine";
+import type { TsEngine } from "./ts-engine";
 import { enterGatewayWorkingDir } from "./working-dir";
 import { silenceServicesConsole } from "../src/util/services-console";
 import { distPath, PACKAGE_NAME } from "../src/protocol/marks";
@@ -113,7 +113,11 @@ export async function startSenseKernel(configPath: string, flavour: KernelFlavou
   const root = packageRoot(__dirname);
   // `sense-tslab` and `sense-tslab/...` resolve to this package from any folder (cheap; no compiler).
   hookPackageResolution(root);
-  const engine: Engine = flavour === "fast" ? new JsEngine(root) : new TsEngine({ isJS: flavour === "js", root, log });
+  // The TypeScript engine's module (and the compiler host, code cache and transpiler it imports)
+  // is loaded only by the kernels that use it: a sense-fast worker's boot skips it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tsEngine = () => (require("./ts-engine") as { TsEngine: typeof TsEngine }).TsEngine;
+  const engine: Engine = flavour === "fast" ? new JsEngine(root) : new (tsEngine())({ isJS: flavour === "js", root, log });
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const zmq = require("zeromq") as typeof Zmq;
   const core = new KernelCore(info, zmq, engine, {

@@ -9,7 +9,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ConfigError, UsageError } from "./errors";
 import { distPath, FAST_KERNEL_NAME, SENSE_KERNEL_NAMES } from "./protocol/marks";
+import { packageRoot, packageVersion } from "./package-root";
 import { replaceDir } from "./util/replace-dir";
+
+export { packageRoot, packageVersion };
 
 export { FAST_KERNEL_NAME };
 
@@ -29,30 +32,6 @@ export interface SenseKernelSpec {
 
 /** Where kernelspecs go: the same three choices as `jupyter kernelspec install`. */
 export type SpecDestination = { kind: "user" } | { kind: "sys-prefix"; python?: string } | { kind: "prefix"; prefix: string };
-
-/**
- * The root folder of this package (the one whose package.json is named `sense-tslab`), found by
- * walking up from this file: the same code runs from `dist/src` and, under ts-jest, from `src`.
- * @throws ConfigError (`bad_config`) when no such folder exists above this file.
- */
-export function packageRoot(from: string = __dirname): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    const pj = path.join(dir, "package.json");
-    if (fs.existsSync(pj)) {
-      try {
-        if ((JSON.parse(fs.readFileSync(pj, "utf8")) as { name?: string }).name === "sense-tslab") return dir;
-      } catch {
-        /* an unreadable package.json is not ours; keep walking */
-      }
-    }
-    if (path.dirname(dir) === dir) throw new ConfigError("bad_config", `sense-tslab: no package root above ${from}`);
-  }
-}
-
-/** This package's version (from its package.json). */
-export function packageVersion(root: string = packageRoot()): string {
-  return (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string }).version;
-}
 
 /** Options of {@link kernelSpec}. */
 export interface KernelSpecOptions {

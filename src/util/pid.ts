@@ -3,7 +3,7 @@
  * only, on purpose: the keeper (a detached process that must start fast) and the kernels' parent
  * watch load it too.
  */
-import { spawnSync } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 import * as fs from "node:fs";
 
 /**
@@ -42,6 +42,9 @@ export function processStartTime(pid: number, procRoot = "/proc"): string | unde
 }
 
 function psStartTime(pid: number): string | undefined {
+  // Loaded here, not at the top: only a system without /proc asks `ps`, and every kernel's boot imports this file.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require("node:child_process") as typeof ChildProcess;
   const r = spawnSync("ps", ["-o", "lstart=", "-p", String(pid)], { encoding: "utf8", timeout: 5_000 });
   const out = r.status === 0 ? r.stdout.trim() : "";
   return out ? `ps:${out}` : undefined;

@@ -11,7 +11,7 @@ const REPO = path.resolve(__dirname, "..", "..");
 
 /** Layers of `src/`, lowest first: a module may import its own layer and lower ones. */
 const LAYERS: [string, RegExp][] = [
-  ["base", /^src\/(errors|paths|util\/.*|protocol\/.*)$/],
+  ["base", /^src\/(errors|paths|package-root|util\/.*|protocol\/.*)$/],
   ["jupyter", /^src\/(jupyter\/.*|lifecycle|transpile)$/],
   ["display", /^src\/display\/.*$/],
   ["platform", /^src\/(platform\/.*|kernelspecs|labextension)$/],
