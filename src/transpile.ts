@@ -8,6 +8,7 @@
  * check pays for parsing them; inside a `sense-ts` master even that check does not: the kernel
  * hands over the declaration files tslab's converter already parsed ({@link Transpiler.adoptFrom}).
  */
+import type * as Acorn from "acorn";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TS from "typescript";
@@ -125,7 +126,9 @@ export class Transpiler {
    */
   prepareRemoteCode(code: string, options: { fileName?: string } = {}): RemoteCode {
     if (typeof code !== "string") throw new UsageError("code must be a string", { code: "bad_option" });
-    return prepareWith(this.compiler(), code, options);
+    // Plain JavaScript needs no compiler: a master that never loaded TypeScript (a Node script, a
+    // sense-fast master) does not load it (~300 ms, once) for its first remote call.
+    return prepareJavaScript(code) ?? prepareWith(this.compiler(), code, options);
   }
 
   /**
@@ -329,6 +332,37 @@ export function prepareRemoteCode(code: string, options: { fileName?: string } =
   return defaultTranspiler().prepareRemoteCode(code, options);
 }
 
+/**
+ * `code` with its final expression (`code.slice(start, end)`) wrapped so the worker keeps its
+ * value (see {@link prepareRemoteCode}), for TypeScript and JavaScript workers.
+ */
+function wrapLast(code: string, start: number, end: number): RemoteCode {
+  const key = `Symbol.for(${JSON.stringify(LAST_VALUE_KEY)})`;
+  const [head, expr, tail] = [code.slice(0, start), code.slice(start, end), code.slice(end)];
+  return { ts: `${head};((globalThis as any)[${key}] = [(${expr})])[0]${tail}`, js: `${head};(globalThis[${key}] = [(${expr})])[0]${tail}`, hasValue: true };
+}
+
+/**
+ * {@link prepareRemoteCode}'s work for plain JavaScript, without TypeScript: what acorn parses as a
+ * script (top-level `await` allowed). `undefined` for anything else (TypeScript syntax, ES module
+ * syntax, a syntax error), which the compiler then handles as before. Never throws.
+ */
+function prepareJavaScript(code: string): RemoteCode | undefined {
+  let program: Acorn.Program;
+  try {
+    // Loaded here, not with this module: every Sense kernel loads this module at start.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const acorn = require("acorn") as typeof Acorn;
+    // preserveParens: a final `(a, b)` is wrapped with its parentheses, as TypeScript's node has them.
+    program = acorn.parse(code, { ecmaVersion: "latest", sourceType: "script", allowAwaitOutsideFunction: true, allowHashBang: true, preserveParens: true });
+  } catch {
+    return undefined;
+  }
+  const statements = program.body.filter((s) => s.type !== "EmptyStatement");
+  const last = statements[statements.length - 1];
+  return last?.type === "ExpressionStatement" ? wrapLast(code, last.expression.start, last.expression.end) : { ts: code, js: code, hasValue: false };
+}
+
 /** {@link prepareRemoteCode}'s work, with a {@link Transpiler}'s compiler. */
 function prepareWith(ts: typeof TS, code: string, options: { fileName?: string }): RemoteCode {
   const fileName = options.fileName ?? "remote.ts";
@@ -341,18 +375,9 @@ function prepareWith(ts: typeof TS, code: string, options: { fileName?: string }
   if (parseErrors?.length) throw fail(parseErrors);
   const statements = sf.statements.filter((s) => s.kind !== ts.SyntaxKind.EmptyStatement);
   const last = statements[statements.length - 1];
-  const key = `Symbol.for(${JSON.stringify(LAST_VALUE_KEY)})`;
-  let tsCode = code;
-  let jsCode = code;
-  let hasValue = false;
-  if (last && ts.isExpressionStatement(last)) {
-    const e = last.expression;
-    const start = e.getStart(sf);
-    const [head, expr, tail] = [code.slice(0, start), code.slice(start, e.end), code.slice(e.end)];
-    tsCode = `${head};((globalThis as any)[${key}] = [(${expr})])[0]${tail}`;
-    jsCode = `${head};(globalThis[${key}] = [(${expr})])[0]${tail}`;
-    hasValue = true;
-  }
+  const wrapped = last && ts.isExpressionStatement(last) ? wrapLast(code, last.expression.getStart(sf), last.expression.end) : { ts: code, js: code, hasValue: false };
+  const { ts: tsCode, hasValue } = wrapped;
+  let jsCode = wrapped.js;
   if (parseErrors === undefined || needsEmit(ts, sf)) {
     const out = ts.transpileModule(tsCode, {
       fileName,

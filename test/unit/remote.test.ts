@@ -1,7 +1,7 @@
 /** Remote execution's pure parts: code preparation, values, errors, interrupts, the magic and the table. */
 import { EventEmitter } from "node:events";
 import * as vm from "node:vm";
-import { prepareRemoteCode, LAST_VALUE_KEY } from "../../src/transpile";
+import { prepareRemoteCode, LAST_VALUE_KEY, Transpiler } from "../../src/transpile";
 import { RemoteError, isRemoteError } from "../../src/errors";
 import { jsonExact, toWire, fromWire, toJsonWire, fromJsonWire } from "../../src/remote/values";
 import { checkNames, checkSettable } from "../../src/remote/names";
@@ -47,6 +47,30 @@ describe("prepareRemoteCode", () => {
 
   it("a syntax error is a compile_error with line and column", () => {
     expect(() => prepareRemoteCode("1 +\nlet = = 2")).toThrow(expect.objectContaining({ code: "compile_error", message: expect.stringMatching(/remote\.ts:2:\d+ - error TS/) }));
+  });
+
+  it("plain JavaScript is prepared without the compiler (a master that never loaded TypeScript does not load it); TypeScript syntax still uses it", () => {
+    let used = 0;
+    const typescript = new Proxy({}, { get: () => { used++; throw new Error("the compiler was used"); } }) as unknown as typeof import("typescript");
+    const tr = new Transpiler({ typescript });
+    const cases: [string, unknown][] = [
+      ["var a = 20\na * 2 + 2", 42],
+      ["let s = 0; for (const x of [1, 2, 3]) s += x; (s, s * 2)", 12],
+      ["const o = { k: 7 };\no.k;;", 7],
+      ["await Promise.resolve(5)", undefined],
+    ];
+    for (const [code, value] of cases) {
+      const p = tr.prepareRemoteCode(code);
+      expect(p.hasValue).toBe(true);
+      expect(p.ts).toMatch(/\(globalThis as any\)/);
+      // the same text as the compiler's path makes
+      expect(p).toEqual(prepareRemoteCode(code));
+      if (value !== undefined) expect(runJs(p.js)).toEqual({ completion: value, kept: value });
+    }
+    expect(tr.prepareRemoteCode("let x = 1;")).toEqual({ ts: "let x = 1;", js: "let x = 1;", hasValue: false });
+    expect(used).toBe(0);
+    expect(() => tr.prepareRemoteCode("const n: number = 1;\nn")).toThrow("the compiler was used");
+    expect(() => tr.prepareRemoteCode("import * as fs from 'fs';\nfs")).toThrow("the compiler was used");
   });
 });
 
