@@ -19,14 +19,25 @@ import type * as InspectModule from "tslab/dist/inspect";
 import type * as MetadataModule from "tslab/dist/metadata";
 import { CURRENT_CELL_KEY, type CellIO, type CurrentCell, type DisplayMessage, type MagicScope } from "../src/protocol/cell";
 import { CompileError, type CellDiagnostic } from "./cell-errors";
-import { createHealingConverterSet, type HealingConverterSet, wrapTypeScriptWatchers } from "./converters";
+import type { HealingConverterSet } from "./converters";
 import type { CellOutcome, Completeness, Completion, Engine, EngineInfo } from "./engine";
 import { abortPromise, globalScope, JsEngine } from "./js-engine";
 import { notebookScope } from "./magic-cells";
-import { CodeCache, defaultCodeCacheDir } from "./code-cache";
+import type { CodeCache } from "./code-cache";
 import { loadTslabTypeScript, overlayTslabTypeScript, prepareTypeRoots } from "./resolve";
 import { distPath } from "../src/protocol/marks";
-import { defaultTranspiler } from "../src/transpile";
+import type { defaultTranspiler } from "../src/transpile";
+
+// What only the compiler's side needs (the converter glue, the code cache, the master-side
+// transpiler) loads with the compiler, not with the kernel: a worker that runs precompiled code
+// never compiles, and every worker of a launch pays its own boot on the machine's shared cores.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const lazy = {
+  converters: () => require("./converters") as typeof import("./converters"),
+  codeCache: () => require("./code-cache") as typeof import("./code-cache"),
+  transpiler: (): ReturnType<typeof defaultTranspiler> => (require("../src/transpile") as typeof import("../src/transpile")).defaultTranspiler(),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** Options of {@link TsEngine}. */
 export interface TsEngineOptions {
@@ -132,11 +143,12 @@ export class TsEngine implements Engine {
   private load(): Loaded {
     if (this.loaded) return this.loaded;
     const { root, log, isJS } = this.options;
+    const { CodeCache, defaultCodeCacheDir } = lazy.codeCache();
     const cache = this.options.codeCache ?? new CodeCache(defaultCodeCacheDir(), { log });
     try {
       // Every program tslab's converter builds hands its parsed libraries to the master's
       // transpiler: the first launch with TypeScript startup code then parses none of them again.
-      overlayTslabTypeScript(root, prepareTypeRoots(), (file) => cache.require(file), (typescript, program) => void defaultTranspiler().adoptFrom(typescript, program));
+      overlayTslabTypeScript(root, prepareTypeRoots(), (file) => cache.require(file), (typescript, program) => void lazy.transpiler().adoptFrom(typescript, program));
     } catch (e) {
       log(`sense: sense-tslab types will not resolve outside a folder that has them: ${(e as Error).message}`);
     }
@@ -146,6 +158,7 @@ export class TsEngine implements Engine {
       ScriptTarget: { Latest: number };
       ScriptKind: { TSX: number };
     };
+    const { createHealingConverterSet, wrapTypeScriptWatchers } = lazy.converters();
     const watch = wrapTypeScriptWatchers(ts.sys);
     // Loaded only now: tslab's modules must see the overlaid TypeScript.
     const load = createRequire(__filename);
@@ -299,7 +312,7 @@ export class TsEngine implements Engine {
     try {
       // The file a launch from this folder checks (cluster.ts: the workers' folder, by default the
       // notebook's): its program then reuses this one's module resolutions, not only its libraries.
-      defaultTranspiler().checkAndTranspile(WARM_UP_CODE, { fileName: path.join(this.options.cwd ?? process.cwd(), "__startup.ts") });
+      lazy.transpiler().checkAndTranspile(WARM_UP_CODE, { fileName: path.join(this.options.cwd ?? process.cwd(), "__startup.ts") });
     } catch (e) {
       this.options.log(`sense: transpiler warm-up failed: ${e instanceof Error ? e.message : String(e)}`);
     }

@@ -2,8 +2,10 @@
  * What a worker kernel's boot loads. Every worker pays its boot in CPU, and a launch of N workers
  * on a small machine is N boots sharing its cores (#25): a `sense-fast` worker runs plain
  * JavaScript and must not load the TypeScript engine (its converter glue, the code cache, the
- * master-side transpiler) nor `child_process` (only a system without /proc asks `ps`). The
- * kernel runs from `dist/` in a child Node process, sockets bound, as a kernelspec starts it.
+ * master-side transpiler) nor `child_process` (only a system without /proc asks `ps`); a
+ * `sense-ts` worker runs precompiled startup code and loads the compiler's side only when a cell
+ * needs it. The kernel runs from `dist/` in a child Node process, sockets bound, as a kernelspec
+ * starts it.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -58,7 +60,10 @@ test("a sense-fast worker's boot loads neither the TypeScript engine nor child_p
   expect(fast.builtins).not.toContain("child_process");
 });
 
-test("a sense-ts kernel's boot still has its TypeScript engine (loaded on its own path, not dropped)", async () => {
-  const ts = await bootLoads("ts");
-  expect(base(ts.files)).toContain(path.join("dist", "kernel-extension", "ts-engine.js"));
+test("a sense-ts kernel boots with its TypeScript engine but loads the compiler's side (converter glue, code cache, transpiler) only when it compiles", async () => {
+  const files = base((await bootLoads("ts")).files);
+  expect(files).toContain(path.join("dist", "kernel-extension", "ts-engine.js"));
+  for (const absent of ["code-cache.js", "converters.js"]) expect(files).not.toContain(path.join("dist", "kernel-extension", absent));
+  expect(files).not.toContain(path.join("dist", "src", "transpile.js"));
+  expect(files.filter((f) => f.includes(`${path.sep}typescript${path.sep}`))).toEqual([]);
 });
