@@ -82,16 +82,16 @@ export function acknowledgePromptly(ws: WebSocket, expecting?: () => boolean): v
 }
 
 /**
- * Server settings for `endpoint` whose websockets authenticate with a header; `expecting` as in
- * {@link acknowledgePromptly}.
+ * Server settings for `endpoint` whose websockets authenticate with a header and pong every burst
+ * ({@link acknowledgePromptly}); {@link connectKernel} gives each connection its own class.
  */
-export function serverSettings(endpoint: ServerEndpoint, expecting?: () => boolean): ServerConnection.ISettings {
+export function serverSettings(endpoint: ServerEndpoint): ServerConnection.ISettings {
   return ServerConnection.makeSettings({
     baseUrl: endpoint.baseUrl,
     wsUrl: endpoint.baseUrl.replace(/^http/, "ws"),
     token: endpoint.token,
     appendToken: false,
-    WebSocket: headerAuthWebSocket(endpoint, expecting),
+    WebSocket: headerAuthWebSocket(endpoint),
   });
 }
 
