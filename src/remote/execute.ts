@@ -21,7 +21,7 @@ import { Cluster } from "../workers/cluster";
 import { resolveTargets, type Target, type Targets } from "../workers/targets";
 import { fromWire, toJsonWire, toWire } from "./values";
 import { randomBytes } from "node:crypto";
-import { channelAnswer, hasNumpy, noNumpy, numpySpec, offer, pieceCount, pulledValues, pullSpec, PushParts, recvSpec, showProgress, stageSpec, stagedBytes, tell } from "./transfer";
+import { channelAnswer, hasNumpy, noNumpy, numpySpec, offer, pieceCount, pulledValues, pullSpec, PushParts, recvSpec, showProgress, stageSpec, stagedBytes, stagedProgress, tell } from "./transfer";
 import { inlineBinary } from "./parts";
 import type { Destination } from "./channel";
 import type { Worker } from "../workers/worker";
@@ -185,13 +185,12 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
 
   const watch = watchInterrupts(options.signal);
   // A value too big for one message comes in pieces (answer.ts): its bytes show as a transfer's.
-  const staged = targets.map(() => ({ progress: { done: 0, total: 0 } }));
-  const stop = showProgress(sink, targets, staged);
+  const progress = stagedProgress(sink, targets);
   let results: ExecuteResult[];
   try {
     results = await Promise.all(
       targets.map(async (t, i) => {
-        const o = await runExecute(t, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted }, (done, total) => (staged[i].progress = { done, total }));
+        const o = await runExecute(t, specs[i], { sink, timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000, interrupted: watch.interrupted }, progress.report(i));
         const r: ExecuteResult = {
           worker: t.name,
           id: t.id,
@@ -213,7 +212,7 @@ export async function execute(code: string, options: ExecuteOptions = {}): Promi
       }),
     );
   } finally {
-    stop();
+    progress.stop();
     watch.dispose();
   }
   const failures = results.flatMap((r, i) => (r.status === "ok" ? [] : [failureOf(targets[i], r)]));
@@ -227,16 +226,11 @@ async function onEach<T>(method: string, targets: Target[], spec: (t: Target) =>
   for (const s of specs) checkWireSize(s.what, { code: s.code });
   const watch = watchInterrupts(options.signal);
   // An answer too big for one message comes in pieces (answer.ts): its bytes show as a transfer's.
-  const staged = targets.map(() => ({ progress: { done: 0, total: 0 } }));
-  const stop = showProgress(sink, targets, staged);
-  const onProgress = (options as TransferOptions).onProgress;
+  const progress = stagedProgress(sink, targets, (options as TransferOptions).onProgress);
   try {
     const outcomes = await Promise.all(
       targets.map(async (t, i) => {
-        const o = await runRemote(t, specs[i], { sink, interrupted: watch.interrupted }, (done, total) => {
-          staged[i].progress = { done, total };
-          tell(onProgress, t.name, done, total);
-        });
+        const o = await runRemote(t, specs[i], { sink, interrupted: watch.interrupted }, progress.report(i));
         answered?.(i);
         return o;
       }),
@@ -257,7 +251,7 @@ async function onEach<T>(method: string, targets: Target[], spec: (t: Target) =>
     if (failures.length) throw new RemoteError(method, failures, values, { of: targets.length });
     return values;
   } finally {
-    stop();
+    progress.stop();
     watch.dispose();
   }
 }

@@ -210,6 +210,23 @@ export function showProgress(sink: OutputSink | undefined, targets: readonly Tar
 }
 
 /**
+ * Progress of answers (or values) that come in staged pieces, one row per target in `sink` after
+ * ~1 s ({@link showProgress}) and each report told to `onProgress`: `report(i)` is the progress
+ * callback for target `i`'s request; `stop()` ends the display with its final state. Never throws.
+ */
+export function stagedProgress(sink: OutputSink | undefined, targets: readonly Target[], onProgress?: (worker: string, done: number, total: number) => void): { report(i: number): (done: number, total: number) => void; stop(): void } {
+  const staged = targets.map(() => ({ progress: { done: 0, total: 0 } }));
+  const stop = showProgress(sink, targets, staged);
+  return {
+    report: (i) => (done, total) => {
+      staged[i].progress = { done, total };
+      tell(onProgress, targets[i].name, done, total);
+    },
+    stop,
+  };
+}
+
+/**
  * A `map` chunk of one item too big for a message: the item goes over the data channel (a typed
  * array or Buffer as its own bytes), and the results come back over it when they are big too.
  * `call` runs the chunk; `answer` reads its reply as a `{ b64 }` chunk answer; `close` ends both
