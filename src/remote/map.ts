@@ -8,8 +8,10 @@
  *
  * A worker lost mid-map (its kernel died, was restarted or stopped) gives its chunks back to the
  * queue and the remaining workers run them: at-least-once, so an item may run twice. The chunk a
- * lost worker was running is a suspect; one that keeps taking workers is a poison chunk (see
- * {@link MapOptions.retries}).
+ * lost worker was known to be running is a suspect; one that keeps taking workers is a poison
+ * chunk (see {@link MapOptions.retries}). A killed kernel's last messages die with it (a reply
+ * still in its socket's queue), so a worker lost with two chunks unanswered may have been running
+ * either: both are in doubt, and run again alone, where a loss is certain.
  */
 import { createHash } from "node:crypto";
 import * as acorn from "acorn";
@@ -38,7 +40,10 @@ export interface MapOptions extends RemoteOptions {
    * How many times a chunk whose worker was lost while running it is run again on another worker
    * (default 2). Before its last run it is split into single items, so an item that keeps killing
    * its workers (a poison item) is named when the map fails. Chunks a lost worker only held
-   * (queued behind the running one) go back to the queue without counting.
+   * (queued behind the running one) go back to the queue without counting. When which of its
+   * chunks a lost worker ran is not known (the reply of the older one may have died with its
+   * kernel), neither counts yet: each runs again alone on a worker, and the one that then takes
+   * that worker is charged with the earlier loss too.
    */
   retries?: number;
 }
@@ -60,6 +65,11 @@ interface Chunk {
   losses?: number;
   /** The workers those runs took, by name. */
   took?: string[];
+  /**
+   * Workers lost while this chunk or another of theirs ran, which one unknown (its reply may have
+   * died with the kernel): charged to this chunk (as `losses` and `took`) if it takes a worker again.
+   */
+  doubt?: string[];
   /** One item too big for a message: it goes over the data channel (bigItems.ts). */
   big?: boolean;
 }
@@ -138,6 +148,14 @@ function lossReason(t: Target, o?: RequestOutcome): string {
   if (t.worker.lossReason) return t.worker.lossReason;
   if (t.worker.leaving) return "it was stopped (stopWorkers)";
   return t.worker.record().reason ?? o?.error?.evalue ?? `its status is ${t.worker.status}`;
+}
+
+/**
+ * Whether `c` must run with nothing else sent to its worker: a chunk suspected or in doubt, so a
+ * loss while it runs is known to be its (no reply of an earlier chunk can have died with the kernel).
+ */
+function alone(c: Chunk): boolean {
+  return (c.losses ?? 0) > 0 || (c.doubt?.length ?? 0) > 0;
 }
 
 /** `items 3–7` or `item 3`. */
@@ -228,17 +246,25 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
   const changed = () => Promise.race([woken, watch.interrupted]);
   const finished = () => done >= list.length;
 
-  // Chunks sent to each worker and not yet answered, oldest first: the oldest is the one it runs.
+  // Chunks sent to each worker and not yet answered, oldest first.
   const inFlight = new Map<string, Chunk[]>(targets.map((t) => [t.id, []]));
-  /** The chunk each lost worker was running when it was lost (the suspect), fixed at the first loss seen. */
-  const suspects = new Map<string, Chunk | undefined>();
-  const workerLost = (t: Target, o?: RequestOutcome): void => {
+  /**
+   * What each lost worker is blamed for, fixed at the first loss seen: the chunk it was known to
+   * run (`sure`), or the chunks it may have been running (`doubtful`).
+   */
+  const blame = new Map<string, { sure?: Chunk; doubtful: Chunk[] }>();
+  /** `answered`: a chunk whose answer came as the loss was seen (cut short by it, not known to have caused it). */
+  const workerLost = (t: Target, o?: RequestOutcome, answered?: Chunk): void => {
     if (!working.has(t.id)) return;
     working.delete(t.id);
     lost.set(t.id, lossReason(t, o));
-    // A worker stopped on purpose blames no chunk; one whose kernel died blames the chunk it ran.
+    // A worker stopped on purpose blames no chunk. One whose kernel died was running the oldest
+    // chunk not answered, unless that one's reply died with the kernel (a SIGKILL leaves what is
+    // still in its sockets' queues unsent): then it ran the next. With one chunk unanswered that
+    // one is sure; with more, all of them are in doubt.
     const stopped = t.worker.leaving && !t.worker.lossReason;
-    suspects.set(t.id, stopped ? undefined : inFlight.get(t.id)?.[0]);
+    const open = [...(answered ? [answered] : []), ...(inFlight.get(t.id) ?? [])];
+    blame.set(t.id, stopped ? { doubtful: [] } : open.length === 1 && !answered ? { sure: open[0], doubtful: [] } : { doubtful: open });
     showProgress(true);
     notify();
   };
@@ -255,17 +281,19 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
     });
     notify();
   };
-  /** Puts back a chunk whose worker was lost, counting the loss when it was the one running. */
+  /** Puts back a chunk whose worker was lost: counting the loss when it was the one running, in doubt when it may have been. */
   const giveBack = (t: Target, chunk: Chunk): void => {
-    const suspect = suspects.get(t.id) === chunk;
-    if (!suspect) {
+    const b = blame.get(t.id);
+    if (b?.sure !== chunk) {
       reruns++;
-      queue.unshift(chunk);
+      queue.unshift(b?.doubtful.includes(chunk) ? { ...chunk, doubt: [...(chunk.doubt ?? []), t.name] } : chunk);
       notify();
       return;
     }
-    const losses = (chunk.losses ?? 0) + 1;
-    const took = [...(chunk.took ?? []), t.name];
+    // It took this worker for sure: the losses it was in doubt for were its too.
+    const doubt = chunk.doubt ?? [];
+    const losses = (chunk.losses ?? 0) + doubt.length + 1;
+    const took = [...(chunk.took ?? []), ...doubt, t.name];
     if (losses > retries) {
       failures.push({
         worker: t.name,
@@ -281,8 +309,18 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
     reruns++;
     // Before its last run a chunk goes one item at a time: a poison item is then named, not its chunk.
     const parts = losses === retries && chunk.count > 1 ? Array.from({ length: chunk.count }, (_, k) => ({ start: chunk.start + k, count: 1, data: toWire(list.slice(chunk.start + k, chunk.start + k + 1), "map: items") })) : [chunk];
-    queue.unshift(...parts.map((c) => ({ ...c, losses, took })));
+    queue.unshift(...parts.map((c) => ({ ...c, losses, took, doubt: undefined })));
     notify();
+  };
+
+  /**
+   * The next chunk for a worker whose unanswered chunks are `mine`: a chunk to run alone only when
+   * it has none, and nothing behind one; otherwise the first that may share.
+   */
+  const take = (mine: Chunk[]): Chunk | undefined => {
+    if (mine.some(alone)) return undefined;
+    const i = mine.length === 0 ? 0 : queue.findIndex((c) => !alone(c));
+    return i < 0 ? undefined : queue.splice(i, 1)[0];
   };
 
   const defs = targets.map((t) =>
@@ -299,16 +337,18 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
       }
       // A prefetched chunk waits behind the worker's running one: near the end, where some worker
       // would sit idle meanwhile, leave the last chunks to whichever worker frees up first.
-      const chunk = prefetch && queue.length < working.size ? undefined : queue.shift();
+      const chunk = prefetch && queue.length < working.size ? undefined : take(mine);
       if (!chunk) {
         await changed();
         continue;
       }
-      const big = chunk.big ? await bigChunk(host(), t, id, list[chunk.start], chunk.start, watch.interrupted) : undefined;
-      const call = big ? big.call : jsAwaitRuntime(`run("${id}", ${wireArg(chunk.data)}, ${chunk.start})`);
+      // In the worker's list before any await: the other slot must see it (a chunk to run alone).
       mine.push(chunk);
+      let big: Awaited<ReturnType<typeof bigChunk>> | undefined;
       let o: RequestOutcome;
       try {
+        big = chunk.big ? await bigChunk(host(), t, id, list[chunk.start], chunk.start, watch.interrupted) : undefined;
+        const call = big ? big.call : jsAwaitRuntime(`run("${id}", ${wireArg(chunk.data)}, ${chunk.start})`);
         o = await runRemote(t, { code: call, silent: true, storeHistory: false, stopOnError: false, reply: JS_TAKE_INSTALLED, what: `map chunk at item ${chunk.start}`, precompiled: t.precompiled }, control).finally(() => big?.close());
       } catch (e) {
         mine.splice(mine.indexOf(chunk), 1);
@@ -323,6 +363,8 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
         return;
       }
       mine.splice(mine.indexOf(chunk), 1);
+      // The worker's other slot waited for this one to end before it sends anything.
+      if (alone(chunk)) notify();
       const answer = big && o.status === "ok" ? big.answer(o.answer) : readReply(o.answer);
       if (o.status !== "ok" || o.answerError || !answer || !("b64" in answer)) {
         const d = await def;
@@ -335,7 +377,7 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
       const a = fromWire(answer.b64) as ChunkAnswer;
       if (a.error && t.worker.leaving) {
         // An item cut short by the worker's stop: the chunk runs again elsewhere, whole.
-        workerLost(t, o);
+        workerLost(t, o, chunk);
         giveBack(t, chunk);
         noneLeft(t);
         return;

@@ -34,6 +34,7 @@ import { decodeWorkerTag } from "./session-tags";
 import { startupRequest, Worker } from "./worker";
 import { checkWireSize } from "../protocol/limits";
 import { checkOptionKeys } from "../util/check-options";
+import { isRestError } from "../jupyter/rest";
 
 /** `launchWorkers` options plus an explicit context. */
 export type LaunchWorkersOptions = LaunchOptions & { context?: WorkerContextInput };
@@ -309,13 +310,27 @@ export class Cluster {
   /**
    * Stops the workers `refs` name, or every worker of the cluster when none. Idempotent.
    * @throws WorkerError `unknown_worker` naming the ids not in this cluster; then NOTHING is
-   *   stopped. UsageError `bad_option` for a ref that is no id or record. RestError when the server fails.
+   *   stopped. UsageError `bad_option` for a ref that is no id or record. RestError when the server
+   *   fails; when it is out of reach (`unreachable`) the channels of the workers asked for are
+   *   closed all the same, so none keeps reconnecting to it.
    */
   async stop(refs: readonly WorkerRef[], options: { context?: WorkerContextInput } = {}): Promise<WorkerRecord[]> {
     checkOptionKeys(options, CONTEXT_ONLY, "stopWorkers");
     const ctx = this.context(options.context);
     const ids = flattenRefs(refs);
-    const records = await this.records(ctx, ids.length > 0);
+    let records: WorkerRecord[];
+    try {
+      records = await this.records(ctx, ids.length > 0);
+    } catch (e) {
+      // The server is gone: the workers asked for cannot be stopped, but their channels must not
+      // keep reconnecting to it (Worker.serverGone); the error is still the caller's.
+      if (isRestError(e) && e.code === "unreachable") {
+        for (const w of this.workers.values()) {
+          if (w.tag.masterId === ctx.masterId && (ids.length === 0 || ids.some((id) => id === w.kernelId || id === w.sessionId || id === w.name))) w.serverGone();
+        }
+      }
+      throw e;
+    }
     const targets = ids.length ? pickRecords(records, ids) : records;
     const backend = this.backendFor(ctx);
     return Promise.all(

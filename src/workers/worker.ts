@@ -288,15 +288,23 @@ export class Worker {
     try {
       await this.backend.stop(this.sessionId);
     } catch (e) {
-      if (isRestError(e) && e.code === "unreachable") {
-        this.output.close();
-        this.conn?.dispose();
-      }
+      if (isRestError(e) && e.code === "unreachable") this.serverGone();
       if (!isRestError(e) || e.code !== "not_found") throw e;
     }
     this.output.close();
     await this.setStatus("stopped");
     this.end();
+  }
+
+  /**
+   * Its server is out of reach while the worker is being stopped: closes its output and its
+   * channel, which would otherwise reconnect to nothing for ever (@jupyterlab/services polls
+   * `GET /api/kernels/<id>` every 10-30 s until disposed, keeping a plain Node master alive, and
+   * reaching whatever listens on that port next). Its record stays as it was. Never throws.
+   */
+  serverGone(): void {
+    this.output.close();
+    this.release();
   }
 
   /** Undoes a launch that failed before the worker was handed out: closes and deletes it. Never throws. */

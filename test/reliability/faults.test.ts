@@ -13,6 +13,7 @@ import { NotebookKernel, openNotebook, shownText } from "../helpers/kernel";
 import { LATE_OUTPUT_CAP } from "../../kernel-extension/late-output";
 import { RestClient } from "../../src/jupyter/rest";
 import { launchWorkers, listWorkers, stopKeeper, stopWorkers, WorkerContextInput } from "../../src/workers";
+import { defaultCluster } from "../../src/workers/api";
 import { COUNTS, captureSink, FAST_ENGINE, Figures, kernelPid, kernelPids, SecretScan, trace, until } from "./support";
 
 const figures = new Figures("faults");
@@ -339,6 +340,8 @@ describe("the Jupyter Server going away", () => {
       expect(e.message).toMatch(/did not answer .*Is it running\?/);
       const st = await settles(() => stopWorkers({ context }), 10_000);
       expect(st.code).toBe("unreachable");
+      // Their channels are closed all the same: none keeps reconnecting to the port for ever.
+      for (const id of ids) expect(defaultCluster().worker(id).channel).toBeUndefined();
       figures.add(`listWorkers after the server stopped ${how} -> error`, e.ms, "ms");
       scan.add("sink", sink.text());
       expect(processesUnder(s.baseDir)).toEqual([]);

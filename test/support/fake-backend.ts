@@ -99,8 +99,9 @@ export class FakeKernel implements KernelChannel {
 export class JsFakeKernel extends FakeKernel {
   override readonly ready = Promise.resolve({ implementation: "fake-js", language_info: { name: "javascript" } });
   /**
-   * `die()` inside a cell kills this kernel as a SIGKILL would: it never answers, and its
-   * lifecycle goes `dead` (how a test plays a worker lost mid-request, or a poison item).
+   * `die()` inside a cell kills this kernel as a SIGKILL would: it never answers (nor sends the
+   * reply of the cell before, if still on its way), and its lifecycle goes `dead` (how a test plays
+   * a worker lost mid-request, or a poison item).
    */
   private readonly context: vm.Context = vm.createContext({ require: (id: string) => this.require(id), process, Buffer, console, setTimeout, clearTimeout, setImmediate, queueMicrotask, structuredClone, die: () => this.die() });
   private queue: Promise<unknown> = Promise.resolve();
@@ -111,7 +112,10 @@ export class JsFakeKernel extends FakeKernel {
     if (preambleParts(request.code)) return sent;
     // One cell at a time, in order, as a kernel's shell channel runs them; nothing once dead.
     const run = (this.queue = this.queue.then(() => (this.dead ? new Promise<never>(() => undefined) : this.run(request)))) as Promise<ExecuteReply>;
-    return { msgId: sent.msgId, done: cancellable(run, this.closed) };
+    // The reply leaves on a later turn of the event loop, as a real kernel's socket writes it, while
+    // the next cell already runs: a kernel killed first never sends it (a SIGKILLed kernel's last reply).
+    const reply = run.then((r) => new Promise<ExecuteReply>((resolve) => setImmediate(() => (this.dead ? undefined : resolve(r)))));
+    return { msgId: sent.msgId, done: cancellable(reply, this.closed) };
   }
 
   /** `require` inside the kernel: `vm`'s `runInThisContext` runs in this kernel's context (map's function sees its globals, as on a real worker). */

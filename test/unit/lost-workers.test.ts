@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { OutputSink } from "../../src/protocol/cell";
 import { execute, map, pull, push } from "../../src/remote";
+import { RestError } from "../../src/errors";
 import { Cluster } from "../../src/workers";
 import { exitText } from "../../src/workers/worker";
 import { FakeBackend, JsFakeKernel } from "../support/fake-backend";
@@ -167,6 +168,21 @@ describe("lost workers", () => {
       await expect(cluster.launch({ n: 1, engine: "sense-fast", keeper: false, sink: quiet, ...(bad as object) })).rejects.toMatchObject({ code: "bad_option" });
     }
     expect(backend.calls.filter((c) => c.startsWith("start")).length).toBe(starts);
+  });
+
+  it("stopWorkers with the server out of reach: the error is the caller's, and the channels of the workers asked for are closed (none keeps reconnecting to a server that is gone)", async () => {
+    const gone = new RestError("unreachable", "the Jupyter Server did not answer (connection refused)", { method: "GET", url: "fake://backend/api/sessions" });
+    const listing = jest.spyOn(backend, "listSessions").mockRejectedValue(gone);
+    const deleting = jest.spyOn(backend, "stop").mockRejectedValue(gone);
+    try {
+      await expect(cluster.stop(["w2"])).rejects.toMatchObject({ code: "unreachable" });
+      expect(["w1", "w2", "w3"].map((n) => kernelOf(n).disposed)).toEqual([false, true, false]);
+      await expect(cluster.stop([])).rejects.toMatchObject({ code: "unreachable" });
+      expect(["w1", "w2", "w3"].map((n) => kernelOf(n).disposed)).toEqual([true, true, true]);
+    } finally {
+      listing.mockRestore();
+      deleting.mockRestore();
+    }
   });
 
   it("says how a kernel's process ended, as the direct backend knows it", () => {

@@ -80,12 +80,29 @@ describe("map when workers are lost", () => {
     for (const [i, r] of err.results.entries()) if (r !== undefined) expect(r).toBe(i + 1);
   });
 
-  it("retries: 0 fails at the first loss of the chunk being run, naming its items", async () => {
-    await start(2);
+  it("a poison item that kills its worker as soon as the chunk before it finished (whose reply dies with the kernel) is named, not that chunk; it takes retries + 1 workers", async () => {
+    await start(4);
+    const items = Array.from({ length: 100 }, (_, i) => i);
+    // w2 holds items 20–29 and, prefetched behind them, 30–39: item 30 kills it before the reply
+    // of 20–29 has left the kernel, so the master never learns that 20–29 finished.
+    const err = (await map((x: number) => (x === 30 ? die() : x + 1), items, { cluster, sink: quiet, chunkSize: 10 }).catch((e: unknown) => e)) as RemoteError;
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.failures).toHaveLength(1);
+    expect(err.failures[0]).toMatchObject({ index: 30, ename: "WorkerLost" });
+    expect(err.failures[0].evalue).toMatch(/^item 30 took 3 workers \(w2, w\d, w\d\): each was lost while running it .*run 3 times \(retries: 2\)/);
+    // Only the workers it took are lost: the fourth is left.
+    expect(cluster.runnable()).toHaveLength(1);
+    for (const [i, r] of err.results.entries()) if (r !== undefined) expect(r).toBe(i + 1);
+  });
+
+  it("retries: 0 fails at the first loss known to be the chunk's, naming its items (a loss in doubt runs it again alone first)", async () => {
+    await start(3);
     const items = Array.from({ length: 40 }, (_, i) => i);
+    // w2 dies on item 13 with items 15–19 sent behind 10–14: which it ran is in doubt until 10–14 takes a worker alone.
     const err = (await map((x: number) => (x === 13 ? die() : x), items, { cluster, sink: quiet, chunkSize: 5, retries: 0 }).catch((e: unknown) => e)) as RemoteError;
+    expect(err.failures).toHaveLength(1);
     expect(err.failures[0]).toMatchObject({ ename: "WorkerLost" });
-    expect(err.failures[0].evalue).toMatch(/^items 10–14 took 1 worker \(w\d\)/);
+    expect(err.failures[0].evalue).toMatch(/^items 10–14 took 2 workers \(w2, w\d\)/);
     expect(cluster.runnable()).toHaveLength(1);
   });
 

@@ -63,25 +63,44 @@ async function gone(pid: number, withinMs: number): Promise<boolean> {
   return !processAlive(pid);
 }
 
-/** A real HTTP server standing in for the Jupyter Server's REST API: records requests, answers `status(url)`. */
+/** The token the watchdogs here are given: a request that carries it is theirs. */
+const TOKEN = "secret-token-0123";
+
+/**
+ * A real HTTP server standing in for the Jupyter Server's REST API: records the watchdog's
+ * requests, answers `status(url)`. Its port is a free loopback port another process of the test
+ * run may have used a moment ago: a client of that process's server left reconnecting (a
+ * @jupyterlab/services kernel connection polls `GET /api/kernels/<id>` for ever) would reach this
+ * one. The watchdog's requests are told by the base path it was given (unique to this server) or
+ * the token it sends; only those are recorded (any of them, right or wrong), anything else is
+ * answered 404 and ignored.
+ */
 async function api(status: (url: string) => number): Promise<{ url: string; requests: string[]; seen(n: number): Promise<void>; close(): void }> {
+  const base = `/base-${process.pid}-${Math.random().toString(36).slice(2, 10)}/`;
   const requests: string[] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
   const server = http.createServer((req, res) => {
-    requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? "-"}`);
-    res.statusCode = status(req.url ?? "");
+    const url = req.url ?? "";
+    const auth = req.headers.authorization ?? "-";
+    if (!url.startsWith(base) && !auth.includes(TOKEN)) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    requests.push(`${req.method} ${url.startsWith(base) ? `/base/${url.slice(base.length)}` : url} ${auth}`);
+    res.statusCode = status(url);
     res.end();
     for (const w of waiters.filter((x) => requests.length >= x.n)) w.resolve();
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   const seen = (n: number) => new Promise<void>((resolve) => (requests.length >= n ? resolve() : waiters.push({ n, resolve })));
-  return { url: `http://127.0.0.1:${port}/base/`, requests, seen, close: () => server.close() };
+  return { url: `http://127.0.0.1:${port}${base}`, requests, seen, close: () => server.close() };
 }
 
 const env = (over: Record<string, string>): Record<string, string> => ({
   SENSE_API_URL: "http://127.0.0.1:9/",
-  SENSE_API_TOKEN: "secret-token-0123",
+  SENSE_API_TOKEN: TOKEN,
   SENSE_MASTER_ID: "process-1-abc",
   SENSE_MASTER_KIND: "process",
   SENSE_MASTER_PID: "0",
@@ -94,6 +113,10 @@ const env = (over: Record<string, string>): Record<string, string> => ({
 it("a kernel master gone (its kernel 404): the session is deleted with the token, then the spinning process ends; the token is not in the sentinel's argv", async () => {
   const server = await api((url) => (url.includes("/api/kernels/") ? 404 : 204));
   try {
+    // What a kernel connection of another test's server, left reconnecting, sends when it lands on
+    // this port (seen in CI): not the watchdog's, so not among its requests below.
+    const origin = new URL(server.url).origin;
+    for (const path of [`/api/kernels/k-9?${Date.now()}`, "/api/kernels/k-9/channels?session_id=s-9"]) expect((await fetch(origin + path, { headers: { authorization: "token other" } })).status).toBe(404);
     const w = spinner(env({ SENSE_API_URL: server.url, SENSE_MASTER_KIND: "kernel", SENSE_MASTER_ID: "k-1" }));
     const sentinel = await w.started;
     expect(sentinel).toBeGreaterThan(0);

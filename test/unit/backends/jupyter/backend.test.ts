@@ -96,7 +96,8 @@ describe("Jupyter Server backend error paths (nock)", () => {
     server.get("/api/sessions").reply(200, [session(2, { path: w2.path, name: `sense:process-2-nock:2:small:1:idle`, type: "sense-worker" })]);
     server.delete("/api/sessions/s2").replyWithError(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }));
     await expect(cluster.stop(["w2"], { context })).rejects.toMatchObject({ code: "unreachable" });
-    expect(cluster.worker("w2").channel).toBeDefined();
+    // Its handle (and record) stays; its channel is closed, not left reconnecting to the server (Worker.serverGone).
+    expect(cluster.worker("w2").channel).toBeUndefined();
   });
 
   it("a master kernel the server answers 404 for: the launch goes on with the engine asked for", async () => {
