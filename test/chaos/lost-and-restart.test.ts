@@ -48,6 +48,15 @@ describe.each([
     await stopWorkers({ context: ctx() });
     await b.close();
   });
+  // A test that failed before its own restart leaves failed workers: the next test starts from
+  // every worker idle all the same (its own failure stays the only one reported).
+  afterEach(async () => {
+    if (!b) return;
+    const failed = (await listWorkers({ context: ctx() })).filter((r) => r.status === "failed").map((r) => r.name);
+    if (failed.length === 0) return;
+    await restartWorkers({ context: ctx(), sink: captureSink() });
+    await until("the restarted workers idle", async () => ((await listWorkers({ context: ctx() })).every((r) => r.status === "idle") ? true : undefined), 120_000);
+  });
 
   /** Restarts every failed worker and checks each came back in place: env and startup code by its output, then map runs on it. */
   async function restartFailed(expected: string[]): Promise<void> {
