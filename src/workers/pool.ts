@@ -101,13 +101,14 @@ export class WorkerPools {
     const extra = pool.members.splice(target);
     await Promise.all([...extra.map((m) => this.discard(m, pool.spec.backend)), this.fill(pool)]);
     // Members a refill started before this call are waited for too, and one that failed to start is
-    // replaced (until 3 fail in a row: a broken engine): resolved means full.
+    // replaced (until 3 fail in a row: a broken engine): resolved means full. A pool drained
+    // meanwhile (the master shut down, drainAll) is no longer filled: it is done too.
     for (;;) {
       await Promise.all(pool.members.map((m) => m.ready));
-      if (pool.members.length >= pool.target || pool.failures >= 3) break;
+      if (pool.members.length >= pool.target || pool.failures >= 3 || this.pools.get(key) !== pool) break;
       await this.fill(pool);
     }
-    if (!target && !pool.members.length) this.pools.delete(key);
+    if (!target && !pool.members.length && this.pools.get(key) === pool) this.pools.delete(key);
     return this.describe(pool);
   }
 
