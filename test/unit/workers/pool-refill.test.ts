@@ -77,6 +77,27 @@ describe("the warm pool's refill", () => {
     expect(backend.poolStarts).toBe(12);
   });
 
+  it(`launches in quick succession share the refill's lanes: still at most ${REFILL_LANES} replacements start at a time`, async () => {
+    expect(await cluster.setPool({ n: 6, engine: "sense-fast", keeper: false })).toMatchObject({ ready: 6 });
+    backend.holding = true;
+    // each launch asks for a refill while the one before is still starting its replacements
+    for (let k = 0; k < 3; k++) expect(await cluster.launch({ n: 2, engine: "sense-fast", keeper: false, sink: quiet, code: "1" })).toHaveLength(2);
+    let released = 0;
+    while (backend.poolStarts < 12 || backend.held.length > 0) {
+      expect(backend.held.length).toBeLessThanOrEqual(REFILL_LANES);
+      const next = backend.held.shift();
+      if (!next) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      next();
+      released++;
+    }
+    expect(released).toBe(6);
+    expect(await cluster.setPool({ n: 6, engine: "sense-fast", keeper: false })).toMatchObject({ ready: 6, starting: 0 });
+    expect(backend.poolStarts).toBe(12);
+  });
+
   it("setWorkerPool itself starts every kernel it misses at once", async () => {
     backend.holding = true;
     const filling = cluster.setPool({ n: 5, engine: "sense-fast", keeper: false });
