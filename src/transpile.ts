@@ -349,15 +349,28 @@ function wrapLast(code: string, start: number, end: number): RemoteCode {
  */
 function prepareJavaScript(code: string): RemoteCode | undefined {
   let program: Acorn.Program;
+  // TypeScript's type arguments also parse as JavaScript comparisons (`f<T>(x)`, `new Set<number>([1])`
+  // is `(new Set < number) > [1]` to acorn): where a `<` is followed by a `>` anywhere, the code may
+  // mean something else to the compiler, whose reading (and emit) it keeps.
+  let opened = false;
+  let ambiguous = false;
   try {
     // Loaded here, not with this module: every Sense kernel loads this module at start.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const acorn = require("acorn") as typeof Acorn;
+    const { relational, bitShift } = acorn.tokTypes;
+    const onToken = (t: Acorn.Token): void => {
+      if (t.type !== relational && t.type !== bitShift) return;
+      const op = code.slice(t.start, t.end);
+      if (op === "<") opened = true;
+      else if (opened && op.startsWith(">")) ambiguous = true;
+    };
     // preserveParens: a final `(a, b)` is wrapped with its parentheses, as TypeScript's node has them.
-    program = acorn.parse(code, { ecmaVersion: "latest", sourceType: "script", allowAwaitOutsideFunction: true, allowHashBang: true, preserveParens: true });
+    program = acorn.parse(code, { ecmaVersion: "latest", sourceType: "script", allowAwaitOutsideFunction: true, allowHashBang: true, preserveParens: true, onToken });
   } catch {
     return undefined;
   }
+  if (ambiguous) return undefined;
   const statements = program.body.filter((s) => s.type !== "EmptyStatement");
   const last = statements[statements.length - 1];
   return last?.type === "ExpressionStatement" ? wrapLast(code, last.expression.start, last.expression.end) : { ts: code, js: code, hasValue: false };

@@ -363,8 +363,11 @@ export async function map<T, R>(fn: (item: T, index: number) => R | Promise<R>, 
         return;
       }
       mine.splice(mine.indexOf(chunk), 1);
-      // The worker's other slot waited for this one to end before it sends anything.
-      if (alone(chunk)) notify();
+      // The worker's other slot may wait for this one to end: it sends nothing beside a chunk to run
+      // alone, and takes none to run alone beside this one (a chunk that waits in the queue for a
+      // worker with nothing in flight; this slot itself, when it prefetches, may not take it next).
+      // Chunks to run alone exist only once a worker was lost: until then nothing waits on this.
+      if (alone(chunk) || blame.size > 0) notify();
       const answer = big && o.status === "ok" ? big.answer(o.answer) : readReply(o.answer);
       if (o.status !== "ok" || o.answerError || !answer || !("b64" in answer)) {
         const d = await def;

@@ -72,6 +72,8 @@ interface Pool {
   lastError?: string;
   /** Consecutive start failures; refilling stops after 3 so a broken engine does not loop. */
   failures: number;
+  /** Lanes of {@link WorkerPools.fill} running now (a refill adds lanes only up to its limit, counting these). */
+  lanes: number;
 }
 
 /** Pool key: kernels are interchangeable only with the same engine, size and folder. */
@@ -93,7 +95,7 @@ export class WorkerPools {
   /** Sets how many kernels of `spec`'s kind stay warm, starting or stopping kernels to get there; resolves when done. */
   async resize(spec: PoolSpec, target: number): Promise<PoolInfo> {
     const key = poolKey(spec.engine, spec.size, spec.folder);
-    const pool = this.pools.get(key) ?? { spec, target, members: [], failures: 0 };
+    const pool = this.pools.get(key) ?? { spec, target, members: [], failures: 0, lanes: 0 };
     pool.spec = spec;
     pool.target = target;
     pool.failures = 0;
@@ -101,13 +103,14 @@ export class WorkerPools {
     const extra = pool.members.splice(target);
     await Promise.all([...extra.map((m) => this.discard(m, pool.spec.backend)), this.fill(pool)]);
     // Members a refill started before this call are waited for too, and one that failed to start is
-    // replaced (until 3 fail in a row: a broken engine): resolved means full.
+    // replaced (until 3 fail in a row: a broken engine): resolved means full. A pool drained
+    // meanwhile (the master shut down, drainAll) is no longer filled: it is done too.
     for (;;) {
       await Promise.all(pool.members.map((m) => m.ready));
-      if (pool.members.length >= pool.target || pool.failures >= 3) break;
+      if (pool.members.length >= pool.target || pool.failures >= 3 || this.pools.get(key) !== pool) break;
       await this.fill(pool);
     }
-    if (!target && !pool.members.length) this.pools.delete(key);
+    if (!target && !pool.members.length && this.pools.get(key) === pool) this.pools.delete(key);
     return this.describe(pool);
   }
 
@@ -155,19 +158,28 @@ export class WorkerPools {
     };
   }
 
-  /** Starts the kernels `pool` misses, `lanes` at a time (each lane starts its next once its last is ready). */
+  /**
+   * Starts the kernels `pool` misses, in at most `lanes` lanes counting those already running for it
+   * (each lane starts its next kernel once its last is ready): launches in quick succession each
+   * ask for a refill, and must not add theirs to the lanes the one before started.
+   */
   private async fill(pool: Pool, lanes = Infinity): Promise<void> {
     const wanted = () => pool.target - pool.members.length > 0 && pool.failures < 3 && this.pools.get(poolKey(pool.spec.engine, pool.spec.size, pool.spec.folder)) === pool;
     const lane = async (): Promise<void> => {
-      while (wanted()) {
-        const m = this.startOne(pool);
-        pool.members.push(m);
-        await m.ready;
+      pool.lanes++;
+      try {
+        while (wanted()) {
+          const m = this.startOne(pool);
+          pool.members.push(m);
+          await m.ready;
+        }
+      } finally {
+        pool.lanes--;
       }
     };
     const missing = pool.target - pool.members.length;
     if (missing <= 0 || pool.failures >= 3) return;
-    await Promise.all(Array.from({ length: Math.min(missing, lanes) }, lane));
+    await Promise.all(Array.from({ length: Math.max(0, Math.min(missing, lanes - pool.lanes)) }, lane));
   }
 
   private startOne(pool: Pool): PooledKernel {

@@ -106,6 +106,30 @@ describe("map when workers are lost", () => {
     expect(cluster.runnable()).toHaveLength(1);
   });
 
+  it("a chunk given back in doubt at the end of the queue still runs: a worker whose chunks end wakes its other slot to take it (the map hung)", async () => {
+    await start(4);
+    await push({ marker: path.join(home, "killed-once") }, { cluster, sink: quiet });
+    const items = Array.from({ length: 41 }, (_, i) => i);
+    // Item 38 kills the first worker that runs it, with a chunk prefetched behind it: both go back
+    // in doubt, to run alone. By then the queue holds nothing else, and every other worker's slot
+    // that ends first waits for its second slot, which (prefetching, near the end) takes nothing.
+    const out = await map(
+      (x: number) => {
+        const g = globalThis as unknown as { marker: string; require: (id: string) => typeof fs };
+        const files = g.require("fs");
+        if (x === 38 && !files.existsSync(g.marker)) {
+          files.writeFileSync(g.marker, "");
+          return die();
+        }
+        return x * 2;
+      },
+      items,
+      { cluster, sink: quiet, chunkSize: 1 },
+    );
+    expect(out).toEqual(items.map((x) => x * 2));
+    expect(cluster.runnable()).toHaveLength(3);
+  });
+
   it("no worker left: a RemoteError that says how many items finished", async () => {
     await start(3);
     const items = Array.from({ length: 60 }, (_, i) => i);

@@ -72,6 +72,26 @@ describe("prepareRemoteCode", () => {
     expect(() => tr.prepareRemoteCode("const n: number = 1;\nn")).toThrow("the compiler was used");
     expect(() => tr.prepareRemoteCode("import * as fs from 'fs';\nfs")).toThrow("the compiler was used");
   });
+
+  it("TypeScript type arguments that also parse as JavaScript comparisons (f<T>(x), new Set<number>([...])) are still transpiled for JavaScript workers", () => {
+    // acorn reads `new Set<number>([1, 2])` as `(new Set < number) > [1, 2]`: sent as written, a
+    // JavaScript worker threw "number is not defined" (or computed a boolean) where the compiler's
+    // path had erased the type arguments.
+    const cases: [string, unknown][] = [
+      ["const id = (x) => x;\nid<number>(21) * 2", 42],
+      ["new Set<number>([1, 2, 2]).size", 2],
+      ["new Map<string, number>([['a', 1]]).get('a')", 1],
+      ["const id = (x) => x;\nid<Array<string>>(['q'])[0]", "q"],
+    ];
+    for (const [code, value] of cases) {
+      const p = prepareRemoteCode(code);
+      expect(p.js).not.toMatch(/<(number|string|Array)/);
+      expect(runJs(p.js)).toEqual({ completion: value, kept: value });
+    }
+    // plain comparisons still run as written
+    const c = prepareRemoteCode("const a = 1, b = 2, c = 0;\n(a < b) > c");
+    expect(runJs(c.js)).toEqual({ completion: true, kept: true });
+  });
 });
 
 describe("values", () => {
