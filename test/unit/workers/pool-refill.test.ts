@@ -32,6 +32,27 @@ class HeldBackend extends FakeBackend {
   }
 }
 
+/**
+ * Releases the held pooled-session starts one at a time until `total` starts were made and none is
+ * held, checking at each step that no more than the refill's lanes are in flight; how many it released.
+ */
+async function releaseRefill(backend: HeldBackend, total: number): Promise<number> {
+  let released = 0;
+  while (backend.poolStarts < total || backend.held.length > 0) {
+    // a lane starts its next kernel once its last one is ready: never more than the lanes at once
+    expect(backend.held.length).toBeLessThanOrEqual(REFILL_LANES);
+    const next = backend.held.shift();
+    if (!next) {
+      // the released start's kernel gets ready (in-process promises) and its lane starts the next
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      continue;
+    }
+    next();
+    released++;
+  }
+  return released;
+}
+
 describe("the warm pool's refill", () => {
   let home: string;
   let backend: HeldBackend;
@@ -59,19 +80,7 @@ describe("the warm pool's refill", () => {
     // the launch adopted the 6 pooled kernels (no new worker session) and its refill began
     expect(backend.calls.filter((c) => c === "start sense-worker")).toEqual([]);
     expect(backend.held).toHaveLength(REFILL_LANES);
-    let released = 0;
-    while (backend.poolStarts < 12 || backend.held.length > 0) {
-      // a lane starts its next kernel once its last one is ready: never more than the lanes at once
-      expect(backend.held.length).toBeLessThanOrEqual(REFILL_LANES);
-      const next = backend.held.shift();
-      if (!next) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        continue;
-      }
-      next();
-      released++;
-    }
-    expect(released).toBe(6);
+    expect(await releaseRefill(backend, 12)).toBe(6);
     const full = await cluster.setPool({ n: 6, engine: "sense-fast", keeper: false });
     expect(full).toMatchObject({ ready: 6, starting: 0 });
     expect(backend.poolStarts).toBe(12);
@@ -82,18 +91,7 @@ describe("the warm pool's refill", () => {
     backend.holding = true;
     // each launch asks for a refill while the one before is still starting its replacements
     for (let k = 0; k < 3; k++) expect(await cluster.launch({ n: 2, engine: "sense-fast", keeper: false, sink: quiet, code: "1" })).toHaveLength(2);
-    let released = 0;
-    while (backend.poolStarts < 12 || backend.held.length > 0) {
-      expect(backend.held.length).toBeLessThanOrEqual(REFILL_LANES);
-      const next = backend.held.shift();
-      if (!next) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        continue;
-      }
-      next();
-      released++;
-    }
-    expect(released).toBe(6);
+    expect(await releaseRefill(backend, 12)).toBe(6);
     expect(await cluster.setPool({ n: 6, engine: "sense-fast", keeper: false })).toMatchObject({ ready: 6, starting: 0 });
     expect(backend.poolStarts).toBe(12);
   });
