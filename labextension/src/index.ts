@@ -14,7 +14,7 @@ import { URLExt } from "@jupyterlab/coreutils";
 import { ServerConnection, type Session } from "@jupyterlab/services";
 import { LabIcon } from "@jupyterlab/ui-components";
 import { Widget } from "@lumino/widgets";
-import { addMasterWorkers, clustersOf, formatBytes, formatUptime, possibleMasters, UsageClient, type ClusterRow, type Usage, type WorkerRow } from "./model";
+import { addMasterWorkers, clustersOf, formatBytes, formatUptime, possibleMasters, stopRoute, UsageClient, type ClusterRow, type Usage, type WorkerRow } from "./model";
 import { CLUSTER_REQUEST, clusterReply, type ClusterRequest, type ClusterWorker } from "../../src/protocol/control";
 
 const PANEL_ID = "sense-clusters";
@@ -190,9 +190,9 @@ class SensePanel extends Widget {
     }
   }
 
-  /** Stops a worker: deletes its session, or, once its session is gone (it failed), asks its master to record it stopped. */
+  /** Stops a worker: asks its master to (a failed one: it records it stopped), or deletes its session ({@link stopRoute}). */
   private stopWorker(c: ClusterRow, w: WorkerRow): Promise<unknown> {
-    return w.gone ? this.askMaster(c, { action: "stop", workers: [w.name] }) : this.stopSessions([w.sessionId]);
+    return stopRoute(c, w) === "master" ? this.askMaster(c, { action: "stop", workers: [w.name] }) : this.stopSessions([w.sessionId]);
   }
 
   private render(): void {
@@ -226,8 +226,8 @@ class SensePanel extends Widget {
         const path = c.master.path;
         actions.appendChild(button("Open notebook", "open-notebook", () => void this.app.commands.execute("docmanager:open", { path })));
       }
-      const all = [...c.workers.filter((w) => !w.gone).map((w) => w.sessionId), ...c.poolSessionIds];
-      const gone = c.workers.filter((w) => w.gone).map((w) => w.name);
+      const all = [...c.workers.filter((w) => stopRoute(c, w) === "session").map((w) => w.sessionId), ...c.poolSessionIds];
+      const gone = c.workers.filter((w) => stopRoute(c, w) === "master").map((w) => w.name);
       if (all.length || gone.length) {
         actions.appendChild(
           button("Stop cluster", "stop-cluster", () =>

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { decodeWorkerTag as panelWorkerTag, poolMasterId } from "../../labextension/src/tags";
-import { addMasterWorkers, clustersOf, possibleMasters } from "../../labextension/src/model";
+import { addMasterWorkers, clustersOf, possibleMasters, stopRoute } from "../../labextension/src/model";
 import { decodePoolTag, decodeWorkerTag, encodePoolTag, encodeWorkerTag } from "../../src/workers/session-tags";
 import { installLabextension, LABEXTENSION_NAME, labextensionsDirBeside, uninstallLabextension } from "../../src/labextension";
 import { commands } from "../../src/cli";
@@ -112,5 +112,20 @@ describe("installing the panel", () => {
     expect(await commands.uninstall.run(["--prefix", prefix], io as never)).toBe(0);
     expect(out).toContain(`removed the JupyterLab panel from ${panel}`);
     expect(fs.existsSync(panel)).toBe(false);
+  });
+});
+
+describe("how the panel stops a worker", () => {
+  const master = { sessionId: "nb", path: "a.ipynb", kernelName: "sense-ts", executionState: "idle" };
+  it("a failed worker goes to its master even while its session still exists (its master is deleting the lost kernel); others by their session", () => {
+    // Deleting a failed worker's session from the panel left its master's record `failed` for ever,
+    // and the row with it, once the master's own delete of the lost kernel was done.
+    expect(stopRoute({ master }, { status: "failed", gone: false })).toBe("master");
+    expect(stopRoute({ master }, { status: "failed", gone: true })).toBe("master");
+    expect(stopRoute({ master }, { status: "idle" })).toBe("session");
+    expect(stopRoute({ master }, { status: "running", gone: false })).toBe("session");
+    // A headless master (no kernel on this server) cannot be asked: its failed worker's session is deleted.
+    expect(stopRoute({}, { status: "failed", gone: false })).toBe("session");
+    expect(stopRoute({}, { status: "failed", gone: true })).toBe("master");
   });
 });
