@@ -43,13 +43,13 @@ export interface ClusterRow {
 
 /**
  * How the panel stops a worker: through its master (`master`: it records the worker stopped and
- * deletes its session if one is left) or by deleting its session (`session`). A failed worker goes
- * to its master whenever the master is a kernel here, even while its session still exists (its
- * master is deleting the lost kernel then): deleting that session from the panel would leave the
- * master's record `failed` for ever once the master's own delete is done, and the row with it.
+ * deletes its session if one is left) or by deleting its session (`session`). A failed worker its
+ * master holds (it reported it: `restartable`) goes to that master even while its session still
+ * exists (the master is deleting the lost kernel then): deleting that session from the panel would
+ * leave the master's record `failed` for ever once the master's own delete is done, and the row with it.
  */
-export function stopRoute(c: Pick<ClusterRow, "master">, w: Pick<WorkerRow, "gone" | "status">): "master" | "session" {
-  return w.gone || (w.status === "failed" && c.master) ? "master" : "session";
+export function stopRoute(c: Pick<ClusterRow, "master">, w: Pick<WorkerRow, "gone" | "status" | "restartable">): "master" | "session" {
+  return w.gone || (w.status === "failed" && w.restartable && c.master) ? "master" : "session";
 }
 
 /** Every cluster in `sessions`, masters in the order their first worker appears, workers by index. */

@@ -120,12 +120,14 @@ describe("how the panel stops a worker", () => {
   it("a failed worker goes to its master even while its session still exists (its master is deleting the lost kernel); others by their session", () => {
     // Deleting a failed worker's session from the panel left its master's record `failed` for ever,
     // and the row with it, once the master's own delete of the lost kernel was done.
-    expect(stopRoute({ master }, { status: "failed", gone: false })).toBe("master");
-    expect(stopRoute({ master }, { status: "failed", gone: true })).toBe("master");
+    expect(stopRoute({ master }, { status: "failed", gone: false, restartable: true })).toBe("master");
+    expect(stopRoute({ master }, { status: "failed", gone: true, restartable: true })).toBe("master");
     expect(stopRoute({ master }, { status: "idle" })).toBe("session");
-    expect(stopRoute({ master }, { status: "running", gone: false })).toBe("session");
-    // A headless master (no kernel on this server) cannot be asked: its failed worker's session is deleted.
-    expect(stopRoute({}, { status: "failed", gone: false })).toBe("session");
+    expect(stopRoute({ master }, { status: "running", gone: false, restartable: true })).toBe("session");
+    // A failed worker its master did not report (it does not hold it), or whose master is no kernel
+    // here (headless), cannot be stopped by asking: its session is deleted.
+    expect(stopRoute({ master }, { status: "failed", gone: false })).toBe("session");
+    expect(stopRoute({}, { status: "failed", gone: false, restartable: true })).toBe("session");
     expect(stopRoute({}, { status: "failed", gone: true })).toBe("master");
   });
 });
